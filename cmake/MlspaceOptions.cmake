@@ -1,0 +1,33 @@
+# Compiler flags shared by every target of the project.
+add_library(mlspace_build_flags INTERFACE)
+add_library(mlspace::build_flags ALIAS mlspace_build_flags)
+target_compile_options(mlspace_build_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+  -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+if(MLSPACE_WARNINGS_AS_ERRORS)
+  target_compile_options(mlspace_build_flags INTERFACE -Werror)
+endif()
+
+if(MLSPACE_SANITIZE)
+  add_compile_options(-fsanitize=${MLSPACE_SANITIZE} -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${MLSPACE_SANITIZE})
+endif()
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()
+
+# mlspace_library(NAME folder SOURCES ... DEPS ...): the one library of a
+# folder, exported as mlspace::<folder>. Includes are rooted at the repo so
+# code says #include "controller/core/status.h".
+function(mlspace_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(mlspace_${name} ${ARG_SOURCES})
+  add_library(mlspace::${name} ALIAS mlspace_${name})
+  target_include_directories(mlspace_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(mlspace_${name} PUBLIC ${ARG_DEPS}
+                        PRIVATE mlspace::build_flags ${ARG_PRIVATE_DEPS})
+endfunction()
