@@ -1,0 +1,108 @@
+#pragma once
+
+// The StateStore seam: what the controller remembers between reconciles and
+// across restarts. Status never lives in the git tree; it lives here. The
+// SQLite implementation is controller/store/sqlite; tests/fakes has an
+// in-memory fake that can fail on demand.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/api/types.h"
+#include "controller/core/object_key.h"
+#include "controller/core/result.h"
+
+namespace mlspace::store {
+
+// What the controller recorded about one object.
+struct ObjectRecord {
+  ObjectKey key;
+  std::string spec_hash;   // of the last valid spec seen
+  int64_t generation = 0;  // increments each time spec_hash changes
+  std::string spec_json;   // canonical JSON of that spec (no secret values)
+  std::string source_path;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::string region;
+  api::JobStatus status;
+  // Retry bookkeeping: attempts that count against backoffLimit, and when
+  // the next one may start.
+  int failed_attempts = 0;
+  std::optional<TimePoint> next_attempt_at;
+  TimePoint created_at{};
+  std::optional<TimePoint> removed_at;  // set while phase is Removed
+  int64_t resource_version = 0;         // assigned by the store on each write
+};
+
+enum class IntentState {
+  kOpen,       // committed before POST; outcome not yet known
+  kSubmitted,  // the service answered with remote_job_name (or adopted)
+  kAbandoned,  // confirmed absent and superseded, or given up
+};
+
+// The durable promise "this object's attempt may exist remotely": written
+// and synced before the POST, so a crash at any instant leaves enough to
+// find the job again by its marker.
+struct SubmitIntent {
+  std::string marker;  // mlsj:<ns>/<name>/<hash8>/<attempt>; primary key
+  ObjectKey key;
+  std::string spec_hash;
+  int attempt = 0;
+  std::string region;
+  IntentState state = IntentState::kOpen;
+  std::string remote_job_name;
+  int absent_lists = 0;  // consecutive lists that did not show the marker
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct Event {
+  ObjectKey key;
+  TimePoint time{};
+  std::string type = "Normal";  // "Normal" | "Warning"
+  std::string reason;           // CamelCase: Submitted, Adopted, Retried, ...
+  std::string message;          // redacted before it gets here
+  int64_t id = 0;               // assigned by the store
+};
+
+// Everything one reconcile changes, applied in a single transaction.
+struct WriteBatch {
+  std::vector<ObjectRecord> upserts;
+  std::vector<ObjectKey> deletes;  // drops the record, its intents and events
+  std::vector<SubmitIntent> intents;  // upsert by marker
+  std::vector<Event> events;
+};
+
+// Implementations are thread-safe. Every call either fully succeeds or
+// leaves the store unchanged and returns an error.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // The record for `key`, or nullopt if none.
+  virtual Result<std::optional<ObjectRecord>> Get(const ObjectKey& key) = 0;
+
+  // Every record, ordered by key.
+  virtual Result<std::vector<ObjectRecord>> List() = 0;
+
+  // Applies the batch atomically and durably (synchronous commit): when
+  // this returns OK, the batch survives a crash. Assigns resource_version
+  // to each upserted record (store-wide monotonically increasing) and ids to
+  // events; per-object event history is trimmed to a bounded size.
+  virtual Status Write(const WriteBatch& batch) = 0;
+
+  // Intents not yet kSubmitted or kAbandoned, oldest first (resolved on
+  // start-up and after ambiguous submits).
+  virtual Result<std::vector<SubmitIntent>> OpenIntents() = 0;
+
+  // All intents of one object, newest first.
+  virtual Result<std::vector<SubmitIntent>> Intents(const ObjectKey& key) = 0;
+
+  // The newest `limit` events of one object, oldest first.
+  virtual Result<std::vector<Event>> Events(const ObjectKey& key, size_t limit) = 0;
+};
+
+}  // namespace mlspace::store
