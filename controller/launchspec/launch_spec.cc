@@ -1,0 +1,446 @@
+#include "controller/launchspec/launch_spec.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/launchspec/internal.h"
+
+namespace mlspace::launchspec {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr std::string_view kVersionFlag = "spec-version";
+constexpr std::string_view kNumPartsFlag = "spec-num-parts";
+constexpr std::string_view kNumChunksFlag = "spec-num-chunks";
+constexpr std::string_view kPartPrefix = "spec-part-";
+constexpr std::string_view kChunkPrefix = "spec-chunk-";
+constexpr std::string_view kShaFlag = "spec-sha256";
+constexpr std::string_view kShaSumFlag = "spec-sha256sum";
+
+// Flags as found on the command line; views point into the caller's args.
+struct RawFlags {
+  std::optional<std::string_view> version;
+  std::optional<std::string_view> num_parts;
+  std::optional<std::string_view> sha256;
+  std::vector<std::pair<std::uint64_t, std::string_view>> parts;  // index, text
+};
+
+// Decimal without sign or leading zeros; nullopt otherwise.
+std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
+  if (s.empty() || s.size() > 19 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+bool IsHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Records the first error, keeps scanning (so a version error can win).
+struct FlagScanner {
+  RawFlags flags;
+  Status first_error;
+  std::set<std::uint64_t> seen_parts;
+
+  void Fail(std::string detail) {
+    if (first_error.ok()) first_error = KindError(ErrorKind::kFlags, detail);
+  }
+
+  void SetOnce(std::optional<std::string_view>& slot, std::string_view key,
+               std::string_view value) {
+    if (slot) {
+      Fail("--" + std::string(key) + " given twice (or in both spellings)");
+      return;
+    }
+    slot = value;
+  }
+
+  void Add(std::string_view key, std::string_view value) {
+    if (key == kVersionFlag) return SetOnce(flags.version, key, value);
+    if (key == kNumPartsFlag || key == kNumChunksFlag) return SetOnce(flags.num_parts, key, value);
+    if (key == kShaFlag || key == kShaSumFlag) return SetOnce(flags.sha256, key, value);
+    std::string_view index_text;
+    if (key.starts_with(kPartPrefix)) {
+      index_text = key.substr(kPartPrefix.size());
+    } else if (key.starts_with(kChunkPrefix)) {
+      index_text = key.substr(kChunkPrefix.size());
+    } else {
+      return Fail("unknown flag " + Quote(std::string("--").append(key)));
+    }
+    auto index = ParseDecimal(index_text);
+    if (!index || *index > UINT32_MAX) {
+      return Fail("bad part index in --" + std::string(key.substr(0, 64)));
+    }
+    if (!seen_parts.insert(*index).second) {
+      return Fail("part " + std::to_string(*index) + " given twice (or in both spellings)");
+    }
+    flags.parts.emplace_back(*index, value);
+  }
+};
+
+Result<RawFlags> ScanFlags(const std::vector<std::string>& args) {
+  FlagScanner scanner;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view token = args[i];
+    if (!token.starts_with("--") || token.size() == 2) {
+      scanner.Fail("unexpected argument #" + std::to_string(i + 1) +
+                   " (expected --spec-... flags)");
+      continue;
+    }
+    token.remove_prefix(2);
+    const std::size_t eq = token.find('=');
+    if (eq != std::string_view::npos) {
+      scanner.Add(token.substr(0, eq), token.substr(eq + 1));
+      continue;
+    }
+    // `--key value`: a value never starts with "--" (base64, digits, hex).
+    if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
+      scanner.Fail("--" + std::string(token.substr(0, 64)) + " needs a value");
+      continue;
+    }
+    scanner.Add(token, args[++i]);
+  }
+  // An unknown version explains every other oddity: report it first.
+  if (scanner.flags.version && *scanner.flags.version != "0" && *scanner.flags.version != "1") {
+    return KindError(ErrorKind::kVersion,
+                     Quote(*scanner.flags.version, 24) + " (supported: 0 and 1)");
+  }
+  if (!scanner.first_error.ok()) return scanner.first_error;
+  if (!scanner.flags.version) return KindError(ErrorKind::kFlags, "missing --spec-version");
+  return std::move(scanner.flags);
+}
+
+// Joins the parts in index order after checking that exactly 0..n-1 exist.
+Result<std::string> JoinParts(RawFlags& flags, std::vector<std::size_t>& part_offsets) {
+  if (!flags.num_parts) return KindError(ErrorKind::kFlags, "missing --spec-num-parts");
+  auto num = ParseDecimal(*flags.num_parts);
+  if (!num || *num == 0 || *num > kMaxParts) {
+    return KindError(ErrorKind::kFlags, "--spec-num-parts must be in 1.." +
+                                            std::to_string(kMaxParts) + ", got " +
+                                            Quote(*flags.num_parts, 24));
+  }
+  std::sort(flags.parts.begin(), flags.parts.end());
+  for (std::uint64_t i = 0; i < *num; ++i) {
+    if (i >= flags.parts.size() || flags.parts[i].first != i) {
+      return KindError(ErrorKind::kFlags, "missing part " + std::to_string(i) + " of " +
+                                              std::to_string(*num) + " (--spec-part-" +
+                                              std::to_string(i) + ")");
+    }
+  }
+  if (flags.parts.size() > *num) {
+    return KindError(ErrorKind::kFlags, "unexpected part " +
+                                            std::to_string(flags.parts[*num].first) +
+                                            ": --spec-num-parts is " + std::to_string(*num));
+  }
+  std::size_t total = 0;
+  for (const auto& part : flags.parts) total += part.second.size();
+  std::string joined;
+  joined.reserve(total);
+  for (const auto& part : flags.parts) {
+    part_offsets.push_back(joined.size());
+    joined.append(part.second);
+  }
+  return joined;
+}
+
+Status VerifyChecksum(const RawFlags& flags, const std::string& text) {
+  if (!flags.sha256) return OkStatus();
+  const std::string_view expected = *flags.sha256;
+  if (expected.size() != 64 || !IsHex(expected)) {
+    return KindError(ErrorKind::kFlags,
+                     "--spec-sha256 must be 64 hex digits, got " + Quote(expected, 24));
+  }
+  const std::string actual = Sha256Hex(text);
+  const bool same = std::equal(expected.begin(), expected.end(), actual.begin(), actual.end(),
+                               [](char a, char b) { return ToLowerAscii(a) == b; });
+  if (same) return OkStatus();
+  std::string want(expected.substr(0, 12));
+  std::transform(want.begin(), want.end(), want.begin(), ToLowerAscii);
+  return KindError(ErrorKind::kChecksum, "expected sha256 " + want + "..., got " +
+                                             actual.substr(0, 12) + "... over " +
+                                             std::to_string(text.size()) + " base64 characters");
+}
+
+std::string_view JsonTypeName(const Json& j) { return j.type_name(); }
+
+// nlohmann's message without its "last read: '...'" excerpt, which may quote
+// env values.
+std::string ParseErrorReason(const nlohmann::json::parse_error& e) {
+  std::string what = e.what();
+  if (auto colon = what.find(": ", what.find("parse error")); colon != std::string::npos) {
+    what.erase(0, colon + 2);
+  }
+  if (auto last = what.find("; last read: '"); last != std::string::npos) {
+    auto expected = what.rfind("'; expected");
+    what.erase(last, expected == std::string::npos || expected < last ? std::string::npos
+                                                                      : expected + 1 - last);
+  }
+  return what;
+}
+
+Status TypeError(std::string_view field, std::string_view want, const Json& got) {
+  return KindError(ErrorKind::kSpec, std::string(field) + " must be " + std::string(want) +
+                                         ", got " + std::string(JsonTypeName(got)));
+}
+
+Result<LaunchSpec> SpecFromDocument(const Json& doc) {
+  if (!doc.is_object()) return TypeError("the document", "an object", doc);
+  LaunchSpec spec;
+  auto exe = doc.find("executable");
+  if (exe == doc.end()) return KindError(ErrorKind::kSpec, "missing \"executable\"");
+  if (!exe->is_string()) return TypeError("\"executable\"", "a string", *exe);
+  spec.executable = exe->get_ref<const std::string&>();
+
+  if (auto args = doc.find("args"); args != doc.end() && !args->is_null()) {
+    if (!args->is_array()) return TypeError("\"args\"", "an array of strings", *args);
+    spec.args.reserve(args->size());
+    for (std::size_t i = 0; i < args->size(); ++i) {
+      const Json& arg = (*args)[i];
+      if (!arg.is_string()) {
+        return TypeError("args[" + std::to_string(i) + "]", "a string", arg);
+      }
+      spec.args.push_back(arg.get_ref<const std::string&>());
+    }
+  }
+  if (auto env = doc.find("env"); env != doc.end() && !env->is_null()) {
+    if (!env->is_object()) return TypeError("\"env\"", "an object of strings", *env);
+    spec.env.reserve(env->size());
+    for (const auto& [name, value] : env->items()) {
+      if (!value.is_string()) {
+        return TypeError("env " + Quote(name), "a string", value);
+      }
+      spec.env.emplace_back(name, value.get_ref<const std::string&>());
+    }
+  }
+  if (auto dir = doc.find("work_dir"); dir != doc.end() && !dir->is_null()) {
+    if (!dir->is_string()) return TypeError("\"work_dir\"", "a string or null", *dir);
+    spec.work_dir = dir->get_ref<const std::string&>();
+  }
+  if (auto shell = doc.find("shell"); shell != doc.end() && !shell->is_null()) {
+    if (!shell->is_boolean()) return TypeError("\"shell\"", "a boolean or null", *shell);
+    spec.shell = shell->get<bool>();
+  }
+  // Other keys (the seed client's "image", future additions) are ignored.
+  return spec;
+}
+
+bool IsEnvNameChar(char c, bool first) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' || c == '-') {
+    return true;
+  }
+  return !first && c >= '0' && c <= '9';
+}
+
+}  // namespace
+
+Status KindError(ErrorKind kind, std::string_view detail) {
+  std::string message(ErrorKindPrefix(kind));
+  message += ": ";
+  message += detail;
+  return Status(kind == ErrorKind::kChecksum  ? StatusCode::kDataLoss
+                : kind == ErrorKind::kVersion ? StatusCode::kFailedPrecondition
+                                              : StatusCode::kInvalidArgument,
+                std::move(message));
+}
+
+std::string DescribeByte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) return std::string("'") + c + "'";
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string("0x") + kHex[u >> 4] + kHex[u & 0xf];
+}
+
+std::string Quote(std::string_view text, std::size_t max_chars) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == max_chars) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u >= 0x20 && u < 0x7f && u != '"' && u != '\\') {
+      out += text[i];
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string_view ErrorKindPrefix(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone:
+      return "";
+    case ErrorKind::kFlags:
+      return "bad flags";
+    case ErrorKind::kBase64:
+      return "bad base64";
+    case ErrorKind::kChecksum:
+      return "checksum mismatch";
+    case ErrorKind::kJson:
+      return "bad JSON";
+    case ErrorKind::kVersion:
+      return "unknown spec version";
+    case ErrorKind::kSpec:
+      return "invalid spec";
+  }
+  return "";
+}
+
+ErrorKind KindOf(const Status& status) {
+  if (status.ok()) return ErrorKind::kNone;
+  for (ErrorKind kind : {ErrorKind::kFlags, ErrorKind::kBase64, ErrorKind::kChecksum,
+                         ErrorKind::kJson, ErrorKind::kVersion, ErrorKind::kSpec}) {
+    const std::string_view prefix = ErrorKindPrefix(kind);
+    const std::string_view message = status.message();
+    if (message.size() > prefix.size() + 1 && message.starts_with(prefix) &&
+        message.substr(prefix.size(), 2) == ": ") {
+      return kind;
+    }
+  }
+  return ErrorKind::kNone;
+}
+
+std::string ToJson(const LaunchSpec& spec) {
+  Json doc = Json::object();
+  doc["executable"] = spec.executable;
+  doc["args"] = spec.args;
+  Json env = Json::object();
+  for (const auto& [name, value] : spec.env) env[name] = value;
+  doc["env"] = std::move(env);
+  // null rather than absent: the seed launcher requires the key.
+  doc["work_dir"] = spec.work_dir.empty() ? Json(nullptr) : Json(spec.work_dir);
+  if (spec.shell) doc["shell"] = true;
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string ToMaskedJson(const LaunchSpec& spec) {
+  Json doc = Json::object();
+  doc["executable"] = spec.executable;
+  doc["args"] = spec.args;
+  Json env = Json::object();
+  for (const auto& entry : spec.env) env[entry.first] = "***";
+  doc["env"] = std::move(env);
+  doc["work_dir"] = spec.work_dir.empty() ? Json(nullptr) : Json(spec.work_dir);
+  doc["shell"] = spec.shell;
+  return doc.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<LaunchSpec> FromJson(std::string_view json) {
+  Json doc;
+  try {
+    doc = Json::parse(json.begin(), json.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    return KindError(ErrorKind::kJson, ParseErrorReason(e) + " at offset " +
+                                           std::to_string(e.byte == 0 ? 0 : e.byte - 1) + " of " +
+                                           std::to_string(json.size()) + " bytes");
+  } catch (const std::exception& e) {
+    return KindError(ErrorKind::kJson, "cannot parse " + std::to_string(json.size()) + " bytes");
+  }
+  return SpecFromDocument(doc);
+}
+
+Status Validate(const LaunchSpec& spec) {
+  auto has_nul = [](std::string_view s) { return s.find('\0') != std::string_view::npos; };
+  if (spec.executable.empty()) return KindError(ErrorKind::kSpec, "\"executable\" is empty");
+  if (has_nul(spec.executable)) {
+    return KindError(ErrorKind::kSpec, "\"executable\" contains a NUL byte");
+  }
+  for (std::size_t i = 0; i < spec.args.size(); ++i) {
+    if (has_nul(spec.args[i])) {
+      return KindError(ErrorKind::kSpec, "args[" + std::to_string(i) + "] contains a NUL byte");
+    }
+  }
+  if (has_nul(spec.work_dir)) {
+    return KindError(ErrorKind::kSpec, "\"work_dir\" contains a NUL byte");
+  }
+  std::set<std::string_view> names;
+  for (const auto& [name, value] : spec.env) {
+    bool ok = !name.empty();
+    for (std::size_t i = 0; ok && i < name.size(); ++i) ok = IsEnvNameChar(name[i], i == 0);
+    if (!ok) return KindError(ErrorKind::kSpec, "invalid env name " + Quote(name));
+    if (!names.insert(name).second) {
+      return KindError(ErrorKind::kSpec, "env " + Quote(name) + " given twice");
+    }
+    if (has_nul(value)) {
+      return KindError(ErrorKind::kSpec,
+                       "the value of env " + Quote(name) + " contains a NUL byte");
+    }
+  }
+  return OkStatus();
+}
+
+std::map<std::string, std::string> EncodeFlags(const LaunchSpec& spec) {
+  const std::string text = Base64Encode(ToJson(spec));
+  std::map<std::string, std::string> flags;
+  const std::size_t num_parts =
+      std::max<std::size_t>(1, (text.size() + kMaxPartChars - 1) / kMaxPartChars);
+  flags[std::string(kVersionFlag)] = std::to_string(kSpecVersion);
+  flags[std::string(kNumPartsFlag)] = std::to_string(num_parts);
+  for (std::size_t i = 0; i < num_parts; ++i) {
+    flags[std::string(kPartPrefix) + std::to_string(i)] =
+        text.substr(std::min(text.size(), i * kMaxPartChars), kMaxPartChars);
+  }
+  flags[std::string(kShaFlag)] = Sha256Hex(text);
+  return flags;
+}
+
+std::vector<std::string> FlagsToArgv(const std::map<std::string, std::string>& flags) {
+  std::vector<std::string> argv;
+  argv.reserve(flags.size());
+  for (const auto& [key, value] : flags) {
+    std::string arg;
+    arg.reserve(key.size() + value.size() + 3);
+    arg.append("--").append(key).append("=").append(value);
+    argv.push_back(std::move(arg));
+  }
+  return argv;
+}
+
+Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args) {
+  MLSPACE_ASSIGN_OR_RETURN(RawFlags flags, ScanFlags(args));
+  std::vector<std::size_t> part_offsets;
+  MLSPACE_ASSIGN_OR_RETURN(std::string text, JoinParts(flags, part_offsets));
+  MLSPACE_RETURN_IF_ERROR(VerifyChecksum(flags, text));
+  if (auto problem = FindBase64Problem(text)) {
+    // Name the part a bad character sits in; a length problem is global.
+    std::string where = " (" + std::to_string(text.size()) + " characters)";
+    if (problem->offset < text.size()) {
+      const auto it = std::upper_bound(part_offsets.begin(), part_offsets.end(), problem->offset);
+      const std::size_t part = static_cast<std::size_t>(it - part_offsets.begin()) - 1;
+      where = " at offset " + std::to_string(problem->offset - part_offsets[part]) + " of part " +
+              std::to_string(part);
+    }
+    return KindError(ErrorKind::kBase64, problem->reason + where);
+  }
+  MLSPACE_ASSIGN_OR_RETURN(std::string json, Base64Decode(text));
+  text = std::string();  // release the base64 copy before parsing
+  MLSPACE_ASSIGN_OR_RETURN(LaunchSpec spec, FromJson(json));
+  MLSPACE_RETURN_IF_ERROR(Validate(spec));
+  return spec;
+}
+
+}  // namespace mlspace::launchspec

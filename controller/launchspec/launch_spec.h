@@ -1,0 +1,101 @@
+#pragma once
+
+// The launch wire format (DESIGN.md section 6): how the controller hands a
+// command to mlspace-launch through the Gateway's `flags` object.
+//
+//   spec  = compact JSON {"executable","args","env","work_dir"[,"shell"]}
+//   b64   = base64(spec)                    (standard alphabet, padded)
+//   parts = b64 split into chunks of at most kMaxPartChars characters
+//   flags = spec-version=1, spec-num-parts=N, spec-part-0..N-1, spec-sha256
+//
+// The service passes each flag as `--key=value`. The decoder also accepts the
+// daskol/mlspace spelling (spec-num-chunks, spec-chunk-N, spec-sha256sum),
+// `--key value` as well as `--key=value`, flags in any order, and versions
+// "0" and "1". See docs/launch-protocol.md.
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "controller/core/result.h"
+#include "controller/core/status.h"
+
+namespace mlspace::launchspec {
+
+struct LaunchSpec {
+  std::string executable;
+  std::vector<std::string> args;
+  // Applied over the launcher's inherited environment, in this order.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Empty: stay in the launcher's working directory.
+  std::string work_dir;
+  // True: run `/bin/sh -c <executable> <args...>` (args become $0, $1, ...).
+  bool shell = false;
+
+  friend bool operator==(const LaunchSpec&, const LaunchSpec&) = default;
+};
+
+// Linux limits one argument to 131,072 bytes; parts stay well below it.
+inline constexpr std::size_t kMaxPartChars = 65535;
+// Upper bound on spec-num-parts accepted by the decoder (4 GiB of base64).
+inline constexpr std::size_t kMaxParts = 65536;
+// The version EncodeFlags writes; DecodeArgv accepts 0 and 1.
+inline constexpr int kSpecVersion = 1;
+
+// What went wrong while decoding, so a caller (the launcher) can map it to an
+// exit code. Every error Status produced by this library starts with the
+// kind's prefix followed by ": " (e.g. "checksum mismatch: expected ...").
+enum class ErrorKind {
+  kNone,      // not an error of this library
+  kFlags,     // "bad flags": unknown/duplicate flag, missing value or part
+  kBase64,    // "bad base64"
+  kChecksum,  // "checksum mismatch"
+  kJson,      // "bad JSON": not parseable
+  kVersion,   // "unknown spec version"
+  kSpec,      // "invalid spec": well-formed JSON that is not a valid spec
+};
+
+std::string_view ErrorKindPrefix(ErrorKind kind);
+ErrorKind KindOf(const Status& status);
+
+// The Gateway `flags` object for a spec: keys without leading dashes. The
+// spec should pass Validate(); strings that are not valid UTF-8 are encoded
+// with U+FFFD replacement characters.
+std::map<std::string, std::string> EncodeFlags(const LaunchSpec& spec);
+
+// `--key=value` arguments, as the service puts them on the command line.
+std::vector<std::string> FlagsToArgv(const std::map<std::string, std::string>& flags);
+
+// Decodes, verifies (checksum when present) and validates a spec from command
+// line arguments (without argv[0]). Errors are one line, name what is wrong and
+// never contain env values.
+Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args);
+
+// Structural checks that need no filesystem: non-empty executable, no NUL
+// bytes, env names like Kubernetes' ([A-Za-z_.-][A-Za-z0-9_.-]*, not starting
+// with a digit), no name given twice. Errors are of kind kSpec.
+Status Validate(const LaunchSpec& spec);
+
+// The compact JSON document of the wire format (the input of base64).
+std::string ToJson(const LaunchSpec& spec);
+// The spec from that JSON document (kinds kJson and kSpec; not validated).
+Result<LaunchSpec> FromJson(std::string_view json);
+// Indented JSON for humans (`mlspace-launch --print-spec`), env values "***".
+std::string ToMaskedJson(const LaunchSpec& spec);
+
+// A printable rendering of untrusted text for one-line error messages: in
+// double quotes, bytes outside printable ASCII (and '"', '\\') as \xNN, cut
+// after max_chars with "...".
+std::string Quote(std::string_view text, std::size_t max_chars = 48);
+
+// OpenSSL-backed helpers, exposed for tests and the encoder's callers.
+std::string Base64Encode(std::string_view data);
+// Strict: standard alphabet, padded, no whitespace. Errors of kind kBase64.
+Result<std::string> Base64Decode(std::string_view text);
+// Lowercase hex SHA-256.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace mlspace::launchspec
