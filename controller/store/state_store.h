@@ -68,10 +68,15 @@ struct Event {
   int64_t id = 0;               // assigned by the store
 };
 
-// Everything one reconcile changes, applied in a single transaction.
+// Everything one reconcile changes, applied in a single transaction, in this
+// order: deletes, upserts, intents, events (so delete + upsert of one key
+// starts that record afresh). A batch is refused whole (kInvalidArgument)
+// when a key or marker is empty or any string holds a registered secret
+// value (see batch_check.h): callers build spec_json, messages and errors
+// without secret values, and the store double-checks.
 struct WriteBatch {
   std::vector<ObjectRecord> upserts;
-  std::vector<ObjectKey> deletes;  // drops the record, its intents and events
+  std::vector<ObjectKey> deletes;     // drops the record, its intents and events
   std::vector<SubmitIntent> intents;  // upsert by marker
   std::vector<Event> events;
 };
