@@ -66,8 +66,8 @@ struct Error {
   // body.n_workers: ensure this value is greater than 0". Never contains
   // credentials.
   std::string message;
-  int http_status = 0;            // 0 when no answer was received
-  Duration retry_after{0};        // kThrottled/kUnavailable: server's hint
+  int http_status = 0;                    // 0 when no answer was received
+  Duration retry_after{0};                // kThrottled/kUnavailable: server's hint
   std::vector<std::string> field_errors;  // kInvalid: "loc: msg" per field
 
   Status ToStatus() const;
@@ -77,7 +77,7 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Outcome {
  public:
-  Outcome(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Outcome(T value) : data_(std::move(value)) {}      // NOLINT: implicit by design
   Outcome(Error error) : data_(std::move(error)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<T>(data_); }
   const T& value() const& { return std::get<T>(data_); }
@@ -94,9 +94,9 @@ class [[nodiscard]] Outcome {
 struct Empty {};
 
 struct HealthParams {
-  int log_period = 0;                      // minutes, 20..720
-  std::optional<std::string> action;       // "delete" | "restart"
-  std::vector<std::string> sub_actions;    // ["notify"]
+  int log_period = 0;                    // minutes, 20..720
+  std::optional<std::string> action;     // "delete" | "restart"
+  std::vector<std::string> sub_actions;  // ["notify"]
 };
 
 // Mirrors the service's RunJobRequest. Only set fields are serialised
@@ -122,6 +122,9 @@ struct SubmitRequest {
   std::map<std::string, std::string> env_variables;
   std::map<std::string, std::string> flags;  // passed as --key=value
   std::optional<std::string> shm_size_class;
+  // Names the request in error messages only ("nlp/llama-sft"); never
+  // serialised. Empty = the script is used.
+  std::string label;
 };
 
 // Local check done before any request is sent: required fields, n_workers
@@ -169,8 +172,7 @@ class JobGateway {
 
   // DELETE /jobs/{name}?region=... Succeeds with kNotFound when the job was
   // already gone, so cancelling is idempotent.
-  virtual Outcome<CancelResult> Cancel(const std::string& job_name,
-                                       const std::string& region) = 0;
+  virtual Outcome<CancelResult> Cancel(const std::string& job_name, const std::string& region) = 0;
 
   // POST /jobs/restart: reruns as a new job; returns the new name.
   virtual Outcome<std::string> Restart(const std::string& job_name) = 0;
