@@ -1,0 +1,509 @@
+#include "controller/launchspec/launch_spec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mlspace::launchspec {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Flags = std::map<std::string, std::string>;
+using Args = std::vector<std::string>;
+
+constexpr char kSecret[] = "S3CR3T-env-value";
+
+LaunchSpec SampleSpec() {
+  LaunchSpec spec;
+  spec.executable = "/usr/bin/python3";
+  spec.args = {"train.py", "--lr", "0.1", "a b \"c\" 'd'", ""};
+  spec.env = {{"TOKEN", kSecret}, {"MLSPACE_RUN", "1"}};
+  spec.work_dir = "/home/jovyan/project";
+  return spec;
+}
+
+// Appends one valid UTF-8 code point (never NUL, never a surrogate).
+void AppendCodePoint(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Random text of about `bytes` bytes: ASCII incl. quotes, backslashes and
+// control characters, plus 2-, 3- and 4-byte code points.
+std::string RandomText(std::mt19937_64& rng, std::size_t bytes) {
+  std::string out;
+  out.reserve(bytes + 4);
+  std::uniform_int_distribution<int> kind(0, 9);
+  while (out.size() < bytes) {
+    switch (kind(rng)) {
+      case 0:
+        AppendCodePoint(out, std::uniform_int_distribution<std::uint32_t>(1, 0x1F)(rng));
+        break;
+      case 1:
+        AppendCodePoint(out, std::uniform_int_distribution<std::uint32_t>(0x80, 0x7FF)(rng));
+        break;
+      case 2:
+        AppendCodePoint(out, std::uniform_int_distribution<std::uint32_t>(0xE000, 0xFFFD)(rng));
+        break;
+      case 3:
+        AppendCodePoint(out, std::uniform_int_distribution<std::uint32_t>(0x10000, 0x10FFFF)(rng));
+        break;
+      case 4:
+        out += "\"\\' $`"[std::uniform_int_distribution<int>(0, 5)(rng)];
+        break;
+      default:
+        AppendCodePoint(out, std::uniform_int_distribution<std::uint32_t>(0x20, 0x7E)(rng));
+    }
+  }
+  return out;
+}
+
+std::string RandomEnvName(std::mt19937_64& rng, std::size_t index) {
+  static constexpr char kFirst[] = "ABCXYZabcxyz_.-";
+  std::string name(1, kFirst[std::uniform_int_distribution<int>(0, 14)(rng)]);
+  return name + "V" + std::to_string(index);
+}
+
+// A spec whose strings add up to about `bytes` bytes, spread over `args` args.
+LaunchSpec RandomSpec(std::mt19937_64& rng, std::size_t bytes, std::size_t num_args,
+                      std::size_t num_env) {
+  LaunchSpec spec;
+  spec.executable = "/bin/" + RandomText(rng, 8);
+  const std::size_t per_string = bytes / (num_args + num_env + 1);
+  for (std::size_t i = 0; i < num_args; ++i) spec.args.push_back(RandomText(rng, per_string));
+  for (std::size_t i = 0; i < num_env; ++i) {
+    spec.env.emplace_back(RandomEnvName(rng, i), RandomText(rng, per_string));
+  }
+  if (rng() % 2) spec.work_dir = "/tmp/" + RandomText(rng, 12);
+  spec.shell = rng() % 4 == 0;
+  return spec;
+}
+
+// The same flags in the daskol/mlspace spelling, as `--key value` pairs.
+Args SeedSpelling(const Flags& flags) {
+  Args args;
+  for (const auto& [key, value] : flags) {
+    std::string k = key;
+    if (k == "spec-num-parts") k = "spec-num-chunks";
+    if (k == "spec-sha256") k = "spec-sha256sum";
+    if (k.starts_with("spec-part-")) k = "spec-chunk-" + k.substr(10);
+    args.push_back("--" + k);
+    args.push_back(value);
+  }
+  return args;
+}
+
+void ExpectRoundTrip(const LaunchSpec& spec, std::mt19937_64& rng) {
+  const Flags flags = EncodeFlags(spec);
+  ASSERT_EQ(flags.at("spec-version"), "1");
+  const std::size_t parts = std::stoul(flags.at("spec-num-parts"));
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < parts; ++i) {
+    const std::string& part = flags.at("spec-part-" + std::to_string(i));
+    ASSERT_LE(part.size(), kMaxPartChars);
+    ASSERT_FALSE(part.empty());
+    total += part.size();
+  }
+  ASSERT_EQ(flags.size(), parts + 3);
+  ASSERT_EQ(parts, (total + kMaxPartChars - 1) / kMaxPartChars);
+
+  Args argv = FlagsToArgv(flags);
+  auto decoded = DecodeArgv(argv);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(*decoded == spec);
+
+  std::shuffle(argv.begin(), argv.end(), rng);
+  decoded = DecodeArgv(argv);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(*decoded == spec);
+
+  // Seed spelling, `--k v`, pairs shuffled.
+  Args seed = SeedSpelling(flags);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (std::size_t i = 0; i < seed.size(); i += 2) pairs.emplace_back(seed[i], seed[i + 1]);
+  std::shuffle(pairs.begin(), pairs.end(), rng);
+  seed.clear();
+  for (auto& [k, v] : pairs) {
+    seed.push_back(k);
+    seed.push_back(v);
+  }
+  decoded = DecodeArgv(seed);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(*decoded == spec);
+}
+
+TEST(LaunchSpecTest, RoundTripsSample) {
+  std::mt19937_64 rng(1);
+  ExpectRoundTrip(SampleSpec(), rng);
+}
+
+TEST(LaunchSpecTest, RoundTripsMinimalSpec) {
+  std::mt19937_64 rng(2);
+  LaunchSpec spec;
+  spec.executable = "x";
+  ExpectRoundTrip(spec, rng);
+  const Flags flags = EncodeFlags(spec);
+  EXPECT_EQ(flags.at("spec-num-parts"), "1");
+}
+
+TEST(LaunchSpecTest, RoundTripsRandomSpecsFromEmptyToTwoMegabytes) {
+  std::mt19937_64 rng(20261127);
+  const std::size_t sizes[] = {0,     1,     10,     100,    1000,    65535 / 2, 49151,
+                               49152, 65535, 100000, 300000, 1 << 20, 2 << 20};
+  for (std::size_t bytes : sizes) {
+    for (int round = 0; round < (bytes > 100000 ? 1 : 6); ++round) {
+      const std::size_t num_args = std::uniform_int_distribution<std::size_t>(0, 40)(rng);
+      const std::size_t num_env = std::uniform_int_distribution<std::size_t>(0, 10)(rng);
+      SCOPED_TRACE("bytes=" + std::to_string(bytes) + " args=" + std::to_string(num_args));
+      ExpectRoundTrip(RandomSpec(rng, bytes, num_args, num_env), rng);
+    }
+  }
+}
+
+TEST(LaunchSpecTest, RoundTripsManyArgs) {
+  std::mt19937_64 rng(3);
+  LaunchSpec spec;
+  spec.executable = "/bin/true";
+  for (int i = 0; i < 20000; ++i) spec.args.push_back(i % 7 == 0 ? "" : std::to_string(i));
+  ExpectRoundTrip(spec, rng);
+}
+
+TEST(LaunchSpecTest, EncodedPartsConcatenateToTheHashedBase64OfCompactJson) {
+  const LaunchSpec spec = SampleSpec();
+  const Flags flags = EncodeFlags(spec);
+  const std::string json = ToJson(spec);
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+  EXPECT_THAT(json, HasSubstr("\"work_dir\":\"/home/jovyan/project\""));
+  const std::string b64 = Base64Encode(json);
+  EXPECT_EQ(flags.at("spec-part-0"), b64);
+  EXPECT_EQ(flags.at("spec-sha256"), Sha256Hex(b64));
+  EXPECT_EQ(FlagsToArgv(flags)[0], "--spec-num-parts=1");
+}
+
+TEST(LaunchSpecTest, EmptyWorkDirIsEncodedAsNullForTheSeedLauncher) {
+  LaunchSpec spec;
+  spec.executable = "x";
+  EXPECT_EQ(ToJson(spec), R"({"executable":"x","args":[],"env":{},"work_dir":null})");
+  spec.shell = true;
+  EXPECT_THAT(ToJson(spec), HasSubstr(R"("shell":true)"));
+}
+
+TEST(LaunchSpecTest, Base64AndSha256MatchKnownVectors) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  for (const char* s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    auto decoded = Base64Decode(Base64Encode(s));
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(*decoded, s);
+  }
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
+  EXPECT_EQ(*Base64Decode(Base64Encode(binary)), binary);
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(LaunchSpecTest, Base64DecodeRejectsNonCanonicalText) {
+  for (const char* bad : {"Zg=", "Zg", "Z===", "Zg=a", "=Zg=", "Zm9v\n", " Zm9v", "Zm-v", "Zm_v"}) {
+    auto decoded = Base64Decode(bad);
+    ASSERT_FALSE(decoded.ok()) << bad;
+    EXPECT_EQ(KindOf(decoded.status()), ErrorKind::kBase64) << decoded.status().message();
+  }
+}
+
+// The seed client cuts base64 into len/65535+1 chunks: when the length is a
+// multiple of 65535 the last chunk is empty. Version 0, no checksum.
+TEST(LaunchSpecTest, AcceptsSeedClientOutputWithTrailingEmptyChunk) {
+  LaunchSpec spec;
+  spec.executable = "/bin/echo";
+  // Base64 of 3 * 65535 JSON bytes is 4 * 65535 characters: four full chunks.
+  spec.args = {""};
+  spec.args[0].assign(3 * kMaxPartChars - ToJson(spec).size(), 'x');
+  const std::string b64 = Base64Encode(ToJson(spec));
+  ASSERT_EQ(b64.size(), 4 * kMaxPartChars);
+  Args args = {"--spec-version", "0", "--spec-num-chunks", "5"};
+  for (std::size_t i = 0; i < 5; ++i) {
+    args.push_back("--spec-chunk-" + std::to_string(i));
+    args.push_back(b64.substr(std::min(b64.size(), i * kMaxPartChars), kMaxPartChars));
+  }
+  ASSERT_EQ(args.back(), "");
+  auto decoded = DecodeArgv(args);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, spec);
+}
+
+TEST(LaunchSpecTest, AcceptsUppercaseChecksumAndIgnoresUnknownKeys) {
+  const std::string json =
+      R"({"executable":"run","args":null,"env":null,"work_dir":null,"shell":false,)"
+      R"("image":"cr.ai.cloud.ru/img:1","future":{"x":[1,2]}})";
+  const std::string b64 = Base64Encode(json);
+  std::string sha = Sha256Hex(b64);
+  std::transform(sha.begin(), sha.end(), sha.begin(), [](char c) {
+    return static_cast<char>(c >= 'a' && c <= 'f' ? c - 'a' + 'A' : c);
+  });
+  auto decoded = DecodeArgv(
+      {"--spec-sha256=" + sha, "--spec-part-0=" + b64, "--spec-num-parts=1", "--spec-version=1"});
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->executable, "run");
+  EXPECT_TRUE(decoded->args.empty());
+  EXPECT_FALSE(decoded->shell);
+}
+
+TEST(LaunchSpecTest, ShellTrueIsDecoded) {
+  auto decoded = FromJson(R"({"executable":"echo $0","args":["a"],"shell":true})");
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->shell);
+}
+
+TEST(LaunchSpecTest, EnvOrderIsPreserved) {
+  LaunchSpec spec;
+  spec.executable = "x";
+  spec.env = {{"Z", "1"}, {"A", "2"}, {"M", "3"}};
+  auto decoded = FromJson(ToJson(spec));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->env, spec.env);
+}
+
+// --- bad input: one case per row of the error table -------------------------
+
+struct BadCase {
+  std::string name;
+  Args args;
+  ErrorKind kind;
+  std::string message_part;
+};
+
+Args Encoded(const std::string& json, bool with_sha = true) {
+  const std::string b64 = Base64Encode(json);
+  Args args = {"--spec-version=1", "--spec-num-parts=1", "--spec-part-0=" + b64};
+  if (with_sha) args.push_back("--spec-sha256=" + Sha256Hex(b64));
+  return args;
+}
+
+Args EncodedSpec(const LaunchSpec& spec) { return FlagsToArgv(EncodeFlags(spec)); }
+
+std::vector<BadCase> BadCases() {
+  const std::string secret_json =
+      std::string(R"({"executable":"x","env":{"TOKEN":")") + kSecret + R"("})";
+  const Args good = EncodedSpec(SampleSpec());  // num-parts, part-0, sha256, version
+  const std::string part0 = good[1];
+  const std::string sha = good[2];
+  const std::string three_parts_b64 = Base64Encode(secret_json + std::string(200000, ' '));
+  std::vector<BadCase> cases = {
+      {"NoArgs", {}, ErrorKind::kFlags, "missing --spec-version"},
+      {"UnknownFlag",
+       {good[0], part0, sha, good[3], "--spec-color=red"},
+       ErrorKind::kFlags,
+       "unknown flag \"--spec-color\""},
+      {"PositionalArgument",
+       {good[0], part0, "stray", good[3]},
+       ErrorKind::kFlags,
+       "unexpected argument #3"},
+      {"BareDashes", {"--", good[0], part0, good[3]}, ErrorKind::kFlags, "unexpected argument #1"},
+      {"VersionTwice",
+       {good[0], part0, good[3], "--spec-version=1"},
+       ErrorKind::kFlags,
+       "--spec-version given twice"},
+      {"NumPartsInBothSpellings",
+       {good[0], "--spec-num-chunks=1", part0, good[3]},
+       ErrorKind::kFlags,
+       "given twice"},
+      {"ValueMissingAtEnd",
+       {good[0], part0, "--spec-version"},
+       ErrorKind::kFlags,
+       "--spec-version needs a value"},
+      {"ValueMissingBeforeFlag",
+       {"--spec-version", good[0], part0},
+       ErrorKind::kFlags,
+       "--spec-version needs a value"},
+      {"MissingNumParts", {part0, good[3]}, ErrorKind::kFlags, "missing --spec-num-parts"},
+      {"ZeroParts",
+       {"--spec-num-parts=0", part0, good[3]},
+       ErrorKind::kFlags,
+       "--spec-num-parts must be in 1..65536, got \"0\""},
+      {"NonNumericParts",
+       {"--spec-num-parts=two", part0, good[3]},
+       ErrorKind::kFlags,
+       "got \"two\""},
+      {"LeadingZeroParts",
+       {"--spec-num-parts=01", part0, good[3]},
+       ErrorKind::kFlags,
+       "got \"01\""},
+      {"TooManyParts",
+       {"--spec-num-parts=65537", part0, good[3]},
+       ErrorKind::kFlags,
+       "got \"65537\""},
+      {"MissingPart",
+       {"--spec-version=1", "--spec-num-parts=3",
+        "--spec-part-0=" + three_parts_b64.substr(0, kMaxPartChars),
+        "--spec-part-2=" + three_parts_b64.substr(2 * kMaxPartChars)},
+       ErrorKind::kFlags,
+       "missing part 1 of 3 (--spec-part-1)"},
+      {"ExtraPart",
+       {good[0], part0, "--spec-part-1=QUJD", good[3]},
+       ErrorKind::kFlags,
+       "unexpected part 1: --spec-num-parts is 1"},
+      {"BadPartIndex",
+       {good[0], part0, "--spec-part-x=QUJD", good[3]},
+       ErrorKind::kFlags,
+       "bad part index in --spec-part-x"},
+      {"LeadingZeroPartIndex",
+       {good[0], part0, "--spec-part-00=QUJD", good[3]},
+       ErrorKind::kFlags,
+       "bad part index"},
+      {"PartInBothSpellings",
+       {good[0], part0, "--spec-chunk-0=QUJD", good[3]},
+       ErrorKind::kFlags,
+       "part 0 given twice"},
+      {"MalformedChecksum",
+       {good[0], part0, "--spec-sha256=abc", good[3]},
+       ErrorKind::kFlags,
+       "--spec-sha256 must be 64 hex digits, got \"abc\""},
+      {"ChecksumMismatch",
+       {good[0], part0, "--spec-sha256=" + std::string(64, '0'), good[3]},
+       ErrorKind::kChecksum,
+       "expected sha256 000000000000..., got " + sha.substr(14, 12)},
+      {"UnknownVersion",
+       {good[0], part0, sha, "--spec-version=2"},
+       ErrorKind::kVersion,
+       "\"2\" (supported: 0 and 1)"},
+      {"EmptyVersion", {good[0], part0, sha, "--spec-version="}, ErrorKind::kVersion, "\"\""},
+      {"UnknownVersionWinsOverUnknownFlag",
+       {"--spec-shiny=1", "--spec-version=7"},
+       ErrorKind::kVersion,
+       "\"7\""},
+      {"Base64BadCharacterNamesPart",
+       {"--spec-version=1", "--spec-num-parts=2", "--spec-part-0=QUJD", "--spec-part-1=QU*D"},
+       ErrorKind::kBase64,
+       "invalid character '*' at offset 2 of part 1"},
+      {"Base64BadLength",
+       {"--spec-version=1", "--spec-num-parts=1", "--spec-part-0=QUJDR"},
+       ErrorKind::kBase64,
+       "length 5 is not a multiple of 4"},
+      {"Base64PaddingInTheMiddle",
+       {"--spec-version=1", "--spec-num-parts=2", "--spec-part-0=QQ==", "--spec-part-1=QUJD"},
+       ErrorKind::kBase64,
+       "padding '=' before the end at offset 2 of part 0"},
+      {"TruncatedJsonDoesNotLeakEnv", Encoded(secret_json.substr(0, secret_json.size() - 2)),
+       ErrorKind::kJson, "missing closing quote at offset 50 of 50 bytes"},
+      {"JsonGarbageWithOffset", Encoded(R"({"executable": nope})"), ErrorKind::kJson,
+       "invalid literal at offset 16 of 20 bytes"},
+      {"NotJsonAtAll", Encoded(""), ErrorKind::kJson, "of 0 bytes"},
+      {"JsonInvalidUtf8", Encoded("{\"executable\":\"\xff\"}"), ErrorKind::kJson, "UTF-8"},
+      {"DocumentNotObject", Encoded(R"(["x"])"), ErrorKind::kSpec,
+       "the document must be an object, got array"},
+      {"MissingExecutable", Encoded(R"({"args":[]})"), ErrorKind::kSpec, "missing \"executable\""},
+      {"ExecutableNotString", Encoded(R"({"executable":1})"), ErrorKind::kSpec,
+       "\"executable\" must be a string, got number"},
+      {"EmptyExecutable", Encoded(R"({"executable":""})"), ErrorKind::kSpec,
+       "\"executable\" is empty"},
+      {"ArgsNotArray", Encoded(R"({"executable":"x","args":"a b"})"), ErrorKind::kSpec,
+       "\"args\" must be an array of strings, got string"},
+      {"ArgNotString", Encoded(R"({"executable":"x","args":["a",2]})"), ErrorKind::kSpec,
+       "args[1] must be a string, got number"},
+      {"ArgWithNul", Encoded(R"({"executable":"x","args":["a\u0000b"]})"), ErrorKind::kSpec,
+       "args[0] contains a NUL byte"},
+      {"EnvNotObject", Encoded(R"({"executable":"x","env":["A=1"]})"), ErrorKind::kSpec,
+       "\"env\" must be an object of strings, got array"},
+      {"EnvValueNotString", Encoded(R"({"executable":"x","env":{"A":1}})"), ErrorKind::kSpec,
+       "env \"A\" must be a string, got number"},
+      {"EnvNameStartsWithDigit",
+       Encoded(std::string(R"({"executable":"x","env":{"1A":")") + kSecret + "\"}}"),
+       ErrorKind::kSpec, "invalid env name \"1A\""},
+      {"EnvNameWithEquals",
+       Encoded(std::string(R"({"executable":"x","env":{"A=B":")") + kSecret + "\"}}"),
+       ErrorKind::kSpec, "invalid env name \"A=B\""},
+      {"EnvNameEmpty", Encoded(R"({"executable":"x","env":{"":"v"}})"), ErrorKind::kSpec,
+       "invalid env name \"\""},
+      {"EnvValueWithNul", Encoded(R"({"executable":"x","env":{"A":"v\u0000S3CR3T-env-value"}})"),
+       ErrorKind::kSpec, "the value of env \"A\" contains a NUL byte"},
+      {"WorkDirNotString", Encoded(R"({"executable":"x","work_dir":7})"), ErrorKind::kSpec,
+       "\"work_dir\" must be a string or null, got number"},
+      {"ShellAsPath", Encoded(R"({"executable":"x","shell":"/bin/bash"})"), ErrorKind::kSpec,
+       "\"shell\" must be a boolean or null, got string"},
+  };
+  return cases;
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadInputTest, FailsWithOneLineNamingTheProblem) {
+  const BadCase& c = GetParam();
+  auto decoded = DecodeArgv(c.args);
+  ASSERT_FALSE(decoded.ok());
+  const Status status = decoded.status();
+  const std::string& message = status.message();
+  EXPECT_EQ(KindOf(status), c.kind) << message;
+  EXPECT_TRUE(message.starts_with(std::string(ErrorKindPrefix(c.kind)) + ": ")) << message;
+  EXPECT_THAT(message, HasSubstr(c.message_part));
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_THAT(message, Not(HasSubstr(kSecret)));
+  EXPECT_THAT(message, Not(HasSubstr("last read")));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, BadInputTest, ::testing::ValuesIn(BadCases()),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+TEST(LaunchSpecTest, ValidateRejectsDuplicateEnvNamesWithoutPrintingValues) {
+  LaunchSpec spec = SampleSpec();
+  spec.env.emplace_back("TOKEN", "other-secret");
+  Status s = Validate(spec);
+  EXPECT_EQ(KindOf(s), ErrorKind::kSpec);
+  EXPECT_THAT(s.message(), HasSubstr("env \"TOKEN\" given twice"));
+  EXPECT_THAT(s.message(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(s.message(), Not(HasSubstr("other-secret")));
+  EXPECT_TRUE(Validate(SampleSpec()).ok());
+}
+
+TEST(LaunchSpecTest, ValidateAcceptsKubernetesStyleEnvNames) {
+  LaunchSpec spec;
+  spec.executable = "x";
+  spec.env = {{"_A", ""}, {"a.b-c", "1"}, {"X9", "2"}, {".hidden", "3"}};
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec).ToString();
+}
+
+TEST(LaunchSpecTest, MaskedJsonHidesEnvValues) {
+  const std::string json = ToMaskedJson(SampleSpec());
+  EXPECT_THAT(json, Not(HasSubstr(kSecret)));
+  EXPECT_THAT(json, HasSubstr("\"TOKEN\": \"***\""));
+  EXPECT_THAT(json, HasSubstr("\"MLSPACE_RUN\": \"***\""));
+  EXPECT_THAT(json, HasSubstr("train.py"));
+}
+
+TEST(LaunchSpecTest, KindOfIgnoresForeignStatuses) {
+  EXPECT_EQ(KindOf(OkStatus()), ErrorKind::kNone);
+  EXPECT_EQ(KindOf(InvalidArgumentError("bad flags but not ours")), ErrorKind::kNone);
+  EXPECT_EQ(KindOf(InvalidArgumentError("bad flags: x")), ErrorKind::kFlags);
+}
+
+TEST(LaunchSpecTest, QuoteEscapesAndTruncates) {
+  EXPECT_EQ(Quote("a\"b\n"), "\"a\\x22b\\x0a\"");
+  EXPECT_EQ(Quote("abcdef", 3), "\"abc...\"");
+}
+
+}  // namespace
+}  // namespace mlspace::launchspec
