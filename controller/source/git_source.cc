@@ -1,0 +1,260 @@
+#include "controller/source/git_source.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "controller/core/log.h"
+#include "controller/source/git_internal.h"
+
+namespace mlspace::source {
+namespace {
+
+namespace fs = std::filesystem;
+using internal::GitError;
+
+Result<std::string> RealPath(const std::string& p) {
+  char* r = realpath(p.c_str(), nullptr);
+  if (r == nullptr) {
+    return NotFoundError("manifests directory " + p + ": " + std::strerror(errno));
+  }
+  std::string out(r);
+  free(r);
+  return out;
+}
+
+std::string WithSlash(std::string s) {
+  if (s.empty() || s.back() != '/') s += '/';
+  return s;
+}
+
+// True when `dir` exists and has no file at any depth.
+bool HoldsNoFiles(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return false;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory(ec)) return false;
+  }
+  return !ec;
+}
+
+std::string JoinNames(const std::set<std::string>& names, size_t max) {
+  std::string out;
+  size_t i = 0;
+  for (const auto& n : names) {
+    if (i == max) {
+      out += " and " + std::to_string(names.size() - max) + " more";
+      break;
+    }
+    if (i++ > 0) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+GitSource::GitSource(Options options)
+    : options_(std::move(options)), cache_(std::make_unique<internal::TreeCache>()) {}
+
+GitSource::~GitSource() {
+  if (repo_ != nullptr) git_repository_free(repo_);
+}
+
+Result<std::unique_ptr<GitSource>> GitSource::Open(Options options) {
+  internal::EnsureLibgit2();
+  if (options.manifests_dir.empty()) {
+    return InvalidArgumentError("--manifests: empty directory name");
+  }
+  std::unique_ptr<GitSource> src(new GitSource(std::move(options)));
+  std::lock_guard<std::mutex> lock(src->mu_);
+  MLSPACE_RETURN_IF_ERROR(src->ResolveLocked(/*force=*/true));
+  return src;
+}
+
+Status GitSource::ResolveLocked(bool force) {
+  auto real = RealPath(options_.manifests_dir);
+  if (!real.ok()) {
+    // Vanished from the work tree (e.g. deleted but not committed): what is
+    // reconciled is HEAD, so keep reading through the repository we have.
+    if (repo_ != nullptr) return OkStatus();
+    return real.status();
+  }
+  if (!force && *real == resolved_dir_ && repo_ != nullptr) return OkStatus();
+  struct stat st {};
+  if (stat(real->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return InvalidArgumentError("--manifests " + options_.manifests_dir + ": not a directory");
+  }
+  git_repository* repo = nullptr;
+  int rc = git_repository_open_ext(&repo, real->c_str(), 0, nullptr);
+  if (rc != 0) {
+    return FailedPreconditionError("--manifests " + options_.manifests_dir +
+                                   ": not inside a git work tree");
+  }
+  const char* wd = git_repository_workdir(repo);
+  if (wd == nullptr) {
+    git_repository_free(repo);
+    return FailedPreconditionError("--manifests " + options_.manifests_dir +
+                                   ": inside a bare repository");
+  }
+  auto wt_real = RealPath(wd);
+  std::string wt = WithSlash(wt_real.ok() ? *wt_real : std::string(wd));
+  std::string rel;
+  if (WithSlash(*real) != wt) {
+    if (real->compare(0, wt.size(), wt) != 0) {
+      git_repository_free(repo);
+      return FailedPreconditionError("--manifests " + options_.manifests_dir +
+                                     ": outside the work tree " + wt);
+    }
+    rel = real->substr(wt.size());
+  }
+  if (repo_ != nullptr) {
+    LogInfo("manifests directory now resolves elsewhere; reopened repository",
+            {{"path", options_.manifests_dir}, {"target", *real}});
+    git_repository_free(repo_);
+    cache_->valid = false;
+  }
+  repo_ = repo;
+  resolved_dir_ = *real;
+  work_tree_ = wt;
+  rel_path_ = rel;
+  RewatchLocked();
+  return OkStatus();
+}
+
+void GitSource::RewatchLocked() {
+  watcher_.Clear();
+  std::string gitdir = git_repository_path(repo_);
+  std::string commondir = git_repository_commondir(repo_);
+  // HEAD lives in the (worktree's) gitdir; refs and packed-refs in the
+  // common dir, which is the same directory outside linked worktrees.
+  if (fs::path(gitdir) == fs::path(commondir)) {
+    watcher_.WatchNames(gitdir, {"HEAD", "packed-refs"});
+  } else {
+    watcher_.WatchNames(gitdir, {"HEAD"});
+    watcher_.WatchNames(commondir, {"packed-refs"});
+  }
+  watcher_.WatchTree(WithSlash(commondir) + "refs");
+  watcher_.WatchContent(resolved_dir_);
+  // The git-sync swap replaces a symlink by rename in its parent directory:
+  // watch the parent of DIR and of every symlink on the way to it, waking
+  // only for that entry's name.
+  fs::path given = fs::absolute(options_.manifests_dir).lexically_normal();
+  if (given.has_filename() == false) given = given.parent_path();
+  watcher_.WatchNames(given.parent_path().string(), {given.filename().string()});
+  fs::path prefix;
+  for (const auto& part : given) {
+    prefix /= part;
+    std::error_code ec;
+    if (prefix.has_parent_path() && fs::is_symlink(prefix, ec)) {
+      watcher_.WatchNames(prefix.parent_path().string(), {prefix.filename().string()});
+    }
+  }
+}
+
+Result<Snapshot> GitSource::Read() {
+  std::lock_guard<std::mutex> lock(mu_);
+  MLSPACE_RETURN_IF_ERROR(ResolveLocked(/*force=*/false));
+  git_oid head;
+  int rc = git_reference_name_to_id(&head, repo_, "HEAD");
+  if (rc != 0) {
+    Status s = GitError("cannot resolve HEAD in " + work_tree_, rc);
+    return Status(StatusCode::kUnavailable, s.message());
+  }
+  auto snap = internal::ReadCommitSnapshot(repo_, head, rel_path_, cache_.get());
+  if (!snap.ok() && snap.status().code() == StatusCode::kNotFound && !rel_path_.empty() &&
+      HoldsNoFiles(resolved_dir_)) {
+    // Git records no empty directories: an existing DIR with nothing in it
+    // is the committed state "no manifests", not a missing path.
+    snap = Snapshot{internal::OidHex(head), {}};
+  }
+  if (!snap.ok()) return snap.status();
+  if (options_.report_uncommitted) CheckUncommittedLocked(snap->revision);
+  last_revision_ = snap->revision;
+  return snap;
+}
+
+void GitSource::CheckUncommittedLocked(const std::string& revision) {
+  const bool new_revision = revision != last_revision_;
+  if (!new_revision && !watcher_.TakeContentChanged()) return;
+  if (new_revision) watcher_.TakeContentChanged();
+  git_status_options opts = GIT_STATUS_OPTIONS_INIT;
+  opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+  opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+               GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+  std::string spec = rel_path_.empty() ? std::string() : rel_path_ + "/";
+  char* spec_c = spec.data();
+  if (!spec.empty()) {
+    opts.pathspec.strings = &spec_c;
+    opts.pathspec.count = 1;
+  }
+  git_status_list* raw = nullptr;
+  int rc = git_status_list_new(&raw, repo_, &opts);
+  if (rc != 0) {
+    LogDebug("cannot compare the work tree with HEAD",
+             {{"error", GitError("status", rc).message()}});
+    return;
+  }
+  internal::StatusListPtr list(raw);
+  std::set<std::string> dirty;
+  const size_t n = git_status_list_entrycount(list.get());
+  for (size_t i = 0; i < n; ++i) {
+    const git_status_entry* e = git_status_byindex(list.get(), i);
+    if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED)) {
+      continue;
+    }
+    const git_diff_delta* d =
+        e->index_to_workdir != nullptr ? e->index_to_workdir : e->head_to_index;
+    if (d == nullptr) continue;
+    const char* p = d->new_file.path != nullptr ? d->new_file.path : d->old_file.path;
+    std::string path(p);
+    if (path.compare(0, spec.size(), spec) != 0) continue;
+    path = path.substr(spec.size());
+    if (internal::IsManifestPath(path)) dirty.insert(path);
+  }
+  if (dirty.empty()) {
+    uncommitted_.clear();
+    return;
+  }
+  if (new_revision || dirty != uncommitted_) {
+    LogWarn("uncommitted manifest changes are ignored until committed",
+            {{"revision", revision.substr(0, 12)},
+             {"path", resolved_dir_},
+             {"files", JoinNames(dirty, 20)}});
+  }
+  uncommitted_ = std::move(dirty);
+}
+
+Result<std::string> GitSource::ReadBlob(const std::string& blob_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return internal::ReadBlobBytes(repo_, blob_id);
+}
+
+Status GitSource::Refresh() { return OkStatus(); }
+
+bool GitSource::WaitForChange(std::chrono::milliseconds timeout) {
+  return watcher_.Wait(timeout) != ChangeWatcher::WaitResult::kTimeout;
+}
+
+void GitSource::Wake() { watcher_.Wake(); }
+
+std::string GitSource::work_tree() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return work_tree_;
+}
+
+std::string GitSource::relative_path() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rel_path_;
+}
+
+std::vector<std::string> GitSource::uncommitted_files() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {uncommitted_.begin(), uncommitted_.end()};
+}
+
+}  // namespace mlspace::source
