@@ -1,0 +1,144 @@
+#include "controller/apiserver/object_codec.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+
+#include "controller/core/time_util.h"
+
+namespace mlspace::apiserver {
+
+using nlohmann::json;
+
+json ConditionToJson(const api::Condition& c) {
+  return json{{"type", c.type},
+              {"status", c.status},
+              {"reason", c.reason},
+              {"message", c.message},
+              {"lastTransitionTime", FormatRfc3339(c.last_transition_time)}};
+}
+
+json JobStatusToJson(const api::JobStatus& s) {
+  json j{{"phase", std::string(api::PhaseName(s.phase))},
+         {"attempt", s.attempt},
+         {"observedGeneration", s.observed_generation}};
+  json conds = json::array();
+  for (const auto& c : s.conditions) conds.push_back(ConditionToJson(c));
+  j["conditions"] = std::move(conds);
+  if (!s.remote_job_name.empty()) j["remoteJobName"] = s.remote_job_name;
+  if (!s.synced_revision.empty()) j["syncedRevision"] = s.synced_revision;
+  if (s.start_time) j["startTime"] = FormatRfc3339(*s.start_time);
+  if (s.completion_time) j["completionTime"] = FormatRfc3339(*s.completion_time);
+  if (!s.last_error.empty()) j["lastError"] = s.last_error;
+  return j;
+}
+
+std::string ObjectUid(const store::ObjectRecord& r) {
+  std::string seed =
+      r.key.ToString() + "@" + std::to_string(r.created_at.time_since_epoch().count());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(seed.data(), seed.size(), digest, &len, EVP_sha256(), nullptr);
+  // RFC 4122 layout (version 5-style bits) so tools that parse uids accept it.
+  digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);
+  digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);
+  char out[37];
+  std::snprintf(
+      out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+      digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+      digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]);
+  return out;
+}
+
+json RecordToObject(const store::ObjectRecord& r) {
+  json meta{{"name", r.key.name},         {"namespace", r.key.namespace_name},
+            {"uid", ObjectUid(r)},        {"resourceVersion", std::to_string(r.resource_version)},
+            {"generation", r.generation}, {"creationTimestamp", FormatRfc3339(r.created_at)}};
+  if (!r.labels.empty()) meta["labels"] = r.labels;
+  if (!r.annotations.empty()) meta["annotations"] = r.annotations;
+  json spec = json::object();
+  if (!r.spec_json.empty()) {
+    spec = json::parse(r.spec_json, nullptr, /*allow_exceptions=*/false);
+    if (spec.is_discarded()) spec = json::object();
+  }
+  return json{{"apiVersion", api::kApiVersion},
+              {"kind", api::kKind},
+              {"metadata", std::move(meta)},
+              {"spec", std::move(spec)},
+              {"status", JobStatusToJson(r.status)}};
+}
+
+json RecordsToList(const std::vector<store::ObjectRecord>& records, int64_t resource_version) {
+  json items = json::array();
+  for (const auto& r : records) items.push_back(RecordToObject(r));
+  return json{{"apiVersion", api::kApiVersion},
+              {"kind", std::string(api::kKind) + "List"},
+              {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
+              {"items", std::move(items)}};
+}
+
+std::string FormatAge(Duration d) {
+  using std::chrono::duration_cast;
+  int64_t s = duration_cast<std::chrono::seconds>(d).count();
+  if (s < 0) s = 0;
+  if (s < 120) return std::to_string(s) + "s";
+  int64_t m = s / 60;
+  if (m < 10) return std::to_string(m) + "m" + (s % 60 ? std::to_string(s % 60) + "s" : "");
+  if (m < 180) return std::to_string(m) + "m";
+  int64_t h = m / 60;
+  if (h < 8) return std::to_string(h) + "h" + (m % 60 ? std::to_string(m % 60) + "m" : "");
+  if (h < 48) return std::to_string(h) + "h";
+  int64_t days = h / 24;
+  if (days < 8) return std::to_string(days) + "d" + (h % 24 ? std::to_string(h % 24) + "h" : "");
+  return std::to_string(days) + "d";
+}
+
+json RecordsToTable(const std::vector<store::ObjectRecord>& records, int64_t resource_version,
+                    TimePoint now) {
+  json columns = json::array({
+      {{"name", "Name"}, {"type", "string"}, {"format", "name"}},
+      {{"name", "Region"}, {"type", "string"}},
+      {{"name", "Phase"}, {"type", "string"}},
+      {{"name", "Remote Job"}, {"type", "string"}},
+      {{"name", "Attempt"}, {"type", "integer"}, {"priority", 1}},
+      {{"name", "Age"}, {"type", "date"}},
+  });
+  json rows = json::array();
+  for (const auto& r : records) {
+    json meta{{"name", r.key.name},
+              {"namespace", r.key.namespace_name},
+              {"uid", ObjectUid(r)},
+              {"resourceVersion", std::to_string(r.resource_version)},
+              {"creationTimestamp", FormatRfc3339(r.created_at)}};
+    if (!r.labels.empty()) meta["labels"] = r.labels;
+    json remote = r.status.remote_job_name.empty() ? json(nullptr) : json(r.status.remote_job_name);
+    rows.push_back(
+        {{"cells", json::array({r.key.name, r.region, std::string(api::PhaseName(r.status.phase)),
+                                remote, r.status.attempt, FormatAge(now - r.created_at)})},
+         {"object",
+          {{"kind", "PartialObjectMetadata"},
+           {"apiVersion", "meta.k8s.io/v1"},
+           {"metadata", std::move(meta)}}}});
+  }
+  return json{{"kind", "Table"},
+              {"apiVersion", "meta.k8s.io/v1"},
+              {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
+              {"columnDefinitions", std::move(columns)},
+              {"rows", std::move(rows)}};
+}
+
+json StatusFailure(int code, std::string_view reason, std::string_view message) {
+  return json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+              {"status", "Failure"}, {"message", message}, {"reason", reason},
+              {"code", code}};
+}
+
+json NotFoundStatus(std::string_view name) {
+  json s = StatusFailure(
+      404, "NotFound",
+      std::string(api::kPlural) + "." + api::kGroup + " \"" + std::string(name) + "\" not found");
+  s["details"] = {{"name", name}, {"group", api::kGroup}, {"kind", api::kPlural}};
+  return s;
+}
+
+}  // namespace mlspace::apiserver

@@ -1,0 +1,44 @@
+#pragma once
+
+// The HTTP listener for ApiHandler, on Poco::Net::HTTPServer. Owns threads
+// and sockets only; every decision is in the handler.
+
+#include <memory>
+#include <string>
+
+#include "controller/apiserver/handler.h"
+#include "controller/core/address.h"
+#include "controller/core/result.h"
+
+namespace mlspace::apiserver {
+
+struct ServerOptions {
+  HostPort bind{"127.0.0.1", 8081};
+  int max_threads = 8;
+  std::string token;  // a non-loopback bind without one is refused
+};
+
+class ApiServer {
+ public:
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds and starts serving `handler` (which must outlive the server).
+  // Fails with a one-line error when the address is taken or unsafe.
+  static Result<std::unique_ptr<ApiServer>> Start(const ApiHandler& handler,
+                                                  const ServerOptions& options);
+
+  // The bound port (the chosen one when the options asked for port 0).
+  uint16_t port() const;
+
+  // Stops accepting and waits for in-flight requests. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit ApiServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlspace::apiserver
