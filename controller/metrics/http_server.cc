@@ -3,8 +3,16 @@
 #include <CivetServer.h>
 #include <civetweb.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
+#include <thread>
 
 #include "controller/core/address.h"
 #include "controller/metrics/metrics.h"
@@ -34,6 +42,18 @@ std::string CivetListeningPort(const HostPort& hp) {
   std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return host + ":" + std::to_string(hp.port);
+}
+
+// Opens and closes one connection to host:port (IPv4 only; best effort).
+void WakeListener(const std::string& host, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  close(fd);
 }
 
 }  // namespace
@@ -87,6 +107,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                             "\": cannot listen: no port bound");
   }
   server->port_ = ports.front();
+  server->wake_host_ =
+      hp.host.empty() || hp.host == "0.0.0.0" || hp.host == "localhost" ? "127.0.0.1" : hp.host;
   if (options.metrics != nullptr) {
     const Metrics* m = options.metrics;
     server->metrics_handler_ =
@@ -113,8 +135,20 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
 }
 
 HttpServer::~HttpServer() {
+  if (!server_) return;
   // Stop the server (joining its threads) before the handlers it calls die.
-  if (server_) server_->close();
+  // civetweb's accept loop polls with a 2 s quantum and checks the stop flag
+  // only when woken, so connections are made to wake it while mg_stop waits.
+  std::atomic<bool> stopped{false};
+  std::thread closer([&] {
+    server_->close();
+    stopped.store(true);
+  });
+  while (!stopped.load()) {
+    WakeListener(wake_host_, port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  closer.join();
   server_.reset();
 }
 

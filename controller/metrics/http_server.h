@@ -53,6 +53,7 @@ class HttpServer {
   std::unique_ptr<Handler> readyz_handler_;
   std::unique_ptr<CivetServer> server_;
   int port_ = 0;
+  std::string wake_host_;  // where the destructor connects to stop the loop
 };
 
 }  // namespace mlspace::metrics
