@@ -1,0 +1,294 @@
+#include "controller/gateway/http/poco_http_transport.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/IPAddress.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <mutex>
+#include <sstream>
+
+#include "controller/core/redact.h"
+
+namespace mlspace::gateway::http {
+namespace {
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Poco::Timespan ToTimespan(Duration d) {
+  return Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+// A session whose connection can be opened explicitly, before any byte of a
+// request is written: that is what makes "not sent" provable.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Opens (or reopens a stale) connection. Throws Poco exceptions.
+  virtual void Connect() = 0;
+  virtual Poco::Net::HTTPClientSession& session() = 0;
+};
+
+template <class Base>
+class ConnectionOf final : public Base, public Connection {
+ public:
+  template <typename... Args>
+  ConnectionOf(std::atomic<int>* opened, Args&&... args)
+      : Base(std::forward<Args>(args)...), opened_(opened) {}
+
+  void Connect() override {
+    if (this->connected() && !this->mustReconnect()) return;
+    if (this->connected()) this->close();
+    this->reconnect();
+    opened_->fetch_add(1);
+  }
+  Poco::Net::HTTPClientSession& session() override { return *this; }
+
+ private:
+  std::atomic<int>* opened_;
+};
+
+std::once_flag ssl_once;
+
+}  // namespace
+
+std::string FindHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return {};
+}
+
+Result<ParsedUrl> ParseBaseUrl(const std::string& url) {
+  try {
+    Poco::URI uri(url);
+    ParsedUrl out;
+    out.scheme = Lower(uri.getScheme());
+    if (out.scheme != "http" && out.scheme != "https") {
+      return InvalidArgumentError("gateway URL \"" + url + "\": scheme must be http or https");
+    }
+    out.host = uri.getHost();
+    if (out.host.empty()) return InvalidArgumentError("gateway URL \"" + url + "\": no host");
+    out.port = uri.getPort();
+    out.path_prefix = uri.getPath();
+    while (!out.path_prefix.empty() && out.path_prefix.back() == '/') out.path_prefix.pop_back();
+    if (!uri.getQuery().empty() || !uri.getFragment().empty()) {
+      return InvalidArgumentError("gateway URL \"" + url + "\": must not have a query or fragment");
+    }
+    if (!uri.getUserInfo().empty()) {
+      return InvalidArgumentError("gateway URL: credentials in the URL are not supported");
+    }
+    return out;
+  } catch (const Poco::Exception& e) {
+    return InvalidArgumentError("gateway URL \"" + url + "\": " + e.displayText());
+  }
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  std::string h = Lower(host);
+  if (h == "localhost" || h == "localhost.") return true;
+  if (!h.empty() && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  Poco::Net::IPAddress addr;
+  if (!Poco::Net::IPAddress::tryParse(h, addr)) return false;
+  return addr.isLoopback();
+}
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Result<std::optional<ProxyConfig>> ProxyFromEnvironment(const ParsedUrl& target,
+                                                        const EnvLookup& env) {
+  auto get = [&](const std::string& upper) -> std::string {
+    if (auto v = env(upper); v && !v->empty()) return *v;
+    if (auto v = env(Lower(upper)); v && !v->empty()) return *v;
+    return {};
+  };
+  if (IsLoopbackHost(target.host)) return std::optional<ProxyConfig>();
+  std::string proxy = get(target.scheme == "https" ? "HTTPS_PROXY" : "HTTP_PROXY");
+  if (proxy.empty()) return std::optional<ProxyConfig>();
+  std::string host = Lower(target.host);
+  std::stringstream no_proxy(get("NO_PROXY"));
+  for (std::string entry; std::getline(no_proxy, entry, ',');) {
+    entry.erase(std::remove_if(entry.begin(), entry.end(), ::isspace), entry.end());
+    entry = Lower(entry);
+    if (entry.empty()) continue;
+    if (entry == "*") return std::optional<ProxyConfig>();
+    if (auto colon = entry.rfind(':'); colon != std::string::npos && entry.find(':') == colon) {
+      entry = entry.substr(0, colon);  // "host:port" entries match by host
+    }
+    if (entry.front() == '.') entry = entry.substr(1);
+    if (host == entry) return std::optional<ProxyConfig>();
+    if (host.size() > entry.size() &&
+        host.compare(host.size() - entry.size(), entry.size(), entry) == 0 &&
+        host[host.size() - entry.size() - 1] == '.') {
+      return std::optional<ProxyConfig>();
+    }
+  }
+  if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+  try {
+    Poco::URI uri(proxy);
+    if (Lower(uri.getScheme()) != "http") {
+      return InvalidArgumentError("proxy from environment: only http:// proxies are supported");
+    }
+    ProxyConfig cfg;
+    cfg.host = uri.getHost();
+    cfg.port = uri.getPort();
+    std::string user_info = uri.getUserInfo();
+    if (!user_info.empty()) {
+      auto colon = user_info.find(':');
+      std::string user, pass;
+      Poco::URI::decode(user_info.substr(0, colon), user);
+      if (colon != std::string::npos) Poco::URI::decode(user_info.substr(colon + 1), pass);
+      cfg.username = user;
+      cfg.password = pass;
+      SecretRegistry::Get().Add(pass);
+    }
+    if (cfg.host.empty()) return InvalidArgumentError("proxy from environment: no host");
+    return std::optional<ProxyConfig>(cfg);
+  } catch (const Poco::Exception& e) {
+    return InvalidArgumentError("proxy from environment: " + Redact(e.displayText()));
+  }
+}
+
+struct PocoHttpTransport::Pool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle;
+  std::atomic<int> opened{0};
+  Poco::Net::Context::Ptr tls;  // null for http
+};
+
+PocoHttpTransport::PocoHttpTransport(PocoTransportOptions options, ParsedUrl url)
+    : options_(std::move(options)), url_(std::move(url)), pool_(std::make_unique<Pool>()) {}
+
+PocoHttpTransport::~PocoHttpTransport() = default;
+
+Result<std::unique_ptr<PocoHttpTransport>> PocoHttpTransport::Create(
+    const PocoTransportOptions& options) {
+  MLSPACE_ASSIGN_OR_RETURN(ParsedUrl url, ParseBaseUrl(options.base_url));
+  if (url.scheme == "http" && !IsLoopbackHost(url.host) && !options.allow_insecure) {
+    return InvalidArgumentError("gateway URL \"" + options.base_url +
+                                "\": plain http is only allowed for loopback hosts "
+                                "(use https, or allow insecure explicitly)");
+  }
+  std::unique_ptr<PocoHttpTransport> t(new PocoHttpTransport(options, url));
+  if (url.scheme == "https") {
+    try {
+      std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
+      t->pool_->tls = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "",
+                                             Poco::Net::Context::VERIFY_RELAXED, 9,
+                                             /*loadDefaultCAs=*/true);
+    } catch (const Poco::Exception& e) {
+      return InternalError("TLS setup: " + e.displayText());
+    }
+  }
+  return t;
+}
+
+int PocoHttpTransport::connections_opened() const { return pool_->opened.load(); }
+
+HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
+  HttpExchange out;
+  std::unique_ptr<Connection> conn;
+  {
+    std::lock_guard lock(pool_->mu);
+    if (!pool_->idle.empty()) {
+      conn = std::move(pool_->idle.back());
+      pool_->idle.pop_back();
+    }
+  }
+  try {
+    if (!conn) {
+      auto port = static_cast<Poco::UInt16>(url_.port);
+      if (pool_->tls) {
+        conn = std::make_unique<ConnectionOf<Poco::Net::HTTPSClientSession>>(
+            &pool_->opened, url_.host, port, pool_->tls);
+      } else {
+        conn = std::make_unique<ConnectionOf<Poco::Net::HTTPClientSession>>(&pool_->opened,
+                                                                            url_.host, port);
+      }
+      auto& s = conn->session();
+      s.setKeepAlive(true);
+      s.setKeepAliveTimeout(ToTimespan(options_.keep_alive_idle));
+      s.setTimeout(ToTimespan(options_.connect_timeout), ToTimespan(options_.request_timeout),
+                   ToTimespan(options_.request_timeout));
+      if (options_.proxy) {
+        s.setProxy(options_.proxy->host, static_cast<Poco::UInt16>(options_.proxy->port));
+        if (!options_.proxy->username.empty()) {
+          s.setProxyCredentials(options_.proxy->username, options_.proxy->password);
+        }
+      }
+    }
+    conn->Connect();
+  } catch (const Poco::Exception& e) {
+    out.kind = ExchangeKind::kNotSent;
+    out.error = Redact("connect to " + url_.host + ":" + std::to_string(url_.port) + ": " +
+                       e.displayText());
+    return out;
+  } catch (const std::exception& e) {
+    out.kind = ExchangeKind::kNotSent;
+    out.error = Redact(std::string("connect: ") + e.what());
+    return out;
+  }
+
+  try {
+    auto& s = conn->session();
+    Poco::Net::HTTPRequest req(request.method, request.target, Poco::Net::HTTPMessage::HTTP_1_1);
+    req.setKeepAlive(true);
+    for (const auto& [k, v] : request.headers) req.set(k, v);
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT") {
+      req.setContentLength(static_cast<std::streamsize>(request.body.size()));
+    }
+    std::ostream& os = s.sendRequest(req);
+    os.write(request.body.data(), static_cast<std::streamsize>(request.body.size()));
+    os.flush();
+    Poco::Net::HTTPResponse resp;
+    std::istream& is = s.receiveResponse(resp);
+    std::string body;
+    Poco::StreamCopier::copyToString(is, body);
+    if (is.bad()) throw Poco::IOException("truncated answer");
+    out.kind = ExchangeKind::kResponse;
+    out.response.status = static_cast<int>(resp.getStatus());
+    for (const auto& [k, v] : resp) out.response.headers.emplace_back(k, v);
+    out.response.body = std::move(body);
+    if (resp.getKeepAlive()) {
+      std::lock_guard lock(pool_->mu);
+      if (static_cast<int>(pool_->idle.size()) < options_.max_idle_connections) {
+        pool_->idle.push_back(std::move(conn));
+      }
+    }
+  } catch (const Poco::Exception& e) {
+    out = HttpExchange{};
+    out.kind = ExchangeKind::kNoAnswer;
+    out.error = Redact(request.method + " " + url_.host + ": " + e.displayText());
+  } catch (const std::exception& e) {
+    out = HttpExchange{};
+    out.kind = ExchangeKind::kNoAnswer;
+    out.error = Redact(request.method + " " + url_.host + ": " + e.what());
+  }
+  return out;
+}
+
+}  // namespace mlspace::gateway::http
