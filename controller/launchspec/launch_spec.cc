@@ -55,6 +55,11 @@ bool IsHex(std::string_view s) {
 
 char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
+bool IsSpecKey(std::string_view key) {
+  return key == kVersionFlag || key == kNumPartsFlag || key == kNumChunksFlag || key == kShaFlag ||
+         key == kShaSumFlag || key.starts_with(kPartPrefix) || key.starts_with(kChunkPrefix);
+}
+
 // Records the first error, keeps scanning (so a version error can win).
 struct FlagScanner {
   RawFlags flags;
@@ -110,6 +115,10 @@ Result<RawFlags> ScanFlags(const std::vector<std::string>& args) {
     const std::size_t eq = token.find('=');
     if (eq != std::string_view::npos) {
       scanner.Add(token.substr(0, eq), token.substr(eq + 1));
+      continue;
+    }
+    if (!IsSpecKey(token)) {
+      scanner.Fail("unknown flag " + Quote(std::string("--").append(token)));
       continue;
     }
     // `--key value`: a value never starts with "--" (base64, digits, hex).
