@@ -29,7 +29,8 @@ class GitSource final : public ManifestSource {
   struct Options {
     std::string manifests_dir;
     // Compare the work tree with HEAD to log uncommitted manifest edits
-    // (costs a stat per file on each new revision).
+    // (costs a stat per file on each new revision; done in WaitForChange,
+    // off the Read path).
     bool report_uncommitted = true;
   };
 
@@ -50,7 +51,8 @@ class GitSource final : public ManifestSource {
   std::string work_tree() const;
   std::string relative_path() const;
   // Manifest files (relative to DIR) that differed from HEAD at the last
-  // Read, when report_uncommitted is on.
+  // check (made by WaitForChange after a new revision was read or the
+  // directory changed), when report_uncommitted is on.
   std::vector<std::string> uncommitted_files() const;
 
  private:
@@ -58,7 +60,7 @@ class GitSource final : public ManifestSource {
   // Re-resolves DIR; (re)opens the repository and the watches if it moved.
   Status ResolveLocked(bool force);
   void RewatchLocked();
-  void CheckUncommittedLocked(const std::string& revision);
+  void CheckUncommittedLocked();
 
   const Options options_;
   ChangeWatcher watcher_;
@@ -70,6 +72,8 @@ class GitSource final : public ManifestSource {
   std::unique_ptr<internal::TreeCache> cache_;
   std::string last_revision_;
   std::set<std::string> uncommitted_;
+  std::string logged_revision_;
+  bool status_check_pending_ = false;
 };
 
 }  // namespace mlspace::source

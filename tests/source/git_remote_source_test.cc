@@ -252,3 +252,36 @@ TEST_F(GitRemoteSourceTest, WakeInterruptsWait) {
 
 }  // namespace
 }  // namespace mlspace::source
+
+namespace mlspace::source {
+namespace {
+
+// No network here: https and ssh are exercised as far as a refused
+// connection on 127.0.0.1, which must fail promptly, keep credentials out of
+// the error, and keep the source readable.
+TEST(GitRemoteSourceNetworkTest, HttpsAndSshFailCleanlyWithoutLeakingSecrets) {
+  testing::HermeticGitEnv();
+  testing::TempDir state, secrets;
+  testing::WriteFile(secrets.path() / "token", "s3cr3t-token-value\n");
+  testing::WriteFile(secrets.path() / "identity", "not a real key\n");
+  auto creds = LoadGitCredentials(secrets.path().string());
+  ASSERT_TRUE(creds.ok());
+  for (const std::string url :
+       {"https://bot:s3cr3t-token-value@127.0.0.1:1/org/repo.git",
+        "https://127.0.0.1:1/org/repo.git", "ssh://git@127.0.0.1:1/org/repo.git"}) {
+    GitRemoteSource::Options o;
+    o.url = url;
+    o.ref = "main";
+    o.state_dir = (state.path() / std::to_string(std::hash<std::string>()(url))).string();
+    o.credentials = *creds;
+    auto src = GitRemoteSource::Open(o);
+    ASSERT_TRUE(src.ok()) << url << ": " << src.status().ToString();
+    Status r = (*src)->Refresh();
+    EXPECT_FALSE(r.ok()) << url;
+    EXPECT_EQ(r.message().find("s3cr3t-token-value"), std::string::npos) << r.message();
+    EXPECT_EQ((*src)->Read().status().code(), StatusCode::kUnavailable);
+  }
+}
+
+}  // namespace
+}  // namespace mlspace::source

@@ -144,6 +144,8 @@ TEST_F(GitSourceTest, UncommittedEditsAreIgnoredAndLoggedOncePerRevision) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->revision, rev);
   EXPECT_THAT(Paths(*s), ElementsAre("a.yaml"));
+  EXPECT_EQ(count_warnings(), 0);  // Read stays cheap: no work-tree scan
+  src->WaitForChange(milliseconds(0));
   EXPECT_EQ(*src->ReadBlob(s->files[0].blob_id), "kind: A\n");
   EXPECT_THAT(src->uncommitted_files(), ElementsAre("a.yaml", "new.yaml"));
   EXPECT_EQ(count_warnings(), 1);
@@ -152,13 +154,16 @@ TEST_F(GitSourceTest, UncommittedEditsAreIgnoredAndLoggedOncePerRevision) {
     EXPECT_THAT(lines.back(), HasSubstr("a.yaml, new.yaml"));
   }
   ASSERT_TRUE(src->Read().ok());
+  src->WaitForChange(milliseconds(0));
   ASSERT_TRUE(src->Read().ok());
+  src->WaitForChange(milliseconds(0));
   EXPECT_EQ(count_warnings(), 1);  // same revision, same edits: once
 
   CommitAll(repo_, "commit the edits");
   auto s2 = src->Read();
   ASSERT_TRUE(s2.ok());
   EXPECT_THAT(Paths(*s2), ElementsAre("a.yaml", "new.yaml"));
+  src->WaitForChange(milliseconds(0));
   EXPECT_TRUE(src->uncommitted_files().empty());
   EXPECT_EQ(count_warnings(), 1);
   Logger::Get().ResetSink();
@@ -308,9 +313,16 @@ TEST_F(GitSourceTest, UncommittedEditsDoNotWake) {
   CommitAll(repo_, "one");
   auto src = OpenSource(repo_ / "jobs");
   ASSERT_NE(src, nullptr);
+  ASSERT_TRUE(src->Read().ok());
+  EXPECT_FALSE(src->WaitForChange(milliseconds(20)));
+  EXPECT_TRUE(src->uncommitted_files().empty());
   WriteFile(repo_ / "jobs/a.yaml", "kind: Edited\n");
   WriteFile(repo_ / "jobs/new.yaml", "kind: New\n");
   EXPECT_FALSE(src->WaitForChange(milliseconds(200)));
+  // ...but the edits seen by the watcher are reported on the next check,
+  // still at the same revision.
+  src->WaitForChange(milliseconds(0));
+  EXPECT_THAT(src->uncommitted_files(), ElementsAre("a.yaml", "new.yaml"));
 }
 
 TEST_F(GitSourceTest, WakeInterruptsWait) {
