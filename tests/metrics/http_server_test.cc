@@ -209,8 +209,8 @@ TEST(HttpServerTest, ScrapeOfTenThousandObjectsOverHttpIsFast) {
   for (int i = 0; i < 5; ++i) {
     auto start = std::chrono::steady_clock::now();
     HttpAnswer a = Get(server->port(), "/metrics");
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ASSERT_EQ(a.code, 200);
     best_ms = std::min(best_ms, ms);
     bytes = a.body.size();

@@ -259,12 +259,15 @@ TEST(MetricsTest, FastSerializeMatchesCollect) {
   EXPECT_EQ(NonProcessLines(fast), NonProcessLines(slow));
   EXPECT_NE(fast.find("name=\"quote\\\"back\\\\slash\\nnewline\""), std::string::npos) << fast;
   EXPECT_NE(fast.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos);
-  EXPECT_NE(fast.find("workqueue_work_duration_seconds_bucket{name=\"mlspacejob\",le=\"1e-08\"} 0\n"),
-            std::string::npos);
-  EXPECT_NE(fast.find("workqueue_work_duration_seconds_bucket{name=\"mlspacejob\",le=\"+Inf\"} 1\n"),
-            std::string::npos);
-  EXPECT_NE(fast.find("controller_runtime_reconcile_time_seconds_sum{controller=\"mlspacejob\"} 0.321\n"),
-            std::string::npos);
+  EXPECT_NE(
+      fast.find("workqueue_work_duration_seconds_bucket{name=\"mlspacejob\",le=\"1e-08\"} 0\n"),
+      std::string::npos);
+  EXPECT_NE(
+      fast.find("workqueue_work_duration_seconds_bucket{name=\"mlspacejob\",le=\"+Inf\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      fast.find("controller_runtime_reconcile_time_seconds_sum{controller=\"mlspacejob\"} 0.321\n"),
+      std::string::npos);
 }
 
 TEST(TextFormatTest, ValuesAndEscapes) {
@@ -350,9 +353,9 @@ TEST(MetricsTest, ConcurrentUpdatesAndScrapesKeepOneSeriesPerObject) {
   for (const auto& s : Series(fams, "mlspacejob_status_phase")) ++per_object[LabelsOf(s)["name"]];
   for (const auto& [name, n] : per_object) EXPECT_EQ(n, 1) << name;
   EXPECT_EQ(per_object.size(), m.ObjectCount());
-  EXPECT_EQ(Series(fams, "controller_runtime_reconcile_total", {{"result", "success"}})[0]
-                .counter.value,
-            2000);
+  EXPECT_EQ(
+      Series(fams, "controller_runtime_reconcile_total", {{"result", "success"}})[0].counter.value,
+      2000);
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -375,8 +378,8 @@ TEST(MetricsTest, SerializingTenThousandObjectsIsFast) {
   for (int i = 0; i < 5; ++i) {
     auto start = std::chrono::steady_clock::now();
     std::string text = m.Serialize();
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+    auto ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     best_ms = std::min(best_ms, ms);
     bytes = text.size();
   }
