@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/core/log.h"
-#include "controller/gateway/local/request_json.h"
+#include "controller/gateway/gateway_json.h"
 
 extern char** environ;
 
@@ -240,7 +240,7 @@ Status LocalGateway::Load() {
       const json j = json::parse(*text);
       job->name = j.at("name").get<std::string>();
       job->seq = j.at("seq").get<uint64_t>();
-      auto req = local::SubmitRequestFromJson(j.at("request"));
+      auto req = SubmitRequestFromJson(j.at("request"));
       if (!req.ok()) return req.status().WithContext(file);
       job->req = std::move(req).value();
       job->region = j.at("region").get<std::string>();
@@ -288,7 +288,7 @@ Status LocalGateway::PersistLocked(const Job& job) {
   json j;
   j["name"] = job.name;
   j["seq"] = job.seq;
-  j["request"] = local::SubmitRequestToJson(job.req);
+  j["request"] = SubmitRequestToJson(job.req);
   j["region"] = job.region;
   j["status"] = std::string(RemoteStatusName(job.status));
   j["created_ms"] = ToMillis(job.created);
