@@ -55,6 +55,16 @@ bool IsHex(std::string_view s) {
 
 char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// "--key" for messages; quoted and escaped unless short and plain.
+std::string FlagName(std::string_view key) {
+  const bool plain = key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                     });
+  std::string name = "--";
+  name.append(key);
+  return plain ? name : Quote(name, 64);
+}
+
 bool IsSpecKey(std::string_view key) {
   return key == kVersionFlag || key == kNumPartsFlag || key == kNumChunksFlag || key == kShaFlag ||
          key == kShaSumFlag || key.starts_with(kPartPrefix) || key.starts_with(kChunkPrefix);
@@ -93,7 +103,7 @@ struct FlagScanner {
     }
     auto index = ParseDecimal(index_text);
     if (!index || *index > UINT32_MAX) {
-      return Fail("bad part index in --" + std::string(key.substr(0, 64)));
+      return Fail("bad part index in " + FlagName(key));
     }
     if (!seen_parts.insert(*index).second) {
       return Fail("part " + std::to_string(*index) + " given twice (or in both spellings)");
@@ -123,7 +133,7 @@ Result<RawFlags> ScanFlags(const std::vector<std::string>& args) {
     }
     // `--key value`: a value never starts with "--" (base64, digits, hex).
     if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
-      scanner.Fail("--" + std::string(token.substr(0, 64)) + " needs a value");
+      scanner.Fail(FlagName(token) + " needs a value");
       continue;
     }
     scanner.Add(token, args[++i]);
