@@ -6,14 +6,22 @@ namespace mlspace::api {
 
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
-    case Phase::kPending: return "Pending";
-    case Phase::kSubmitted: return "Submitted";
-    case Phase::kRunning: return "Running";
-    case Phase::kSucceeded: return "Succeeded";
-    case Phase::kFailed: return "Failed";
-    case Phase::kSuspended: return "Suspended";
-    case Phase::kRemoved: return "Removed";
-    case Phase::kInvalid: return "Invalid";
+    case Phase::kPending:
+      return "Pending";
+    case Phase::kSubmitted:
+      return "Submitted";
+    case Phase::kRunning:
+      return "Running";
+    case Phase::kSucceeded:
+      return "Succeeded";
+    case Phase::kFailed:
+      return "Failed";
+    case Phase::kSuspended:
+      return "Suspended";
+    case Phase::kRemoved:
+      return "Removed";
+    case Phase::kInvalid:
+      return "Invalid";
   }
   return "Pending";
 }

@@ -30,7 +30,7 @@ struct SecretKeyRef {
 
 struct EnvVar {
   std::string name;
-  std::optional<std::string> value;          // exactly one of value and
+  std::optional<std::string> value;            // exactly one of value and
   std::optional<SecretKeyRef> secret_key_ref;  // secret_key_ref is set
   bool operator==(const EnvVar&) const = default;
 };
@@ -56,19 +56,19 @@ struct JobSpec {
   std::string region;  // ModelTrainingRegion, e.g. SR006
   std::string image;   // base_image
   std::string instance_type;
-  int workers = 1;                              // n_workers
-  std::optional<int> processes_per_worker;      // unset = gateway "default"
-  std::string type = "binary";                  // Gateway JobType
-  std::vector<std::string> command;             // command[0] is the executable
-  std::string working_dir;                      // empty = launcher's cwd
+  int workers = 1;                          // n_workers
+  std::optional<int> processes_per_worker;  // unset = gateway "default"
+  std::string type = "binary";              // Gateway JobType
+  std::vector<std::string> command;         // command[0] is the executable
+  std::string working_dir;                  // empty = launcher's cwd
   std::vector<EnvVar> env;
-  std::optional<std::string> priority_class;    // JobPriority
+  std::optional<std::string> priority_class;  // JobPriority
   std::optional<bool> internet;
-  std::string queue;                            // queue_name, optional
-  std::string allocation;                       // allocation_name, optional
+  std::string queue;       // queue_name, optional
+  std::string allocation;  // allocation_name, optional
   std::optional<HealthCheck> health_check;
-  std::optional<int> max_retry;                 // gateway-side retries, 3..100
-  std::optional<std::string> launcher_path;     // overrides --launcher-path
+  std::optional<int> max_retry;              // gateway-side retries, 3..100
+  std::optional<std::string> launcher_path;  // overrides --launcher-path
   RunPolicy run_policy;
   bool operator==(const JobSpec&) const = default;
 };

@@ -1,0 +1,410 @@
+#include "controller/api/manifest.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "controller/api/codec.h"
+#include "controller/api/crd.h"
+#include "controller/api/yaml_json.h"
+
+namespace mlspace::api {
+
+using internal::Mark;
+using nlohmann::json;
+
+namespace {
+
+// Kubernetes objects are limited to ~1.5 MB; a manifest far beyond that is
+// a mistake (or an attack on the parser), not a job.
+constexpr size_t kMaxFileBytes = 8 << 20;
+
+// ObjectMeta fields a manifest may carry (kubectl get -o yaml output applied
+// back). Only name, namespace, labels and annotations have meaning here.
+const std::set<std::string>& KnownMetadataFields() {
+  static const std::set<std::string> fields = {"name",
+                                               "namespace",
+                                               "labels",
+                                               "annotations",
+                                               "uid",
+                                               "resourceVersion",
+                                               "generation",
+                                               "creationTimestamp",
+                                               "deletionTimestamp",
+                                               "deletionGracePeriodSeconds",
+                                               "finalizers",
+                                               "ownerReferences",
+                                               "managedFields",
+                                               "selfLink",
+                                               "generateName"};
+  return fields;
+}
+
+std::string TypeName(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+      return "integer";
+    case json::value_t::number_float:
+      return "number";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::object:
+      return "object";
+    default:
+      return "value";
+  }
+}
+
+bool HasExtension(std::string_view path) {
+  auto dot = path.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  std::string ext(path.substr(dot + 1));
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == "yaml" || ext == "yml" || ext == "json";
+}
+
+class DocumentParser {
+ public:
+  DocumentParser(std::string_view path, const std::map<std::string, Mark>* marks)
+      : path_(path), marks_(marks) {}
+
+  std::string Where(const std::string& field) const {
+    Mark m = marks_ ? internal::FindMark(*marks_, field) : Mark{};
+    std::string out(path_);
+    if (m.line > 0) out += ":" + std::to_string(m.line) + ":" + std::to_string(m.column);
+    return out + ": ";
+  }
+
+  void Error(const std::string& field, const std::string& message) {
+    doc_.errors.push_back(Where(field) + (field.empty() ? "" : field + ": ") + message);
+  }
+  void UnknownField(const std::string& field) {
+    doc_.errors.push_back(Where(field) + "unknown field \"" + field + "\"");
+  }
+
+  ManifestDocument Parse(const json& obj) {
+    doc_.kind = ManifestDocument::Kind::kInvalid;
+    doc_.reason = kReasonInvalidSpec;
+    if (!obj.is_object()) {
+      Error("", "a manifest must be a mapping, got " + TypeName(obj));
+      return std::move(doc_);
+    }
+    auto api_version = obj.find("apiVersion");
+    auto kind = obj.find("kind");
+    if (api_version == obj.end() || !api_version->is_string() ||
+        api_version->get_ref<const std::string&>().empty()) {
+      Error("apiVersion", api_version == obj.end() ? "is required" : "must be a non-empty string");
+    }
+    if (kind == obj.end() || !kind->is_string() || kind->get_ref<const std::string&>().empty()) {
+      Error("kind", kind == obj.end() ? "is required" : "must be a non-empty string");
+    }
+    if (!doc_.errors.empty()) return std::move(doc_);
+    const auto& av = api_version->get_ref<const std::string&>();
+    const auto& k = kind->get_ref<const std::string&>();
+    if (av != kApiVersion || k != kKind) {
+      std::string name;
+      if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+        if (auto n = md->find("name"); n != md->end() && n->is_string()) {
+          name = " \"" + n->get<std::string>() + "\"";
+        }
+      }
+      doc_.kind = ManifestDocument::Kind::kIgnored;
+      doc_.warning = Where("") + "ignoring " + av + " " + k + name + ": only " + kApiVersion + " " +
+                     kKind + " is reconciled";
+      return std::move(doc_);
+    }
+
+    MLSpaceJob job;
+    job.source_path = std::string(path_);
+    CheckMetadata(obj, job.metadata);
+
+    auto validator = CrdValidator();
+    if (!validator.ok()) {
+      Error("", "embedded CRD: " + validator.status().message());
+      return std::move(doc_);
+    }
+    schema::ValidateOptions opts;
+    opts.reject_unknown_fields = true;
+    opts.max_errors = 50;
+    for (const auto& e : (*validator)->Validate(obj, kCrdSchemaPointer, opts)) {
+      if (e.kind == schema::ErrorKind::kUnknownField) {
+        UnknownField(e.path);
+      } else {
+        Error(e.path, e.message);
+      }
+    }
+    if (!doc_.errors.empty()) return std::move(doc_);
+
+    json spec = obj.at("spec");
+    Status st = (*validator)->ApplyDefaults(spec, kCrdSpecSchemaPointer);
+    if (!st.ok()) {
+      Error("spec", st.message());
+      return std::move(doc_);
+    }
+    auto parsed = SpecFromJson(spec);
+    if (!parsed.ok()) {
+      doc_.errors.push_back(Where("spec") + parsed.status().message());
+      return std::move(doc_);
+    }
+    job.spec = std::move(parsed).value();
+    job.spec_hash = SpecHash(job.spec);
+    doc_.kind = ManifestDocument::Kind::kJob;
+    doc_.reason.clear();
+    doc_.job = std::move(job);
+    return std::move(doc_);
+  }
+
+ private:
+  void StringMap(const json& md, const char* field, std::map<std::string, std::string>& out) {
+    auto it = md.find(field);
+    if (it == md.end() || it->is_null()) return;
+    std::string path = std::string("metadata.") + field;
+    if (!it->is_object()) {
+      Error(path, "must be of type object, got " + TypeName(*it));
+      return;
+    }
+    for (auto kv = it->begin(); kv != it->end(); ++kv) {
+      if (kv.key().empty()) {
+        Error(path, "keys must not be empty");
+      } else if (!kv->is_string()) {
+        // kubectl rejects `team: 1`; quoting is the fix.
+        Error(path + "." + kv.key(), "must be of type string, got " + TypeName(*kv));
+      } else {
+        out[kv.key()] = kv->get<std::string>();
+      }
+    }
+  }
+
+  void CheckMetadata(const json& obj, ObjectMeta& meta) {
+    auto md = obj.find("metadata");
+    if (md == obj.end()) {
+      Error("metadata", "is required");
+      return;
+    }
+    if (!md->is_object()) {
+      Error("metadata", "must be of type object, got " + TypeName(*md));
+      return;
+    }
+    for (auto it = md->begin(); it != md->end(); ++it) {
+      if (!KnownMetadataFields().count(it.key())) UnknownField("metadata." + it.key());
+    }
+    auto name = md->find("name");
+    bool key_ok = true;
+    if (name == md->end()) {
+      key_ok = false;
+      Error("metadata.name", md->contains("generateName")
+                                 ? "is required (generateName is not supported in manifests)"
+                                 : "is required");
+    } else if (!name->is_string()) {
+      key_ok = false;
+      Error("metadata.name", "must be of type string, got " + TypeName(*name));
+    } else if (!IsDns1123Label(name->get_ref<const std::string&>())) {
+      key_ok = false;
+      Error("metadata.name",
+            "\"" + name->get<std::string>() +
+                "\" is not a DNS-1123 label (at most 63 lowercase letters, digits or '-', "
+                "starting and ending with a letter or digit)");
+    } else {
+      meta.name = name->get<std::string>();
+    }
+    if (auto ns = md->find("namespace"); ns != md->end() && !ns->is_null()) {
+      if (!ns->is_string()) {
+        key_ok = false;
+        Error("metadata.namespace", "must be of type string, got " + TypeName(*ns));
+      } else if (!IsDns1123Label(ns->get_ref<const std::string&>())) {
+        key_ok = false;
+        Error("metadata.namespace", "\"" + ns->get<std::string>() + "\" is not a DNS-1123 label");
+      } else {
+        meta.namespace_name = ns->get<std::string>();
+      }
+    }
+    StringMap(*md, "labels", meta.labels);
+    StringMap(*md, "annotations", meta.annotations);
+    if (key_ok) doc_.key = ObjectKey{meta.namespace_name, meta.name};
+  }
+
+  std::string_view path_;
+  const std::map<std::string, Mark>* marks_;
+  ManifestDocument doc_;
+};
+
+}  // namespace
+
+std::string ManifestDocument::Message() const {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e;
+  }
+  return out;
+}
+
+ParseResult ParseManifestFile(std::string_view path, std::string_view content) {
+  ParseResult result;
+  result.path = std::string(path);
+  auto whole_file = [&](ManifestDocument::Kind kind, std::string text) {
+    ManifestDocument d;
+    d.kind = kind;
+    if (kind == ManifestDocument::Kind::kIgnored) {
+      d.warning = std::move(text);
+    } else {
+      d.reason = kReasonParseError;
+      d.errors.push_back(std::move(text));
+    }
+    result.documents.push_back(std::move(d));
+    return result;
+  };
+  if (!HasExtension(path)) {
+    return whole_file(ManifestDocument::Kind::kIgnored,
+                      std::string(path) + ": ignoring file: not .yaml, .yml or .json");
+  }
+  if (content.size() > kMaxFileBytes) {
+    return whole_file(ManifestDocument::Kind::kInvalid,
+                      std::string(path) + ": file is larger than " +
+                          std::to_string(kMaxFileBytes >> 20) + " MiB");
+  }
+  auto docs = internal::ParseYamlStream(content);
+  if (!docs.ok()) {
+    const std::string m = docs.status().message();
+    // Messages with a position start "line:col: ".
+    bool positioned = !m.empty() && std::isdigit(static_cast<unsigned char>(m[0]));
+    return whole_file(ManifestDocument::Kind::kInvalid,
+                      std::string(path) + (positioned ? ":" : ": ") + m);
+  }
+  int index = 0;
+  for (const auto& d : *docs) {
+    if (d.value.is_null()) {  // "---" with nothing after it, comments only
+      ++index;
+      continue;
+    }
+    DocumentParser p(path, &d.marks);
+    ManifestDocument doc = p.Parse(d.value);
+    doc.index = index++;
+    doc.line = d.start.line;
+    result.documents.push_back(std::move(doc));
+  }
+  return result;
+}
+
+Result<MLSpaceJob> ParseObject(const json& object, std::string_view source) {
+  DocumentParser p(source, nullptr);
+  ManifestDocument doc = p.Parse(object);
+  switch (doc.kind) {
+    case ManifestDocument::Kind::kJob:
+      return std::move(*doc.job);
+    case ManifestDocument::Kind::kIgnored:
+      return InvalidArgumentError(doc.warning);
+    case ManifestDocument::Kind::kInvalid:
+      break;
+  }
+  return InvalidArgumentError(doc.Message());
+}
+
+ManifestSet Assemble(const std::vector<std::shared_ptr<const ParseResult>>& files) {
+  ManifestSet set;
+  struct Occurrence {
+    const ParseResult* file;
+    const ManifestDocument* doc;
+  };
+  std::vector<const ParseResult*> sorted;
+  for (const auto& f : files) {
+    if (f) sorted.push_back(f.get());
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ParseResult* a, const ParseResult* b) { return a->path < b->path; });
+  set.files = sorted.size();
+  std::map<ObjectKey, std::vector<Occurrence>> by_key;
+  for (const ParseResult* f : sorted) {
+    for (const auto& d : f->documents) {
+      switch (d.kind) {
+        case ManifestDocument::Kind::kIgnored:
+          set.warnings.push_back(d.warning);
+          break;
+        case ManifestDocument::Kind::kJob:
+          by_key[d.job->key()].push_back({f, &d});
+          break;
+        case ManifestDocument::Kind::kInvalid:
+          if (d.key) {
+            by_key[*d.key].push_back({f, &d});
+          } else {
+            set.invalid.push_back({std::nullopt, f->path, d.reason, d.Message()});
+          }
+          break;
+      }
+    }
+  }
+  auto where = [](const Occurrence& o) {
+    return o.file->path + (o.doc->line > 0 ? ":" + std::to_string(o.doc->line) : "");
+  };
+  for (auto& [key, occ] : by_key) {
+    if (occ.size() == 1) {
+      const auto& d = *occ.front().doc;
+      if (d.kind == ManifestDocument::Kind::kJob) {
+        set.jobs.push_back(*d.job);
+      } else {
+        set.invalid.push_back({key, occ.front().file->path, d.reason, d.Message()});
+      }
+      continue;
+    }
+    for (size_t i = 0; i < occ.size(); ++i) {
+      std::string others;
+      for (size_t j = 0; j < occ.size(); ++j) {
+        if (j == i) continue;
+        others += (others.empty() ? "" : ", ") + where(occ[j]);
+      }
+      set.invalid.push_back({key, occ[i].file->path, kReasonDuplicateName,
+                             where(occ[i]) + ": " + key.ToString() + " is also declared in " +
+                                 others + "; none of the copies is applied"});
+    }
+  }
+  std::stable_sort(set.invalid.begin(), set.invalid.end(),
+                   [](const InvalidManifest& a, const InvalidManifest& b) {
+                     return a.source_path < b.source_path;
+                   });
+  return set;
+}
+
+Result<ManifestSet> ManifestCache::Update(const std::vector<ManifestFile>& files,
+                                          const Reader& reader) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, Entry> next;
+  std::vector<std::shared_ptr<const ParseResult>> results;
+  results.reserve(files.size());
+  size_t parsed = 0;
+  for (const auto& f : files) {
+    auto old = entries_.find(f.path);
+    if (old != entries_.end() && old->second.blob_id == f.blob_id) {
+      next[f.path] = old->second;
+    } else {
+      auto content = reader(f.blob_id);
+      if (!content.ok()) return content.status().WithContext("read " + f.path);
+      auto r = std::make_shared<const ParseResult>(ParseManifestFile(f.path, *content));
+      ++parsed;
+      next[f.path] = Entry{f.blob_id, std::move(r)};
+    }
+    results.push_back(next[f.path].result);
+  }
+  entries_ = std::move(next);
+  parse_count_ += parsed;
+  return Assemble(results);
+}
+
+size_t ManifestCache::parse_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return parse_count_;
+}
+
+size_t ManifestCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace mlspace::api

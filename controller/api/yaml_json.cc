@@ -1,0 +1,179 @@
+#include "controller/api/yaml_json.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <regex>
+
+namespace mlspace::api::internal {
+namespace {
+
+using nlohmann::json;
+
+std::string Loc(const YAML::Mark& m) {
+  if (m.is_null()) return "";
+  return std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+}
+
+Mark ToMark(const YAML::Mark& m) {
+  if (m.is_null()) return {};
+  return Mark{m.line + 1, m.column + 1};
+}
+
+bool IsCoreInt(const std::string& s) {
+  static const std::regex re("[-+]?[0-9]+");
+  return std::regex_match(s, re);
+}
+
+bool IsCoreFloat(const std::string& s) {
+  static const std::regex re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  return std::regex_match(s, re);
+}
+
+// YAML 1.2 core schema resolution of a plain scalar.
+json ResolvePlain(const std::string& s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s.size() > 64) return s;  // no number is that long; skip the regexes
+  if (IsCoreInt(s)) {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (errno == 0 && end && *end == '\0') return static_cast<int64_t>(v);
+    return std::strtod(s.c_str(), nullptr);  // beyond int64: a float, like JSON
+  }
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+    const bool hex = s[1] == 'x';
+    std::string digits = s.substr(2);
+    static const std::regex hex_re("[0-9a-fA-F]+"), oct_re("[0-7]+");
+    if (std::regex_match(digits, hex ? hex_re : oct_re)) {
+      errno = 0;
+      long long v = std::strtoll(digits.c_str(), nullptr, hex ? 16 : 8);
+      if (errno == 0) return static_cast<int64_t>(v);
+    }
+    return s;
+  }
+  if (IsCoreFloat(s)) {
+    double d = std::strtod(s.c_str(), nullptr);
+    if (std::isfinite(d)) return d;
+  }
+  // .inf and .nan have no JSON form: left as strings, so a numeric field
+  // holding one fails validation with a type error.
+  return s;
+}
+
+class Converter {
+ public:
+  Converter(const YamlLimits& limits, std::map<std::string, Mark>* marks)
+      : limits_(limits), marks_(marks) {}
+
+  Result<json> Convert(const YAML::Node& node, const std::string& path, int depth) {
+    if (depth > limits_.max_depth) {
+      return InvalidArgumentError(Loc(node.Mark()) + "nesting deeper than " +
+                                  std::to_string(limits_.max_depth) + " levels");
+    }
+    if (++nodes_ > limits_.max_nodes) {
+      return InvalidArgumentError(Loc(node.Mark()) + "document has more than " +
+                                  std::to_string(limits_.max_nodes) + " nodes (alias expansion?)");
+    }
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return json(nullptr);
+      case YAML::NodeType::Scalar: {
+        const std::string& tag = node.Tag();
+        const std::string& s = node.Scalar();
+        if (tag == "!" || tag == "tag:yaml.org,2002:str") return json(s);
+        if (tag == "tag:yaml.org,2002:binary") return json(s);
+        return ResolvePlain(s);
+      }
+      case YAML::NodeType::Sequence: {
+        json out = json::array();
+        size_t i = 0;
+        for (const auto& item : node) {
+          std::string child = path + "[" + std::to_string(i++) + "]";
+          if (marks_) (*marks_)[child] = ToMark(item.Mark());
+          MLSPACE_ASSIGN_OR_RETURN(json v, Convert(item, child, depth + 1));
+          out.push_back(std::move(v));
+        }
+        return out;
+      }
+      case YAML::NodeType::Map: {
+        json out = json::object();
+        for (const auto& kv : node) {
+          const YAML::Node& k = kv.first;
+          if (!k.IsScalar()) {
+            return InvalidArgumentError(Loc(k.Mark()) + "mapping keys must be scalars" +
+                                        (path.empty() ? "" : " (in " + path + ")"));
+          }
+          std::string key = k.Scalar();
+          std::string child = path.empty() ? key : path + "." + key;
+          if (out.contains(key)) {
+            return InvalidArgumentError(Loc(k.Mark()) + "duplicate field \"" + child + "\"");
+          }
+          if (marks_) (*marks_)[child] = ToMark(k.Mark());
+          MLSPACE_ASSIGN_OR_RETURN(json v, Convert(kv.second, child, depth + 1));
+          out[key] = std::move(v);
+        }
+        return out;
+      }
+    }
+    return json(nullptr);
+  }
+
+ private:
+  const YamlLimits& limits_;
+  std::map<std::string, Mark>* marks_;
+  size_t nodes_ = 0;
+};
+
+}  // namespace
+
+Result<std::vector<YamlDocument>> ParseYamlStream(std::string_view text, const YamlLimits& limits) {
+  std::vector<YAML::Node> nodes;
+  try {
+    nodes = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(Loc(e.mark) + e.msg);
+  } catch (const std::exception& e) {
+    return InvalidArgumentError(std::string("YAML: ") + e.what());
+  }
+  std::vector<YamlDocument> docs;
+  docs.reserve(nodes.size());
+  for (const auto& n : nodes) {
+    YamlDocument d;
+    d.start = ToMark(n.Mark());
+    d.marks[""] = d.start;
+    Converter c(limits, &d.marks);
+    try {
+      MLSPACE_ASSIGN_OR_RETURN(d.value, c.Convert(n, "", 0));
+    } catch (const std::exception& e) {
+      return InvalidArgumentError(Loc(n.Mark()) + e.what());
+    }
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+Mark FindMark(const std::map<std::string, Mark>& marks, std::string path) {
+  while (true) {
+    auto it = marks.find(path);
+    if (it != marks.end() && it->second.line > 0) return it->second;
+    if (path.empty()) return {};
+    size_t cut = path.find_last_of(".[");
+    path = cut == std::string::npos ? "" : path.substr(0, cut);
+  }
+}
+
+Result<json> YamlToJson(std::string_view text) {
+  MLSPACE_ASSIGN_OR_RETURN(auto docs, ParseYamlStream(text));
+  if (docs.size() != 1) {
+    return InvalidArgumentError("expected one YAML document, got " + std::to_string(docs.size()));
+  }
+  return std::move(docs.front().value);
+}
+
+}  // namespace mlspace::api::internal
