@@ -83,6 +83,7 @@ GitRemoteSource::GitRemoteSource(Options options)
       cache_(std::make_unique<internal::TreeCache>()) {}
 
 GitRemoteSource::~GitRemoteSource() {
+  if (remote_ != nullptr) git_remote_free(remote_);
   if (repo_ != nullptr) git_repository_free(repo_);
 }
 
@@ -125,9 +126,19 @@ Result<std::unique_ptr<GitRemoteSource>> GitRemoteSource::Open(Options options) 
     rc = git_remote_set_url(repo, kRemoteName, src->options_.url.c_str());
   }
   internal::RemotePtr remote(remote_raw);
+  if (rc == 0 && src->options_.url != git_remote_url(remote.get())) {
+    // set_url changes the config, not a remote object already loaded.
+    remote_raw = nullptr;
+    rc = git_remote_lookup(&remote_raw, repo, kRemoteName);
+    remote.reset(remote_raw);
+  }
   if (rc != 0) {
     return GitError("configuring remote " + RedactUrl(src->options_.url), rc);
   }
+  // One remote object for the life of the source: libgit2 1.5 leaks pcre2
+  // match data (~20 KB) on every git_remote_lookup, so a lookup per fetch
+  // would grow the controller without bound.
+  src->remote_ = remote.release();
   return src;
 }
 
@@ -161,21 +172,20 @@ Status GitRemoteSource::Refresh() {
 
 Status GitRemoteSource::FetchLocked() {
   const std::string where = RedactUrl(options_.url);
-  git_remote* raw = nullptr;
-  int rc = git_remote_lookup(&raw, repo_, kRemoteName);
-  if (rc != 0) return GitError("remote of " + checkout_dir_, rc);
-  internal::RemotePtr remote(raw);
+  git_remote* remote = remote_;
+  int rc = 0;
 
   CredentialState cred_state{&options_.credentials};
-  git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  git_remote_callbacks callbacks;
+  git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
   callbacks.credentials = AcquireCredential;
   callbacks.payload = &cred_state;
 
-  rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
+  rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
   if (rc != 0) return GitError("connecting to " + where, rc);
-  auto src_ref = ResolveRemoteRef(remote.get(), options_.ref, options_.url);
+  auto src_ref = ResolveRemoteRef(remote, options_.ref, options_.url);
   if (!src_ref.ok()) {
-    git_remote_disconnect(remote.get());
+    git_remote_disconnect(remote);
     return src_ref.status();
   }
   // Forced ('+'): a rewritten history replaces ours rather than failing as
@@ -183,14 +193,15 @@ Status GitRemoteSource::FetchLocked() {
   std::string refspec = "+" + *src_ref + ":" + kFetchedRef;
   char* spec_c = refspec.data();
   git_strarray specs{&spec_c, 1};
-  git_fetch_options fetch_opts = GIT_FETCH_OPTIONS_INIT;
+  git_fetch_options fetch_opts;
+  git_fetch_options_init(&fetch_opts, GIT_FETCH_OPTIONS_VERSION);
   fetch_opts.callbacks = callbacks;
   fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   fetch_opts.update_fetchhead = 0;
-  rc = git_remote_download(remote.get(), &specs, &fetch_opts);
-  git_remote_disconnect(remote.get());
+  rc = git_remote_download(remote, &specs, &fetch_opts);
+  git_remote_disconnect(remote);
   if (rc != 0) return GitError("fetching " + *src_ref + " from " + where, rc);
-  rc = git_remote_update_tips(remote.get(), &callbacks, /*update_fetchhead=*/0,
+  rc = git_remote_update_tips(remote, &callbacks, /*update_fetchhead=*/0,
                               GIT_REMOTE_DOWNLOAD_TAGS_NONE, "mlspace fetch");
   if (rc != 0) return GitError("updating refs from " + where, rc);
   git_oid oid;

@@ -11,6 +11,7 @@
 #include "controller/source/manifest_source.h"
 
 struct git_repository;
+struct git_remote;
 
 namespace mlspace::source {
 
@@ -57,6 +58,7 @@ class GitRemoteSource final : public ManifestSource {
   ChangeWatcher watcher_;  // only its eventfd: remote changes arrive by fetch
   mutable std::mutex mu_;
   git_repository* repo_ = nullptr;
+  git_remote* remote_ = nullptr;  // "origin", looked up once
   std::unique_ptr<internal::TreeCache> cache_;
 };
 

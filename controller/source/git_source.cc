@@ -184,7 +184,10 @@ void GitSource::CheckUncommittedLocked() {
   if (last_revision_.empty() || repo_ == nullptr) return;
   status_check_pending_ = false;
   const std::string& revision = last_revision_;
-  git_status_options opts = GIT_STATUS_OPTIONS_INIT;
+  // The *_init functions, not the INIT macros: clang flags the macros'
+  // partial aggregate initialisers.
+  git_status_options opts;
+  git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
   opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
   opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
                GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
