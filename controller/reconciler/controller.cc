@@ -1,0 +1,255 @@
+#include "controller/reconciler/controller.h"
+
+#include <set>
+
+#include "controller/api/mapping.h"
+#include "controller/core/log.h"
+
+namespace mlspace::reconciler {
+namespace {
+
+bool SameDesired(const DesiredObject& a, const DesiredObject& b) {
+  if (a.job.has_value() != b.job.has_value()) return false;
+  if (a.job) {
+    return a.job->spec_hash == b.job->spec_hash && a.job->spec == b.job->spec &&
+           a.job->metadata == b.job->metadata && a.job->source_path == b.job->source_path;
+  }
+  return a.invalid->reason == b.invalid->reason && a.invalid->message == b.invalid->message;
+}
+
+std::string FileOf(const DesiredObject& d) {
+  return d.job ? d.job->source_path : d.invalid->file;
+}
+
+}  // namespace
+
+Controller::Controller(ControllerDeps deps, ControllerOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {
+  ReconcilerOptions ro = options_.reconciler;
+  ro.prune = options_.prune;
+  ro.removed_retention = options_.removed_retention;
+  ro.poll_interval = options_.poll_interval;
+  SubmitRequestBuilder build = deps_.build_request;
+  if (!build) {
+    std::string secrets_dir = options_.secrets_dir;
+    std::string launcher = options_.launcher_path;
+    build = [secrets_dir, launcher](const api::MLSpaceJob& job,
+                                    const std::string& marker) -> Result<gateway::SubmitRequest> {
+      api::SubmitOptions so;
+      if (!launcher.empty()) so.launcher_path = launcher;
+      so.marker = marker;
+      MLSPACE_ASSIGN_OR_RETURN(so.secret_values, api::ResolveSecrets(job.spec, secrets_dir));
+      return api::BuildSubmitRequest(job, so);
+    };
+  }
+  JobReconciler::Deps rd;
+  rd.store = deps_.store;
+  rd.gateway = deps_.gateway;
+  rd.clock = deps_.clock;
+  rd.desired = &desired_;
+  rd.observed = &observed_;
+  rd.build_request = std::move(build);
+  rd.encode_spec = deps_.encode_spec;
+  rd.observer = deps_.reconciler_observer;
+  reconciler_ = std::make_unique<JobReconciler>(std::move(rd), ro);
+  queue_ = std::make_unique<runtime::WorkQueue>(
+      kName, *deps_.clock, runtime::DefaultControllerRateLimiter(*deps_.clock),
+      deps_.queue_observer);
+  poller_ = std::make_unique<RegionPoller>(
+      *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
+      [this](const ObjectKey& k) { Enqueue(k); }, deps_.poll_observer);
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Enqueue(const ObjectKey& key) { queue_->Add(key.ToString()); }
+
+Status Controller::Start() {
+  MLSPACE_RETURN_IF_ERROR(reconciler_->Prime());
+  if (Status s = SyncOnce(); !s.ok()) {
+    LogWarn("first source sync failed; nothing will be pruned until it succeeds",
+            {{"error", s.ToString()}});
+  }
+  PollOnce();
+  ResyncOnce();  // every key, open intents included
+  pool_ = std::make_unique<runtime::WorkerPool>(
+      kName, *queue_,
+      [this](const std::string& text) -> runtime::ReconcileResult {
+        auto key = ObjectKey::Parse(text);
+        if (!key.ok()) return {};  // not ours; never retried
+        return reconciler_->Reconcile(*key);
+      },
+      *deps_.clock, options_.workers, deps_.pool_observer);
+  pool_->Start();
+  sync_loop_ = std::make_unique<runtime::Periodic>(
+      "source", *deps_.clock, options_.source_poll_interval, 0.1, [this] { (void)SyncOnce(); },
+      /*run_first=*/false);
+  poll_loop_ = std::make_unique<runtime::Periodic>("poll", *deps_.clock, options_.poll_interval,
+                                                   options_.poll_jitter, [this] { PollOnce(); },
+                                                   /*run_first=*/false);
+  resync_loop_ = std::make_unique<runtime::Periodic>(
+      "resync", *deps_.clock, options_.resync_interval, 0.1, [this] { ResyncOnce(); },
+      /*run_first=*/false);
+  sync_loop_->Start();
+  poll_loop_->Start();
+  resync_loop_->Start();
+  watcher_ = std::thread([this] { WatchSource(); });
+  started_ = true;
+  LogInfo("controller started", {{"workers", std::to_string(options_.workers)}});
+  return OkStatus();
+}
+
+void Controller::WatchSource() {
+  while (!stopping_) {
+    if (deps_.source->WaitForChange(std::chrono::seconds(1)) && !stopping_) {
+      sync_loop_->Trigger();
+    }
+  }
+}
+
+bool Controller::Stop() {
+  if (!started_ || stopped_) return true;
+  stopped_ = true;
+  stopping_ = true;
+  deps_.source->Wake();
+  if (watcher_.joinable()) watcher_.join();
+  sync_loop_->Stop();
+  poll_loop_->Stop();
+  resync_loop_->Stop();
+  bool drained = pool_->Stop(options_.shutdown_grace);
+  LogInfo("controller stopped", {{"drained", drained ? "true" : "false"}});
+  return drained;
+}
+
+void Controller::TriggerReconcile() {
+  if (sync_loop_) sync_loop_->Trigger();
+  if (poll_loop_) poll_loop_->Trigger();
+  if (!sync_loop_) {
+    (void)SyncOnce();
+    PollOnce();
+  }
+}
+
+bool Controller::Ready(std::string* why) const {
+  std::lock_guard lock(state_mu_);
+  if (!synced_once_ && why) *why = not_ready_.empty() ? "source not synced yet" : not_ready_;
+  return synced_once_;
+}
+
+int Controller::PollOnce() { return poller_->PollOnce(); }
+
+void Controller::ResyncOnce() {
+  auto keys = reconciler_->AllKeys();
+  if (!keys.ok()) {
+    LogWarn("resync: cannot list keys", {{"error", keys.status().ToString()}});
+    return;
+  }
+  for (const auto& k : *keys) Enqueue(k);
+}
+
+Status Controller::SyncOnce() {
+  std::lock_guard sync_lock(sync_mu_);
+  auto prev = desired_.Get();
+  auto fail = [&](const Status& s) {
+    // Keep the last good objects; mark the source failed so nothing that
+    // is missing is treated as removed.
+    auto next = std::make_shared<DesiredState>(prev ? *prev : DesiredState{});
+    bool was_ok = !prev || prev->source_ok;
+    next->source_ok = false;
+    next->prune = ComputePruneVerdict(false, 0, 0, 0, options_.prune_max_fraction);
+    desired_.Set(next);
+    {
+      std::lock_guard lock(state_mu_);
+      not_ready_ = "source read failed: " + s.message();
+    }
+    LogWarn("source read failed; keeping the last good revision", {{"error", s.ToString()}});
+    (void)was_ok;
+    return s;
+  };
+  if (Status r = deps_.source->Refresh(); !r.ok()) {
+    LogWarn("source refresh failed; using the checkout as it is", {{"error", r.ToString()}});
+  }
+  auto snap = deps_.source->Read();
+  if (!snap.ok()) return fail(snap.status());
+  if (prev && prev->source_ok && prev->revision == snap->revision) return OkStatus();
+  auto set = manifests_.UpdateFrom(snap->files, [this](const std::string& blob) {
+    return deps_.source->ReadBlob(blob);
+  });
+  if (!set.ok()) return fail(set.status());
+  for (const auto& w : set->warnings) LogWarn(w, {{"revision", snap->revision}});
+
+  // Objects the controller considers live: the last good revision's plus
+  // every record not yet Removed (so a restart keeps the prune guards).
+  auto records = deps_.store->List();
+  if (!records.ok()) return fail(records.status());
+  std::map<ObjectKey, std::string> live;  // key → file
+  for (const auto& r : *records) {
+    if (r.status.phase != api::Phase::kRemoved) live[r.key] = r.source_path;
+  }
+  if (prev) {
+    for (const auto& [k, d] : prev->objects) live[k] = FileOf(d);
+  }
+
+  std::vector<ParsedObject> parsed;
+  std::set<ObjectKey> present;
+  for (const auto& job : set->jobs) {
+    parsed.push_back({job.key(), job.source_path, job, std::nullopt});
+    present.insert(job.key());
+  }
+  for (const auto& inv : set->invalid) {
+    if (inv.key) {
+      parsed.push_back({*inv.key, inv.source_path, std::nullopt,
+                        InvalidManifest{inv.reason, inv.message, inv.source_path}});
+      present.insert(*inv.key);
+    }
+  }
+  // A file that cannot be parsed at all makes the objects it declared
+  // before Invalid (not removed: a typo must never cancel a job).
+  for (const auto& inv : set->invalid) {
+    if (inv.key) continue;
+    for (const auto& [k, file] : live) {
+      if (file == inv.source_path && !present.count(k)) {
+        parsed.push_back({k, inv.source_path, std::nullopt,
+                          InvalidManifest{inv.reason, inv.message, inv.source_path}});
+        present.insert(k);
+      }
+    }
+  }
+
+  auto next = std::make_shared<DesiredState>();
+  next->revision = snap->revision;
+  next->source_ok = true;
+  next->objects = BuildDesiredObjects(parsed);
+  size_t removed = 0;
+  for (const auto& [k, f] : live) {
+    if (!next->objects.count(k)) ++removed;
+  }
+  next->previous_count = live.size();
+  next->removed_count = removed;
+  next->prune = ComputePruneVerdict(true, next->objects.size(), live.size(), removed,
+                                    options_.prune_max_fraction);
+  if (!next->prune.allowed) {
+    LogWarn(next->prune.message, {{"revision", snap->revision}});
+  }
+  desired_.Set(next);
+  {
+    std::lock_guard lock(state_mu_);
+    synced_once_ = true;
+    not_ready_.clear();
+  }
+  LogInfo("source synced", {{"revision", snap->revision},
+                            {"objects", std::to_string(next->objects.size())},
+                            {"removed", std::to_string(removed)}});
+
+  // Enqueue what changed; everything after a failed or first sync.
+  bool all = !prev || !prev->source_ok;
+  for (const auto& [k, d] : next->objects) {
+    if (all || !prev->Find(k) || !SameDesired(*prev->Find(k), d)) Enqueue(k);
+  }
+  for (const auto& [k, f] : live) {
+    if (!next->objects.count(k)) Enqueue(k);
+  }
+  return OkStatus();
+}
+
+}  // namespace mlspace::reconciler

@@ -1,0 +1,136 @@
+#pragma once
+
+// The Controller wires the pieces of DESIGN.md section 3 into one loop:
+//   source sync  ManifestSource::Read → api::ManifestCache (only changed
+//                blobs are parsed) → DesiredState (+ prune verdict) →
+//                enqueue changed and removed keys;
+//   poll         RegionPoller: one List per region in use, jittered;
+//   resync       every key enqueued on --resync-interval;
+//   workers      N workers running JobReconciler::Reconcile;
+//   start-up     open intents are resolved (their keys are enqueued after
+//                the first list), every known key is reconciled once;
+//   shutdown     stop taking work, in-flight steps get a grace period.
+// It lives in reconciler/ (not runtime/) because it knows the MLSpaceJob
+// pipeline; runtime/ stays generic. cmd/ constructs it with concrete seams.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "controller/api/manifest.h"
+#include "controller/core/clock.h"
+#include "controller/gateway/job_gateway.h"
+#include "controller/reconciler/desired_state.h"
+#include "controller/reconciler/job_reconciler.h"
+#include "controller/reconciler/observed_cache.h"
+#include "controller/reconciler/observer.h"
+#include "controller/runtime/periodic.h"
+#include "controller/runtime/worker_pool.h"
+#include "controller/runtime/workqueue.h"
+#include "controller/source/manifest_source.h"
+#include "controller/store/state_store.h"
+
+namespace mlspace::reconciler {
+
+// Mirrors the mlspace-controller flags of DESIGN.md section 7.
+struct ControllerOptions {
+  int workers = 4;                                               // --workers
+  Duration poll_interval = std::chrono::seconds(30);             // --poll-interval
+  double poll_jitter = 0.2;  // each wait is interval·(1+jitter·u)
+  Duration resync_interval = std::chrono::minutes(10);           // --resync-interval
+  Duration source_poll_interval = std::chrono::seconds(30);  // fallback to inotify
+  bool prune = true;                                             // --prune
+  double prune_max_fraction = 0.5;                               // --prune-max-fraction
+  std::string secrets_dir;                                       // --secrets-dir
+  std::string launcher_path;  // --launcher-path (empty: api default)
+  Duration removed_retention = std::chrono::hours(24);           // --removed-retention
+  Duration shutdown_grace = std::chrono::seconds(30);
+  // Finer knobs of the reconcile rules; prune, retention and poll interval
+  // above override the matching fields.
+  ReconcilerOptions reconciler;
+};
+
+struct ControllerDeps {
+  source::ManifestSource* source = nullptr;
+  gateway::JobGateway* gateway = nullptr;
+  store::StateStore* store = nullptr;
+  const Clock* clock = nullptr;
+  // Optional observers (metrics).
+  ReconcilerObserver* reconciler_observer = nullptr;
+  runtime::WorkQueueObserver* queue_observer = nullptr;
+  runtime::WorkerPoolObserver* pool_observer = nullptr;
+  PollObserver* poll_observer = nullptr;
+  // Empty: api::ResolveSecrets(--secrets-dir) + api::BuildSubmitRequest.
+  SubmitRequestBuilder build_request;
+  SpecEncoder encode_spec;
+};
+
+class Controller {
+ public:
+  static constexpr char kName[] = "mlspacejob";
+
+  Controller(ControllerDeps deps, ControllerOptions options);
+  ~Controller();  // Stop()
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Loads the store's in-flight regions, syncs the source once, lists every
+  // region once, enqueues every known key (open intents included), then
+  // starts the workers and the loops. A failed first source read is not an
+  // error here (Ready() stays false; nothing is pruned); a store that cannot
+  // be read is.
+  Status Start();
+
+  // Graceful stop: loops end, no new work is taken, in-flight reconciles
+  // get options.shutdown_grace. True when everything finished in time.
+  // Idempotent.
+  bool Stop();
+
+  // POST /reconcile: sync the source and poll the gateway now.
+  void TriggerReconcile();
+
+  // /readyz: the store was read and the source synced at least once.
+  bool Ready(std::string* why = nullptr) const;
+
+  // The steps the loops run, public so tests can drive them one at a time.
+  Status SyncOnce();
+  int PollOnce();
+  void ResyncOnce();
+
+  std::shared_ptr<const DesiredState> desired() const { return desired_.Get(); }
+  JobReconciler& reconciler() { return *reconciler_; }
+  runtime::WorkQueue& queue() { return *queue_; }
+  const ObservedCache& observed() const { return observed_; }
+  int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
+
+ private:
+  void Enqueue(const ObjectKey& key);
+  void WatchSource();
+
+  ControllerDeps deps_;
+  ControllerOptions options_;
+  DesiredStateHolder desired_;
+  ObservedCache observed_;
+  api::ManifestCache manifests_;
+  std::unique_ptr<JobReconciler> reconciler_;
+  std::unique_ptr<runtime::WorkQueue> queue_;
+  std::unique_ptr<runtime::WorkerPool> pool_;
+  std::unique_ptr<RegionPoller> poller_;
+  std::unique_ptr<runtime::Periodic> sync_loop_;
+  std::unique_ptr<runtime::Periodic> poll_loop_;
+  std::unique_ptr<runtime::Periodic> resync_loop_;
+  std::thread watcher_;
+
+  std::mutex sync_mu_;  // one source sync at a time
+  mutable std::mutex state_mu_;
+  bool synced_once_ = false;
+  std::string not_ready_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace mlspace::reconciler

@@ -1,0 +1,844 @@
+#include "controller/reconciler/job_reconciler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "controller/core/log.h"
+#include "controller/core/redact.h"
+#include "controller/core/time_util.h"
+#include "controller/reconciler/marker.h"
+
+namespace mlspace::reconciler {
+namespace {
+
+using api::Phase;
+using runtime::ReconcileResult;
+
+constexpr char kTrue[] = "True";
+constexpr char kFalse[] = "False";
+constexpr char kUnknown[] = "Unknown";
+
+ReconcileResult Done() { return {}; }
+ReconcileResult After(Duration d) { return {std::max(d, Duration::zero()), OkStatus()}; }
+ReconcileResult Now() { return {Duration::zero(), OkStatus()}; }
+ReconcileResult Fail(Status s, std::optional<Duration> at_least = std::nullopt) {
+  return {at_least, std::move(s)};
+}
+
+bool IsActive(const store::ObjectRecord& r) {
+  return (r.status.phase == Phase::kSubmitted || r.status.phase == Phase::kRunning) &&
+         !r.status.remote_job_name.empty();
+}
+
+bool RecordEqual(const store::ObjectRecord& a, const store::ObjectRecord& b) {
+  return a.spec_hash == b.spec_hash && a.generation == b.generation &&
+         a.spec_json == b.spec_json && a.source_path == b.source_path && a.labels == b.labels &&
+         a.annotations == b.annotations && a.region == b.region && a.status == b.status &&
+         a.failed_attempts == b.failed_attempts && a.next_attempt_at == b.next_attempt_at &&
+         a.removed_at == b.removed_at;
+}
+
+std::string ShortHash(const std::string& h) { return h.substr(0, 8); }
+
+std::string Secs(Duration d) {
+  return FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(d));
+}
+
+}  // namespace
+
+struct JobReconciler::Step {
+  ObjectKey key;
+  TimePoint now;
+  bool had_record = false;
+  store::ObjectRecord rec;
+  store::ObjectRecord original;
+  std::vector<store::SubmitIntent> intents;  // newest first, as loaded
+  store::WriteBatch batch;                   // events, intents, deletes
+  bool drop = false;
+  std::vector<std::function<void(ReconcilerObserver&)>> notes;
+
+  void Cond(const char* type, const char* status, std::string reason, std::string message) {
+    api::SetCondition(rec.status.conditions,
+                      api::Condition{type, status, std::move(reason), Redact(message), {}}, now);
+  }
+  // Sets the condition to False only if it exists and is not False already.
+  void CondOff(const char* type, std::string reason, std::string message = "") {
+    const api::Condition* c = api::FindCondition(rec.status.conditions, type);
+    if (c && c->status != kFalse) Cond(type, kFalse, std::move(reason), std::move(message));
+  }
+  bool CondIs(const char* type, const char* status, std::string_view reason = "") const {
+    const api::Condition* c = api::FindCondition(rec.status.conditions, type);
+    return c && c->status == status && (reason.empty() || c->reason == reason);
+  }
+  const store::SubmitIntent* FindIntent(const std::string& marker) const {
+    for (const auto& i : intents) {
+      if (i.marker == marker) return &i;
+    }
+    return nullptr;
+  }
+};
+
+JobReconciler::JobReconciler(Deps deps, ReconcilerOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {}
+
+Duration JobReconciler::RetryBackoff(int failures) const {
+  double factor = std::pow(2.0, std::max(0, failures - 1));
+  double d = static_cast<double>(options_.retry_base.count()) * factor;
+  if (d >= static_cast<double>(options_.retry_cap.count())) return options_.retry_cap;
+  return Duration(static_cast<Duration::rep>(d));
+}
+
+void JobReconciler::SetPhase(Step& st, Phase phase) {
+  Phase from = st.rec.status.phase;
+  if (from == phase) return;
+  st.rec.status.phase = phase;
+  ObjectKey key = st.key;
+  st.notes.push_back([key, from, phase](ReconcilerObserver& o) { o.OnPhaseChange(key, from, phase); });
+}
+
+void JobReconciler::AddEvent(Step& st, std::string type, std::string reason, std::string message) {
+  store::Event e;
+  e.key = st.key;
+  e.time = st.now;
+  e.type = std::move(type);
+  e.reason = std::move(reason);
+  e.message = Redact(message);
+  LogInfo("event", {{"object", st.key.ToString()},
+                    {"reason", e.reason},
+                    {"remoteJob", st.rec.status.remote_job_name},
+                    {"revision", st.rec.status.synced_revision},
+                    {"message", e.message}});
+  st.batch.events.push_back(std::move(e));
+}
+
+int JobReconciler::NextAttempt(const Step& st, const std::string& spec_hash) const {
+  int a = st.rec.status.attempt;
+  if (a <= 0) return 1;
+  // An attempt number whose submit provably created nothing may be reused;
+  // any other is burnt, so a marker never names two different attempts.
+  const store::SubmitIntent* i = st.FindIntent(MakeMarker(st.key, spec_hash, a));
+  if (i && i->state == store::IntentState::kAbandoned) return a;
+  return a + 1;
+}
+
+void JobReconciler::StartNewRun(Step& st) {
+  auto& s = st.rec.status;
+  SetPhase(st, Phase::kPending);
+  s.remote_job_name.clear();
+  s.start_time.reset();
+  s.completion_time.reset();
+  s.last_error.clear();
+  st.rec.next_attempt_at.reset();
+  st.rec.removed_at.reset();
+  st.CondOff(api::kCondSubmitted, "NewRun");
+  st.CondOff(api::kCondRunning, "NewRun");
+  st.CondOff(api::kCondComplete, "NewRun");
+  st.CondOff(api::kCondFailed, "NewRun");
+  st.CondOff(api::kCondStalled, "NewRun");
+}
+
+void JobReconciler::StartNewGeneration(Step& st, const api::MLSpaceJob& job) {
+  st.rec.spec_hash = job.spec_hash;
+  st.rec.generation += 1;
+  st.rec.status.observed_generation = st.rec.generation;
+  st.rec.region = job.spec.region;
+  st.rec.failed_attempts = 0;
+  StartNewRun(st);
+  st.CondOff(api::kCondSpecDrift, "NewGeneration");
+  AddEvent(st, "Normal", "NewGeneration",
+           "generation " + std::to_string(st.rec.generation) + " (spec " +
+               ShortHash(job.spec_hash) + ") accepted");
+}
+
+gateway::Outcome<gateway::CancelResult> JobReconciler::CancelRemote(Step& st,
+                                                                    const std::string& name,
+                                                                    std::string_view reason,
+                                                                    const std::string& message) {
+  if (name.empty()) return gateway::CancelResult::kNotFound;
+  auto out = deps_.gateway->Cancel(name, st.rec.region);
+  if (!out.ok()) return out;
+  AddEvent(st, "Normal", "Cancelled",
+           message + (out.value() == gateway::CancelResult::kNotFound ? " (already gone)" : ""));
+  ObjectKey key = st.key;
+  std::string r(reason);
+  st.notes.push_back([key, r](ReconcilerObserver& o) { o.OnCancellation(key, r); });
+  return out;
+}
+
+ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
+  auto desired = deps_.desired->Get();
+  if (!desired) return After(std::chrono::seconds(1));  // before the first source sync
+  Step st;
+  st.key = key;
+  st.now = deps_.clock->Now();
+  auto rec = deps_.store->Get(key);
+  if (!rec.ok()) return Fail(rec.status());
+  auto intents = deps_.store->Intents(key);
+  if (!intents.ok()) return Fail(intents.status());
+  st.had_record = rec->has_value();
+  if (st.had_record) {
+    st.rec = **rec;
+  } else {
+    st.rec.key = key;
+    st.rec.created_at = st.now;
+  }
+  st.original = st.rec;
+  st.intents = std::move(intents).value();
+
+  const DesiredObject* d = desired->Find(key);
+  if (d && d->job) {
+    const api::MLSpaceJob& job = *d->job;
+    st.rec.source_path = job.source_path;
+    st.rec.labels = job.metadata.labels;
+    st.rec.annotations = job.metadata.annotations;
+    st.rec.status.synced_revision = desired->revision;
+  }
+
+  // An open intent means an attempt may exist remotely: settle it first.
+  for (auto it = st.intents.rbegin(); it != st.intents.rend(); ++it) {
+    if (it->state == store::IntentState::kOpen) return Finish(st, HandleIntent(st, *it, d));
+  }
+  if (!d) {
+    if (!st.had_record) return Done();
+    return Finish(st, HandleMissing(st, *desired));
+  }
+  if (d->invalid) return Finish(st, HandleInvalid(st, *d->invalid, *desired));
+  return Finish(st, HandleJob(st, *d->job, *desired));
+}
+
+ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent,
+                                            const DesiredObject* d) {
+  const api::MLSpaceJob* job = d && d->job ? &*d->job : nullptr;
+  auto snap = deps_.observed->Region(intent.region);
+  if (snap) {
+    std::vector<const gateway::RemoteJob*> found;
+    for (const gateway::RemoteJob* j : snap->WithMarker(intent.marker)) {
+      if (j->created && *j->created < intent.created_at - options_.adopt_clock_skew) continue;
+      found.push_back(j);
+    }
+    if (!found.empty()) {
+      const gateway::RemoteJob* keep = found.front();
+      // The record follows the adopted attempt (it may never have been
+      // written if the controller stopped between intent and status).
+      st.rec.region = intent.region;
+      if (st.rec.spec_hash != intent.spec_hash) {
+        st.rec.spec_hash = intent.spec_hash;
+        st.rec.generation += 1;
+        st.rec.status.observed_generation = st.rec.generation;
+        st.rec.failed_attempts = 0;
+      }
+      for (size_t i = 1; i < found.size(); ++i) {
+        if (gateway::IsFinished(found[i]->status)) continue;
+        auto c = CancelRemote(st, found[i]->name, "duplicate",
+                              "duplicate of " + keep->name + " (marker " + intent.marker +
+                                  "): cancelling " + found[i]->name);
+        if (!c.ok()) return Fail(c.error().ToStatus());
+        AddEvent(st, "Warning", "DuplicateCancelled",
+                 found[i]->name + " carries marker " + intent.marker + " like the older " +
+                     keep->name + "; kept the oldest, cancelled the rest");
+      }
+      intent.state = store::IntentState::kSubmitted;
+      intent.remote_job_name = keep->name;
+      intent.updated_at = st.now;
+      st.batch.intents.push_back(intent);
+      auto& s = st.rec.status;
+      StartNewRun(st);
+      s.attempt = intent.attempt;
+      s.remote_job_name = keep->name;
+      SetPhase(st, Phase::kSubmitted);
+      st.Cond(api::kCondSubmitted, kTrue, "Adopted",
+              "attempt " + std::to_string(intent.attempt) + " found as " + keep->name);
+      AddEvent(st, "Normal", "Adopted",
+               "found attempt " + std::to_string(intent.attempt) + " as " + keep->name +
+                   " by its marker " + intent.marker + "; adopted, not resubmitted");
+      ObjectKey key = st.key;
+      st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "adopted"); });
+      return Now();  // the next step observes (or cancels) the adopted job
+    }
+  }
+
+  // Not seen. Only lists sent after the POST count as evidence of absence.
+  if (!snap || snap->started_at <= intent.updated_at) {
+    deps_.observed->WatchNextList(intent.region, st.key);
+    return After(options_.poll_interval);
+  }
+  bool counted = false;
+  {
+    std::lock_guard lock(mu_);
+    uint64_t& gen = intent_counted_gen_[intent.marker];
+    if (snap->generation > gen) {
+      gen = snap->generation;
+      counted = true;
+    }
+  }
+  if (counted) intent.absent_lists += 1;
+  Duration waited = st.now - intent.updated_at;
+  bool confirmed =
+      intent.absent_lists >= options_.absent_lists_required && waited >= options_.ambiguous_grace;
+  if (!confirmed) {
+    if (counted) st.batch.intents.push_back(intent);
+    deps_.observed->WatchNextList(intent.region, st.key);
+    st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
+            "looking for marker " + intent.marker + " (absent from " +
+                std::to_string(intent.absent_lists) + " list(s) so far)");
+    return After(std::max(options_.poll_interval, options_.ambiguous_grace - waited));
+  }
+  {
+    std::lock_guard lock(mu_);
+    intent_counted_gen_.erase(intent.marker);
+  }
+  bool terminal = st.rec.spec_hash == intent.spec_hash && api::IsTerminal(st.rec.status.phase);
+  bool wanted = job && !job->spec.run_policy.suspend && job->spec_hash == intent.spec_hash &&
+                !terminal;
+  std::string evidence = "marker " + intent.marker + " absent from " +
+                         std::to_string(intent.absent_lists) + " consecutive lists over " +
+                         Secs(waited);
+  if (wanted) {
+    if (st.rec.spec_hash != intent.spec_hash) {
+      st.rec.spec_hash = intent.spec_hash;
+      st.rec.generation += 1;
+      st.rec.status.observed_generation = st.rec.generation;
+      st.rec.failed_attempts = 0;
+    }
+    st.rec.region = intent.region;
+    AddEvent(st, "Normal", "Resubmitting",
+             evidence + ": attempt " + std::to_string(intent.attempt) +
+                 " was never created; submitting it again with the same marker");
+    return SendSubmit(st, *job, intent);
+  }
+  intent.state = store::IntentState::kAbandoned;
+  intent.updated_at = st.now;
+  st.batch.intents.push_back(intent);
+  AddEvent(st, "Normal", "IntentAbandoned",
+           evidence + ": attempt " + std::to_string(intent.attempt) +
+               " was never created and is no longer wanted");
+  return Now();
+}
+
+ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
+                                         const DesiredState& desired) {
+  (void)desired;
+  auto& s = st.rec.status;
+  if (deps_.encode_spec) st.rec.spec_json = deps_.encode_spec(job.spec);
+  st.Cond(api::kCondAccepted, kTrue, "Valid", "manifest " + job.source_path + " is valid");
+  if (st.CondIs(api::kCondStalled, kTrue, "InvalidManifest") ||
+      st.CondIs(api::kCondStalled, kTrue, "PruneRefused")) {
+    st.Cond(api::kCondStalled, kFalse, "Resolved", "");
+  }
+  if (s.phase == Phase::kInvalid) {
+    // Back to what the record says about the last valid generation.
+    Phase p = Phase::kPending;
+    if (st.CondIs(api::kCondComplete, kTrue)) {
+      p = Phase::kSucceeded;
+    } else if (st.CondIs(api::kCondFailed, kTrue)) {
+      p = Phase::kFailed;
+    } else if (st.CondIs(api::kCondSuspended, kTrue)) {
+      p = Phase::kSuspended;
+    } else if (!s.remote_job_name.empty()) {
+      p = st.CondIs(api::kCondRunning, kTrue) ? Phase::kRunning : Phase::kSubmitted;
+    }
+    SetPhase(st, p);
+  }
+  if (s.phase == Phase::kRemoved) {
+    StartNewRun(st);
+    st.rec.failed_attempts = 0;
+    AddEvent(st, "Normal", "Restored", "manifest is back in revision " + desired.revision);
+  }
+
+  if (st.rec.spec_hash.empty()) {
+    st.rec.spec_hash = job.spec_hash;
+    st.rec.generation = 1;
+    s.observed_generation = 1;
+    st.rec.region = job.spec.region;
+  } else if (st.rec.spec_hash != job.spec_hash) {
+    if (IsActive(st.rec)) {
+      if (job.spec.run_policy.on_spec_change == api::SpecChangePolicy::kIgnore) {
+        if (!st.CondIs(api::kCondSpecDrift, kTrue)) {
+          AddEvent(st, "Normal", "SpecDrift",
+                   "spec changed (" + ShortHash(job.spec_hash) + "); onSpecChange=Ignore keeps " +
+                       s.remote_job_name + " running");
+        }
+        st.Cond(api::kCondSpecDrift, kTrue, "SpecChanged",
+                "the manifest's spec " + ShortHash(job.spec_hash) + " differs from the running " +
+                    ShortHash(st.rec.spec_hash) + " (onSpecChange=Ignore)");
+        return Observe(st, &job);
+      }
+      std::string old = s.remote_job_name;
+      auto c = CancelRemote(st, old, "replace",
+                            "spec changed (onSpecChange=Replace): cancelled " + old);
+      if (!c.ok()) return Fail(c.error().ToStatus());
+      StartNewGeneration(st, job);
+      return Now();  // the next step submits the new generation
+    }
+    StartNewGeneration(st, job);
+  } else {
+    st.CondOff(api::kCondSpecDrift, "SpecMatches");
+  }
+  if (s.phase == Phase::kPending) st.rec.region = job.spec.region;
+
+  bool suspend = job.spec.run_policy.suspend;
+  switch (s.phase) {
+    case Phase::kSucceeded:
+    case Phase::kFailed:
+      return Done();  // terminal: sticky for this generation
+    case Phase::kSuspended:
+      if (suspend) return Done();
+      st.Cond(api::kCondSuspended, kFalse, "Resumed", "runPolicy.suspend is false");
+      AddEvent(st, "Normal", "Resumed",
+               "resumed: a new attempt starts (not counted against backoffLimit)");
+      StartNewRun(st);
+      return Submit(st, job);
+    case Phase::kPending:
+      if (suspend) {
+        SetPhase(st, Phase::kSuspended);
+        st.rec.next_attempt_at.reset();
+        st.Cond(api::kCondSuspended, kTrue, "Suspended", "runPolicy.suspend is true");
+        AddEvent(st, "Normal", "Suspended", "suspended before submission");
+        return Done();
+      }
+      if (st.rec.next_attempt_at && st.now < *st.rec.next_attempt_at) {
+        return After(*st.rec.next_attempt_at - st.now);
+      }
+      return Submit(st, job);
+    case Phase::kSubmitted:
+    case Phase::kRunning:
+      if (suspend) {
+        std::string old = s.remote_job_name;
+        auto c = CancelRemote(st, old, "suspend", "suspended: cancelled " + old);
+        if (!c.ok()) return Fail(c.error().ToStatus());
+        SetPhase(st, Phase::kSuspended);
+        st.Cond(api::kCondSuspended, kTrue, "Suspended", "runPolicy.suspend is true");
+        st.CondOff(api::kCondRunning, "Suspended");
+        return Done();
+      }
+      return Observe(st, &job);
+    default:
+      return Done();
+  }
+}
+
+ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
+  auto& s = st.rec.status;
+  std::string name = s.remote_job_name;
+  const std::string& region = st.rec.region;
+  auto snap = deps_.observed->Region(region);
+  if (!snap) {
+    deps_.observed->WatchNextList(region, st.key);
+    return After(options_.poll_interval);
+  }
+  std::string marker = MakeMarker(st.key, st.rec.spec_hash, s.attempt);
+  auto carriers = snap->WithMarker(marker);
+  if (carriers.size() > 1) {
+    const gateway::RemoteJob* keep = carriers.front();
+    for (size_t i = 1; i < carriers.size(); ++i) {
+      if (gateway::IsFinished(carriers[i]->status)) continue;
+      auto c = CancelRemote(st, carriers[i]->name, "duplicate",
+                            "duplicate of " + keep->name + " (marker " + marker +
+                                "): cancelled " + carriers[i]->name);
+      if (!c.ok()) return Fail(c.error().ToStatus());
+      AddEvent(st, "Warning", "DuplicateCancelled",
+               carriers[i]->name + " carries marker " + marker + " like the older " +
+                   keep->name + "; kept the oldest, cancelled the rest");
+    }
+    if (keep->name != name) {
+      s.remote_job_name = keep->name;
+      name = keep->name;
+    }
+  }
+
+  const gateway::RemoteJob* remote = snap->Find(name);
+  std::optional<gateway::RemoteJob> got;
+  if (!remote) {
+    TimePoint since{};
+    if (const auto* i = st.FindIntent(marker)) since = i->updated_at;
+    if (const auto* c = api::FindCondition(s.conditions, api::kCondSubmitted)) {
+      since = std::max(since, c->last_transition_time);
+    }
+    if (snap->started_at <= since) {
+      deps_.observed->WatchNextList(region, st.key);
+      return After(options_.poll_interval);
+    }
+    // The list did not show it: ask for this one job.
+    auto g = deps_.gateway->Get(name);
+    if (g.ok()) {
+      got = std::move(g).value();
+      remote = &*got;
+    } else if (g.Is(gateway::ErrorKind::kNotFound)) {
+      bool lost = false;
+      int lists = 0;
+      {
+        std::lock_guard lock(mu_);
+        Missing& m = missing_[name];
+        if (snap->generation > m.counted_gen) {
+          m.counted_gen = snap->generation;
+          ++m.lists;
+        }
+        lists = m.lists;
+        if (lists >= options_.lost_lists_required) {
+          lost = true;
+          missing_.erase(name);
+        }
+      }
+      if (lost) {
+        return RunFailed(st, job,
+                         "remote job " + name + " disappeared (missing from " +
+                             std::to_string(lists) + " consecutive lists, GET: not found)");
+      }
+      deps_.observed->WatchNextList(region, st.key);
+      return After(options_.poll_interval);
+    } else {
+      return Fail(g.error().ToStatus());
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    missing_.erase(name);
+  }
+
+  gateway::RemoteStatus rs = remote->status;
+  if (gateway::IsSuccess(rs)) {
+    SetPhase(st, Phase::kSucceeded);
+    s.completion_time = remote->completed.value_or(st.now);
+    if (!s.start_time) s.start_time = remote->started.value_or(*s.completion_time);
+    st.Cond(api::kCondComplete, kTrue, "Completed", "remote job " + name + " completed");
+    st.CondOff(api::kCondRunning, "Completed");
+    AddEvent(st, "Normal", "Completed", "remote job " + name + " completed");
+    ObjectKey key = st.key;
+    Duration run = *s.completion_time - *s.start_time;
+    st.notes.push_back([key, run](ReconcilerObserver& o) { o.OnRunDuration(key, run); });
+    return Done();
+  }
+  if (gateway::IsFinished(rs)) {
+    return RunFailed(st, job,
+                     "remote job " + name + " ended with status " +
+                         std::string(gateway::RemoteStatusName(rs)));
+  }
+  if (s.phase == Phase::kSubmitted &&
+      (rs == gateway::RemoteStatus::kRunning || rs == gateway::RemoteStatus::kCompleting ||
+       rs == gateway::RemoteStatus::kRestarting || rs == gateway::RemoteStatus::kTerminating)) {
+    SetPhase(st, Phase::kRunning);
+    if (!s.start_time) s.start_time = remote->started.value_or(st.now);
+    st.Cond(api::kCondRunning, kTrue, "Running", "remote job " + name + " is running");
+    AddEvent(st, "Normal", "Running", "remote job " + name + " is running");
+    const api::Condition* sub = api::FindCondition(s.conditions, api::kCondSubmitted);
+    if (sub) {
+      ObjectKey key = st.key;
+      Duration pending = *s.start_time - sub->last_transition_time;
+      st.notes.push_back([key, pending](ReconcilerObserver& o) { o.OnPendingDuration(key, pending); });
+    }
+  }
+  if (job && job->spec.run_policy.active_deadline_seconds && s.start_time) {
+    TimePoint deadline =
+        *s.start_time + std::chrono::seconds(*job->spec.run_policy.active_deadline_seconds);
+    if (st.now >= deadline) {
+      auto c = CancelRemote(st, name, "deadline",
+                            "activeDeadlineSeconds " +
+                                std::to_string(*job->spec.run_policy.active_deadline_seconds) +
+                                " passed: cancelled " + name);
+      if (!c.ok()) return Fail(c.error().ToStatus());
+      SetPhase(st, Phase::kFailed);
+      s.completion_time = st.now;
+      st.Cond(api::kCondFailed, kTrue, "DeadlineExceeded",
+              "ran longer than activeDeadlineSeconds " +
+                  std::to_string(*job->spec.run_policy.active_deadline_seconds));
+      st.CondOff(api::kCondRunning, "DeadlineExceeded");
+      AddEvent(st, "Warning", "DeadlineExceeded",
+               "activeDeadlineSeconds passed since " + FormatRfc3339(*s.start_time) +
+                   "; cancelled " + name);
+      ObjectKey key = st.key;
+      Duration run = st.now - *s.start_time;
+      st.notes.push_back([key, run](ReconcilerObserver& o) { o.OnRunDuration(key, run); });
+      return Done();
+    }
+    return After(deadline - st.now);
+  }
+  return Done();
+}
+
+ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
+                                         const std::string& why) {
+  auto& s = st.rec.status;
+  int limit = job ? job->spec.run_policy.backoff_limit : 0;
+  st.rec.failed_attempts += 1;
+  s.last_error = Redact(why);
+  st.CondOff(api::kCondRunning, "AttemptFailed", why);
+  ObjectKey key = st.key;
+  if (st.rec.failed_attempts <= limit) {
+    Duration backoff = RetryBackoff(st.rec.failed_attempts);
+    int failed_attempt = s.attempt;
+    SetPhase(st, Phase::kPending);
+    s.remote_job_name.clear();
+    st.rec.next_attempt_at = st.now + backoff;
+    st.Cond(api::kCondSubmitted, kFalse, "Retrying", why);
+    AddEvent(st, "Warning", "Retried",
+             "attempt " + std::to_string(failed_attempt) + " failed: " + why + "; retry " +
+                 std::to_string(st.rec.failed_attempts) + " of " + std::to_string(limit) +
+                 " in " + Secs(backoff));
+    st.notes.push_back([key](ReconcilerObserver& o) { o.OnRetry(key); });
+    return After(backoff);
+  }
+  SetPhase(st, Phase::kFailed);
+  s.completion_time = st.now;
+  st.Cond(api::kCondFailed, kTrue, "BackoffLimitExceeded",
+          why + "; backoffLimit " + std::to_string(limit) + " reached");
+  AddEvent(st, "Warning", "BackoffLimitExceeded",
+           why + "; " + std::to_string(st.rec.failed_attempts) +
+               " failed attempt(s), backoffLimit " + std::to_string(limit));
+  if (s.start_time) {
+    Duration run = st.now - *s.start_time;
+    st.notes.push_back([key, run](ReconcilerObserver& o) { o.OnRunDuration(key, run); });
+  }
+  return Done();
+}
+
+ReconcileResult JobReconciler::Submit(Step& st, const api::MLSpaceJob& job) {
+  store::SubmitIntent intent;
+  intent.attempt = NextAttempt(st, job.spec_hash);
+  intent.marker = MakeMarker(st.key, job.spec_hash, intent.attempt);
+  intent.key = st.key;
+  intent.spec_hash = job.spec_hash;
+  intent.region = job.spec.region;
+  intent.state = store::IntentState::kOpen;
+  intent.created_at = st.now;
+  return SendSubmit(st, job, intent);
+}
+
+ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
+                                          store::SubmitIntent intent) {
+  auto& s = st.rec.status;
+  ObjectKey key = st.key;
+  auto req = deps_.build_request(job, intent.marker);
+  if (!req.ok()) {
+    std::string msg = Redact(req.status().message());
+    if (!st.CondIs(api::kCondStalled, kTrue, "SubmitBlocked") || s.last_error != msg) {
+      AddEvent(st, "Warning", "SubmitBlocked", msg);
+    }
+    s.last_error = msg;
+    st.Cond(api::kCondStalled, kTrue, "SubmitBlocked", msg);
+    st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "error"); });
+    return Fail(req.status(), options_.poll_interval);
+  }
+  if (!req->job_desc || req->job_desc->find(intent.marker) == std::string::npos) {
+    req->job_desc = req->job_desc && !req->job_desc->empty()
+                        ? intent.marker + " " + *req->job_desc
+                        : intent.marker;
+  }
+  // The intent is durable before the POST: a crash from here on leaves
+  // enough to find the job by its marker.
+  intent.state = store::IntentState::kOpen;
+  intent.absent_lists = 0;
+  intent.updated_at = st.now;
+  store::WriteBatch pre;
+  pre.intents.push_back(intent);
+  if (Status w = deps_.store->Write(pre); !w.ok()) return Fail(w);
+  {
+    std::lock_guard lock(mu_);
+    intent_counted_gen_.erase(intent.marker);
+  }
+  s.attempt = intent.attempt;
+  st.rec.region = intent.region;
+
+  auto out = deps_.gateway->Submit(*req);
+  intent.updated_at = deps_.clock->Now();
+  if (out.ok()) {
+    const std::string& name = out.value();
+    intent.state = store::IntentState::kSubmitted;
+    intent.remote_job_name = name;
+    st.batch.intents.push_back(intent);
+    SetPhase(st, Phase::kSubmitted);
+    s.remote_job_name = name;
+    s.last_error.clear();
+    st.rec.next_attempt_at.reset();
+    st.Cond(api::kCondSubmitted, kTrue, "Submitted",
+            "attempt " + std::to_string(intent.attempt) + " submitted as " + name);
+    st.CondOff(api::kCondStalled, "Submitted");
+    AddEvent(st, "Normal", "Submitted",
+             "attempt " + std::to_string(intent.attempt) + " submitted as " + name +
+                 " (marker " + intent.marker + ")");
+    st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "success"); });
+    return Done();  // the poller wakes this key when the job changes
+  }
+  const gateway::Error& e = out.error();
+  std::string msg = Redact(e.message);
+  switch (e.kind) {
+    case gateway::ErrorKind::kAmbiguous:
+    case gateway::ErrorKind::kInternal:
+      // It may exist: never re-sent blindly. Lists settle it (HandleIntent).
+      st.batch.intents.push_back(intent);
+      s.last_error = msg;
+      st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
+              "attempt " + std::to_string(intent.attempt) + ": " + msg +
+                  "; looking for marker " + intent.marker);
+      AddEvent(st, "Warning", "SubmitAmbiguous",
+               "attempt " + std::to_string(intent.attempt) + ": " + msg +
+                   "; not resubmitting, looking for marker " + intent.marker + " in lists");
+      deps_.observed->WatchNextList(intent.region, st.key);
+      st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "ambiguous"); });
+      return After(options_.poll_interval);
+    case gateway::ErrorKind::kInvalid:
+      intent.state = store::IntentState::kAbandoned;
+      st.batch.intents.push_back(intent);
+      SetPhase(st, Phase::kFailed);
+      s.completion_time = st.now;
+      s.last_error = msg;
+      st.Cond(api::kCondStalled, kTrue, "SubmitRejected", msg);
+      st.Cond(api::kCondFailed, kTrue, "SubmitRejected", msg);
+      AddEvent(st, "Warning", "SubmitRejected", msg + " (terminal for this generation)");
+      st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "invalid"); });
+      return Done();
+    default: {
+      // Provably not processed (429, refused before sending, 401): the same
+      // attempt is sent again after backoff, honouring Retry-After.
+      intent.state = store::IntentState::kAbandoned;
+      st.batch.intents.push_back(intent);
+      s.last_error = msg;
+      st.Cond(api::kCondSubmitted, kFalse, "SubmitRetrying", msg);
+      AddEvent(st, "Warning", "SubmitRetrying", msg);
+      std::string result =
+          e.kind == gateway::ErrorKind::kThrottled ? "throttled" : "unavailable";
+      st.notes.push_back([key, result](ReconcilerObserver& o) { o.OnSubmission(key, result); });
+      std::optional<Duration> at_least;
+      if (e.retry_after > Duration::zero()) at_least = e.retry_after;
+      return Fail(e.ToStatus(), at_least);
+    }
+  }
+}
+
+ReconcileResult JobReconciler::HandleInvalid(Step& st, const InvalidManifest& inv,
+                                             const DesiredState& desired) {
+  auto& s = st.rec.status;
+  s.synced_revision = desired.revision;
+  if (st.rec.source_path.empty()) st.rec.source_path = inv.file;
+  bool running = IsActive(st.rec) ||
+                 (s.phase == Phase::kInvalid && !s.remote_job_name.empty() && !s.completion_time);
+  bool changed = s.phase != Phase::kInvalid || !st.CondIs(api::kCondAccepted, kFalse, inv.reason) ||
+                 s.last_error != Redact(inv.message);
+  SetPhase(st, Phase::kInvalid);
+  st.Cond(api::kCondAccepted, kFalse, inv.reason, inv.message);
+  s.last_error = Redact(inv.message);
+  if (running) {
+    st.Cond(api::kCondStalled, kTrue, "InvalidManifest",
+            "manifest invalid; the last valid generation keeps running as " + s.remote_job_name);
+  }
+  if (changed) AddEvent(st, "Warning", "Invalid", inv.reason + ": " + inv.message);
+  return Done();
+}
+
+ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desired) {
+  auto& s = st.rec.status;
+  if (s.phase == Phase::kRemoved) {
+    TimePoint until = st.rec.removed_at.value_or(st.now) + options_.removed_retention;
+    if (st.now >= until) {
+      st.drop = true;
+      ObjectKey key = st.key;
+      st.notes.push_back([key](ReconcilerObserver& o) { o.OnRecordDropped(key); });
+      return Done();
+    }
+    return After(until - st.now);
+  }
+  PruneVerdict v = desired.source_ok ? desired.prune : ComputePruneVerdict(false, 0, 0, 0, 1.0);
+  if (!v.allowed) {
+    const api::Condition* c = api::FindCondition(s.conditions, api::kCondStalled);
+    bool already = c && c->status == kTrue && c->reason == "PruneRefused" &&
+                   c->message == Redact(v.message);
+    if (!already) {
+      st.Cond(api::kCondStalled, kTrue, "PruneRefused", v.message);
+      AddEvent(st, "Warning", "PruneRefused", v.message);
+      ObjectKey key = st.key;
+      std::string reason = v.reason;
+      st.notes.push_back([key, reason](ReconcilerObserver& o) { o.OnPruneRefused(key, reason); });
+    }
+    return Done();
+  }
+  if (IsActive(st.rec)) {
+    std::string name = s.remote_job_name;
+    auto ann = st.rec.annotations.find(api::kPruneAnnotation);
+    bool opted_out = ann != st.rec.annotations.end() && ann->second == "disabled";
+    if (!options_.prune || opted_out) {
+      AddEvent(st, "Normal", "PruneSkipped",
+               "manifest removed; remote job " + name + " left running (" +
+                   (opted_out ? std::string("mlspace.io/prune: disabled") : "--prune=false") +
+                   ")");
+    } else {
+      auto c = CancelRemote(st, name, "prune",
+                            "manifest removed from revision " + desired.revision +
+                                ": cancelled " + name);
+      if (!c.ok()) return Fail(c.error().ToStatus());
+    }
+  }
+  SetPhase(st, Phase::kRemoved);
+  st.rec.removed_at = st.now;
+  st.rec.next_attempt_at.reset();
+  st.CondOff(api::kCondRunning, "Removed");
+  st.CondOff(api::kCondStalled, "Removed");
+  AddEvent(st, "Normal", "Removed",
+           "manifest removed from revision " + desired.revision + "; record kept for " +
+               Secs(options_.removed_retention));
+  return After(options_.removed_retention);
+}
+
+ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
+  bool changed = !st.had_record || !RecordEqual(st.rec, st.original);
+  if (st.drop) {
+    st.batch.deletes.push_back(st.key);
+  } else if (changed || !st.batch.events.empty() || !st.batch.intents.empty()) {
+    st.batch.upserts.push_back(st.rec);
+  }
+  if (!st.batch.upserts.empty() || !st.batch.deletes.empty() || !st.batch.intents.empty() ||
+      !st.batch.events.empty()) {
+    if (Status w = deps_.store->Write(st.batch); !w.ok()) return Fail(w);
+  }
+  {
+    std::lock_guard lock(mu_);
+    bool active = !st.drop && (IsActive(st.rec) || st.rec.status.phase == Phase::kPending);
+    if (active && !st.rec.region.empty()) {
+      active_regions_[st.key] = st.rec.region;
+    } else {
+      active_regions_.erase(st.key);
+    }
+  }
+  if (deps_.observer) {
+    for (auto& n : st.notes) n(*deps_.observer);
+  }
+  return r;
+}
+
+Result<std::vector<ObjectKey>> JobReconciler::AllKeys() {
+  std::set<ObjectKey> keys;
+  if (auto d = deps_.desired->Get()) {
+    for (const auto& [k, v] : d->objects) keys.insert(k);
+  }
+  MLSPACE_ASSIGN_OR_RETURN(auto records, deps_.store->List());
+  for (const auto& r : records) keys.insert(r.key);
+  MLSPACE_ASSIGN_OR_RETURN(auto open, deps_.store->OpenIntents());
+  for (const auto& i : open) keys.insert(i.key);
+  return std::vector<ObjectKey>(keys.begin(), keys.end());
+}
+
+Status JobReconciler::Prime() {
+  MLSPACE_ASSIGN_OR_RETURN(auto records, deps_.store->List());
+  MLSPACE_ASSIGN_OR_RETURN(auto open, deps_.store->OpenIntents());
+  std::lock_guard lock(mu_);
+  for (const auto& r : records) {
+    if ((IsActive(r) || r.status.phase == Phase::kPending) && !r.region.empty()) {
+      active_regions_[r.key] = r.region;
+    }
+  }
+  for (const auto& i : open) primed_intent_regions_.insert(i.region);
+  return OkStatus();
+}
+
+std::set<std::string> JobReconciler::RegionsInUse() {
+  std::set<std::string> out;
+  if (auto d = deps_.desired->Get()) {
+    for (const auto& [k, v] : d->objects) {
+      if (v.job && !v.job->spec.region.empty()) out.insert(v.job->spec.region);
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [k, r] : active_regions_) out.insert(r);
+  out.insert(primed_intent_regions_.begin(), primed_intent_regions_.end());
+  return out;
+}
+
+}  // namespace mlspace::reconciler

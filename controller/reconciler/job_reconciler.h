@@ -1,0 +1,146 @@
+#pragma once
+
+// JobReconciler::Reconcile(key): level-triggered and idempotent. Reads the
+// desired state (DesiredStateHolder), the recorded state (StateStore) and the
+// observed state (ObservedCache; a per-job GET only when a list did not show
+// a job it should have), takes ONE step of DESIGN.md section 4, and writes
+// the outcome with one StateStore::Write (record + events + intents). The
+// only other write is the submit intent, which must be durable before the
+// POST. docs/reconcile.md describes every rule and decision.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controller/api/types.h"
+#include "controller/core/clock.h"
+#include "controller/core/object_key.h"
+#include "controller/core/result.h"
+#include "controller/gateway/job_gateway.h"
+#include "controller/reconciler/desired_state.h"
+#include "controller/reconciler/observed_cache.h"
+#include "controller/reconciler/observer.h"
+#include "controller/runtime/worker_pool.h"
+#include "controller/store/state_store.h"
+
+namespace mlspace::reconciler {
+
+// Builds the POST /jobs body for `job`, with `marker` in job_desc, resolving
+// secretKeyRefs (from --secrets-dir) at this moment only. The result is
+// sent and dropped: never stored or logged. An error names the missing
+// secret or field, never a secret value.
+using SubmitRequestBuilder =
+    std::function<Result<gateway::SubmitRequest>(const api::MLSpaceJob& job,
+                                                 const std::string& marker)>;
+
+// Canonical JSON of a spec for ObjectRecord::spec_json (no secret values:
+// only references). Optional.
+using SpecEncoder = std::function<std::string(const api::JobSpec& spec)>;
+
+struct ReconcilerOptions {
+  // --prune: false leaves remote jobs of removed manifests running.
+  bool prune = true;
+  // How long a Removed record stays readable before it is dropped.
+  Duration removed_retention = std::chrono::hours(24);
+  // An ambiguous submit is resubmitted (same marker) only after the marker
+  // was absent from this many consecutive fresh lists AND this long passed.
+  int absent_lists_required = 2;
+  Duration ambiguous_grace = std::chrono::seconds(60);
+  // A job (known by name) missing from this many consecutive fresh lists,
+  // and confirmed by a GET, is lost: the attempt counts as failed.
+  int lost_lists_required = 2;
+  // Retry backoff after a failed attempt: base·2ⁿ capped.
+  Duration retry_base = std::chrono::seconds(10);
+  Duration retry_cap = std::chrono::minutes(6);
+  // Remote jobs carrying a marker but created this long before the intent
+  // are not adopted (a marker reused after a record was dropped).
+  Duration adopt_clock_skew = std::chrono::minutes(10);
+  // When to look again while waiting for the next list.
+  Duration poll_interval = std::chrono::seconds(30);
+};
+
+class JobReconciler {
+ public:
+  struct Deps {
+    store::StateStore* store = nullptr;
+    gateway::JobGateway* gateway = nullptr;
+    const Clock* clock = nullptr;
+    DesiredStateHolder* desired = nullptr;
+    ObservedCache* observed = nullptr;
+    SubmitRequestBuilder build_request;
+    SpecEncoder encode_spec;                  // may be empty
+    ReconcilerObserver* observer = nullptr;   // may be null
+  };
+
+  // Every pointer in `deps` (but observer) must be set and outlive this.
+  JobReconciler(Deps deps, ReconcilerOptions options);
+
+  // One step for `key`. Thread-safe for distinct keys; the workqueue never
+  // runs one key on two threads. Errors are requeued with backoff by the
+  // caller (requeue_after, when set, is a lower bound: Retry-After).
+  runtime::ReconcileResult Reconcile(const ObjectKey& key);
+
+  // Keys the desired state, the store's records or open intents mention
+  // (resync and start-up enqueue these).
+  Result<std::vector<ObjectKey>> AllKeys();
+
+  // Loads the regions of active records and open intents from the store
+  // (call once at start-up, before the first poll).
+  Status Prime();
+
+  // Regions the poller must list: desired jobs', active records' and open
+  // intents' regions.
+  std::set<std::string> RegionsInUse();
+
+  const ReconcilerOptions& options() const { return options_; }
+
+ private:
+  struct Step;
+
+  runtime::ReconcileResult HandleIntent(Step& st, store::SubmitIntent intent,
+                                        const DesiredObject* d);
+  runtime::ReconcileResult HandleJob(Step& st, const api::MLSpaceJob& job,
+                                     const DesiredState& desired);
+  runtime::ReconcileResult HandleInvalid(Step& st, const InvalidManifest& inv,
+                                         const DesiredState& desired);
+  runtime::ReconcileResult HandleMissing(Step& st, const DesiredState& desired);
+  runtime::ReconcileResult Observe(Step& st, const api::MLSpaceJob* job);
+  runtime::ReconcileResult Submit(Step& st, const api::MLSpaceJob& job);
+  runtime::ReconcileResult SendSubmit(Step& st, const api::MLSpaceJob& job,
+                                      store::SubmitIntent intent);
+  runtime::ReconcileResult RunFailed(Step& st, const api::MLSpaceJob* job, const std::string& why);
+  // Cancels st.rec's remote job. OK when gone (or already finished).
+  gateway::Outcome<gateway::CancelResult> CancelRemote(Step& st, const std::string& name,
+                                                       std::string_view reason,
+                                                       const std::string& message);
+  int NextAttempt(const Step& st, const std::string& spec_hash) const;
+  void StartNewGeneration(Step& st, const api::MLSpaceJob& job);
+  void StartNewRun(Step& st);
+  void SetPhase(Step& st, api::Phase phase);
+  void AddEvent(Step& st, std::string type, std::string reason, std::string message);
+  runtime::ReconcileResult Finish(Step& st, runtime::ReconcileResult r);
+  Duration RetryBackoff(int failures) const;
+
+  Deps deps_;
+  ReconcilerOptions options_;
+
+  // Absence bookkeeping across reconciles (per process; after a restart the
+  // counting starts again, which only delays decisions).
+  std::mutex mu_;
+  std::map<std::string, uint64_t> intent_counted_gen_;  // marker → region generation
+  struct Missing {
+    uint64_t counted_gen = 0;
+    int lists = 0;
+  };
+  std::map<std::string, Missing> missing_;  // remote job name → absence count
+  std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
+  std::set<std::string> primed_intent_regions_;
+};
+
+}  // namespace mlspace::reconciler

@@ -1,0 +1,52 @@
+#include "controller/reconciler/marker.h"
+
+#include <cctype>
+#include <charconv>
+
+namespace mlspace::reconciler {
+
+std::string MakeMarker(const ObjectKey& key, std::string_view spec_hash, int attempt) {
+  return std::string(kMarkerPrefix) + key.namespace_name + "/" + key.name + "/" +
+         std::string(spec_hash.substr(0, 8)) + "/" + std::to_string(attempt);
+}
+
+std::optional<ParsedMarker> ParseMarker(std::string_view m) {
+  if (m.substr(0, kMarkerPrefix.size()) != kMarkerPrefix) return std::nullopt;
+  m.remove_prefix(kMarkerPrefix.size());
+  std::string_view parts[4];
+  for (int i = 0; i < 3; ++i) {
+    size_t slash = m.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    parts[i] = m.substr(0, slash);
+    m.remove_prefix(slash + 1);
+  }
+  parts[3] = m;
+  if (!IsDns1123Label(parts[0]) || !IsDns1123Label(parts[1]) || parts[2].empty() ||
+      parts[3].empty()) {
+    return std::nullopt;
+  }
+  ParsedMarker out;
+  out.key = ObjectKey{std::string(parts[0]), std::string(parts[1])};
+  out.hash8 = std::string(parts[2]);
+  auto [ptr, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), out.attempt);
+  if (ec != std::errc() || ptr != parts[3].data() + parts[3].size() || out.attempt < 0) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> FindMarker(std::string_view desc) {
+  size_t pos = 0;
+  while ((pos = desc.find(kMarkerPrefix, pos)) != std::string_view::npos) {
+    if (pos == 0 || std::isspace(static_cast<unsigned char>(desc[pos - 1]))) {
+      size_t end = pos;
+      while (end < desc.size() && !std::isspace(static_cast<unsigned char>(desc[end]))) ++end;
+      std::string_view token = desc.substr(pos, end - pos);
+      if (ParseMarker(token)) return std::string(token);
+    }
+    pos += kMarkerPrefix.size();
+  }
+  return std::nullopt;
+}
+
+}  // namespace mlspace::reconciler

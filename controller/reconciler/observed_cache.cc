@@ -1,0 +1,131 @@
+#include "controller/reconciler/observed_cache.h"
+
+#include <algorithm>
+
+#include "controller/core/log.h"
+#include "controller/reconciler/marker.h"
+
+namespace mlspace::reconciler {
+
+std::vector<const gateway::RemoteJob*> RegionSnapshot::WithMarker(const std::string& marker) const {
+  std::vector<const gateway::RemoteJob*> out;
+  auto it = by_marker.find(marker);
+  if (it == by_marker.end()) return out;
+  for (const auto& name : it->second) {
+    if (const auto* j = Find(name)) out.push_back(j);
+  }
+  std::sort(out.begin(), out.end(), [](const gateway::RemoteJob* a, const gateway::RemoteJob* b) {
+    TimePoint ta = a->created.value_or(TimePoint::max());
+    TimePoint tb = b->created.value_or(TimePoint::max());
+    if (ta != tb) return ta < tb;
+    return a->name < b->name;
+  });
+  return out;
+}
+
+std::shared_ptr<const RegionSnapshot> ObservedCache::Region(const std::string& region) const {
+  std::lock_guard lock(mu_);
+  auto it = regions_.find(region);
+  return it == regions_.end() ? nullptr : it->second;
+}
+
+namespace {
+
+void AddKeyOf(const gateway::RemoteJob& job, std::set<ObjectKey>& out) {
+  if (auto m = FindMarker(job.job_desc)) {
+    if (auto p = ParseMarker(*m)) out.insert(p->key);
+  }
+}
+
+}  // namespace
+
+std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
+                                             std::vector<gateway::RemoteJob> jobs,
+                                             TimePoint started_at, TimePoint finished_at) {
+  auto snap = std::make_shared<RegionSnapshot>();
+  snap->region = region;
+  snap->started_at = started_at;
+  snap->finished_at = finished_at;
+  for (auto& j : jobs) {
+    if (auto m = FindMarker(j.job_desc)) snap->by_marker[*m].push_back(j.name);
+    std::string name = j.name;
+    snap->jobs.emplace(std::move(name), std::move(j));
+  }
+  std::set<ObjectKey> affected;
+  std::lock_guard lock(mu_);
+  auto it = regions_.find(region);
+  std::shared_ptr<const RegionSnapshot> prev = it == regions_.end() ? nullptr : it->second;
+  snap->generation = prev ? prev->generation + 1 : 1;
+  for (const auto& [name, job] : snap->jobs) {
+    const gateway::RemoteJob* old = prev ? prev->Find(name) : nullptr;
+    if (!old || old->status != job.status) AddKeyOf(job, affected);
+  }
+  if (prev) {
+    for (const auto& [name, job] : prev->jobs) {
+      if (!snap->Find(name)) AddKeyOf(job, affected);
+    }
+  }
+  auto w = watchers_.find(region);
+  if (w != watchers_.end()) {
+    affected.insert(w->second.begin(), w->second.end());
+    watchers_.erase(w);
+  }
+  regions_[region] = std::move(snap);
+  failures_[region] = 0;
+  return {affected.begin(), affected.end()};
+}
+
+int ObservedCache::RecordFailure(const std::string& region) {
+  std::lock_guard lock(mu_);
+  return ++failures_[region];
+}
+
+void ObservedCache::WatchNextList(const std::string& region, const ObjectKey& key) {
+  std::lock_guard lock(mu_);
+  watchers_[region].insert(key);
+}
+
+std::set<std::string> ObservedCache::Regions() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out;
+  for (const auto& [r, s] : regions_) out.insert(r);
+  return out;
+}
+
+RegionPoller::RegionPoller(gateway::JobGateway& gateway, ObservedCache& cache, const Clock& clock,
+                           std::function<std::set<std::string>()> regions_in_use,
+                           std::function<void(const ObjectKey&)> enqueue, PollObserver* observer)
+    : gateway_(gateway),
+      cache_(cache),
+      clock_(clock),
+      regions_in_use_(std::move(regions_in_use)),
+      enqueue_(std::move(enqueue)),
+      observer_(observer) {}
+
+int RegionPoller::PollOnce() {
+  int failed = 0;
+  for (const std::string& region : regions_in_use_()) {
+    if (region.empty()) continue;
+    gateway::ListOptions opts;
+    opts.region = region;
+    TimePoint started = clock_.Now();
+    auto out = gateway_.List(opts);
+    TimePoint finished = clock_.Now();
+    if (!out.ok()) {
+      ++failed;
+      int n = cache_.RecordFailure(region);
+      LogWarn("list failed", {{"region", region},
+                              {"error", out.error().message},
+                              {"consecutiveFailures", std::to_string(n)}});
+      if (observer_) observer_->OnList(region, false, finished - started, 0);
+      continue;
+    }
+    size_t count = out.value().size();
+    auto keys = cache_.Update(region, std::move(out).value(), started, finished);
+    if (observer_) observer_->OnList(region, true, finished - started, count);
+    for (const auto& k : keys) enqueue_(k);
+  }
+  return failed;
+}
+
+}  // namespace mlspace::reconciler

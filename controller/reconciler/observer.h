@@ -1,0 +1,40 @@
+#pragma once
+
+// Reconciler events for the metrics engineer (mlspacejob_* and gitops_*
+// families of DESIGN.md section 7). Called after the step's status write
+// succeeded, from worker threads: implementations must be thread-safe and
+// quick. Default implementations ignore everything.
+
+#include <string_view>
+
+#include "controller/api/types.h"
+#include "controller/core/clock.h"
+#include "controller/core/object_key.h"
+
+namespace mlspace::reconciler {
+
+class ReconcilerObserver {
+ public:
+  virtual ~ReconcilerObserver() = default;
+  // mlspacejob_submissions_total{result}: success | ambiguous | adopted |
+  // throttled | unavailable | invalid | error.
+  virtual void OnSubmission(const ObjectKey& /*key*/, std::string_view /*result*/) {}
+  // mlspacejob_retries_total.
+  virtual void OnRetry(const ObjectKey& /*key*/) {}
+  // mlspacejob_cancellations_total{reason}: suspend | deadline | replace |
+  // prune | duplicate.
+  virtual void OnCancellation(const ObjectKey& /*key*/, std::string_view /*reason*/) {}
+  // mlspacejob_status_phase{namespace,name,phase}.
+  virtual void OnPhaseChange(const ObjectKey& /*key*/, api::Phase /*from*/, api::Phase /*to*/) {}
+  // mlspacejob_pending_duration_seconds: submitted → first Running.
+  virtual void OnPendingDuration(const ObjectKey& /*key*/, Duration /*d*/) {}
+  // mlspacejob_run_duration_seconds: first Running → terminal.
+  virtual void OnRunDuration(const ObjectKey& /*key*/, Duration /*d*/) {}
+  // gitops_prune_refused_total (reason: SourceReadFailed | EmptyRevision |
+  // TooManyRemovals). Once per refused object and revision.
+  virtual void OnPruneRefused(const ObjectKey& /*key*/, std::string_view /*reason*/) {}
+  // A record dropped after its retention: delete its series.
+  virtual void OnRecordDropped(const ObjectKey& /*key*/) {}
+};
+
+}  // namespace mlspace::reconciler
