@@ -472,7 +472,7 @@ Status EmulatorServer::Impl::Start() {
   try {
     Poco::Net::SocketAddress addr(hp.host.empty() ? "0.0.0.0" : hp.host, hp.port);
     Poco::Net::ServerSocket socket;
-    socket.bind(addr, /*reuseAddress=*/true);
+    socket.bind(addr, /*reuseAddress=*/true, /*reusePort=*/false);
     socket.listen(256);
     port_ = socket.address().port();
     auto* params = new Poco::Net::HTTPServerParams;
