@@ -17,9 +17,7 @@ bool SameDesired(const DesiredObject& a, const DesiredObject& b) {
   return a.invalid->reason == b.invalid->reason && a.invalid->message == b.invalid->message;
 }
 
-std::string FileOf(const DesiredObject& d) {
-  return d.job ? d.job->source_path : d.invalid->file;
-}
+std::string FileOf(const DesiredObject& d) { return d.job ? d.job->source_path : d.invalid->file; }
 
 }  // namespace
 
@@ -52,9 +50,9 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   rd.encode_spec = deps_.encode_spec;
   rd.observer = deps_.reconciler_observer;
   reconciler_ = std::make_unique<JobReconciler>(std::move(rd), ro);
-  queue_ = std::make_unique<runtime::WorkQueue>(
-      kName, *deps_.clock, runtime::DefaultControllerRateLimiter(*deps_.clock),
-      deps_.queue_observer);
+  queue_ = std::make_unique<runtime::WorkQueue>(kName, *deps_.clock,
+                                                runtime::DefaultControllerRateLimiter(*deps_.clock),
+                                                deps_.queue_observer);
   poller_ = std::make_unique<RegionPoller>(
       *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
       [this](const ObjectKey& k) { Enqueue(k); }, deps_.poll_observer);
@@ -84,9 +82,9 @@ Status Controller::Start() {
   sync_loop_ = std::make_unique<runtime::Periodic>(
       "source", *deps_.clock, options_.source_poll_interval, 0.1, [this] { (void)SyncOnce(); },
       /*run_first=*/false);
-  poll_loop_ = std::make_unique<runtime::Periodic>("poll", *deps_.clock, options_.poll_interval,
-                                                   options_.poll_jitter, [this] { PollOnce(); },
-                                                   /*run_first=*/false);
+  poll_loop_ = std::make_unique<runtime::Periodic>(
+      "poll", *deps_.clock, options_.poll_interval, options_.poll_jitter, [this] { PollOnce(); },
+      /*run_first=*/false);
   resync_loop_ = std::make_unique<runtime::Periodic>(
       "resync", *deps_.clock, options_.resync_interval, 0.1, [this] { ResyncOnce(); },
       /*run_first=*/false);
@@ -172,9 +170,8 @@ Status Controller::SyncOnce() {
   auto snap = deps_.source->Read();
   if (!snap.ok()) return fail(snap.status());
   if (prev && prev->source_ok && prev->revision == snap->revision) return OkStatus();
-  auto set = manifests_.UpdateFrom(snap->files, [this](const std::string& blob) {
-    return deps_.source->ReadBlob(blob);
-  });
+  auto set = manifests_.UpdateFrom(
+      snap->files, [this](const std::string& blob) { return deps_.source->ReadBlob(blob); });
   if (!set.ok()) return fail(set.status());
   for (const auto& w : set->warnings) LogWarn(w, {{"revision", snap->revision}});
 

@@ -37,16 +37,16 @@ namespace mlspace::reconciler {
 
 // Mirrors the mlspace-controller flags of DESIGN.md section 7.
 struct ControllerOptions {
-  int workers = 4;                                               // --workers
-  Duration poll_interval = std::chrono::seconds(30);             // --poll-interval
-  double poll_jitter = 0.2;  // each wait is interval·(1+jitter·u)
-  Duration resync_interval = std::chrono::minutes(10);           // --resync-interval
+  int workers = 4;                                           // --workers
+  Duration poll_interval = std::chrono::seconds(30);         // --poll-interval
+  double poll_jitter = 0.2;                                  // each wait is interval·(1+jitter·u)
+  Duration resync_interval = std::chrono::minutes(10);       // --resync-interval
   Duration source_poll_interval = std::chrono::seconds(30);  // fallback to inotify
-  bool prune = true;                                             // --prune
-  double prune_max_fraction = 0.5;                               // --prune-max-fraction
-  std::string secrets_dir;                                       // --secrets-dir
-  std::string launcher_path;  // --launcher-path (empty: api default)
-  Duration removed_retention = std::chrono::hours(24);           // --removed-retention
+  bool prune = true;                                         // --prune
+  double prune_max_fraction = 0.5;                           // --prune-max-fraction
+  std::string secrets_dir;                                   // --secrets-dir
+  std::string launcher_path;                                 // --launcher-path (empty: api default)
+  Duration removed_retention = std::chrono::hours(24);       // --removed-retention
   Duration shutdown_grace = std::chrono::seconds(30);
   // Finer knobs of the reconcile rules; prune, retention and poll interval
   // above override the matching fields.

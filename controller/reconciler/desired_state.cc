@@ -48,9 +48,9 @@ std::map<ObjectKey, DesiredObject> BuildDesiredObjects(const std::vector<ParsedO
         if (!files.empty()) files += ", ";
         files += p->file;
       }
-      d.invalid = InvalidManifest{
-          "DuplicateName", key.ToString() + " is declared by more than one file: " + files,
-          list.front()->file};
+      d.invalid = InvalidManifest{"DuplicateName",
+                                  key.ToString() + " is declared by more than one file: " + files,
+                                  list.front()->file};
     } else if (list.front()->job) {
       d.job = list.front()->job;
     } else {

@@ -31,11 +31,10 @@ bool IsActive(const store::ObjectRecord& r) {
 }
 
 bool RecordEqual(const store::ObjectRecord& a, const store::ObjectRecord& b) {
-  return a.spec_hash == b.spec_hash && a.generation == b.generation &&
-         a.spec_json == b.spec_json && a.source_path == b.source_path && a.labels == b.labels &&
-         a.annotations == b.annotations && a.region == b.region && a.status == b.status &&
-         a.failed_attempts == b.failed_attempts && a.next_attempt_at == b.next_attempt_at &&
-         a.removed_at == b.removed_at;
+  return a.spec_hash == b.spec_hash && a.generation == b.generation && a.spec_json == b.spec_json &&
+         a.source_path == b.source_path && a.labels == b.labels && a.annotations == b.annotations &&
+         a.region == b.region && a.status == b.status && a.failed_attempts == b.failed_attempts &&
+         a.next_attempt_at == b.next_attempt_at && a.removed_at == b.removed_at;
 }
 
 std::string ShortHash(const std::string& h) { return h.substr(0, 8); }
@@ -93,7 +92,8 @@ void JobReconciler::SetPhase(Step& st, Phase phase) {
   if (from == phase) return;
   st.rec.status.phase = phase;
   ObjectKey key = st.key;
-  st.notes.push_back([key, from, phase](ReconcilerObserver& o) { o.OnPhaseChange(key, from, phase); });
+  st.notes.push_back(
+      [key, from, phase](ReconcilerObserver& o) { o.OnPhaseChange(key, from, phase); });
 }
 
 void JobReconciler::AddEvent(Step& st, std::string type, std::string reason, std::string message) {
@@ -288,8 +288,8 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
     intent_counted_gen_.erase(intent.marker);
   }
   bool terminal = st.rec.spec_hash == intent.spec_hash && api::IsTerminal(st.rec.status.phase);
-  bool wanted = job && !job->spec.run_policy.suspend && job->spec_hash == intent.spec_hash &&
-                !terminal;
+  bool wanted =
+      job && !job->spec.run_policy.suspend && job->spec_hash == intent.spec_hash && !terminal;
   std::string evidence = "marker " + intent.marker + " absent from " +
                          std::to_string(intent.absent_lists) + " consecutive lists over " +
                          Secs(waited);
@@ -364,8 +364,8 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
         return Observe(st, &job);
       }
       std::string old = s.remote_job_name;
-      auto c = CancelRemote(st, old, "replace",
-                            "spec changed (onSpecChange=Replace): cancelled " + old);
+      auto c =
+          CancelRemote(st, old, "replace", "spec changed (onSpecChange=Replace): cancelled " + old);
       if (!c.ok()) return Fail(c.error().ToStatus());
       StartNewGeneration(st, job);
       return Now();  // the next step submits the new generation
@@ -433,12 +433,12 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
     for (size_t i = 1; i < carriers.size(); ++i) {
       if (gateway::IsFinished(carriers[i]->status)) continue;
       auto c = CancelRemote(st, carriers[i]->name, "duplicate",
-                            "duplicate of " + keep->name + " (marker " + marker +
-                                "): cancelled " + carriers[i]->name);
+                            "duplicate of " + keep->name + " (marker " + marker + "): cancelled " +
+                                carriers[i]->name);
       if (!c.ok()) return Fail(c.error().ToStatus());
       AddEvent(st, "Warning", "DuplicateCancelled",
-               carriers[i]->name + " carries marker " + marker + " like the older " +
-                   keep->name + "; kept the oldest, cancelled the rest");
+               carriers[i]->name + " carries marker " + marker + " like the older " + keep->name +
+                   "; kept the oldest, cancelled the rest");
     }
     if (keep->name != name) {
       s.remote_job_name = keep->name;
@@ -509,9 +509,9 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
     return Done();
   }
   if (gateway::IsFinished(rs)) {
-    return RunFailed(st, job,
-                     "remote job " + name + " ended with status " +
-                         std::string(gateway::RemoteStatusName(rs)));
+    return RunFailed(
+        st, job,
+        "remote job " + name + " ended with status " + std::string(gateway::RemoteStatusName(rs)));
   }
   if (s.phase == Phase::kSubmitted &&
       (rs == gateway::RemoteStatus::kRunning || rs == gateway::RemoteStatus::kCompleting ||
@@ -524,7 +524,8 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
     if (sub) {
       ObjectKey key = st.key;
       Duration pending = *s.start_time - sub->last_transition_time;
-      st.notes.push_back([key, pending](ReconcilerObserver& o) { o.OnPendingDuration(key, pending); });
+      st.notes.push_back(
+          [key, pending](ReconcilerObserver& o) { o.OnPendingDuration(key, pending); });
     }
   }
   if (job && job->spec.run_policy.active_deadline_seconds && s.start_time) {
@@ -572,8 +573,8 @@ ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
     st.Cond(api::kCondSubmitted, kFalse, "Retrying", why);
     AddEvent(st, "Warning", "Retried",
              "attempt " + std::to_string(failed_attempt) + " failed: " + why + "; retry " +
-                 std::to_string(st.rec.failed_attempts) + " of " + std::to_string(limit) +
-                 " in " + Secs(backoff));
+                 std::to_string(st.rec.failed_attempts) + " of " + std::to_string(limit) + " in " +
+                 Secs(backoff));
     st.notes.push_back([key](ReconcilerObserver& o) { o.OnRetry(key); });
     return After(backoff);
   }
@@ -619,9 +620,8 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
     return Fail(req.status(), options_.poll_interval);
   }
   if (!req->job_desc || req->job_desc->find(intent.marker) == std::string::npos) {
-    req->job_desc = req->job_desc && !req->job_desc->empty()
-                        ? intent.marker + " " + *req->job_desc
-                        : intent.marker;
+    req->job_desc = req->job_desc && !req->job_desc->empty() ? intent.marker + " " + *req->job_desc
+                                                             : intent.marker;
   }
   // The intent is durable before the POST: a crash from here on leaves
   // enough to find the job by its marker.
@@ -653,8 +653,8 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
             "attempt " + std::to_string(intent.attempt) + " submitted as " + name);
     st.CondOff(api::kCondStalled, "Submitted");
     AddEvent(st, "Normal", "Submitted",
-             "attempt " + std::to_string(intent.attempt) + " submitted as " + name +
-                 " (marker " + intent.marker + ")");
+             "attempt " + std::to_string(intent.attempt) + " submitted as " + name + " (marker " +
+                 intent.marker + ")");
     st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "success"); });
     return Done();  // the poller wakes this key when the job changes
   }
@@ -667,8 +667,8 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       st.batch.intents.push_back(intent);
       s.last_error = msg;
       st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
-              "attempt " + std::to_string(intent.attempt) + ": " + msg +
-                  "; looking for marker " + intent.marker);
+              "attempt " + std::to_string(intent.attempt) + ": " + msg + "; looking for marker " +
+                  intent.marker);
       AddEvent(st, "Warning", "SubmitAmbiguous",
                "attempt " + std::to_string(intent.attempt) + ": " + msg +
                    "; not resubmitting, looking for marker " + intent.marker + " in lists");
@@ -694,8 +694,7 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       s.last_error = msg;
       st.Cond(api::kCondSubmitted, kFalse, "SubmitRetrying", msg);
       AddEvent(st, "Warning", "SubmitRetrying", msg);
-      std::string result =
-          e.kind == gateway::ErrorKind::kThrottled ? "throttled" : "unavailable";
+      std::string result = e.kind == gateway::ErrorKind::kThrottled ? "throttled" : "unavailable";
       st.notes.push_back([key, result](ReconcilerObserver& o) { o.OnSubmission(key, result); });
       std::optional<Duration> at_least;
       if (e.retry_after > Duration::zero()) at_least = e.retry_after;
@@ -739,8 +738,8 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
   PruneVerdict v = desired.source_ok ? desired.prune : ComputePruneVerdict(false, 0, 0, 0, 1.0);
   if (!v.allowed) {
     const api::Condition* c = api::FindCondition(s.conditions, api::kCondStalled);
-    bool already = c && c->status == kTrue && c->reason == "PruneRefused" &&
-                   c->message == Redact(v.message);
+    bool already =
+        c && c->status == kTrue && c->reason == "PruneRefused" && c->message == Redact(v.message);
     if (!already) {
       st.Cond(api::kCondStalled, kTrue, "PruneRefused", v.message);
       AddEvent(st, "Warning", "PruneRefused", v.message);
@@ -757,12 +756,11 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
     if (!options_.prune || opted_out) {
       AddEvent(st, "Normal", "PruneSkipped",
                "manifest removed; remote job " + name + " left running (" +
-                   (opted_out ? std::string("mlspace.io/prune: disabled") : "--prune=false") +
-                   ")");
+                   (opted_out ? std::string("mlspace.io/prune: disabled") : "--prune=false") + ")");
     } else {
-      auto c = CancelRemote(st, name, "prune",
-                            "manifest removed from revision " + desired.revision +
-                                ": cancelled " + name);
+      auto c = CancelRemote(
+          st, name, "prune",
+          "manifest removed from revision " + desired.revision + ": cancelled " + name);
       if (!c.ok()) return Fail(c.error().ToStatus());
     }
   }

@@ -35,9 +35,8 @@ namespace mlspace::reconciler {
 // secretKeyRefs (from --secrets-dir) at this moment only. The result is
 // sent and dropped: never stored or logged. An error names the missing
 // secret or field, never a secret value.
-using SubmitRequestBuilder =
-    std::function<Result<gateway::SubmitRequest>(const api::MLSpaceJob& job,
-                                                 const std::string& marker)>;
+using SubmitRequestBuilder = std::function<Result<gateway::SubmitRequest>(
+    const api::MLSpaceJob& job, const std::string& marker)>;
 
 // Canonical JSON of a spec for ObjectRecord::spec_json (no secret values:
 // only references). Optional.
@@ -74,8 +73,8 @@ class JobReconciler {
     DesiredStateHolder* desired = nullptr;
     ObservedCache* observed = nullptr;
     SubmitRequestBuilder build_request;
-    SpecEncoder encode_spec;                  // may be empty
-    ReconcilerObserver* observer = nullptr;   // may be null
+    SpecEncoder encode_spec;                 // may be empty
+    ReconcilerObserver* observer = nullptr;  // may be null
   };
 
   // Every pointer in `deps` (but observer) must be set and outlive this.
@@ -138,7 +137,7 @@ class JobReconciler {
     uint64_t counted_gen = 0;
     int lists = 0;
   };
-  std::map<std::string, Missing> missing_;  // remote job name → absence count
+  std::map<std::string, Missing> missing_;           // remote job name → absence count
   std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
   std::set<std::string> primed_intent_regions_;
 };

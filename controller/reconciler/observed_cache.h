@@ -27,8 +27,8 @@ struct RegionSnapshot {
   TimePoint started_at{};   // when the list request was sent: jobs created
                             // before this instant are expected in it
   TimePoint finished_at{};
-  std::map<std::string, gateway::RemoteJob> jobs;               // by name
-  std::map<std::string, std::vector<std::string>> by_marker;    // marker → names
+  std::map<std::string, gateway::RemoteJob> jobs;             // by name
+  std::map<std::string, std::vector<std::string>> by_marker;  // marker → names
 
   const gateway::RemoteJob* Find(const std::string& name) const {
     auto it = jobs.find(name);

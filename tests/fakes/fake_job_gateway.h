@@ -54,29 +54,37 @@ class FakeJobGateway final : public gateway::JobGateway {
     if (script) {
       switch (script->fault) {
         case SubmitFault::kAmbiguousCreated:
-          CreateLocked(req);
+          (void)CreateLocked(req);
           return Err(gateway::ErrorKind::kAmbiguous, 502, "submit: 502 after sending");
         case SubmitFault::kAmbiguousNotCreated:
           return Err(gateway::ErrorKind::kAmbiguous, 0, "submit: connection reset after sending");
         case SubmitFault::kThrottled: {
-          gateway::Error e{gateway::ErrorKind::kThrottled, "submit: 429 from gateway", 429,
-                           script->retry_after, {}};
+          gateway::Error e{gateway::ErrorKind::kThrottled,
+                           "submit: 429 from gateway",
+                           429,
+                           script->retry_after,
+                           {}};
           return e;
         }
         case SubmitFault::kInvalid: {
-          gateway::Error e{gateway::ErrorKind::kInvalid,
-                           script->message.empty() ? "submit: 422 from gateway: bad request"
-                                                   : script->message,
-                           422, Duration::zero(), {}};
+          gateway::Error e{
+              gateway::ErrorKind::kInvalid,
+              script->message.empty() ? "submit: 422 from gateway: bad request" : script->message,
+              422,
+              Duration::zero(),
+              {}};
           return e;
         }
         case SubmitFault::kUnavailable: {
-          gateway::Error e{gateway::ErrorKind::kUnavailable, "submit: connection refused", 0,
-                           script->retry_after, {}};
+          gateway::Error e{gateway::ErrorKind::kUnavailable,
+                           "submit: connection refused",
+                           0,
+                           script->retry_after,
+                           {}};
           return e;
         }
         case SubmitFault::kInternalCreated:
-          CreateLocked(req);
+          (void)CreateLocked(req);
           return Err(gateway::ErrorKind::kInternal, 200, "submit: unparseable answer");
       }
     }
@@ -112,9 +120,8 @@ class FakeJobGateway final : public gateway::JobGateway {
         --st.hidden_lists;
         continue;
       }
-      if (!opts.statuses.empty() &&
-          std::find(opts.statuses.begin(), opts.statuses.end(), st.job.status) ==
-              opts.statuses.end()) {
+      if (!opts.statuses.empty() && std::find(opts.statuses.begin(), opts.statuses.end(),
+                                              st.job.status) == opts.statuses.end()) {
         continue;
       }
       out.push_back(st.job);
