@@ -1,6 +1,7 @@
 #include "launcher/launcher.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -251,6 +252,10 @@ const char* FindEnv(const std::vector<std::string>& env, std::string_view name) 
 }
 
 int Main(int argc, char** argv) {
+  // A large spec allocates and frees several megabyte-sized buffers; keep
+  // them on the heap instead of a fresh mmap (and page faults) for each.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   std::vector<std::string> spec_args;
   spec_args.reserve(static_cast<std::size_t>(argc));
   bool print_spec = false;

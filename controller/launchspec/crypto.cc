@@ -1,7 +1,16 @@
 // base64 and SHA-256 through OpenSSL's libcrypto (no hand-written codecs).
+//
+// SHA-256 uses libcrypto's low-level SHA256_Init/Update/Final rather than
+// EVP_Digest: with OpenSSL 3 the first EVP digest of a process initialises the
+// provider machinery (~1 ms, and +4 MB in the static launcher), which alone
+// would eat the launcher's start-up budget. The low-level functions are
+// deprecated in 3.0 but present; the API level below keeps them warning-free.
+#define OPENSSL_API_COMPAT 0x10101000L
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <optional>
@@ -19,10 +28,17 @@ const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-bool IsBase64Char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
-}
+// The standard alphabet as a table: the check runs over megabytes.
+constexpr std::array<bool, 256> kBase64Alphabet = [] {
+  std::array<bool, 256> table{};
+  for (char c :
+       std::string_view("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  return table;
+}();
+
+bool IsBase64Char(char c) { return kBase64Alphabet[static_cast<unsigned char>(c)]; }
 
 // Number of trailing '=' (0..2) that count as padding.
 std::size_t PaddingOf(std::string_view text) {
@@ -55,11 +71,12 @@ std::optional<Base64Problem> FindBase64Problem(std::string_view text) {
                          "length " + std::to_string(text.size()) + " is not a multiple of 4"};
   }
   const std::size_t pad = PaddingOf(text);
-  for (std::size_t i = 0; i < text.size() - pad; ++i) {
-    if (!IsBase64Char(text[i])) {
-      return Base64Problem{i, text[i] == '=' ? std::string("padding '=' before the end")
-                                             : "invalid character " + DescribeByte(text[i])};
-    }
+  const std::string_view body = text.substr(0, text.size() - pad);
+  const auto bad = std::find_if_not(body.begin(), body.end(), IsBase64Char);
+  if (bad != body.end()) {
+    const auto i = static_cast<std::size_t>(bad - body.begin());
+    return Base64Problem{i, text[i] == '=' ? std::string("padding '=' before the end")
+                                           : "invalid character " + DescribeByte(text[i])};
   }
   return std::nullopt;
 }
@@ -83,11 +100,12 @@ Result<std::string> Base64Decode(std::string_view text) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    return std::string();  // only on allocation failure inside OpenSSL
-  }
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(md, &ctx);
+  constexpr unsigned int len = SHA256_DIGEST_LENGTH;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex(2 * len, '0');
   for (unsigned int i = 0; i < len; ++i) {
