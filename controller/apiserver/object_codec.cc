@@ -4,34 +4,12 @@
 
 #include <cstdio>
 
+#include "controller/api/codec.h"
 #include "controller/core/time_util.h"
 
 namespace mlspace::apiserver {
 
 using nlohmann::json;
-
-json ConditionToJson(const api::Condition& c) {
-  return json{{"type", c.type},
-              {"status", c.status},
-              {"reason", c.reason},
-              {"message", c.message},
-              {"lastTransitionTime", FormatRfc3339(c.last_transition_time)}};
-}
-
-json JobStatusToJson(const api::JobStatus& s) {
-  json j{{"phase", std::string(api::PhaseName(s.phase))},
-         {"attempt", s.attempt},
-         {"observedGeneration", s.observed_generation}};
-  json conds = json::array();
-  for (const auto& c : s.conditions) conds.push_back(ConditionToJson(c));
-  j["conditions"] = std::move(conds);
-  if (!s.remote_job_name.empty()) j["remoteJobName"] = s.remote_job_name;
-  if (!s.synced_revision.empty()) j["syncedRevision"] = s.synced_revision;
-  if (s.start_time) j["startTime"] = FormatRfc3339(*s.start_time);
-  if (s.completion_time) j["completionTime"] = FormatRfc3339(*s.completion_time);
-  if (!s.last_error.empty()) j["lastError"] = s.last_error;
-  return j;
-}
 
 std::string ObjectUid(const store::ObjectRecord& r) {
   std::string seed =
@@ -65,7 +43,7 @@ json RecordToObject(const store::ObjectRecord& r) {
               {"kind", api::kKind},
               {"metadata", std::move(meta)},
               {"spec", std::move(spec)},
-              {"status", JobStatusToJson(r.status)}};
+              {"status", api::StatusToJson(r.status)}};
 }
 
 json RecordsToList(const std::vector<store::ObjectRecord>& records, int64_t resource_version) {

@@ -15,9 +15,6 @@
 
 namespace mlspace::apiserver {
 
-nlohmann::json ConditionToJson(const api::Condition& c);
-nlohmann::json JobStatusToJson(const api::JobStatus& s);
-
 // A stable object uid derived from namespace/name and creation time, so it
 // survives restarts without being stored separately.
 std::string ObjectUid(const store::ObjectRecord& r);
