@@ -221,10 +221,7 @@ int main(int argc, char** argv) {
 
   emu::EmulatorServer server(opts, *backend);
   if (Status s = server.Start(); !s.ok()) return Fail(s.message());
-  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
-  std::printf("listening on %s:%u\n", host.empty() ? "0.0.0.0" : host.c_str(),
-              static_cast<unsigned>(server.port()));
-  std::fflush(stdout);
+  // The port file first: whoever reads the stdout line may look for it.
   if (flags.count("port-file")) {
     const std::string path = flags["port-file"];
     {
@@ -232,8 +229,14 @@ int main(int argc, char** argv) {
       out << server.port() << "\n";
       if (!out) return Fail("--port-file: cannot write " + path);
     }
-    std::filesystem::rename(path + ".tmp", path);
+    std::error_code ec;
+    std::filesystem::rename(path + ".tmp", path, ec);
+    if (ec) return Fail("--port-file: cannot write " + path + ": " + ec.message());
   }
+  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
+  std::printf("listening on %s:%u\n", host.empty() ? "0.0.0.0" : host.c_str(),
+              static_cast<unsigned>(server.port()));
+  std::fflush(stdout);
   LogInfo("emulator ready", {{"port", std::to_string(server.port())}, {"execute", execute}});
   int sig = 0;
   sigwait(&stop_signals, &sig);

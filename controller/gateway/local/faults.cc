@@ -14,11 +14,11 @@ const std::set<std::string>& KnownOps() {
   return ops;
 }
 
-Result<int> ParseInt(std::string_view key, std::string_view v, int min) {
+Result<int> ParseInt(std::string_view v, int min) {
   int n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || p != v.data() + v.size() || n < min) {
-    return InvalidArgumentError("fault " + std::string(key) + ": \"" + std::string(v) +
+    return InvalidArgumentError("\"" + std::string(v) +
                                 "\" is not an integer >= " + std::to_string(min));
   }
   return n;
@@ -70,7 +70,7 @@ Result<FaultRule> ParseFaultRule(std::string_view text) {
     }
   }
   if (rate.rfind("every:", 0) == 0) {
-    MLSPACE_ASSIGN_OR_RETURN(rule.every, ParseInt("every", rate.substr(6), 1));
+    MLSPACE_ASSIGN_OR_RETURN(rule.every, ParseInt(rate.substr(6), 1));
     return rule;
   }
   try {
@@ -97,10 +97,9 @@ const std::vector<std::string>& FaultKeys() {
 }
 
 Status ApplyFaultSetting(FaultConfig& c, std::string_view key, std::string_view value) {
-  const auto ctx = "fault " + std::string(key);
   auto rule = [&](FaultRule& out) -> Status {
     auto r = ParseFaultRule(value);
-    if (!r.ok()) return r.status().WithContext(ctx);
+    if (!r.ok()) return r.status();
     out = *r;
     return OkStatus();
   };
@@ -113,21 +112,21 @@ Status ApplyFaultSetting(FaultConfig& c, std::string_view key, std::string_view 
   if (key == "drop-after-create") return rule(c.drop_after_create);
   if (key == "latency-rule") return rule(c.latency_rule);
   if (key == "after-create-code") {
-    MLSPACE_ASSIGN_OR_RETURN(c.after_create_code, ParseInt(key, value, 100));
-    if (c.after_create_code > 599) return InvalidArgumentError(ctx + ": not an HTTP code");
+    MLSPACE_ASSIGN_OR_RETURN(c.after_create_code, ParseInt(value, 100));
+    if (c.after_create_code > 599) return InvalidArgumentError("not an HTTP code");
     return OkStatus();
   }
   if (key == "hide-polls") {
-    MLSPACE_ASSIGN_OR_RETURN(c.hide_polls, ParseInt(key, value, 0));
+    MLSPACE_ASSIGN_OR_RETURN(c.hide_polls, ParseInt(value, 0));
     return OkStatus();
   }
   if (key == "retry-after") {
-    MLSPACE_ASSIGN_OR_RETURN(c.retry_after_seconds, ParseInt(key, value, 0));
+    MLSPACE_ASSIGN_OR_RETURN(c.retry_after_seconds, ParseInt(value, 0));
     return OkStatus();
   }
   if (key == "latency") {
     auto d = ParseDuration(value);
-    if (!d.ok()) return d.status().WithContext(ctx);
+    if (!d.ok()) return d.status();
     c.latency = *d;
     if (!c.latency_rule.enabled()) c.latency_rule.probability = 1;
     return OkStatus();
@@ -152,7 +151,7 @@ Result<FaultConfig> FaultConfigFromJson(const nlohmann::json& body) {
       } else {
         return InvalidArgumentError("faults." + k + ": expected a string or a number");
       }
-      MLSPACE_RETURN_IF_ERROR(ApplyFaultSetting(c, k, text));
+      if (Status s = ApplyFaultSetting(c, k, text); !s.ok()) return s.WithContext("faults." + k);
     }
   }
   return c;
