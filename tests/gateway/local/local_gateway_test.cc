@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -282,6 +283,45 @@ TEST_F(LocalGatewayTest, OutcomeOfJobsThatEndedWhileDownSurvivesRestart) {
   ListOptions opts;
   opts.region = "SR006";
   EXPECT_EQ(gw->List(opts)->size(), 4u);
+}
+
+TEST_F(LocalGatewayTest, ConcurrentCallersSeeConsistentJobs) {
+  auto gw = Make(2);
+  const std::string quick = Script("c.sh", "exit 0");
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> names(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        auto n = gw->Submit(Req(quick));
+        if (n.ok()) names[static_cast<size_t>(t)].push_back(*n);
+        ListOptions lo;
+        lo.region = "SR006";
+        (void)gw->List(lo);
+        if (i % 2 == 0 && n.ok()) (void)gw->Cancel(*n, "");
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (const auto& v : names) all.insert(v.begin(), v.end());
+  ASSERT_EQ(all.size(), 20u);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& n : all) {
+      if (!Finished(*gw, n)) return false;
+    }
+    return true;
+  }));
+  int stopped = 0;
+  for (const auto& n : all) {
+    const RemoteStatus s = StatusOf(*gw, n);
+    EXPECT_TRUE(s == RemoteStatus::kCompleted || s == RemoteStatus::kStopped) << n;
+    stopped += s == RemoteStatus::kStopped;
+  }
+  EXPECT_LE(stopped, 12);
+  ListOptions lo;
+  lo.region = "SR006";
+  EXPECT_EQ(gw->List(lo)->size(), 20u);
 }
 
 TEST_F(LocalGatewayTest, CorruptRecordIsReportedWithItsFile) {
