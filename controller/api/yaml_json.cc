@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
+#include <string_view>
 
 namespace mlspace::api::internal {
 namespace {
@@ -22,14 +22,45 @@ Mark ToMark(const YAML::Mark& m) {
   return Mark{m.line + 1, m.column + 1};
 }
 
-bool IsCoreInt(const std::string& s) {
-  static const std::regex re("[-+]?[0-9]+");
-  return std::regex_match(s, re);
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!pred(c)) return false;
+  }
+  return true;
+}
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsOctal(char c) { return c >= '0' && c <= '7'; }
+bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+std::string_view StripSign(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  return s;
 }
 
-bool IsCoreFloat(const std::string& s) {
-  static const std::regex re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  return std::regex_match(s, re);
+// [-+]?[0-9]+ (hand-written: this runs on every scalar of every manifest).
+bool IsCoreInt(const std::string& s) { return AllOf(StripSign(s), IsDigit); }
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsCoreFloat(const std::string& str) {
+  std::string_view s = StripSign(str);
+  size_t i = 0, int_digits = 0, frac_digits = 0;
+  while (i < s.size() && IsDigit(s[i])) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && IsDigit(s[i])) ++i, ++frac_digits;
+    if (int_digits == 0 && frac_digits == 0) return false;
+  } else if (int_digits == 0) {
+    return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    size_t exp_digits = 0;
+    while (i < s.size() && IsDigit(s[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == s.size();
 }
 
 // YAML 1.2 core schema resolution of a plain scalar.
@@ -48,8 +79,7 @@ json ResolvePlain(const std::string& s) {
   if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
     const bool hex = s[1] == 'x';
     std::string digits = s.substr(2);
-    static const std::regex hex_re("[0-9a-fA-F]+"), oct_re("[0-7]+");
-    if (std::regex_match(digits, hex ? hex_re : oct_re)) {
+    if (AllOf(digits, hex ? IsHex : IsOctal)) {
       errno = 0;
       long long v = std::strtoll(digits.c_str(), nullptr, hex ? 16 : 8);
       if (errno == 0) return static_cast<int64_t>(v);

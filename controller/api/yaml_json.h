@@ -31,7 +31,7 @@ struct YamlDocument {
 struct YamlLimits {
   int max_depth = 64;
   // Aliases expand to copies; this bounds "billion laughs" documents.
-  size_t max_nodes = 1'000'000;
+  size_t max_nodes = 100'000;
 };
 
 // Parses every document of a YAML stream. Scalars resolve by the YAML 1.2

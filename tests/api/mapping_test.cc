@@ -1,0 +1,239 @@
+#include "controller/api/mapping.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "controller/api/codec.h"
+#include "controller/api/manifest.h"
+#include "controller/core/redact.h"
+
+namespace mlspace::api {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Env = std::vector<std::pair<std::string, std::string>>;
+namespace fs = std::filesystem;
+
+MLSpaceJob FullJob() {
+  MLSpaceJob j;
+  j.metadata.name = "llama-sft";
+  j.metadata.namespace_name = "nlp";
+  JobSpec& s = j.spec;
+  s.region = "SR006";
+  s.image = "cr.ai.cloud.ru/acme/pytorch:2.4";
+  s.instance_type = "a100.8gpu";
+  s.workers = 2;
+  s.processes_per_worker = 8;
+  s.type = "binary";
+  s.command = {"python", "-m", "train", "--lr", "3e-4"};
+  s.working_dir = "/home/jovyan/llama";
+  s.env = {EnvVar{"WANDB_PROJECT", "llama", std::nullopt},
+           EnvVar{"WANDB_API_KEY", std::nullopt, SecretKeyRef{"wandb", "api-key"}}};
+  s.priority_class = "medium";
+  s.internet = true;
+  s.queue = "q1";
+  s.allocation = "alloc1";
+  s.health_check = HealthCheck{60, "restart", true};
+  s.max_retry = 5;
+  j.spec_hash = SpecHash(s);
+  return j;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("mlspace_api_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+  void Write(const std::string& rel, const std::string& content) const {
+    fs::create_directories((path_ / rel).parent_path());
+    std::ofstream(path_ / rel, std::ios::binary) << content;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+TEST(BuildSubmitRequest, MapsEveryField) {
+  MLSpaceJob j = FullJob();
+  SubmitOptions o;
+  o.marker = SubmitMarker(j, 1);
+  o.secret_values = {{"WANDB_API_KEY", "s3cr3t-value"}};
+  auto r = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->script, "/home/jovyan/.mlspace/bin/mlspace-launch");
+  EXPECT_EQ(r->base_image, "cr.ai.cloud.ru/acme/pytorch:2.4");
+  EXPECT_EQ(r->instance_type, "a100.8gpu");
+  EXPECT_EQ(r->region, "SR006");
+  EXPECT_EQ(r->type, "binary");
+  EXPECT_EQ(r->n_workers, 2);
+  EXPECT_EQ(r->processes_per_worker, 8);
+  EXPECT_EQ(r->priority_class, "medium");
+  EXPECT_EQ(r->queue_name, "q1");
+  EXPECT_EQ(r->allocation_name, "alloc1");
+  EXPECT_EQ(r->job_desc, "mlsj:nlp/llama-sft/" + j.spec_hash.substr(0, 8) + "/1");
+  EXPECT_EQ(r->max_retry, 5);
+  ASSERT_TRUE(r->health_params.has_value());
+  EXPECT_EQ(r->health_params->log_period, 60);
+  EXPECT_EQ(r->health_params->action, "restart");
+  EXPECT_THAT(r->health_params->sub_actions, ElementsAre("notify"));
+  EXPECT_EQ(r->internet, true);
+  EXPECT_TRUE(r->env_variables.empty());
+  EXPECT_FALSE(r->checkpoint_dir.has_value());
+  EXPECT_FALSE(r->logs_dir.has_value());
+  EXPECT_FALSE(r->conda_env.has_value());
+  EXPECT_FALSE(r->shm_size_class.has_value());
+  // The flags are exactly the launch spec's encoding, and decode back to it.
+  auto ls = BuildLaunchSpec(j, o.secret_values);
+  ASSERT_TRUE(ls.ok());
+  EXPECT_EQ(r->flags, launchspec::EncodeFlags(*ls));
+  auto decoded = launchspec::DecodeArgv(launchspec::FlagsToArgv(r->flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, *ls);
+  EXPECT_TRUE(gateway::ValidateSubmitRequest(*r).ok())
+      << gateway::ValidateSubmitRequest(*r).ToString();
+}
+
+TEST(BuildSubmitRequest, MinimalSpecLeavesOptionalFieldsUnset) {
+  auto parsed = ParseManifestFile(
+      "m.yaml",
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: m}\n"
+      "spec: {region: SR004, image: i, instanceType: cpu.2C.8G, command: [/bin/true]}\n");
+  ASSERT_EQ(parsed.documents.at(0).kind, ManifestDocument::Kind::kJob);
+  const MLSpaceJob& j = *parsed.documents[0].job;
+  auto r = BuildSubmitRequest(j, SubmitOptions{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->region, "SR004");
+  EXPECT_EQ(r->n_workers, 1);
+  EXPECT_EQ(r->type, "binary");
+  EXPECT_FALSE(r->processes_per_worker.has_value());
+  EXPECT_FALSE(r->priority_class.has_value());
+  EXPECT_FALSE(r->queue_name.has_value());
+  EXPECT_FALSE(r->allocation_name.has_value());
+  EXPECT_FALSE(r->job_desc.has_value());
+  EXPECT_FALSE(r->max_retry.has_value());
+  EXPECT_FALSE(r->health_params.has_value());
+  EXPECT_FALSE(r->internet.has_value());
+}
+
+TEST(BuildSubmitRequest, LauncherPathPrecedence) {
+  MLSpaceJob j = FullJob();
+  SubmitOptions o;
+  o.launcher_path = "/home/jovyan/bin/launch";
+  o.secret_values = {{"WANDB_API_KEY", "x"}};
+  EXPECT_EQ(BuildSubmitRequest(j, o)->script, "/home/jovyan/bin/launch");
+  j.spec.launcher_path = "/opt/mlspace/bin/mlspace-launch";
+  EXPECT_EQ(BuildSubmitRequest(j, o)->script, "/opt/mlspace/bin/mlspace-launch");
+}
+
+TEST(BuildSubmitRequest, HealthCheckWithoutAction) {
+  MLSpaceJob j = FullJob();
+  j.spec.health_check = HealthCheck{20, "", true};
+  SubmitOptions o;
+  o.secret_values = {{"WANDB_API_KEY", "x"}};
+  auto r = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->health_params->action.has_value());
+  EXPECT_THAT(r->health_params->sub_actions, ElementsAre("notify"));
+  j.spec.health_check = HealthCheck{720, "delete", false};
+  r = BuildSubmitRequest(j, o);
+  EXPECT_EQ(r->health_params->action, "delete");
+  EXPECT_TRUE(r->health_params->sub_actions.empty());
+}
+
+TEST(BuildLaunchSpec, CommandEnvAndWorkDir) {
+  MLSpaceJob j = FullJob();
+  auto ls = BuildLaunchSpec(j, {{"WANDB_API_KEY", "k-value"}});
+  ASSERT_TRUE(ls.ok());
+  EXPECT_EQ(ls->executable, "python");
+  EXPECT_THAT(ls->args, ElementsAre("-m", "train", "--lr", "3e-4"));
+  EXPECT_EQ(ls->env, (Env{{"WANDB_PROJECT", "llama"}, {"WANDB_API_KEY", "k-value"}}));
+  EXPECT_EQ(ls->work_dir, "/home/jovyan/llama");
+  EXPECT_FALSE(ls->shell);
+  EXPECT_TRUE(launchspec::Validate(*ls).ok());
+  // A secret that was not resolved is an error naming the variable only.
+  auto missing = BuildLaunchSpec(j, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(),
+            "nlp/llama-sft: env WANDB_API_KEY: secret wandb/api-key was not resolved");
+  j.spec.command.clear();
+  EXPECT_FALSE(BuildLaunchSpec(j, {{"WANDB_API_KEY", "x"}}).ok());
+}
+
+TEST(ResolveSecrets, ReadsMountedSecretLayout) {
+  SecretRegistry::Get().ClearForTesting();
+  TempDir dir;
+  dir.Write("wandb/api-key", "wb-0123456789abcdef\n");
+  dir.Write("hf/token", "hf_tok_no_newline");
+  JobSpec s = FullJob().spec;
+  s.env.push_back(EnvVar{"HF_TOKEN", std::nullopt, SecretKeyRef{"hf", "token"}});
+  auto r = ResolveSecrets(s, dir.path().string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, (std::map<std::string, std::string>{{"WANDB_API_KEY", "wb-0123456789abcdef"},
+                                                    {"HF_TOKEN", "hf_tok_no_newline"}}));
+  // Registered: any message that mentions the value is masked.
+  EXPECT_EQ(Redact("token wb-0123456789abcdef leaked"), "token *** leaked");
+  SecretRegistry::Get().ClearForTesting();
+}
+
+TEST(ResolveSecrets, ErrorsNameVariableAndRefNeverValue) {
+  TempDir dir;
+  JobSpec s = FullJob().spec;
+  auto r = ResolveSecrets(s, dir.path().string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("env WANDB_API_KEY: secret wandb/api-key: cannot read"));
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  auto none = ResolveSecrets(s, "");
+  EXPECT_THAT(none.status().message(), HasSubstr("no --secrets-dir"));
+  // Traversal through a crafted key is refused even if the schema was bypassed.
+  dir.Write("outside", "top-secret-value");
+  s.env[1].secret_key_ref = SecretKeyRef{"wandb", ".."};
+  auto trav = ResolveSecrets(s, dir.path().string());
+  ASSERT_FALSE(trav.ok());
+  EXPECT_THAT(trav.status().message(), Not(HasSubstr("top-secret-value")));
+  s.env[1].secret_key_ref = SecretKeyRef{"..", "outside"};
+  EXPECT_FALSE(ResolveSecrets(s, dir.path().string()).ok());
+  // No secret refs, no reads, no directory needed.
+  JobSpec plain = FullJob().spec;
+  plain.env.pop_back();
+  auto empty = ResolveSecrets(plain, "");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
+  const std::string secret = "sk-live-9f8e7d6c5b4a";
+  MLSpaceJob j = FullJob();
+  SubmitOptions o;
+  o.marker = SubmitMarker(j, 3);
+  o.secret_values = {{"WANDB_API_KEY", secret}};
+  auto r = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r->job_desc, Not(HasSubstr(secret)));
+  EXPECT_TRUE(r->env_variables.empty());
+  // Only inside the encoded launch spec (base64), which is what must carry it.
+  for (const auto& [k, v] : r->flags) EXPECT_THAT(v, Not(HasSubstr(secret))) << k;
+  // The object as served and the status never see resolved values.
+  std::string served = ToJson(j).dump();
+  EXPECT_THAT(served, Not(HasSubstr(secret)));
+  EXPECT_THAT(served, HasSubstr(R"("secretKeyRef":{"key":"api-key","name":"wandb"})"));
+}
+
+TEST(SubmitMarker, Format) {
+  MLSpaceJob j = FullJob();
+  EXPECT_EQ(SubmitMarker(j, 7), "mlsj:nlp/llama-sft/" + j.spec_hash.substr(0, 8) + "/7");
+}
+
+}  // namespace
+}  // namespace mlspace::api
