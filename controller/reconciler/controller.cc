@@ -152,7 +152,6 @@ Status Controller::SyncOnce() {
     // Keep the last good objects; mark the source failed so nothing that
     // is missing is treated as removed.
     auto next = std::make_shared<DesiredState>(prev ? *prev : DesiredState{});
-    bool was_ok = !prev || prev->source_ok;
     next->source_ok = false;
     next->prune = ComputePruneVerdict(false, 0, 0, 0, options_.prune_max_fraction);
     desired_.Set(next);
@@ -161,7 +160,6 @@ Status Controller::SyncOnce() {
       not_ready_ = "source read failed: " + s.message();
     }
     LogWarn("source read failed; keeping the last good revision", {{"error", s.ToString()}});
-    (void)was_ok;
     return s;
   };
   if (Status r = deps_.source->Refresh(); !r.ok()) {

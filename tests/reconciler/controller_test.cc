@@ -1,0 +1,227 @@
+// The Controller's wiring with the real api parser and every seam faked:
+// source sync, change detection, prune guards at sync time, start-up intent
+// resolution, workers, TriggerReconcile, graceful stop.
+
+#include "controller/reconciler/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "controller/reconciler/marker.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_job_gateway.h"
+#include "tests/fakes/fake_manifest_source.h"
+#include "tests/fakes/fake_state_store.h"
+
+namespace mlspace::reconciler {
+namespace {
+
+using namespace std::chrono_literals;
+using mlspace::testing::FakeClock;
+using mlspace::testing::FakeJobGateway;
+using mlspace::testing::FakeManifestSource;
+using mlspace::testing::FakeStateStore;
+
+std::string Manifest(const std::string& name, const std::string& cmd = "echo hi",
+                     const std::string& extra_spec = "") {
+  return "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  name: " + name +
+         "\nspec:\n  region: SR006\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+         "  instanceType: cpu.2C.8G\n  command: [/bin/sh, -c, \"" +
+         cmd + "\"]\n" + extra_spec;
+}
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return f();
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() : gateway_(&clock_) {}
+
+  std::unique_ptr<Controller> Make(ControllerOptions o = {}) {
+    ControllerDeps d;
+    d.source = &source_;
+    d.gateway = &gateway_;
+    d.store = &store_;
+    d.clock = &clock_;
+    o.workers = 2;
+    return std::make_unique<Controller>(d, o);
+  }
+  // Takes every queued key (what workers would do), without reconciling.
+  std::set<std::string> DrainQueue(Controller& c) {
+    std::set<std::string> out;
+    while (c.queue().Len() > 0) {
+      auto k = c.queue().Get();
+      out.insert(*k);
+      c.queue().Done(*k);
+    }
+    return out;
+  }
+  std::optional<store::ObjectRecord> Rec(const std::string& name) {
+    auto r = store_.Get(ObjectKey{"default", name});
+    return r.ok() ? *r : std::nullopt;
+  }
+
+  FakeClock clock_;
+  FakeManifestSource source_;
+  FakeStateStore store_;
+  FakeJobGateway gateway_;
+};
+
+TEST_F(ControllerTest, SyncEnqueuesOnlyChangedKeysAndParsesOnlyChangedBlobs) {
+  auto c = Make();
+  EXPECT_FALSE(c->Ready());
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_TRUE(c->Ready());
+  EXPECT_EQ(c->desired()->objects.size(), 2u);
+  EXPECT_EQ(DrainQueue(*c), (std::set<std::string>{"default/a", "default/b"}));
+  size_t reads = source_.blob_reads().size();
+  source_.SetFiles("rev2", {{"a.yaml", Manifest("a", "echo changed")}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(c->desired()->revision, "rev2");
+  EXPECT_EQ(DrainQueue(*c), (std::set<std::string>{"default/a"}));
+  EXPECT_EQ(source_.blob_reads().size() - reads, 1u) << "only the changed blob is read again";
+}
+
+TEST_F(ControllerTest, SourceReadFailureKeepsObjectsAndRefusesPrune) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  source_.FailRead(UnavailableError("git: cannot read HEAD"));
+  EXPECT_FALSE(c->SyncOnce().ok());
+  auto d = c->desired();
+  EXPECT_FALSE(d->source_ok);
+  EXPECT_EQ(d->objects.size(), 1u) << "a failed source never looks like 'all removed'";
+  EXPECT_FALSE(d->prune.allowed);
+  EXPECT_EQ(d->prune.reason, "SourceReadFailed");
+}
+
+TEST_F(ControllerTest, EmptyRevisionAfterNonEmptyRefusesPrune) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  source_.SetFiles("rev2", {});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_FALSE(c->desired()->prune.allowed);
+  EXPECT_EQ(c->desired()->prune.reason, "EmptyRevision");
+  EXPECT_EQ(DrainQueue(*c).count("default/a"), 1u) << "removed keys are enqueued";
+}
+
+TEST_F(ControllerTest, RemovingMoreThanMaxFractionRefusesPrune) {
+  ControllerOptions o;
+  o.prune_max_fraction = 0.5;
+  auto c = Make(o);
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")},
+                            {"b.yaml", Manifest("b")},
+                            {"c.yaml", Manifest("c")},
+                            {"d.yaml", Manifest("d")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  source_.SetFiles("rev2", {{"d.yaml", Manifest("d")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_FALSE(c->desired()->prune.allowed);
+  EXPECT_EQ(c->desired()->prune.reason, "TooManyRemovals");
+  source_.SetFiles(
+      "rev3", {{"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}, {"d.yaml", Manifest("d")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_TRUE(c->desired()->prune.allowed) << "1 of 4 removed is within 50%";
+}
+
+TEST_F(ControllerTest, YamlSyntaxErrorMakesTheFilesObjectInvalidNotRemoved) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  source_.SetFiles("rev2", {{"a.yaml", "apiVersion: [unclosed\n  : :"}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+  ASSERT_NE(a, nullptr) << "a broken file must not look like a removal";
+  ASSERT_TRUE(a->invalid.has_value());
+  EXPECT_NE(a->invalid->message.find("a.yaml"), std::string::npos);
+  EXPECT_TRUE(c->desired()->Find(ObjectKey{"default", "b"})->job.has_value());
+}
+
+TEST_F(ControllerTest, DuplicateNamesInTwoFilesAreInvalid) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"copy.yaml", Manifest("a", "echo 2")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->invalid.has_value());
+  EXPECT_EQ(a->invalid->reason, "DuplicateName");
+}
+
+TEST_F(ControllerTest, RunsWorkersSubmitsCancelsOnRemovalAndStopsGracefully) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Rec("a");
+    auto b = Rec("b");
+    return a && b && a->status.phase == api::Phase::kSubmitted &&
+           b->status.phase == api::Phase::kSubmitted;
+  }));
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  auto subs = gateway_.submits();
+  for (const auto& s : subs) {
+    auto m = FindMarker(s.job_desc.value_or(""));
+    ASSERT_TRUE(m.has_value()) << "the api's request builder carries the marker";
+  }
+  std::string a_job = Rec("a")->status.remote_job_name;
+  source_.SetFiles("rev2", {{"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}});
+  c->TriggerReconcile();
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Rec("a");
+    return a && a->status.phase == api::Phase::kRemoved;
+  }));
+  EXPECT_EQ(gateway_.cancelled(), std::vector<std::string>{a_job});
+  EXPECT_TRUE(c->Stop());
+  EXPECT_EQ(c->ActiveWorkers(), 0);
+}
+
+TEST_F(ControllerTest, StartUpResolvesOpenIntentsByAdoption) {
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  // A previous process committed an intent and POSTed, then died.
+  auto probe = Make();
+  ASSERT_TRUE(probe->SyncOnce().ok());
+  const api::MLSpaceJob job = *probe->desired()->Find(ObjectKey{"default", "a"})->job;
+  std::string marker = MakeMarker(job.key(), job.spec_hash, 1);
+  probe.reset();
+  store::SubmitIntent intent;
+  intent.marker = marker;
+  intent.key = job.key();
+  intent.spec_hash = job.spec_hash;
+  intent.attempt = 1;
+  intent.region = "SR006";
+  intent.created_at = intent.updated_at = clock_.Now() - 5s;
+  store::WriteBatch b;
+  b.intents.push_back(intent);
+  ASSERT_TRUE(store_.Write(b).ok());
+  gateway::RemoteJob remote;
+  remote.region = "SR006";
+  remote.job_desc = marker;
+  remote.status = gateway::RemoteStatus::kRunning;
+  std::string name = gateway_.AddJob(remote);
+
+  auto c = Make();
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Rec("a");
+    return a && a->status.phase == api::Phase::kRunning;
+  }));
+  ASSERT_TRUE(Rec("a").has_value());
+  EXPECT_EQ(Rec("a")->status.remote_job_name, name)
+      << api::PhaseName(Rec("a")->status.phase) << " " << Rec("a")->status.last_error;
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 0) << "adopted, never resubmitted";
+  EXPECT_EQ(gateway_.CountCalls("List"), 1) << "one list per region at start-up";
+  EXPECT_TRUE(c->Stop());
+}
+
+}  // namespace
+}  // namespace mlspace::reconciler

@@ -1,0 +1,138 @@
+// Markers, the desired-state builder, the observed cache and the poller.
+
+#include <gtest/gtest.h>
+
+#include "controller/reconciler/desired_state.h"
+#include "controller/reconciler/marker.h"
+#include "controller/reconciler/observed_cache.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_job_gateway.h"
+
+namespace mlspace::reconciler {
+namespace {
+
+using mlspace::testing::FakeClock;
+using mlspace::testing::FakeJobGateway;
+
+TEST(MarkerTest, FormatAndParseRoundTrip) {
+  ObjectKey k{"nlp", "llama-sft"};
+  std::string m = MakeMarker(k, "0123456789abcdef", 3);
+  EXPECT_EQ(m, "mlsj:nlp/llama-sft/01234567/3");
+  auto p = ParseMarker(m);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->key, k);
+  EXPECT_EQ(p->hash8, "01234567");
+  EXPECT_EQ(p->attempt, 3);
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/llama/0123/x").has_value());
+  EXPECT_FALSE(ParseMarker("mlsj:NLP/llama/0123/1").has_value());
+  EXPECT_FALSE(ParseMarker("other:nlp/llama/0123/1").has_value());
+}
+
+TEST(MarkerTest, FoundInsideFreeTextJobDesc) {
+  EXPECT_EQ(FindMarker("train run mlsj:a/b/01234567/2 by team"), "mlsj:a/b/01234567/2");
+  EXPECT_EQ(FindMarker("xmlsj:a/b/01234567/2"), std::nullopt);
+  EXPECT_EQ(FindMarker("no marker"), std::nullopt);
+}
+
+TEST(DesiredStateTest, DuplicateNamesAcrossFilesAreInvalidNamingEveryFile) {
+  api::MLSpaceJob a;
+  a.metadata.name = "x";
+  a.spec_hash = "1";
+  std::vector<ParsedObject> parsed = {{a.key(), "one.yaml", a, std::nullopt},
+                                      {a.key(), "two.yaml", a, std::nullopt}};
+  auto objs = BuildDesiredObjects(parsed);
+  ASSERT_EQ(objs.size(), 1u);
+  const auto& d = objs.begin()->second;
+  ASSERT_TRUE(d.invalid.has_value());
+  EXPECT_FALSE(d.job.has_value());
+  EXPECT_EQ(d.invalid->reason, "DuplicateName");
+  EXPECT_NE(d.invalid->message.find("one.yaml"), std::string::npos);
+  EXPECT_NE(d.invalid->message.find("two.yaml"), std::string::npos);
+}
+
+TEST(DesiredStateTest, PruneGuards) {
+  EXPECT_FALSE(ComputePruneVerdict(false, 5, 5, 0, 0.5).allowed);
+  EXPECT_EQ(ComputePruneVerdict(true, 0, 3, 3, 1.0).reason, "EmptyRevision");
+  EXPECT_TRUE(ComputePruneVerdict(true, 0, 0, 0, 0.5).allowed) << "empty after empty is fine";
+  EXPECT_EQ(ComputePruneVerdict(true, 4, 10, 6, 0.5).reason, "TooManyRemovals");
+  EXPECT_TRUE(ComputePruneVerdict(true, 5, 10, 5, 0.5).allowed) << "exactly the fraction is ok";
+  EXPECT_TRUE(ComputePruneVerdict(true, 1, 10, 9, 1.0).allowed);
+}
+
+gateway::RemoteJob Job(const std::string& region, const std::string& desc,
+                       gateway::RemoteStatus st = gateway::RemoteStatus::kRunning) {
+  gateway::RemoteJob j;
+  j.region = region;
+  j.job_desc = desc;
+  j.status = st;
+  return j;
+}
+
+TEST(RegionPollerTest, OneListPerRegionPerPollAndOnlyChangedKeysEnqueued) {
+  FakeClock clock;
+  FakeJobGateway gw(&clock);
+  std::string a = gw.AddJob(Job("SR006", "mlsj:default/a/01234567/1"));
+  gw.AddJob(Job("SR006", "mlsj:default/b/01234567/1"));
+  gw.AddJob(Job("SR008", "mlsj:default/c/01234567/1"));
+  gw.AddJob(Job("SR008", "someone else's job"));
+  ObservedCache cache;
+  std::vector<ObjectKey> enqueued;
+  RegionPoller poller(
+      gw, cache, clock,
+      [] {
+        return std::set<std::string>{"SR006", "SR008"};
+      },
+      [&](const ObjectKey& k) { enqueued.push_back(k); });
+  EXPECT_EQ(poller.PollOnce(), 0);
+  EXPECT_EQ(gw.CountCalls("List"), 2) << "one list per region, not per object";
+  EXPECT_EQ(enqueued.size(), 3u) << "first sight of each marked job";
+  enqueued.clear();
+  clock.Advance(std::chrono::seconds(30));
+  poller.PollOnce();
+  EXPECT_EQ(gw.CountCalls("List"), 4);
+  EXPECT_TRUE(enqueued.empty()) << "steady state enqueues nothing";
+  gw.SetStatus(a, gateway::RemoteStatus::kCompleted);
+  poller.PollOnce();
+  EXPECT_EQ(enqueued, std::vector<ObjectKey>{(ObjectKey{"default", "a"})});
+  auto snap = cache.Region("SR006");
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->generation, 3u);
+  EXPECT_EQ(snap->WithMarker("mlsj:default/a/01234567/1").size(), 1u);
+}
+
+TEST(RegionPollerTest, FailedListKeepsPreviousSnapshotAndWatchersWait) {
+  FakeClock clock;
+  FakeJobGateway gw(&clock);
+  ObservedCache cache;
+  std::vector<ObjectKey> enqueued;
+  RegionPoller poller(
+      gw, cache, clock, [] { return std::set<std::string>{"SR006"}; },
+      [&](const ObjectKey& k) { enqueued.push_back(k); });
+  poller.PollOnce();
+  cache.WatchNextList("SR006", ObjectKey{"default", "w"});
+  gw.FailNextLists(1);
+  EXPECT_EQ(poller.PollOnce(), 1);
+  EXPECT_EQ(cache.Region("SR006")->generation, 1u);
+  EXPECT_TRUE(enqueued.empty());
+  poller.PollOnce();
+  EXPECT_EQ(enqueued, std::vector<ObjectKey>{(ObjectKey{"default", "w"})});
+}
+
+TEST(RegionPollerTest, VanishedJobEnqueuesItsKey) {
+  FakeClock clock;
+  FakeJobGateway gw(&clock);
+  std::string a = gw.AddJob(Job("SR006", "mlsj:default/a/01234567/1"));
+  ObservedCache cache;
+  std::vector<ObjectKey> enqueued;
+  RegionPoller poller(
+      gw, cache, clock, [] { return std::set<std::string>{"SR006"}; },
+      [&](const ObjectKey& k) { enqueued.push_back(k); });
+  poller.PollOnce();
+  enqueued.clear();
+  gw.Vanish(a);
+  poller.PollOnce();
+  EXPECT_EQ(enqueued, std::vector<ObjectKey>{(ObjectKey{"default", "a"})});
+}
+
+}  // namespace
+}  // namespace mlspace::reconciler
