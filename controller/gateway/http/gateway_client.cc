@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "controller/core/redact.h"
+#include "controller/gateway/http/list_parser.h"
 #include "controller/gateway/http/poco_http_transport.h"
 
 namespace mlspace::gateway::http {
@@ -304,7 +305,7 @@ Outcome<std::vector<RemoteJob>> GatewayClient::List(const ListOptions& opts) {
     call.target = base + "&limit=" + std::to_string(limit) + "&offset=" + std::to_string(offset);
     auto resp = Execute(call);
     if (!resp.ok()) return resp.error();
-    auto page = ParseListJobsResponse(resp->body);
+    auto page = ParseListAnswer(resp->body);
     if (!page.ok()) {
       return MakeError(ErrorKind::kInternal, call.op + ": " + page.status().message());
     }

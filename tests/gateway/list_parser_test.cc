@@ -1,0 +1,239 @@
+// The client's single-pass list-answer reader (http::ParseListAnswer) against
+// the reference DOM parser (ParseListJobsResponse): same jobs, same errors,
+// on generated answers, hand-written edge cases and random mutations.
+
+#include "controller/gateway/http/list_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "controller/gateway/gateway_json.h"
+
+namespace mlspace::gateway::http {
+namespace {
+
+using nlohmann::json;
+
+std::string Describe(const Result<ListPage>& r) {
+  if (!r.ok()) return "error: " + r.status().message();
+  std::string s = "count=" + std::to_string(r->count) + " jobs=" + std::to_string(r->jobs.size());
+  for (const auto& j : r->jobs) {
+    s += "\n  [" + j.name + "|" + std::string(RemoteStatusName(j.status)) + "|" + j.region + "|" +
+         j.job_desc + "|" + j.instance_type + "|" +
+         (j.created ? std::to_string(j.created->time_since_epoch().count()) : "-") + "|" +
+         (j.completed ? std::to_string(j.completed->time_since_epoch().count()) : "-") + "]";
+  }
+  return s;
+}
+
+void ExpectSame(const std::string& body) {
+  const auto fast = ParseListAnswer(body);
+  const auto ref = ParseListJobsResponse(body);
+  ASSERT_EQ(Describe(fast), Describe(ref)) << "body: " << body.substr(0, 400);
+}
+
+std::string RandomText(std::mt19937& rng) {
+  static const std::vector<std::string> kPieces = {"a",
+                                                   "Z",
+                                                   "9",
+                                                   " ",
+                                                   "\"",
+                                                   "\\",
+                                                   "/",
+                                                   "\n",
+                                                   "\t",
+                                                   std::string(1, '\x01'),
+                                                   "\xd0\x9f",
+                                                   "\xe2\x82\xac",
+                                                   "\xf0\x9f\x98\x80",
+                                                   "mlspace:",
+                                                   "ns/job",
+                                                   "gen=3",
+                                                   ""};
+  std::string s;
+  const int n = std::uniform_int_distribution<int>(0, 12)(rng);
+  for (int i = 0; i < n; ++i) s += kPieces[rng() % kPieces.size()];
+  return s;
+}
+
+json RandomItem(std::mt19937& rng) {
+  static const std::vector<std::string> kStatuses = {"Running", "Pending", "Completed", "Failed",
+                                                     "Stopped", "weird",   "running"};
+  json item = {{"uid", "u"},
+               {"job_name", "lm-mpi-job-" + std::to_string(rng() % 100000)},
+               {"status", kStatuses[rng() % kStatuses.size()]},
+               {"region", RandomText(rng)},
+               {"instance_type", "a100.1gpu"},
+               {"job_desc", RandomText(rng)},
+               {"created_dt", "2026-11-27T10:00:0" + std::to_string(rng() % 10) + "Z"},
+               {"updated_dt", nullptr},
+               {"completed_dt", nullptr},
+               {"cost", 1.5e3},
+               {"gpu_count", 8},
+               {"nested", {{"a", {1, 2, {{"b", nullptr}}}}, {"t", true}, {"f", false}}}};
+  switch (rng() % 8) {
+    case 0:
+      item["completed_dt"] = "2026-11-27 12:00:00";  // no zone: read as UTC
+      break;
+    case 1:
+      item["completed_dt"] = "2026-11-27T12:00:00.250+03:00";
+      break;
+    case 2:
+      item["created_dt"] = "yesterday";  // unparseable: not set
+      break;
+    case 3:
+      item["region"] = 42;  // not a string: empty
+      break;
+    case 4:
+      item.erase("job_desc");
+      break;
+    case 5:
+      item["created_dt"] = "";
+      break;
+    default:
+      break;
+  }
+  return item;
+}
+
+TEST(ListParserTest, AgreesWithTheReferenceOnGeneratedAnswers) {
+  std::mt19937 rng(20261127);
+  for (int round = 0; round < 300; ++round) {
+    json jobs = json::array();
+    const int n = std::uniform_int_distribution<int>(0, 20)(rng);
+    for (int i = 0; i < n; ++i) jobs.push_back(RandomItem(rng));
+    json body = {{"count", n + static_cast<int>(rng() % 3)},
+                 {"jobs", jobs},
+                 {"status", "ok"},
+                 {"error_code", 0}};
+    ExpectSame(body.dump());
+    ExpectSame(body.dump(2));                               // whitespace everywhere
+    ExpectSame(body.dump(-1, ' ', /*ensure_ascii=*/true));  // \u escapes, surrogate pairs
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(ListParserTest, AgreesWithTheReferenceOnEdgeCases) {
+  const std::vector<std::string> bodies = {
+      R"({"count":0,"jobs":[]})",
+      R"({"jobs":[],"count":0})",
+      R"(  {"count" : 1 , "jobs" : [ { "job_name" : "a" , "status" : "Running" } ] }  )",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","job_name":"b"}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running"}],"jobs":[]})",
+      R"({"count":1,"count":2,"jobs":[]})",
+      R"({"count":-0,"jobs":[]})",
+      R"({"count":1.0,"jobs":[]})",
+      R"({"count":1e2,"jobs":[]})",
+      R"({"count":"1","jobs":[]})",
+      R"({"count":null,"jobs":[]})",
+      R"({"jobs":[]})",
+      R"({"count":1})",
+      R"({"count":1,"jobs":{}})",
+      R"({"count":1,"jobs":[1]})",
+      R"({"count":1,"jobs":[{"status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":5,"status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":"a"}]})",
+      R"({"count":2,"jobs":[{"job_name":"a"},[]]})",
+      R"({"count":2,"jobs":[[],{"job_name":"a"}]})",
+      R"({"count":1,"jobs":[{"job_name":"a\u00e9\ud83d\ude00\/\b\f\n\r\t\"\\","status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":"\ud83d","status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":"\ude00","status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":"\u12g4","status":"Running"}]})",
+      R"({"count":1,"jobs":[{"job_name":"\x","status":"Running"}]})",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"a\tb\",\"status\":\"Running\"}]}",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"\xc3\x28\",\"status\":\"Running\"}]}",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"\xe0\x80\xaf\",\"status\":\"Running\"}]}",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"\xed\xa0\x80\",\"status\":\"Running\"}]}",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"\xf4\x90\x80\x80\",\"status\":\"Running\"}]}",
+      "{\"count\":1,\"jobs\":[{\"job_name\":\"\xf0\x9f\x98\x80\",\"status\":\"Running\"}]}",
+      R"({"count":01,"jobs":[]})",
+      R"({"count":1,"jobs":[],})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running",}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running"},]})",
+      R"({"count":1,"jobs":[]}x)",
+      R"({"count":1,"jobs":[]}{})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":tru}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":-}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":1.}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":1e}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":[1,2,]}]})",
+      R"({count:1,"jobs":[]})",
+      R"([{"count":1}])",
+      R"("text")",
+      "",
+      "   ",
+      "null",
+      "{",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","created_dt":"2026-11-27 10:00:00","completed_dt":"2026-11-27T10:00:00+01:00"}]})",
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","created_dt":null,"completed_dt":7}]})",
+  };
+  for (const auto& b : bodies) {
+    SCOPED_TRACE(b);
+    ExpectSame(b);
+  }
+  std::string deep =
+      R"({"count":0,"jobs":[],"x":)" + std::string(200, '[') + std::string(200, ']') + "}";
+  ExpectSame(deep);
+}
+
+TEST(ListParserTest, AgreesWithTheReferenceOnMutatedAnswers) {
+  std::mt19937 rng(7);
+  json jobs = json::array();
+  for (int i = 0; i < 4; ++i) jobs.push_back(RandomItem(rng));
+  const std::string base = json{{"count", 4}, {"jobs", jobs}}.dump(-1, ' ', true);
+  static const char kBytes[] = "{}[]\",:\\u0aeE+-.tfn \x01\x80\xc3";
+  int both_ok = 0;
+  int both_failed = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string b = base;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = rng() % b.size();
+      switch (rng() % 3) {
+        case 0:
+          b[pos] = kBytes[rng() % (sizeof kBytes - 1)];
+          break;
+        case 1:
+          b.erase(pos, 1 + rng() % 3);
+          break;
+        default:
+          b.insert(pos, 1, kBytes[rng() % (sizeof kBytes - 1)]);
+      }
+      if (b.empty()) b = "{";
+    }
+    const auto fast = ParseListAnswer(b);
+    ExpectSame(b);
+    if (HasFatalFailure()) return;
+    (fast.ok() ? both_ok : both_failed)++;
+  }
+  // The mutations reach both outcomes, so the agreement above means something.
+  EXPECT_GT(both_ok, 50);
+  EXPECT_GT(both_failed, 500);
+}
+
+TEST(ListParserTest, ReadsTheEmulatorsSixThousandJobAnswerShape) {
+  std::vector<RemoteJob> jobs(6000);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].name = "sj-" + std::to_string(i);
+    jobs[i].status = RemoteStatus::kRunning;
+    jobs[i].region = "SR006";
+    jobs[i].job_desc = "mlspace:nlp/job-" + std::to_string(i) + ":gen=1";
+    jobs[i].instance_type = "a100.8gpu";
+    jobs[i].created = TimePoint(std::chrono::seconds(1'795'000'000 + static_cast<int64_t>(i)));
+  }
+  const std::string body = ListJobsResponseToJson(6000, jobs).dump();
+  auto page = ParseListAnswer(body);
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  ASSERT_EQ(page->jobs.size(), 6000u);
+  EXPECT_EQ(page->count, 6000);
+  EXPECT_EQ(page->jobs[5999].name, "sj-5999");
+  EXPECT_EQ(page->jobs[5999].job_desc, "mlspace:nlp/job-5999:gen=1");
+  EXPECT_EQ(page->jobs[5999].created, jobs[5999].created);
+  ExpectSame(body);
+}
+
+}  // namespace
+}  // namespace mlspace::gateway::http
