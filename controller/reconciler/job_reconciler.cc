@@ -196,7 +196,8 @@ ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
 
   // An open intent means an attempt may exist remotely: settle it first.
   for (auto it = st.intents.rbegin(); it != st.intents.rend(); ++it) {
-    if (it->state == store::IntentState::kOpen) return Finish(st, HandleIntent(st, *it, d));
+    if (it->state == store::IntentState::kOpen)
+      return Finish(st, HandleIntent(st, *it, d, *desired));
   }
   if (!d) {
     if (!st.had_record) return Done();
@@ -207,7 +208,7 @@ ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
 }
 
 ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent,
-                                            const DesiredObject* d) {
+                                            const DesiredObject* d, const DesiredState& desired) {
   const api::MLSpaceJob* job = d && d->job ? &*d->job : nullptr;
   auto snap = deps_.observed->Region(intent.region);
   if (snap) {
@@ -286,6 +287,12 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
   {
     std::lock_guard lock(mu_);
     intent_counted_gen_.erase(intent.marker);
+  }
+  if (!job && !desired.source_ok) {
+    // Whether the attempt is still wanted is unknown while the source
+    // cannot be read: decide nothing, look again later.
+    deps_.observed->WatchNextList(intent.region, st.key);
+    return After(options_.poll_interval);
   }
   bool terminal = st.rec.spec_hash == intent.spec_hash && api::IsTerminal(st.rec.status.phase);
   bool wanted =

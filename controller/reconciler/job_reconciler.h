@@ -103,7 +103,7 @@ class JobReconciler {
   struct Step;
 
   runtime::ReconcileResult HandleIntent(Step& st, store::SubmitIntent intent,
-                                        const DesiredObject* d);
+                                        const DesiredObject* d, const DesiredState& desired);
   runtime::ReconcileResult HandleJob(Step& st, const api::MLSpaceJob& job,
                                      const DesiredState& desired);
   runtime::ReconcileResult HandleInvalid(Step& st, const InvalidManifest& inv,

@@ -232,6 +232,29 @@ TEST_F(ReconcilerTest, OpenIntentForRemovedObjectIsAbandonedNotResubmitted) {
   EXPECT_EQ(CountEvent("IntentAbandoned"), 1);
 }
 
+TEST_F(ReconcilerTest, OpenIntentIsNeitherAbandonedNorResentWhileSourceFails) {
+  auto job = MakeJob("a", "0123456789abcdef");
+  SetDesired({job});
+  gateway_.ScriptSubmit(Fault::kAmbiguousNotCreated);
+  Reconcile();
+  DesiredState failed;
+  failed.revision = "rev1";
+  failed.source_ok = false;
+  SetDesiredState(failed);
+  for (int i = 0; i < 4; ++i) {
+    Poll();
+    Reconcile();
+  }
+  EXPECT_EQ(store_.AllIntents().at(MarkerOf(job, 1)).state, store::IntentState::kOpen);
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 1);
+  SetDesired({job}, "rev1");
+  Poll();
+  Reconcile();
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  EXPECT_EQ(gateway_.submits()[1].job_desc, MarkerOf(job, 1));
+  EXPECT_EQ(gateway_.JobsWithMarker(MarkerOf(job, 1)).size(), 1u);
+}
+
 TEST_F(ReconcilerTest, TwoRemoteJobsWithOneMarkerKeepOldestAndCancelTheRest) {
   auto job = MakeJob("a", "0123456789abcdef");
   SetDesired({job});
