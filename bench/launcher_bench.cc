@@ -1,7 +1,12 @@
 // Launcher overhead: `mlspace-launch <spec running /bin/true ARGS>` against
 // `/bin/true ARGS` run directly, interleaved in one run so both see the same
 // machine state. Two spec sizes: ~1 KB and ~1 MiB of JSON. Prints the median
-// wall time from spawn to reaped exit for each, the overhead and the ratio.
+// wall time from spawn to reaped exit for each, the overhead and the ratio,
+// the CPU time medians, the in-process cost of encoding and decoding the
+// spec, and the load average before and after (wall times grow with load).
+//
+// Usage: bench_launcher [--runs=N] [LAUNCHER]   (LAUNCHER: compare another
+// build of mlspace-launch; default the one built alongside).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -12,7 +17,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controller/launchspec/launch_spec.h"
@@ -24,8 +31,9 @@ namespace {
 namespace ls = mlspace::launchspec;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kRuns = 200;
+int runs = 200;
 constexpr int kWarmup = 10;
+const char* launcher = MLSPACE_LAUNCH_BINARY;
 
 struct Sample {
   double wall_ms = -1;  // spawn to reaped exit; -1: the run failed
@@ -58,6 +66,13 @@ Sample TimeOnce(const std::vector<std::string>& args) {
           Ms(usage.ru_utime) + Ms(usage.ru_stime)};
 }
 
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string line;
+  std::getline(in, line);
+  return line.empty() ? "unknown" : line;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
@@ -83,8 +98,24 @@ bool Measure(const char* label, std::size_t json_bytes, double target_ms) {
   const ls::LaunchSpec spec = TrueSpec(json_bytes);
   std::vector<std::string> direct = {spec.executable};
   direct.insert(direct.end(), spec.args.begin(), spec.args.end());
-  std::vector<std::string> launched = {MLSPACE_LAUNCH_BINARY};
-  const auto flags = ls::FlagsToArgv(ls::EncodeFlags(spec));
+  std::vector<std::string> launched = {launcher};
+  // In-process cost of each side of the wire format (median of 21).
+  std::vector<double> enc;
+  std::vector<double> dec;
+  std::vector<std::string> flags;
+  for (int i = 0; i < 21; ++i) {
+    auto t0 = Clock::now();
+    flags = ls::FlagsToArgv(ls::EncodeFlags(spec));
+    auto t1 = Clock::now();
+    auto decoded = ls::DecodeArgv(flags);
+    auto t2 = Clock::now();
+    if (!decoded.ok() || *decoded != spec) {
+      std::fprintf(stderr, "%s: the spec does not survive a round trip\n", label);
+      std::exit(1);
+    }
+    enc.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    dec.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+  }
   launched.insert(launched.end(), flags.begin(), flags.end());
   std::size_t wire = 0;
   for (const auto& f : flags) wire += f.size();
@@ -93,7 +124,7 @@ bool Measure(const char* label, std::size_t json_bytes, double target_ms) {
   std::vector<double> l;
   std::vector<double> dc;
   std::vector<double> lc;
-  for (int i = 0; i < kWarmup + kRuns; ++i) {
+  for (int i = 0; i < kWarmup + runs; ++i) {
     const Sample a = TimeOnce(direct);
     const Sample b = TimeOnce(launched);
     if (a.wall_ms < 0 || b.wall_ms < 0) {
@@ -116,23 +147,31 @@ bool Measure(const char* label, std::size_t json_bytes, double target_ms) {
       "%-5s spec: %zu B JSON, %zu B of flags in %zu parts, %zu args, %d runs each\n"
       "      wall median: direct %.3f ms, via mlspace-launch %.3f ms, overhead %.3f ms, "
       "ratio %.2fx  (target overhead <= %.0f ms: %s)\n"
-      "      cpu  median: direct %.3f ms, via mlspace-launch %.3f ms, overhead %.3f ms\n",
-      label, ls::ToJson(spec).size(), wire, flags.size() - 3, spec.args.size(), kRuns, md, ml,
+      "      cpu  median: direct %.3f ms, via mlspace-launch %.3f ms, overhead %.3f ms\n"
+      "      in-process median: EncodeFlags+FlagsToArgv %.3f ms, DecodeArgv %.3f ms\n",
+      label, ls::ToJson(spec).size(), wire, flags.size() - 3, spec.args.size(), runs, md, ml,
       overhead, ml / md, target_ms, ok ? "met" : "MISSED", Median(dc), Median(lc),
-      Median(lc) - Median(dc));
+      Median(lc) - Median(dc), Median(enc), Median(dec));
   return ok;
 }
 
 }  // namespace
 
-int main() {
-  double load[3] = {0, 0, 0};
-  getloadavg(load, 3);
-  std::printf("launcher: %s\nload average %.2f on %ld CPUs (wall times grow with load)\n",
-              MLSPACE_LAUNCH_BINARY, load[0], sysconf(_SC_NPROCESSORS_ONLN));
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--runs=")) {
+      runs = std::max(1, std::atoi(argv[i] + 7));
+    } else {
+      launcher = argv[i];
+    }
+  }
+  std::printf("launcher: %s\n%ld CPUs, nice %d, /proc/loadavg before: %s\n", launcher,
+              sysconf(_SC_NPROCESSORS_ONLN), getpriority(PRIO_PROCESS, 0), LoadAverage().c_str());
   // A missed target is reported, not an error: timings depend on the machine.
   const bool small = Measure("1 KB", 1024, 1.0);
   const bool large = Measure("1 MB", 1 << 20, 10.0);
-  std::printf("targets %s\n", small && large ? "met" : "MISSED (see above)");
+  std::printf("targets %s\n/proc/loadavg after: %s\n",
+              small && large ? "met" : "MISSED (see above)", LoadAverage().c_str());
   return 0;
 }

@@ -1,6 +1,5 @@
 #include "launcher/launcher.h"
 
-#include <fcntl.h>
 #include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -76,18 +75,6 @@ int Fail(int code, std::string_view message) {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-// Parent side of the child's start-up: 0 when exec succeeded, else the errno
-// the child reported through the close-on-exec pipe.
-int AwaitExec(int fd) {
-  int err = 0;
-  for (;;) {
-    const ssize_t n = read(fd, &err, sizeof err);
-    if (n < 0 && errno == EINTR) continue;
-    close(fd);
-    return n == static_cast<ssize_t>(sizeof err) ? err : 0;
-  }
-}
-
 int ExitStatusOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -119,25 +106,28 @@ int Supervise(const std::string& path, std::vector<std::string>& args,
   }
   if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L);
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return Fail(kExitSpawn, "pipe: " + ErrnoText(errno));
+  // vfork, not fork: the child borrows our memory until it execs, so the
+  // megabytes a large spec left on the heap are neither copied into its page
+  // tables nor copy-on-write faulted afterwards. We are suspended until the
+  // child execs or exits; it reports a failed exec in shared memory. The
+  // child only makes system calls (no allocation, no stdio) before exec.
+  volatile int exec_errno = 0;
+  const char* const file = path.c_str();
+  char* const* const child_argv = argv.data();
+  char* const* const child_envp = envp.data();
   const pid_t parent = getpid();
-  const pid_t child = fork();
-  if (child < 0) return Fail(kExitSpawn, "fork: " + ErrnoText(errno));
+  const pid_t child = vfork();
   if (child == 0) {
-    close(pipe_fds[0]);
     sigprocmask(SIG_SETMASK, &original, nullptr);
     // If the launcher is killed outright, do not leave the command running.
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
     if (getppid() != parent) _exit(kExitSpawn);
-    execvpe(path.c_str(), argv.data(), envp.data());
-    const int err = errno;
-    ssize_t ignored = write(pipe_fds[1], &err, sizeof err);
-    (void)ignored;
+    execvpe(file, child_argv, child_envp);
+    exec_errno = errno;
     _exit(kExitSpawn);
   }
-  close(pipe_fds[1]);
-  if (const int err = AwaitExec(pipe_fds[0]); err != 0) {
+  if (child < 0) return Fail(kExitSpawn, "fork: " + ErrnoText(errno));
+  if (const int err = exec_errno; err != 0) {
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
@@ -256,7 +246,8 @@ int Main(int argc, char** argv) {
   // them on the heap instead of a fresh mmap (and page faults) for each.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
-  std::vector<std::string> spec_args;
+  // Views of argv: a 1 MB spec is not copied before decoding.
+  std::vector<std::string_view> spec_args;
   spec_args.reserve(static_cast<std::size_t>(argc));
   bool print_spec = false;
   for (int i = 1; i < argc; ++i) {
@@ -277,7 +268,7 @@ int Main(int argc, char** argv) {
   }
   if (spec_args.empty()) return Fail(kExitUsage, "no spec flags given (see --help)");
 
-  auto decoded = ls::DecodeArgv(spec_args);
+  auto decoded = ls::DecodeArgs(spec_args);
   if (!decoded.ok()) {
     return Fail(ExitCodeFor(ls::KindOf(decoded.status())), decoded.status().message());
   }

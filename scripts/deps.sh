@@ -7,7 +7,7 @@ PACKAGES=(
   g++ make cmake ccache git file pkg-config
   clang clang-format clang-tidy libclang-rt-14-dev   # fuzzing, format, lint
   libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev zlib1g-dev libpoco-dev libyaml-cpp-dev nlohmann-json3-dev
+  libssl-dev zlib1g-dev libpoco-dev libyaml-cpp-dev nlohmann-json3-dev rapidjson-dev
   prometheus-cpp-dev libgit2-dev libsqlite3-dev
   python3 python3-jsonschema                          # independent schema check
   prometheus                                          # real Prometheus + promtool (e2e)

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "controller/core/result.h"
+
 #include "controller/core/status.h"
 #include "controller/launchspec/launch_spec.h"
 
@@ -23,5 +25,18 @@ struct Base64Problem {
   std::string reason;
 };
 std::optional<Base64Problem> FindBase64Problem(std::string_view text);
+
+// Decodes text that FindBase64Problem accepted. The result has room for 16
+// more bytes (FastFromJson's SIMD reads may pass the end of the string).
+Result<std::string> DecodeCheckedBase64(std::string_view text);
+
+// The fast JSON reader (spec_json.cc), parsing `json` in place: the buffer is
+// modified whatever the outcome. nullopt: the document must be read by
+// ReferenceFromJson from an unmodified copy; the answer is otherwise the same
+// as ReferenceFromJson's, error messages included.
+std::optional<Result<LaunchSpec>> FastFromJson(std::string& json);
+
+// nlohmann's reading of the document, which defines FromJson's behaviour.
+Result<LaunchSpec> ReferenceFromJson(std::string_view json);
 
 }  // namespace mlspace::launchspec

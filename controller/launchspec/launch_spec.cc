@@ -112,7 +112,7 @@ struct FlagScanner {
   }
 };
 
-Result<RawFlags> ScanFlags(const std::vector<std::string>& args) {
+Result<RawFlags> ScanFlags(std::span<const std::string_view> args) {
   FlagScanner scanner;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view token = args[i];
@@ -132,7 +132,7 @@ Result<RawFlags> ScanFlags(const std::vector<std::string>& args) {
       continue;
     }
     // `--key value`: a value never starts with "--" (base64, digits, hex).
-    if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
+    if (i + 1 >= args.size() || args[i + 1].starts_with("--")) {
       scanner.Fail(FlagName(token) + " needs a value");
       continue;
     }
@@ -181,7 +181,7 @@ Result<std::string> JoinParts(RawFlags& flags, std::vector<std::size_t>& part_of
   return joined;
 }
 
-Status VerifyChecksum(const RawFlags& flags, const std::string& text) {
+Status VerifyChecksum(const RawFlags& flags, std::string_view text) {
   if (!flags.sha256) return OkStatus();
   const std::string_view expected = *flags.sha256;
   if (expected.size() != 64 || !IsHex(expected)) {
@@ -369,6 +369,14 @@ std::string ToMaskedJson(const LaunchSpec& spec) {
 }
 
 Result<LaunchSpec> FromJson(std::string_view json) {
+  std::string buffer;
+  buffer.reserve(json.size() + 16);
+  buffer.assign(json);
+  if (auto fast = FastFromJson(buffer)) return std::move(*fast);
+  return ReferenceFromJson(json);
+}
+
+Result<LaunchSpec> ReferenceFromJson(std::string_view json) {
   Json doc;
   try {
     doc = Json::parse(json.begin(), json.end());
@@ -440,6 +448,11 @@ std::vector<std::string> FlagsToArgv(const std::map<std::string, std::string>& f
 }
 
 Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args) {
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  return DecodeArgs(views);
+}
+
+Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args) {
   MLSPACE_ASSIGN_OR_RETURN(RawFlags flags, ScanFlags(args));
   std::vector<std::size_t> part_offsets;
   MLSPACE_ASSIGN_OR_RETURN(std::string text, JoinParts(flags, part_offsets));
@@ -455,9 +468,20 @@ Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args) {
     }
     return KindError(ErrorKind::kBase64, problem->reason + where);
   }
-  MLSPACE_ASSIGN_OR_RETURN(std::string json, Base64Decode(text));
-  text = std::string();  // release the base64 copy before parsing
-  MLSPACE_ASSIGN_OR_RETURN(LaunchSpec spec, FromJson(json));
+  MLSPACE_ASSIGN_OR_RETURN(std::string json, DecodeCheckedBase64(text));
+  // Release the base64 before parsing: the spec's strings reuse its memory.
+  text = std::string();
+  std::optional<Result<LaunchSpec>> fast = FastFromJson(json);
+  if (!fast) {
+    // The fast reader consumed the buffer; rebuild it for nlohmann (rare:
+    // errors, numbers and \u escapes).
+    part_offsets.clear();
+    MLSPACE_ASSIGN_OR_RETURN(text, JoinParts(flags, part_offsets));
+    MLSPACE_ASSIGN_OR_RETURN(json, DecodeCheckedBase64(text));
+    text = std::string();
+    fast = ReferenceFromJson(json);
+  }
+  MLSPACE_ASSIGN_OR_RETURN(LaunchSpec spec, std::move(*fast));
   MLSPACE_RETURN_IF_ERROR(Validate(spec));
   return spec;
 }

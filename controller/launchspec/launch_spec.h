@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -73,6 +74,8 @@ std::vector<std::string> FlagsToArgv(const std::map<std::string, std::string>& f
 // line arguments (without argv[0]). Errors are one line, name what is wrong and
 // never contain env values.
 Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args);
+// The same over views (the launcher passes its argv without copying it).
+Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args);
 
 // Structural checks that need no filesystem: non-empty executable, no NUL
 // bytes, env names like Kubernetes' ([A-Za-z_.-][A-Za-z0-9_.-]*, not starting

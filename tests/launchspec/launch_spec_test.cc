@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "controller/launchspec/internal.h"
 
 namespace mlspace::launchspec {
 namespace {
@@ -507,6 +510,173 @@ TEST(LaunchSpecTest, KindOfIgnoresForeignStatuses) {
 TEST(LaunchSpecTest, QuoteEscapesAndTruncates) {
   EXPECT_EQ(Quote("a\"b\n"), "\"a\\x22b\\x0a\"");
   EXPECT_EQ(Quote("abcdef", 3), "\"abc...\"");
+}
+
+// --- the fast JSON reader against the reference (nlohmann) -------------------
+
+// A JSON fragment for anything the spec may hold: strings (with escapes,
+// non-ASCII, invalid UTF-8), literals, numbers, nested containers, and
+// objects with repeated keys.
+std::string RandomJsonValue(std::mt19937_64& rng, int depth) {
+  static const char* const kAtoms[] = {"null",
+                                       "true",
+                                       "false",
+                                       "0",
+                                       "-1",
+                                       "1e400",
+                                       "1.5",
+                                       "18446744073709551616",
+                                       "\"\"",
+                                       "\"a\\u0041\\n\"",
+                                       "\"\\uD83D\\uDE00\"",
+                                       "\"\\udc00\"",
+                                       "\"\\uD800\"",
+                                       "\"\xc3\xa9\xe2\x82\xac\"",
+                                       "\"\xed\xa0\x80\"",
+                                       "\"\xc0\xaf\"",
+                                       "\"\xf4\x90\x80\x80\"",
+                                       "\"\\\\u00dc\"",
+                                       "\"x\\u0000y\""};
+  const int kind = std::uniform_int_distribution<int>(0, depth > 3 ? 1 : 4)(rng);
+  if (kind == 0)
+    return kAtoms[std::uniform_int_distribution<std::size_t>(0, std::size(kAtoms) - 1)(rng)];
+  if (kind == 1) return "\"" + RandomText(rng, rng() % 12) + "\"";  // may hold raw control chars
+  const int n = std::uniform_int_distribution<int>(0, 4)(rng);
+  std::string out;
+  if (kind == 2) {
+    out = "[";
+    for (int i = 0; i < n; ++i) out += (i ? "," : "") + RandomJsonValue(rng, depth + 1);
+    return out + "]";
+  }
+  static const char* const kKeys[] = {"executable", "args", "env", "work_dir", "shell",
+                                      "image",      "A",    "B",   "PATH",     "1A"};
+  out = "{";
+  for (int i = 0; i < n; ++i) {
+    out += i ? "," : "";
+    out += "\"" + std::string(kKeys[rng() % std::size(kKeys)]) +
+           "\":" + RandomJsonValue(rng, depth + 1);
+  }
+  return out + "}";
+}
+
+// A document close to a spec: the known keys (some repeated, some with the
+// wrong type), sometimes damaged byte-wise.
+std::string RandomSpecDocument(std::mt19937_64& rng) {
+  std::string doc;
+  if (rng() % 3 == 0) {
+    doc = ToJson(RandomSpec(rng, rng() % 200, rng() % 4, rng() % 4));
+  } else {
+    doc = "{";
+    const int n = std::uniform_int_distribution<int>(1, 7)(rng);
+    for (int i = 0; i < n; ++i) {
+      static const char* const kKeys[] = {"executable", "args",  "env",
+                                          "work_dir",   "shell", "image"};
+      const std::string key = kKeys[rng() % std::size(kKeys)];
+      std::string value;
+      if (key == "args" && rng() % 2) {
+        value = "[\"a\",\"" + RandomText(rng, 5) + "\"]";
+      } else if (key == "env" && rng() % 2) {
+        value = R"({"A":"1","B":"2","A":"3"})";
+      } else if (rng() % 2) {
+        value = "\"" + RandomText(rng, 6) + "\"";
+      } else {
+        value = RandomJsonValue(rng, 1);
+      }
+      doc += (i ? "," : "") + std::string(rng() % 4 == 0 ? " " : "") + "\"" + key + "\":" + value;
+    }
+    doc += "}";
+  }
+  const int damage = std::uniform_int_distribution<int>(0, 9)(rng);
+  if (damage < 3 && !doc.empty()) {
+    const std::size_t at = rng() % doc.size();
+    switch (damage) {
+      case 0:
+        doc[at] = static_cast<char>(rng() % 256);
+        break;
+      case 1:
+        doc.erase(at, 1 + rng() % 3);
+        break;
+      case 2:
+        doc.resize(at);
+        break;
+    }
+  } else if (damage == 3) {
+    doc += rng() % 2 ? " \n\t" : "x";
+  }
+  return doc;
+}
+
+std::string Describe(const Result<LaunchSpec>& r) {
+  if (!r.ok()) return "error: " + r.status().message();
+  return "spec: " + ToJson(*r) + (r->shell ? " shell" : "");
+}
+
+TEST(LaunchSpecTest, FastJsonReaderAgreesWithNlohmannOrDefersToIt) {
+  std::mt19937_64 rng(20261127);
+  int fast_ok = 0;
+  int fast_error = 0;
+  int deferred = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const std::string doc = RandomSpecDocument(rng);
+    std::string buffer = doc;
+    const auto fast = FastFromJson(buffer);
+    const Result<LaunchSpec> reference = ReferenceFromJson(doc);
+    const Result<LaunchSpec> public_answer = FromJson(doc);
+    ASSERT_EQ(Describe(public_answer), Describe(reference)) << Quote(doc, 400);
+    if (!fast) {
+      ++deferred;
+      continue;
+    }
+    ASSERT_EQ(Describe(*fast), Describe(reference)) << Quote(doc, 400);
+    ++(fast->ok() ? fast_ok : fast_error);
+  }
+  // The fast path must answer a good share, with specs and spec errors alike.
+  std::printf("fast path: %d specs, %d errors; deferred to nlohmann: %d\n", fast_ok, fast_error,
+              deferred);
+  EXPECT_GT(fast_ok, 1000);
+  EXPECT_GT(fast_error, 500);
+  EXPECT_GT(deferred, 500);
+}
+
+TEST(LaunchSpecTest, FastJsonReaderKeepsFirstPositionAndLastValueOfRepeatedKeys) {
+  std::string doc =
+      R"({"executable":"a","env":{"B":"1","A":"2","B":"3"},"executable":"b","args":["x"]})";
+  const auto fast = FastFromJson(doc);
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_TRUE(fast->ok()) << fast->status().ToString();
+  EXPECT_EQ((*fast)->executable, "b");
+  const std::vector<std::pair<std::string, std::string>> env = {{"B", "3"}, {"A", "2"}};
+  EXPECT_EQ((*fast)->env, env);
+}
+
+TEST(LaunchSpecTest, FastJsonReaderDefersNulBytesNumbersAndLowSurrogates) {
+  for (std::string doc :
+       {std::string(R"({"executable":"x"})") + '\0' + "junk",
+        std::string(R"({"executable":"x","image":1})"), std::string(R"({"executable":"\udc00"})"),
+        std::string("{\"executable\":\"x\x1a\"}")}) {
+    std::string buffer = doc;
+    EXPECT_FALSE(FastFromJson(buffer).has_value()) << Quote(doc);
+    EXPECT_EQ(Describe(FromJson(doc)), Describe(ReferenceFromJson(doc))) << Quote(doc);
+  }
+  EXPECT_FALSE(FromJson(R"({"executable":"\udc00"})").ok());
+  EXPECT_FALSE(FromJson("{\"executable\":\"x\x1a\"}").ok());
+  // Other escapes (the encoder's, for control characters) stay on the fast
+  // path and read as nlohmann reads them.
+  std::string doc = R"({"executable":"a\u0001\u00e9\n\/"})";
+  const auto fast = FastFromJson(doc);
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_TRUE(fast->ok()) << fast->status().ToString();
+  EXPECT_EQ((*fast)->executable, "a\x01\xc3\xa9\n/");
+}
+
+TEST(LaunchSpecTest, DecodeArgsOverViewsMatchesDecodeArgv) {
+  std::mt19937_64 rng(7);
+  const Args argv = FlagsToArgv(EncodeFlags(RandomSpec(rng, 300000, 5, 3)));
+  const std::vector<std::string_view> views(argv.begin(), argv.end());
+  auto a = DecodeArgv(argv);
+  auto b = DecodeArgs(views);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(*a == *b);
 }
 
 }  // namespace
