@@ -30,7 +30,7 @@ std::optional<Base64Problem> FindBase64Problem(std::string_view text);
 // more bytes (FastFromJson's SIMD reads may pass the end of the string).
 Result<std::string> DecodeCheckedBase64(std::string_view text);
 
-// The fast JSON reader (spec_json.cc), parsing `json` in place: the buffer is
+// The fast JSON reader (RapidJSON, in launch_spec.cc), parsing `json` in place: the buffer is
 // modified whatever the outcome. nullopt: the document must be read by
 // ReferenceFromJson from an unmodified copy; the answer is otherwise the same
 // as ReferenceFromJson's, error messages included.
