@@ -224,7 +224,7 @@ TEST(PeriodicTest, RunsFirstThenEveryIntervalAndOnTrigger) {
   std::atomic<int> runs{0};
   Periodic p("resync", clock, 10s, 0.0, [&] { ++runs; });
   p.Start();
-  ASSERT_TRUE(Eventually([&] { return runs.load() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return p.runs() == 1; }));
   std::this_thread::sleep_for(10ms);
   EXPECT_EQ(runs.load(), 1);
   clock.Advance(10s);
@@ -240,15 +240,16 @@ TEST(PeriodicTest, RunsFirstThenEveryIntervalAndOnTrigger) {
 TEST(PeriodicTest, JitterStretchesTheWaitWithinBounds) {
   FakeClock clock;
   std::atomic<int> runs{0};
-  Periodic p(
-      "poll", clock, 10s, 0.5, [&] { ++runs; }, /*run_first=*/false);
+  Periodic p("poll", clock, 10s, 0.5, [&] { ++runs; });
   p.Start();
-  std::this_thread::sleep_for(10ms);
+  // Once a run is counted, the next wait has been computed (same critical
+  // section), so the clock can be moved without racing the loop.
+  ASSERT_TRUE(Eventually([&] { return p.runs() == 1; }));
   clock.Advance(9s);
   std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(runs.load(), 0) << "never earlier than the interval";
+  EXPECT_EQ(runs.load(), 1) << "never earlier than the interval";
   clock.Advance(6s);  // 15s: the longest jittered wait
-  EXPECT_TRUE(Eventually([&] { return runs.load() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return runs.load() == 2; }));
 }
 
 }  // namespace
