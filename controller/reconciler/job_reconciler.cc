@@ -25,6 +25,14 @@ ReconcileResult Fail(Status s, std::optional<Duration> at_least = std::nullopt) 
   return {at_least, std::move(s)};
 }
 
+// A gateway error requeues with backoff, but never sooner than the
+// server's Retry-After.
+ReconcileResult FailGw(const gateway::Error& e) {
+  std::optional<Duration> at_least;
+  if (e.retry_after > Duration::zero()) at_least = e.retry_after;
+  return Fail(e.ToStatus(), at_least);
+}
+
 bool IsActive(const store::ObjectRecord& r) {
   return (r.status.phase == Phase::kSubmitted || r.status.phase == Phase::kRunning) &&
          !r.status.remote_job_name.empty();
@@ -233,7 +241,7 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
         auto c = CancelRemote(st, found[i]->name, "duplicate",
                               "duplicate of " + keep->name + " (marker " + intent.marker +
                                   "): cancelling " + found[i]->name);
-        if (!c.ok()) return Fail(c.error().ToStatus());
+        if (!c.ok()) return FailGw(c.error());
         AddEvent(st, "Warning", "DuplicateCancelled",
                  found[i]->name + " carries marker " + intent.marker + " like the older " +
                      keep->name + "; kept the oldest, cancelled the rest");
@@ -373,7 +381,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
       std::string old = s.remote_job_name;
       auto c =
           CancelRemote(st, old, "replace", "spec changed (onSpecChange=Replace): cancelled " + old);
-      if (!c.ok()) return Fail(c.error().ToStatus());
+      if (!c.ok()) return FailGw(c.error());
       StartNewGeneration(st, job);
       return Now();  // the next step submits the new generation
     }
@@ -412,7 +420,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
       if (suspend) {
         std::string old = s.remote_job_name;
         auto c = CancelRemote(st, old, "suspend", "suspended: cancelled " + old);
-        if (!c.ok()) return Fail(c.error().ToStatus());
+        if (!c.ok()) return FailGw(c.error());
         SetPhase(st, Phase::kSuspended);
         st.Cond(api::kCondSuspended, kTrue, "Suspended", "runPolicy.suspend is true");
         st.CondOff(api::kCondRunning, "Suspended");
@@ -442,7 +450,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       auto c = CancelRemote(st, carriers[i]->name, "duplicate",
                             "duplicate of " + keep->name + " (marker " + marker + "): cancelled " +
                                 carriers[i]->name);
-      if (!c.ok()) return Fail(c.error().ToStatus());
+      if (!c.ok()) return FailGw(c.error());
       AddEvent(st, "Warning", "DuplicateCancelled",
                carriers[i]->name + " carries marker " + marker + " like the older " + keep->name +
                    "; kept the oldest, cancelled the rest");
@@ -494,7 +502,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       deps_.observed->WatchNextList(region, st.key);
       return After(options_.poll_interval);
     } else {
-      return Fail(g.error().ToStatus());
+      return FailGw(g.error());
     }
   }
   {
@@ -543,7 +551,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
                             "activeDeadlineSeconds " +
                                 std::to_string(*job->spec.run_policy.active_deadline_seconds) +
                                 " passed: cancelled " + name);
-      if (!c.ok()) return Fail(c.error().ToStatus());
+      if (!c.ok()) return FailGw(c.error());
       SetPhase(st, Phase::kFailed);
       s.completion_time = st.now;
       st.Cond(api::kCondFailed, kTrue, "DeadlineExceeded",
@@ -768,7 +776,7 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
       auto c = CancelRemote(
           st, name, "prune",
           "manifest removed from revision " + desired.revision + ": cancelled " + name);
-      if (!c.ok()) return Fail(c.error().ToStatus());
+      if (!c.ok()) return FailGw(c.error());
     }
   }
   SetPhase(st, Phase::kRemoved);
