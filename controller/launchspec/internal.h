@@ -39,4 +39,8 @@ std::optional<Result<LaunchSpec>> FastFromJson(std::string& json);
 // nlohmann's reading of the document, which defines FromJson's behaviour.
 Result<LaunchSpec> ReferenceFromJson(std::string_view json);
 
+// ToJson through nlohmann's document model, which defines ToJson's output
+// (ToJson itself copies plain strings without per-character escaping).
+std::string ReferenceToJson(const LaunchSpec& spec);
+
 }  // namespace mlspace::launchspec

@@ -350,7 +350,43 @@ ErrorKind KindOf(const Status& status) {
   return ErrorKind::kNone;
 }
 
-std::string ToJson(const LaunchSpec& spec) {
+namespace {
+
+// Printable ASCII without '"' and '\\': nlohmann would write it unchanged.
+// Branch-free so it vectorises; the encoder sees megabyte strings.
+bool IsPlainJsonText(std::string_view text) {
+  unsigned bad = 0;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    bad |= (u < 0x20 || u > 0x7e || u == '"' || u == '\\') ? 1u : 0u;
+  }
+  return bad == 0;
+}
+
+// A JSON string exactly as nlohmann's dump writes it (ensure_ascii off,
+// invalid UTF-8 replaced), copying plain text without nlohmann's
+// per-character escaping.
+void AppendJsonString(std::string& out, const std::string& text) {
+  if (IsPlainJsonText(text)) {
+    out += '"';
+    out += text;
+    out += '"';
+  } else {
+    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+}
+
+bool HasRepeatedEnvName(const LaunchSpec& spec) {
+  std::set<std::string_view> names;
+  for (const auto& entry : spec.env) {
+    if (!names.insert(entry.first).second) return true;
+  }
+  return false;
+}
+
+// ToJson through nlohmann's document model: the definition of the format,
+// used when a name repeats (ordered_json keeps one entry per name).
+std::string ToJsonThroughDocument(const LaunchSpec& spec) {
   Json doc = Json::object();
   doc["executable"] = spec.executable;
   doc["args"] = spec.args;
@@ -362,6 +398,43 @@ std::string ToJson(const LaunchSpec& spec) {
   if (spec.shell) doc["shell"] = true;
   return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
+
+}  // namespace
+
+std::string ToJson(const LaunchSpec& spec) {
+  if (HasRepeatedEnvName(spec)) return ToJsonThroughDocument(spec);
+  std::size_t size = 64 + spec.executable.size() + spec.work_dir.size();
+  for (const auto& arg : spec.args) size += arg.size() + 3;
+  for (const auto& [name, value] : spec.env) size += name.size() + value.size() + 6;
+  std::string out;
+  out.reserve(size);
+  out += "{\"executable\":";
+  AppendJsonString(out, spec.executable);
+  out += ",\"args\":[";
+  for (std::size_t i = 0; i < spec.args.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, spec.args[i]);
+  }
+  out += "],\"env\":{";
+  for (std::size_t i = 0; i < spec.env.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, spec.env[i].first);
+    out += ':';
+    AppendJsonString(out, spec.env[i].second);
+  }
+  // null rather than absent: the seed launcher requires the key.
+  out += "},\"work_dir\":";
+  if (spec.work_dir.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(out, spec.work_dir);
+  }
+  if (spec.shell) out += ",\"shell\":true";
+  out += '}';
+  return out;
+}
+
+std::string ReferenceToJson(const LaunchSpec& spec) { return ToJsonThroughDocument(spec); }
 
 std::string ToMaskedJson(const LaunchSpec& spec) {
   Json doc = Json::object();

@@ -669,6 +669,22 @@ TEST(LaunchSpecTest, FastJsonReaderDefersNulBytesNumbersAndLowSurrogates) {
   EXPECT_EQ((*fast)->executable, "a\x01\xc3\xa9\n/");
 }
 
+TEST(LaunchSpecTest, ToJsonWritesExactlyWhatNlohmannWrites) {
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    LaunchSpec spec = RandomSpec(rng, rng() % 300, rng() % 5, rng() % 4);
+    if (i % 3 == 0) {  // plain ASCII only: the copying path
+      for (auto& arg : spec.args) {
+        for (char& c : arg) c = static_cast<char>('a' + static_cast<unsigned char>(c) % 26);
+      }
+    }
+    if (i % 7 == 0 && !spec.args.empty()) spec.args[0] += "\xff\xc3";            // invalid UTF-8
+    if (i % 11 == 0 && !spec.env.empty()) spec.env.push_back(spec.env.front());  // repeated
+    if (i % 13 == 0) spec.work_dir.clear();
+    ASSERT_EQ(ToJson(spec), ReferenceToJson(spec)) << i;
+  }
+}
+
 TEST(LaunchSpecTest, DecodeArgsOverViewsMatchesDecodeArgv) {
   std::mt19937_64 rng(7);
   const Args argv = FlagsToArgv(EncodeFlags(RandomSpec(rng, 300000, 5, 3)));
