@@ -1,0 +1,400 @@
+// mlspace-controller: makes MLSpace match the MLSpaceJob manifests committed
+// in a git repository. Wiring only: flags, construction of the concrete
+// seams, signals. Every rule lives in controller/reconciler.
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "controller/apiserver/handler.h"
+#include "controller/apiserver/server.h"
+#include "controller/cmd/metrics_bridge.h"
+#include "controller/core/flags.h"
+#include "controller/core/log.h"
+#include "controller/core/redact.h"
+#include "controller/gateway/http/credentials.h"
+#include "controller/gateway/http/gateway_client.h"
+#include "controller/gateway/local/local_gateway.h"
+#include "controller/metrics/http_server.h"
+#include "controller/metrics/metrics.h"
+#include "controller/metrics/probes.h"
+#include "controller/reconciler/controller.h"
+#include "controller/source/git_remote_source.h"
+#include "controller/source/git_source.h"
+#include "controller/store/sqlite/sqlite_state_store.h"
+
+namespace mlspace::cmd {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+
+struct Config {
+  std::string manifests;
+  std::string git_url;
+  std::string git_ref;
+  Duration git_interval = std::chrono::minutes(1);
+  std::string state_dir = ".mlspace-state";
+  std::string gateway = "local";
+  std::string gateway_url;
+  bool gateway_insecure = false;
+  double gateway_rate = 10;
+  int gateway_burst = 20;
+  std::string secrets_dir;
+  std::string launcher_path;
+  std::string local_launcher;
+  int local_max_running = 4;
+  int workers = 4;
+  Duration poll_interval = seconds(30);
+  Duration resync_interval = std::chrono::minutes(10);
+  Duration source_poll_interval = seconds(30);
+  Duration removed_retention = std::chrono::hours(24);
+  Duration shutdown_grace = seconds(30);
+  HostPort metrics_bind{"", 8080};
+  HostPort health_bind{"", 8081};
+  std::string api_bind = "127.0.0.1:8081";
+  std::string api_token_file;
+  bool prune = true;
+  double prune_max_fraction = 0.5;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string ports_file;
+};
+
+FlagSet MakeFlags(Config& c) {
+  FlagSet f("mlspace-controller",
+            "Makes Cloud.ru MLSpace match the MLSpaceJob manifests committed in a git "
+            "repository:\nsubmits each job exactly once, retries failures, cancels what was "
+            "removed or suspended.");
+  f.String("manifests", &c.manifests, "directory of MLSpaceJob manifests inside a git work tree");
+  f.String("git-url", &c.git_url, "clone manifests from this URL instead (file://, https, ssh)");
+  f.String("git-ref", &c.git_ref,
+           "branch, tag or ref to follow with --git-url (default: remote HEAD)");
+  f.Dur("git-interval", &c.git_interval, "how often to fetch --git-url (jittered)");
+  f.String("state-dir", &c.state_dir, "where the state store (SQLite) and local jobs live");
+  f.String("gateway", &c.gateway,
+           "\"local\" runs jobs as local processes; ignored with --gateway-url");
+  f.String("gateway-url", &c.gateway_url, "Gateway v2 base URL, e.g. https://api.ai.cloud.ru");
+  f.Bool("gateway-insecure", &c.gateway_insecure, "allow plain http to a non-loopback gateway");
+  f.Double("gateway-rate", &c.gateway_rate, "gateway requests per second (token bucket)", 0.1,
+           10000);
+  f.Int("gateway-burst", &c.gateway_burst, "gateway token bucket burst", 1, 100000);
+  f.String("secrets-dir", &c.secrets_dir,
+           "directory of mounted secrets: <name>/<key> for secretKeyRef, mlspace/* for gateway "
+           "credentials");
+  f.String("launcher-path", &c.launcher_path,
+           "mlspace-launch path as the job's container sees it (default "
+           "/home/jovyan/.mlspace/bin/mlspace-launch)");
+  f.String("local-launcher", &c.local_launcher,
+           "mlspace-launch binary for --gateway=local (default: next to this binary)");
+  f.Int("local-max-running", &c.local_max_running, "local jobs running at once", 1, 1024);
+  f.Int("workers", &c.workers, "concurrent reconciles", 1, 256);
+  f.Dur("poll-interval", &c.poll_interval, "how often each region's job list is polled");
+  f.Dur("resync-interval", &c.resync_interval, "how often every object is reconciled anyway");
+  f.Dur("source-poll-interval", &c.source_poll_interval,
+        "fallback poll of the manifests when no change notification came");
+  f.Dur("removed-retention", &c.removed_retention, "how long removed objects stay readable");
+  f.Dur("shutdown-grace", &c.shutdown_grace, "time in-flight reconciles get on SIGTERM");
+  f.Address("metrics-bind-address", &c.metrics_bind, "Prometheus /metrics listener");
+  f.Address("health-probe-bind-address", &c.health_bind,
+            "/healthz and /readyz listener when the API is off");
+  f.String("api-bind-address", &c.api_bind,
+           "Kubernetes-compatible API listener (\"off\" disables it)");
+  f.String("api-token-file", &c.api_token_file, "bearer token required by the API");
+  f.Bool("prune", &c.prune, "cancel remote jobs of removed manifests");
+  f.Double("prune-max-fraction", &c.prune_max_fraction,
+           "refuse to prune more than this fraction of objects at once", 0, 1);
+  f.String("log-format", &c.log_format, "text or json");
+  f.String("log-level", &c.log_level, "debug, info, warn or error");
+  f.String("ports-file", &c.ports_file, "write the bound ports as JSON here (useful with port 0)");
+  return f;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "mlspace-controller: %s\n", Redact(message).c_str());
+  return 1;
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The local gateway's launcher: --local-launcher, else beside this binary
+// (an install) or in the build tree's launcher/ folder.
+std::string FindLocalLauncher(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const fs::path& candidate :
+       {self.parent_path() / "mlspace-launch",
+        self.parent_path().parent_path().parent_path() / "launcher" / "mlspace-launch"}) {
+    if (fs::exists(candidate, ec)) return candidate.string();
+  }
+  return "";
+}
+
+int Run(int argc, char** argv) {
+  Config cfg;
+  FlagSet flags = MakeFlags(cfg);
+  if (Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s.message());
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)");
+  }
+  auto level = ParseLogLevel(cfg.log_level);
+  if (!level.ok()) return Fail("--" + level.status().message());
+  auto format = ParseLogFormat(cfg.log_format);
+  if (!format.ok()) return Fail("--" + format.status().message());
+  Logger::Get().SetLevel(*level);
+  Logger::Get().SetFormat(*format);
+
+  if (cfg.manifests.empty() == cfg.git_url.empty()) {
+    return Fail("give exactly one of --manifests DIR or --git-url URL");
+  }
+  if (cfg.gateway_url.empty() && cfg.gateway != "local") {
+    return Fail("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)");
+  }
+  if (!cfg.manifests.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(cfg.manifests, ec)) {
+      return Fail("--manifests \"" + cfg.manifests + "\": not a readable directory");
+    }
+  }
+  std::optional<HostPort> api_bind;
+  if (cfg.api_bind != "off" && !cfg.api_bind.empty()) {
+    auto hp = ParseHostPort(cfg.api_bind, "--api-bind-address");
+    if (!hp.ok()) return Fail(hp.status().message());
+    api_bind = *hp;
+  }
+  std::string api_token;
+  if (!cfg.api_token_file.empty()) {
+    api_token = ReadTrimmed(cfg.api_token_file);
+    if (api_token.empty()) {
+      return Fail("--api-token-file \"" + cfg.api_token_file + "\": missing or empty");
+    }
+    SecretRegistry::Get().Add(api_token);
+  }
+  if (api_bind && !api_bind->IsLoopback() && api_token.empty()) {
+    return Fail("--api-bind-address " + api_bind->ToString() +
+                ": a non-loopback API needs --api-token-file");
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts
+  // so no worker thread receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const Clock& clock = SystemClock::Get();
+
+  // One controller per state directory: the store takes a file lock.
+  auto store = store::SqliteStateStore::Open(cfg.state_dir);
+  if (!store.ok()) return Fail(store.status().message());
+
+  std::unique_ptr<source::ManifestSource> source;
+  if (!cfg.manifests.empty()) {
+    auto s = source::GitSource::Open({cfg.manifests, true});
+    if (!s.ok()) return Fail("--manifests: " + s.status().message());
+    source = std::move(*s);
+  } else {
+    source::GitRemoteSource::Options o;
+    o.url = cfg.git_url;
+    o.ref = cfg.git_ref;
+    o.state_dir = cfg.state_dir;
+    if (!cfg.secrets_dir.empty()) {
+      auto creds = source::LoadGitCredentials(cfg.secrets_dir + "/git");
+      if (creds.ok()) o.credentials = *creds;
+    }
+    auto s = source::GitRemoteSource::Open(o);
+    if (!s.ok()) return Fail("--git-url: " + s.status().message());
+    source = std::move(*s);
+  }
+
+  metrics::Metrics metrics;
+  MetricsBridge bridge(metrics, **store);
+  ObservedSource observed_source(*source, metrics, clock);
+
+  std::unique_ptr<gateway::JobGateway> gateway;
+  if (!cfg.gateway_url.empty()) {
+    auto env = [](const std::string& name) -> std::optional<std::string> {
+      const char* v = std::getenv(name.c_str());
+      if (!v) return std::nullopt;
+      return std::string(v);
+    };
+    auto creds = gateway::http::LoadCredentials(env, cfg.secrets_dir);
+    if (!creds.ok()) return Fail("gateway credentials: " + creds.status().message());
+    gateway::http::ClientOptions o;
+    o.base_url = cfg.gateway_url;
+    o.credentials = *creds;
+    o.allow_insecure = cfg.gateway_insecure;
+    o.rate_per_second = cfg.gateway_rate;
+    o.burst = cfg.gateway_burst;
+    o.clock = &clock;
+    o.observer = bridge.GatewayObserver();
+    auto client = gateway::http::MakeGatewayClient(o);
+    if (!client.ok()) return Fail("--gateway-url: " + client.status().message());
+    gateway = std::move(*client);
+  } else {
+    gateway::LocalGatewayOptions o;
+    o.state_dir = cfg.state_dir + "/local-jobs";
+    o.launcher_path = FindLocalLauncher(cfg.local_launcher);
+    o.max_running = cfg.local_max_running;
+    if (o.launcher_path.empty()) {
+      return Fail("--gateway=local: mlspace-launch not found; pass --local-launcher PATH");
+    }
+    auto local = gateway::LocalGateway::Create(o, clock);
+    if (!local.ok()) return Fail("--gateway=local: " + local.status().message());
+    gateway = std::move(*local);
+  }
+
+  reconciler::ControllerOptions copts;
+  copts.workers = cfg.workers;
+  copts.poll_interval = cfg.poll_interval;
+  copts.resync_interval = cfg.resync_interval;
+  copts.source_poll_interval = cfg.source_poll_interval;
+  copts.prune = cfg.prune;
+  copts.prune_max_fraction = cfg.prune_max_fraction;
+  copts.secrets_dir = cfg.secrets_dir;
+  copts.launcher_path = cfg.launcher_path;
+  copts.removed_retention = cfg.removed_retention;
+  copts.shutdown_grace = cfg.shutdown_grace;
+
+  reconciler::ControllerDeps deps;
+  deps.source = &observed_source;
+  deps.gateway = gateway.get();
+  deps.store = store->get();
+  deps.clock = &clock;
+  deps.reconciler_observer = &bridge;
+  deps.queue_observer = &bridge;
+  deps.pool_observer = &bridge;
+  deps.poll_observer = &bridge;
+  auto controller = std::make_unique<reconciler::Controller>(std::move(deps), copts);
+
+  metrics.RegisterController(reconciler::Controller::kName, cfg.workers);
+  metrics.RegisterWorkqueue(reconciler::Controller::kName);
+  bridge.LoadObjects();
+
+  metrics::Probes probes;
+  probes.AddHealthCheck("workers", [&controller, &clock, &bridge]() -> Status {
+    (void)clock;
+    (void)bridge;
+    return controller->queue().ShuttingDown() ? UnavailableError("shutting down") : OkStatus();
+  });
+  probes.AddReadyCheck("controller", [&controller]() -> Status {
+    std::string why;
+    return controller->Ready(&why) ? OkStatus() : UnavailableError(why);
+  });
+
+  metrics::HttpServerOptions mo;
+  mo.bind_address = cfg.metrics_bind.ToString();
+  if (cfg.metrics_bind.host.empty()) mo.bind_address = ":" + std::to_string(cfg.metrics_bind.port);
+  mo.metrics = &metrics;
+  mo.probes = &probes;
+  auto metrics_server = metrics::HttpServer::Start(mo);
+  if (!metrics_server.ok()) return Fail(metrics_server.status().message());
+  LogInfo("metrics listening", {{"port", std::to_string((*metrics_server)->port())}});
+
+  if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
+
+  // Manifest counts for gitops_manifests{state}.
+  std::mutex wake_mu;
+  std::condition_variable wake_cv;
+  bool stopping = false;
+  std::thread gauges([&] {
+    std::unique_lock lock(wake_mu);
+    while (!stopping) {
+      auto desired = controller->desired();
+      if (desired) {
+        double valid = 0, invalid = 0;
+        for (const auto& [key, obj] : desired->objects) (obj.job ? valid : invalid) += 1;
+        metrics.SetManifestCounts(valid, invalid, 0);
+      }
+      wake_cv.wait_for(lock, seconds(2));
+    }
+  });
+
+  apiserver::ApiHandler handler(
+      **store, clock,
+      apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
+                                 [&controller](std::string* why) { return controller->Ready(why); },
+                                 [&controller] { controller->TriggerReconcile(); }},
+      apiserver::HandlerOptions{api_token, "v" + metrics::DefaultBuildInfo().version});
+  std::unique_ptr<apiserver::ApiServer> api_server;
+  std::unique_ptr<metrics::HttpServer> probe_server;
+  int api_port = 0;
+  if (api_bind) {
+    auto s = apiserver::ApiServer::Start(handler, {*api_bind, 8, api_token});
+    if (!s.ok()) {
+      controller->Stop();
+      return Fail(s.status().message());
+    }
+    api_server = std::move(*s);
+    api_port = api_server->port();
+  } else {
+    metrics::HttpServerOptions po;
+    po.bind_address = cfg.health_bind.host.empty() ? ":" + std::to_string(cfg.health_bind.port)
+                                                   : cfg.health_bind.ToString();
+    po.flag = "--health-probe-bind-address";
+    po.probes = &probes;
+    auto s = metrics::HttpServer::Start(po);
+    if (!s.ok()) {
+      controller->Stop();
+      return Fail(s.status().message());
+    }
+    probe_server = std::move(*s);
+  }
+  if (!cfg.ports_file.empty()) {
+    nlohmann::json ports{{"metrics", (*metrics_server)->port()}, {"api", api_port}};
+    if (probe_server) ports["health"] = probe_server->port();
+    std::string tmp = cfg.ports_file + ".tmp";
+    std::ofstream(tmp) << ports.dump() << "\n";
+    fs::rename(tmp, cfg.ports_file);
+  }
+  LogInfo("controller started",
+          {{"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
+           {"gateway", cfg.gateway_url.empty() ? "local" : cfg.gateway_url},
+           {"stateDir", cfg.state_dir},
+           {"api", api_bind ? "127.0.0.1:" + std::to_string(api_port) : "off"},
+           {"metrics", ":" + std::to_string((*metrics_server)->port())}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LogInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (api_server) api_server->Stop();
+  bool clean = controller->Stop();
+  {
+    std::lock_guard lock(wake_mu);
+    stopping = true;
+  }
+  wake_cv.notify_all();
+  gauges.join();
+  controller.reset();
+  LogInfo(clean ? "stopped" : "stopped; some reconciles did not finish within the grace period");
+  return 0;
+}
+
+}  // namespace
+}  // namespace mlspace::cmd
+
+int main(int argc, char** argv) { return mlspace::cmd::Run(argc, argv); }
