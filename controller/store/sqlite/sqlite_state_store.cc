@@ -378,35 +378,100 @@ Status SqliteStateStore::Write(const WriteBatch& batch) {
       batch.events.empty()) {
     return OkStatus();
   }
+  // Group commit: writers that arrive while a commit is in flight queue up,
+  // and the next one to find no leader commits the whole queue in one
+  // transaction (one fsync), each batch inside its own savepoint so a
+  // failing batch fails alone. Every caller still returns only after the
+  // transaction holding its batch committed.
+  PendingWrite me{&batch, OkStatus(), false};
+  std::unique_lock q(queue_mu_);
+  queue_.push_back(&me);
+  while (!me.done) {
+    if (leader_active_) {
+      queue_cv_.wait(q);
+      continue;
+    }
+    leader_active_ = true;
+    std::vector<PendingWrite*> group(queue_.begin(), queue_.end());
+    queue_.clear();
+    q.unlock();
+    CommitGroup(group);
+    q.lock();
+    for (PendingWrite* p : group) p->done = true;
+    leader_active_ = false;
+    queue_cv_.notify_all();
+  }
+  return me.result;
+}
+
+void SqliteStateStore::CommitGroup(const std::vector<PendingWrite*>& group) {
   std::lock_guard lock(mu_);
-  int64_t rv = resource_version_;
   Poco::Data::Session& s = *session_;
+  auto fail_all = [&](const Status& st) {
+    for (PendingWrite* p : group) {
+      if (p->result.ok()) p->result = st;
+    }
+  };
   try {
     // IMMEDIATE takes the write lock up front, so a busy database fails here
-    // (after busy_timeout) rather than half-way through the batch.
+    // (after busy_timeout) rather than half-way through a batch.
     s << "BEGIN IMMEDIATE", now;
   } catch (const Poco::Exception& e) {
-    return FromPoco(db_path_, "begin write", e);
+    fail_all(FromPoco(db_path_, "begin write", e));
+    return;
   }
-  Status st;
-  try {
-    st = ApplyLocked(batch, &rv);
-    if (st.ok()) s << "COMMIT", now;
-  } catch (const Poco::Exception& e) {
-    st = FromPoco(db_path_, "write", e);
-  } catch (const std::exception& e) {
-    st = InternalError("state store " + db_path_ + ": write: " + e.what());
-  }
-  if (!st.ok()) {
+  const bool savepoints = group.size() > 1;
+  int64_t rv = resource_version_;
+  bool broken = false;  // the transaction itself is gone; nothing commits
+  for (PendingWrite* p : group) {
+    int64_t batch_rv = rv;
+    Status st;
     try {
-      s << "ROLLBACK", now;
-    } catch (const Poco::Exception&) {
-      // Nothing more to undo: a failed COMMIT already ended the transaction.
+      if (savepoints) s << "SAVEPOINT batch", now;
+      st = ApplyLocked(*p->batch, &batch_rv);
+      if (st.ok() && savepoints) s << "RELEASE batch", now;
+    } catch (const Poco::Exception& e) {
+      st = FromPoco(db_path_, "write", e);
+    } catch (const std::exception& e) {
+      st = InternalError("state store " + db_path_ + ": write: " + e.what());
     }
-    return st;
+    if (st.ok()) {
+      rv = batch_rv;
+      continue;
+    }
+    p->result = st;
+    if (!savepoints) {
+      broken = true;
+      break;
+    }
+    try {
+      s << "ROLLBACK TO batch", now;
+      s << "RELEASE batch", now;
+    } catch (const Poco::Exception&) {
+      // SQLite already rolled back the whole transaction (e.g. disk full).
+      broken = true;
+      break;
+    }
   }
-  resource_version_ = rv;
-  return OkStatus();
+  if (!broken) {
+    try {
+      s << "COMMIT", now;
+      resource_version_ = rv;
+      ++transactions_committed_;
+      return;
+    } catch (const Poco::Exception& e) {
+      fail_all(FromPoco(db_path_, "commit", e));
+    }
+  } else {
+    fail_all(UnavailableError("state store " + db_path_ +
+                              ": write: the transaction was rolled back by another batch's "
+                              "failure; retry"));
+  }
+  try {
+    s << "ROLLBACK", now;
+  } catch (const Poco::Exception&) {
+    // Nothing more to undo: a failed COMMIT already ended the transaction.
+  }
 }
 
 Status SqliteStateStore::ApplyLocked(const WriteBatch& batch, int64_t* resource_version) {
@@ -689,6 +754,11 @@ Result<std::vector<Event>> SqliteStateStore::Events(const ObjectKey& key, size_t
 int SqliteStateStore::schema_version() const {
   std::lock_guard lock(mu_);
   return schema_version_;
+}
+
+int64_t SqliteStateStore::transactions_committed() const {
+  std::lock_guard lock(mu_);
+  return transactions_committed_;
 }
 
 int64_t SqliteStateStore::resource_version() const {

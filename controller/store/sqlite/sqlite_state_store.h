@@ -5,7 +5,9 @@
 // flock on DIR/lock for the lifetime of the store. See docs/state-store.md.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,12 +76,22 @@ class SqliteStateStore final : public StateStore {
   // The last resource_version handed out (persisted; survives reopen).
   int64_t resource_version() const;
   const std::string& database_path() const { return db_path_; }
+  // Write transactions committed since Open; below the number of Write calls
+  // when concurrent writers shared commits (group commit).
+  int64_t transactions_committed() const;
 
  private:
   SqliteStateStore(std::string state_dir, Options options, int lock_fd);
 
   Status OpenDatabase();
   Status Migrate();
+  struct PendingWrite {
+    const WriteBatch* batch;
+    Status result;
+    bool done;
+  };
+  // Commits `group` in one transaction and sets each result; takes mu_.
+  void CommitGroup(const std::vector<PendingWrite*>& group);
   // Runs the batch's statements inside the caller's transaction; throws
   // Poco exceptions, which Write turns into a Status after rolling back.
   Status ApplyLocked(const WriteBatch& batch, int64_t* resource_version);
@@ -93,6 +105,13 @@ class SqliteStateStore final : public StateStore {
   std::unique_ptr<Poco::Data::Session> session_;
   int schema_version_ = 0;
   int64_t resource_version_ = 0;
+  int64_t transactions_committed_ = 0;
+
+  // Group commit (see Write): writers waiting for the next transaction.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingWrite*> queue_;
+  bool leader_active_ = false;
 };
 
 }  // namespace mlspace::store
