@@ -145,7 +145,8 @@ int GpuCount(const std::string& instance_type) {
 // ListJobsResponse written by hand: a 6,000-job answer is the emulator's
 // largest and most frequent body, and building it as a json tree costs
 // several times more than appending.
-std::string ListAnswer(int64_t count, const std::vector<RemoteJob>& jobs, size_t from, size_t to) {
+std::string ListAnswer(int64_t count, const std::vector<RemoteJob>& jobs, size_t from, size_t to,
+                       TimePoint now) {
   std::string out;
   out.reserve(64 + (to - from) * 520);
   out += "{\"count\":";
@@ -177,7 +178,7 @@ std::string ListAnswer(int64_t count, const std::vector<RemoteJob>& jobs, size_t
     out += std::to_string(GpuCount(j.instance_type));
     out += ",\"duration\":";
     if (j.started) {
-      const TimePoint end = j.completed.value_or(std::chrono::system_clock::now());
+      const TimePoint end = j.completed.value_or(now);
       out += "\"" +
              std::to_string(std::max<int64_t>(
                  0, std::chrono::duration_cast<std::chrono::seconds>(end - *j.started).count())) +
@@ -403,6 +404,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     HttpReq req;
     HttpResp resp;
     try {
+      // Headers and body go out in two writes; without TCP_NODELAY the
+      // second waits for the client's delayed ACK on keep-alive connections.
+      static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket().setNoDelay(true);
       req.method = request.getMethod();
       const Poco::URI uri(request.getURI());
       req.path = uri.getPath();
@@ -734,7 +738,7 @@ HttpResp EmulatorServer::Impl::List(const HttpReq& req) {
   const size_t from = std::min(all.size(), static_cast<size_t>(offset));
   const size_t to = std::min(all.size(), from + static_cast<size_t>(limit));
   HttpResp r;
-  r.body = ListAnswer(static_cast<int64_t>(all.size()), all, from, to);
+  r.body = ListAnswer(static_cast<int64_t>(all.size()), all, from, to, clock_.Now());
   return r;
 }
 
