@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,16 @@ bool BlockIsBase64(const char* p) {
 std::size_t PaddingOf(std::string_view text) {
   if (text.empty() || text.back() != '=') return 0;
   return text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
+}
+
+// PaddingOf for the concatenation of the parts (any of them may be empty).
+std::size_t PaddingOfParts(std::span<const std::string_view> parts) {
+  char tail[2] = {0, 0};  // the last two characters, last first
+  std::size_t found = 0;
+  for (std::size_t k = parts.size(); k-- > 0 && found < 2;) {
+    for (std::size_t i = parts[k].size(); i-- > 0 && found < 2;) tail[found++] = parts[k][i];
+  }
+  return tail[0] != '=' ? 0 : tail[1] == '=' ? 2 : 1;
 }
 
 }  // namespace
@@ -107,6 +118,80 @@ Result<std::string> Base64Decode(std::string_view text) {
   return DecodeCheckedBase64(text);
 }
 
+std::optional<PartsBase64Problem> FindBase64ProblemInParts(
+    std::span<const std::string_view> parts) {
+  std::size_t total = 0;
+  for (std::string_view part : parts) total += part.size();
+  if (total % 4 != 0) {
+    return PartsBase64Problem{parts.size(), total,
+                              "length " + std::to_string(total) + " is not a multiple of 4"};
+  }
+  const std::size_t pad = PaddingOfParts(parts);
+  const std::size_t body_end = total - pad;
+  std::size_t start = 0;  // of the current part in the whole text
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    const std::string_view body =
+        parts[k].substr(0, body_end > start ? std::min(parts[k].size(), body_end - start) : 0);
+    std::size_t clean = 0;
+    while (clean + 64 <= body.size() && BlockIsBase64(body.data() + clean)) clean += 64;
+    const auto bad = std::find_if_not(body.begin() + static_cast<std::ptrdiff_t>(clean), body.end(),
+                                      IsBase64Char);
+    if (bad != body.end()) {
+      const auto i = static_cast<std::size_t>(bad - body.begin());
+      return PartsBase64Problem{k, i,
+                                body[i] == '=' ? std::string("padding '=' before the end")
+                                               : "invalid character " + DescribeByte(body[i])};
+    }
+    start += parts[k].size();
+  }
+  return std::nullopt;
+}
+
+Result<std::string> DecodeCheckedBase64Parts(std::span<const std::string_view> parts) {
+  std::size_t total = 0;
+  for (std::string_view part : parts) total += part.size();
+  if (total > static_cast<std::size_t>(INT_MAX)) {
+    return KindError(ErrorKind::kBase64,
+                     "text of " + std::to_string(total) + " characters is too long");
+  }
+  std::string out;
+  out.reserve(total / 4 * 3 + 16);
+  out.resize(total / 4 * 3);
+  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  std::size_t written = 0;
+  auto decode = [&](const char* src, std::size_t n) {  // n: a multiple of 4
+    const int got = EVP_DecodeBlock(dst + written, reinterpret_cast<const unsigned char*>(src),
+                                    static_cast<int>(n));
+    if (got < 0) return false;
+    written += static_cast<std::size_t>(got);
+    return true;
+  };
+  // Parts need not end on a 4-character boundary: a group that straddles
+  // two parts is gathered in `carry`.
+  char carry[4];
+  std::size_t carried = 0;
+  bool ok = true;
+  for (std::string_view part : parts) {
+    std::size_t pos = 0;
+    if (carried > 0) {
+      while (carried < 4 && pos < part.size()) carry[carried++] = part[pos++];
+      if (carried < 4) continue;
+      ok = ok && decode(carry, 4);
+      carried = 0;
+    }
+    const std::size_t whole = (part.size() - pos) / 4 * 4;
+    if (whole > 0) ok = ok && decode(part.data() + pos, whole);
+    pos += whole;
+    while (pos < part.size()) carry[carried++] = part[pos++];
+  }
+  if (!ok || carried != 0) return KindError(ErrorKind::kBase64, "OpenSSL rejected the text");
+  // EVP_DecodeBlock counts the zero bytes that padding stands for; padding
+  // can only be in the last group.
+  const std::size_t pad = PaddingOfParts(parts);
+  out.resize(written - pad);
+  return out;
+}
+
 Result<std::string> DecodeCheckedBase64(std::string_view text) {
   if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     return KindError(ErrorKind::kBase64,
@@ -124,10 +209,15 @@ Result<std::string> DecodeCheckedBase64(std::string_view text) {
 }
 
 std::string Sha256Hex(std::string_view data) {
+  const std::string_view parts[] = {data};
+  return Sha256HexOfParts(parts);
+}
+
+std::string Sha256HexOfParts(std::span<const std::string_view> parts) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256_CTX ctx;
   SHA256_Init(&ctx);
-  SHA256_Update(&ctx, data.data(), data.size());
+  for (std::string_view part : parts) SHA256_Update(&ctx, part.data(), part.size());
   SHA256_Final(md, &ctx);
   constexpr unsigned int len = SHA256_DIGEST_LENGTH;
   static constexpr char kHex[] = "0123456789abcdef";

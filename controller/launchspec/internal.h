@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,23 @@ struct Base64Problem {
   std::string reason;
 };
 std::optional<Base64Problem> FindBase64Problem(std::string_view text);
+
+// The same check over the parts of a text, without joining them. `part` is
+// the index of the part holding the offending character and `offset` its
+// position in that part; for a length problem part == parts.size().
+struct PartsBase64Problem {
+  std::size_t part;
+  std::size_t offset;
+  std::string reason;
+};
+std::optional<PartsBase64Problem> FindBase64ProblemInParts(std::span<const std::string_view> parts);
+
+// Decodes the concatenation of parts that FindBase64ProblemInParts accepted,
+// straight into one buffer (with room for 16 more bytes, as below).
+Result<std::string> DecodeCheckedBase64Parts(std::span<const std::string_view> parts);
+
+// Lowercase hex SHA-256 of the concatenation of the parts.
+std::string Sha256HexOfParts(std::span<const std::string_view> parts);
 
 // Decodes text that FindBase64Problem accepted. The result has room for 16
 // more bytes (FastFromJson's SIMD reads may pass the end of the string).

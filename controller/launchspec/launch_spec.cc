@@ -155,8 +155,9 @@ Result<RawFlags> ScanFlags(std::span<const std::string_view> args) {
   return std::move(scanner.flags);
 }
 
-// Joins the parts in index order after checking that exactly 0..n-1 exist.
-Result<std::string> JoinParts(RawFlags& flags, std::vector<std::size_t>& part_offsets) {
+// The parts in index order, after checking that exactly 0..n-1 exist. They
+// are never joined: checksum, check and decode read them in place.
+Result<std::vector<std::string_view>> OrderedParts(RawFlags& flags) {
   if (!flags.num_parts) return KindError(ErrorKind::kFlags, "missing --spec-num-parts");
   auto num = ParseDecimal(*flags.num_parts);
   if (!num || *num == 0 || *num > kMaxParts) {
@@ -177,25 +178,21 @@ Result<std::string> JoinParts(RawFlags& flags, std::vector<std::size_t>& part_of
                                             std::to_string(flags.parts[*num].first) +
                                             ": --spec-num-parts is " + std::to_string(*num));
   }
-  std::size_t total = 0;
-  for (const auto& part : flags.parts) total += part.second.size();
-  std::string joined;
-  joined.reserve(total);
-  for (const auto& part : flags.parts) {
-    part_offsets.push_back(joined.size());
-    joined.append(part.second);
-  }
-  return joined;
+  std::vector<std::string_view> parts;
+  parts.reserve(flags.parts.size());
+  for (const auto& part : flags.parts) parts.push_back(part.second);
+  return parts;
 }
 
-Status VerifyChecksum(const RawFlags& flags, std::string_view text) {
+Status VerifyChecksum(const RawFlags& flags, std::span<const std::string_view> parts,
+                      std::size_t total) {
   if (!flags.sha256) return OkStatus();
   const std::string_view expected = *flags.sha256;
   if (expected.size() != 64 || !IsHex(expected)) {
     return KindError(ErrorKind::kFlags,
                      "--spec-sha256 must be 64 hex digits, got " + Quote(expected, 24));
   }
-  const std::string actual = Sha256Hex(text);
+  const std::string actual = Sha256HexOfParts(parts);
   const bool same = std::equal(expected.begin(), expected.end(), actual.begin(), actual.end(),
                                [](char a, char b) { return ToLowerAscii(a) == b; });
   if (same) return OkStatus();
@@ -203,7 +200,7 @@ Status VerifyChecksum(const RawFlags& flags, std::string_view text) {
   std::transform(want.begin(), want.end(), want.begin(), ToLowerAscii);
   return KindError(ErrorKind::kChecksum, "expected sha256 " + want + "..., got " +
                                              actual.substr(0, 12) + "... over " +
-                                             std::to_string(text.size()) + " base64 characters");
+                                             std::to_string(total) + " base64 characters");
 }
 
 std::string_view JsonTypeName(const Json& j) { return j.type_name(); }
@@ -534,31 +531,25 @@ Result<LaunchSpec> DecodeArgv(const std::vector<std::string>& args) {
 
 Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args) {
   MLSPACE_ASSIGN_OR_RETURN(RawFlags flags, ScanFlags(args));
-  std::vector<std::size_t> part_offsets;
-  MLSPACE_ASSIGN_OR_RETURN(std::string text, JoinParts(flags, part_offsets));
-  MLSPACE_RETURN_IF_ERROR(VerifyChecksum(flags, text));
-  if (auto problem = FindBase64Problem(text)) {
+  MLSPACE_ASSIGN_OR_RETURN(const std::vector<std::string_view> parts, OrderedParts(flags));
+  std::size_t total = 0;
+  for (std::string_view part : parts) total += part.size();
+  MLSPACE_RETURN_IF_ERROR(VerifyChecksum(flags, parts, total));
+  if (auto problem = FindBase64ProblemInParts(parts)) {
     // Name the part a bad character sits in; a length problem is global.
-    std::string where = " (" + std::to_string(text.size()) + " characters)";
-    if (problem->offset < text.size()) {
-      const auto it = std::upper_bound(part_offsets.begin(), part_offsets.end(), problem->offset);
-      const std::size_t part = static_cast<std::size_t>(it - part_offsets.begin()) - 1;
-      where = " at offset " + std::to_string(problem->offset - part_offsets[part]) + " of part " +
-              std::to_string(part);
+    std::string where = " (" + std::to_string(total) + " characters)";
+    if (problem->part < parts.size()) {
+      where = " at offset " + std::to_string(problem->offset) + " of part " +
+              std::to_string(problem->part);
     }
     return KindError(ErrorKind::kBase64, problem->reason + where);
   }
-  MLSPACE_ASSIGN_OR_RETURN(std::string json, DecodeCheckedBase64(text));
-  // Release the base64 before parsing: the spec's strings reuse its memory.
-  text = std::string();
+  MLSPACE_ASSIGN_OR_RETURN(std::string json, DecodeCheckedBase64Parts(parts));
   std::optional<Result<LaunchSpec>> fast = FastFromJson(json);
   if (!fast) {
-    // The fast reader consumed the buffer; rebuild it for nlohmann (rare:
-    // errors, numbers and \u escapes).
-    part_offsets.clear();
-    MLSPACE_ASSIGN_OR_RETURN(text, JoinParts(flags, part_offsets));
-    MLSPACE_ASSIGN_OR_RETURN(json, DecodeCheckedBase64(text));
-    text = std::string();
+    // The fast reader consumed the buffer; decode again for nlohmann (rare:
+    // errors, numbers, some escapes).
+    MLSPACE_ASSIGN_OR_RETURN(json, DecodeCheckedBase64Parts(parts));
     fast = ReferenceFromJson(json);
   }
   MLSPACE_ASSIGN_OR_RETURN(LaunchSpec spec, std::move(*fast));

@@ -685,6 +685,48 @@ TEST(LaunchSpecTest, ToJsonWritesExactlyWhatNlohmannWrites) {
   }
 }
 
+// The decoder reads the parts in place: 4-character groups, padding and a
+// bad character may sit anywhere relative to part boundaries.
+TEST(LaunchSpecTest, DecodesPartsOfAnySizeAndNamesThePartOfABadCharacter) {
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 300; ++round) {
+    const LaunchSpec spec = RandomSpec(rng, rng() % 120, rng() % 3, rng() % 2);
+    const std::string b64 = Base64Encode(ToJson(spec));
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at < b64.size();) {
+      const std::size_t n = std::min<std::size_t>(rng() % 10, b64.size() - at);  // 0: empty part
+      parts.push_back(b64.substr(at, n));
+      at += n;
+    }
+    if (rng() % 4 == 0) parts.emplace_back();  // the seed client's trailing empty chunk
+    auto argv_for = [&](const std::vector<std::string>& ps, const std::string& text) {
+      Args argv = {"--spec-version=1", "--spec-num-parts=" + std::to_string(ps.size()),
+                   "--spec-sha256=" + Sha256Hex(text)};
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        argv.push_back("--spec-part-" + std::to_string(i) + "=" + ps[i]);
+      }
+      return argv;
+    };
+    auto decoded = DecodeArgv(argv_for(parts, b64));
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_TRUE(*decoded == spec);
+
+    // A bad character at a random place of the body (never in the padding).
+    const std::size_t body = b64.size() - (b64.ends_with("==") ? 2 : b64.ends_with("=") ? 1 : 0);
+    std::size_t at = rng() % body;
+    std::size_t k = 0;
+    while (at >= parts[k].size()) at -= parts[k++].size();
+    std::vector<std::string> bad = parts;
+    bad[k][at] = '*';
+    std::string bad_text;
+    for (const auto& part : bad) bad_text += part;
+    decoded = DecodeArgv(argv_for(bad, bad_text));
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_EQ(decoded.status().message(), "bad base64: invalid character '*' at offset " +
+                                              std::to_string(at) + " of part " + std::to_string(k));
+  }
+}
+
 TEST(LaunchSpecTest, DecodeArgsOverViewsMatchesDecodeArgv) {
   std::mt19937_64 rng(7);
   const Args argv = FlagsToArgv(EncodeFlags(RandomSpec(rng, 300000, 5, 3)));
