@@ -13,6 +13,7 @@
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -179,10 +180,11 @@ Result<std::string> DecodeCheckedBase64Parts(std::span<const std::string_view> p
       ok = ok && decode(carry, 4);
       carried = 0;
     }
-    const std::size_t whole = (part.size() - pos) / 4 * 4;
+    const std::size_t left = part.size() - pos;
+    const std::size_t whole = left / 4 * 4;
     if (whole > 0) ok = ok && decode(part.data() + pos, whole);
-    pos += whole;
-    while (pos < part.size()) carry[carried++] = part[pos++];
+    carried = left % 4;  // nothing is carried at this point
+    std::memcpy(carry, part.data() + pos + whole, carried);
   }
   if (!ok || carried != 0) return KindError(ErrorKind::kBase64, "OpenSSL rejected the text");
   // EVP_DecodeBlock counts the zero bytes that padding stands for; padding
