@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "controller/apiserver/handler.h"
 #include "controller/apiserver/server.h"
@@ -62,6 +63,9 @@ struct Config {
   Duration source_poll_interval = seconds(30);
   Duration removed_retention = std::chrono::hours(24);
   Duration shutdown_grace = seconds(30);
+  Duration ambiguous_grace = reconciler::ReconcilerOptions().ambiguous_grace;
+  Duration retry_base = reconciler::ReconcilerOptions().retry_base;
+  Duration retry_cap = reconciler::ReconcilerOptions().retry_cap;
   HostPort metrics_bind{"", 8080};
   HostPort health_bind{"", 8081};
   std::string api_bind = "127.0.0.1:8081";
@@ -107,6 +111,12 @@ FlagSet MakeFlags(Config& c) {
         "fallback poll of the manifests when no change notification came");
   f.Dur("removed-retention", &c.removed_retention, "how long removed objects stay readable");
   f.Dur("shutdown-grace", &c.shutdown_grace, "time in-flight reconciles get on SIGTERM");
+  f.Dur("ambiguous-submit-grace", &c.ambiguous_grace,
+        "a submit whose answer was lost is sent again (same marker) only when its marker was "
+        "absent from 2 lists and this long passed");
+  f.Dur("retry-backoff-base", &c.retry_base,
+        "wait before retrying a failed attempt: base*2^(failures-1), capped");
+  f.Dur("retry-backoff-cap", &c.retry_cap, "the longest wait between retries of failed attempts");
   f.Address("metrics-bind-address", &c.metrics_bind, "Prometheus /metrics listener");
   f.Address("health-probe-bind-address", &c.health_bind,
             "/healthz and /readyz listener when the API is off");
@@ -279,6 +289,9 @@ int Run(int argc, char** argv) {
   copts.launcher_path = cfg.launcher_path;
   copts.removed_retention = cfg.removed_retention;
   copts.shutdown_grace = cfg.shutdown_grace;
+  copts.reconciler.ambiguous_grace = cfg.ambiguous_grace;
+  copts.reconciler.retry_base = cfg.retry_base;
+  copts.reconciler.retry_cap = cfg.retry_cap;
 
   reconciler::ControllerDeps deps;
   deps.source = &observed_source;
@@ -317,7 +330,10 @@ int Run(int argc, char** argv) {
 
   if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
 
-  // Manifest counts for gitops_manifests{state}.
+  // Gauges read rather than reported: gitops_manifests{state}, the
+  // workqueue's in-flight times (a stuck reconcile shows as a growing
+  // longest_running_processor_seconds), and per-object series of objects
+  // that have a record but never changed phase (still Pending).
   std::mutex wake_mu;
   std::condition_variable wake_cv;
   bool stopping = false;
@@ -327,10 +343,17 @@ int Run(int argc, char** argv) {
       auto desired = controller->desired();
       if (desired) {
         double valid = 0, invalid = 0;
-        for (const auto& [key, obj] : desired->objects) (obj.job ? valid : invalid) += 1;
+        std::vector<ObjectKey> keys;
+        keys.reserve(desired->objects.size());
+        for (const auto& [key, obj] : desired->objects) {
+          (obj.job ? valid : invalid) += 1;
+          keys.push_back(key);
+        }
         metrics.SetManifestCounts(valid, invalid, 0);
+        bridge.ExportMissing(keys);
       }
-      wake_cv.wait_for(lock, seconds(2));
+      bridge.UpdateQueueGauges(reconciler::Controller::kName, controller->queue());
+      wake_cv.wait_for(lock, seconds(1));
     }
   });
 

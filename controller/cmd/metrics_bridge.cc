@@ -16,12 +16,24 @@ std::string PruneReasonLabel(std::string_view reason) {
   return "other";
 }
 
+// The reconciler reports submissions in more detail than the documented,
+// bounded `result` label of mlspacejob_submissions_total (docs/metrics.md):
+// a validation rejection is terminal; throttled, unavailable and ambiguous
+// submits (429, 5xx, network) are retried like errors.
+std::string SubmissionResultLabel(std::string_view result) {
+  if (result == "success") return "success";
+  if (result == "adopted") return "adopted";
+  if (result == "invalid") return "rejected";
+  return "error";
+}
+
 }  // namespace
 
 MetricsBridge::MetricsBridge(metrics::Metrics& metrics, store::StateStore& store)
     : metrics_(metrics), store_(store) {}
 
 void MetricsBridge::ExportObject(const store::ObjectRecord& r) {
+  exported_.insert(r.key);
   metrics_.SetObjectInfo(r.key.namespace_name, r.key.name, r.region, r.status.remote_job_name);
   metrics_.SetObjectPhase(r.key.namespace_name, r.key.name,
                           std::string(api::PhaseName(r.status.phase)));
@@ -30,11 +42,26 @@ void MetricsBridge::ExportObject(const store::ObjectRecord& r) {
 void MetricsBridge::LoadObjects() {
   auto records = store_.List();
   if (!records.ok()) return;
+  std::lock_guard lock(mu_);
   for (const auto& r : *records) ExportObject(r);
 }
 
+void MetricsBridge::ExportMissing(const std::vector<ObjectKey>& keys) {
+  std::lock_guard lock(mu_);
+  for (const auto& key : keys) {
+    if (exported_.count(key)) continue;
+    auto rec = store_.Get(key);
+    if (rec.ok() && rec->has_value()) ExportObject(**rec);
+  }
+}
+
+void MetricsBridge::UpdateQueueGauges(const std::string& queue, const runtime::WorkQueue& q) {
+  metrics_.SetWorkqueueUnfinishedWorkSeconds(queue, q.UnfinishedWorkSeconds());
+  metrics_.SetWorkqueueLongestRunningProcessorSeconds(queue, q.LongestRunningProcessorSeconds());
+}
+
 void MetricsBridge::OnSubmission(const ObjectKey&, std::string_view result) {
-  metrics_.IncSubmission(std::string(result));
+  metrics_.IncSubmission(SubmissionResultLabel(result));
 }
 
 void MetricsBridge::OnRetry(const ObjectKey&) { metrics_.IncJobRetries(); }
@@ -46,11 +73,16 @@ void MetricsBridge::OnCancellation(const ObjectKey&, std::string_view reason) {
 void MetricsBridge::OnPhaseChange(const ObjectKey& key, api::Phase, api::Phase to) {
   // The record holds the region and remote job name the info series needs;
   // the observer is called after the step's write, so it is current.
+  std::lock_guard lock(mu_);
   auto rec = store_.Get(key);
   if (rec.ok() && rec->has_value()) {
     ExportObject(**rec);
     return;
   }
+  // No record after the write: the object was dropped; exporting it again
+  // would leave a series of an object that no longer exists.
+  if (rec.ok()) return;
+  exported_.insert(key);
   metrics_.SetObjectPhase(key.namespace_name, key.name, std::string(api::PhaseName(to)));
 }
 
@@ -67,6 +99,8 @@ void MetricsBridge::OnPruneRefused(const ObjectKey&, std::string_view reason) {
 }
 
 void MetricsBridge::OnRecordDropped(const ObjectKey& key) {
+  std::lock_guard lock(mu_);
+  exported_.erase(key);
   metrics_.ForgetObject(key.namespace_name, key.name);
 }
 
