@@ -224,6 +224,13 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
   repo.Write("jobs/held.yaml", Job("default", "held", "SR006", "echo held", "    suspend: true\n"));
   // Invalid (workers >= 1): gitops_manifests{state="invalid"} and phase Invalid.
   repo.Write("jobs/broken.yaml", Job("default", "broken", "SR006", "true") + "  workers: 0\n");
+  // Its secret does not exist: every submit is blocked, so it stays Pending
+  // without ever changing phase (it must still have its series: the
+  // MLSpaceJobStuckPending alert reads them), and its reconciles fail
+  // (controller_runtime_reconcile_errors_total, workqueue_retries_total).
+  repo.Write("jobs/blocked.yaml", Job("team-a", "blocked", "SR006", "echo never") +
+                                      "  env:\n    - name: TOKEN\n      valueFrom:\n"
+                                      "        secretKeyRef: {name: missing, key: token}\n");
   repo.Commit("initial");
 
   // --- the emulator: real processes, throttling and latency at first -------------
@@ -348,7 +355,8 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
                                       {{"default", "long-suspend"}, "Running"},
                                       {{"team-a", "long-prune"}, "Running"},
                                       {{"default", "held"}, "Suspended"},
-                                      {{"default", "broken"}, "Invalid"}}),
+                                      {{"default", "broken"}, "Invalid"},
+                                      {{"team-a", "blocked"}, "Pending"}}),
                           seconds(120), &text))
       << text << e2e::ReadFile(controller.log_path());
   EXPECT_GE(Sum(Samples(text, "mlspacejob_retries_total")), 1) << text;
@@ -380,9 +388,9 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
   {
     auto phase = Samples(text, "mlspacejob_status_phase");
     auto info = Samples(text, "mlspacejob_info");
-    EXPECT_EQ(phase.size(), 6u) << text;
-    EXPECT_EQ(info.size(), 6u) << text;
-    for (const char* name : {"ok-a", "ok-b", "fail", "long-suspend", "held", "broken"}) {
+    EXPECT_EQ(phase.size(), 7u) << text;
+    EXPECT_EQ(info.size(), 7u) << text;
+    for (const char* name : {"ok-a", "ok-b", "fail", "long-suspend", "held", "broken", "blocked"}) {
       int n = 0;
       for (const auto& s : phase) n += s.labels.at("name") == name;
       EXPECT_EQ(n, 1) << name;
@@ -408,6 +416,10 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
   const std::vector<Check> checks = {
       {"successful submits", "sum(mlspacejob_submissions_total{result=\"success\"})", 5},
       {"retries", "sum(mlspacejob_retries_total)", 1},
+      {"blocked submits", "sum(mlspacejob_submissions_total{result=\"error\"})", 1},
+      {"reconcile errors", "sum(controller_runtime_reconcile_errors_total)", 1},
+      {"workqueue retries", "sum(workqueue_retries_total)", 1},
+      {"pending job", "count(mlspacejob_status_phase{phase=\"Pending\"})", 1},
       {"suspend cancel", "sum(mlspacejob_cancellations_total{reason=\"suspend\"})", 1},
       {"prune cancel", "sum(mlspacejob_cancellations_total{reason=\"prune\"})", 1},
       {"throttled", "sum(mlspace_gateway_throttled_total)", 2},
