@@ -309,10 +309,19 @@ int Run(int argc, char** argv) {
   bridge.LoadObjects();
 
   metrics::Probes probes;
-  probes.AddHealthCheck("workers", [&controller, &clock, &bridge]() -> Status {
-    (void)clock;
-    (void)bridge;
-    return controller->queue().ShuttingDown() ? UnavailableError("shutting down") : OkStatus();
+  // "Worker loop not stuck": no key has been processing for longer than any
+  // reconcile can legitimately take (the gateway client gives up after 5
+  // attempts of at most 60 s each plus Retry-After waits of at most 30 s),
+  // so a failing liveness probe restarts a controller whose worker hangs.
+  constexpr double kStuckReconcileSeconds = 15 * 60;
+  probes.AddHealthCheck("workers", [&controller]() -> Status {
+    if (controller->queue().ShuttingDown()) return UnavailableError("shutting down");
+    double longest = controller->queue().LongestRunningProcessorSeconds();
+    if (longest > kStuckReconcileSeconds) {
+      return UnavailableError("a reconcile has been running for " +
+                              std::to_string(static_cast<long>(longest)) + " s");
+    }
+    return OkStatus();
   });
   probes.AddReadyCheck("controller", [&controller]() -> Status {
     std::string why;
