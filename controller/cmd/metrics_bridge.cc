@@ -16,6 +16,20 @@ std::string PruneReasonLabel(std::string_view reason) {
   return "other";
 }
 
+// The client names requests by route template ("GET /jobs/{name}"); the
+// `endpoint` label takes the documented operation names (docs/metrics.md),
+// which the dashboard and the auth alert show.
+std::string EndpointLabel(std::string_view route) {
+  if (route == "POST /service_auth") return "service_auth";
+  if (route == "POST /jobs") return "jobs_create";
+  if (route == "GET /jobs") return "jobs_list";
+  if (route == "GET /jobs/{name}") return "jobs_get";
+  if (route == "DELETE /jobs/{name}") return "jobs_delete";
+  if (route == "POST /jobs/restart") return "jobs_restart";
+  if (route == "GET /jobs/{name}/logs") return "jobs_logs";
+  return "other";
+}
+
 // The reconciler reports submissions in more detail than the documented,
 // bounded `result` label of mlspacejob_submissions_total (docs/metrics.md):
 // a validation rejection is terminal; throttled, unavailable and ambiguous
@@ -138,9 +152,12 @@ void MetricsBridge::OnList(const std::string&, bool, Duration, size_t) {}
 gateway::http::RequestObserver MetricsBridge::GatewayObserver() {
   return [this](const gateway::http::RequestRecord& rec) {
     std::string code = rec.code == 0 ? "<error>" : std::to_string(rec.code);
-    metrics_.IncGatewayRequest(rec.endpoint, code);
+    metrics_.IncGatewayRequest(EndpointLabel(rec.endpoint), code);
     metrics_.ObserveRestRequest(rec.method, rec.host, code, Seconds(rec.duration));
-    if (rec.throttled) metrics_.IncGatewayThrottled();
+    // mlspace_gateway_throttled_total counts 429 answers only; the client
+    // also treats 503 + Retry-After as throttling, which stays visible as
+    // code="503" in the request counters.
+    if (rec.code == 429) metrics_.IncGatewayThrottled();
   };
 }
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -360,6 +361,28 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
                           seconds(120), &text))
       << text << e2e::ReadFile(controller.log_path());
   EXPECT_GE(Sum(Samples(text, "mlspacejob_retries_total")), 1) << text;
+  // Every 429 the emulator sent (faults are off by now) was counted once.
+  {
+    json st = e2e::GetJson(*emu_port, "/_emulator/stats");
+    ASSERT_TRUE(st.is_object());
+    double sent = st["by_status"].value("429", 0);
+    EXPECT_GE(sent, 2);
+    EXPECT_EQ(Sum(Samples(text, "mlspace_gateway_throttled_total")), sent) << st.dump();
+    EXPECT_EQ(Sum(Samples(text, "rest_client_requests_total"), "code", "429"), sent);
+  }
+  // The endpoint label holds the documented operation names only.
+  {
+    std::set<std::string> endpoints;
+    for (const auto& s : Samples(text, "mlspace_gateway_requests_total")) {
+      endpoints.insert(s.labels.at("endpoint"));
+    }
+    for (const auto& e : endpoints) {
+      EXPECT_TRUE(e == "service_auth" || e == "jobs_create" || e == "jobs_list" ||
+                  e == "jobs_get" || e == "jobs_delete" || e == "jobs_restart" || e == "jobs_logs")
+          << e;
+    }
+    EXPECT_TRUE(endpoints.count("jobs_create") && endpoints.count("jobs_list")) << text;
+  }
 
   // --- phase 3: commit B suspends one running job and removes another -------------
   repo.Write("jobs/long-suspend.yaml",
