@@ -506,6 +506,26 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
     EXPECT_NE(std::find(alerts.begin(), alerts.end(), name), alerts.end()) << name;
   }
 
+  // The alerts about objects match the real series: the failed job and the
+  // blocked one are active (pending until their `for:` passes).
+  auto active = [&](const std::string& alert, const std::string& name) {
+    json a = e2e::GetJson(prom.port(), "/api/v1/alerts");
+    if (!a.is_object()) return false;
+    for (const auto& x : a["data"]["alerts"]) {
+      const auto& l = x["labels"];
+      if (l.value("alertname", "") == alert && l.value("name", "") == name &&
+          l.value("namespace", "") == "team-a") {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(e2e::WaitFor([&] { return active("MLSpaceJobFailed", "fail"); }, seconds(15)))
+      << e2e::GetJson(prom.port(), "/api/v1/alerts").dump();
+  EXPECT_TRUE(
+      e2e::WaitFor([&] { return active("MLSpaceJobStuckPending", "blocked"); }, seconds(15)))
+      << e2e::GetJson(prom.port(), "/api/v1/alerts").dump();
+
   // promtool's linter on a live /metrics answer: no findings.
   std::string scrape = dir / "scrape.txt";
   e2e::WriteFile(scrape, Metrics());
