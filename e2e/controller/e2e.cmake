@@ -1,0 +1,20 @@
+# mlspace-controller end to end: the real controller binary against the real
+# emulator binary over loopback, with real git repositories. Included by
+# e2e/CMakeLists.txt; every test is LABELS e2e with its own TIMEOUT.
+set(_dir ${CMAKE_CURRENT_LIST_DIR})
+set(_bins mlspace-controller mlspace-gateway-emulator)
+
+mlspace_test(controller_e2e_test
+  SOURCES ${_dir}/controller_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 240)
+add_dependencies(controller_e2e_test ${_bins})
+
+# 300 manifests, >= 20 SIGKILLs, faults on: about 1-2 minutes.
+mlspace_test(controller_crash_e2e_test
+  SOURCES ${_dir}/controller_crash_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 400)
+add_dependencies(controller_crash_e2e_test ${_bins})
