@@ -1,5 +1,7 @@
 #include "controller/reconciler/controller.h"
 
+#include <malloc.h>
+
 #include <set>
 
 #include "controller/api/mapping.h"
@@ -18,6 +20,13 @@ bool SameDesired(const DesiredObject& a, const DesiredObject& b) {
 }
 
 std::string FileOf(const DesiredObject& d) { return d.job ? d.job->source_path : d.invalid->file; }
+
+// A sync or a poll at 10,000 objects allocates and frees tens of MB (parsed
+// list answers, store rows, desired-state copies) across several threads'
+// malloc arenas; glibc keeps that freed memory mapped, so RSS settled near
+// twice the live heap (bench_controller: 300 MB, 107 MB after a trim). Give
+// it back after each one; costs a few ms per sync or poll.
+void ReleaseFreedMemory() { malloc_trim(0); }
 
 }  // namespace
 
@@ -80,10 +89,18 @@ Status Controller::Start() {
       *deps_.clock, options_.workers, deps_.pool_observer);
   pool_->Start();
   sync_loop_ = std::make_unique<runtime::Periodic>(
-      "source", *deps_.clock, options_.source_poll_interval, 0.1, [this] { (void)SyncOnce(); },
+      "source", *deps_.clock, options_.source_poll_interval, 0.1,
+      [this] {
+        (void)SyncOnce();
+        ReleaseFreedMemory();
+      },
       /*run_first=*/false);
   poll_loop_ = std::make_unique<runtime::Periodic>(
-      "poll", *deps_.clock, options_.poll_interval, options_.poll_jitter, [this] { PollOnce(); },
+      "poll", *deps_.clock, options_.poll_interval, options_.poll_jitter,
+      [this] {
+        PollOnce();
+        ReleaseFreedMemory();
+      },
       /*run_first=*/false);
   resync_loop_ = std::make_unique<runtime::Periodic>(
       "resync", *deps_.clock, options_.resync_interval, 0.1, [this] { ResyncOnce(); },
