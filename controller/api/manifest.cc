@@ -247,7 +247,7 @@ std::string ManifestDocument::Message() const {
   return out;
 }
 
-ParseResult ParseManifestFile(std::string_view path, std::string_view content) {
+static ParseResult ParseManifestFileUnescaped(std::string_view path, std::string_view content) {
   ParseResult result;
   result.path = std::string(path);
   auto whole_file = [&](ManifestDocument::Kind kind, std::string text) {
@@ -405,6 +405,17 @@ size_t ManifestCache::parse_count() const {
 size_t ManifestCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();
+}
+
+ParseResult ParseManifestFile(std::string_view path, std::string_view content) {
+  // Field names and yaml-cpp messages can carry any byte of the input; every
+  // error and warning leaves here as one line.
+  ParseResult result = ParseManifestFileUnescaped(path, content);
+  for (auto& d : result.documents) {
+    for (auto& e : d.errors) e = internal::EscapeControlChars(e);
+    d.warning = internal::EscapeControlChars(d.warning);
+  }
+  return result;
 }
 
 }  // namespace mlspace::api

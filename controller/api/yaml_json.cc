@@ -1,5 +1,7 @@
 #include "controller/api/yaml_json.h"
 
+#include <cstdio>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -11,6 +13,24 @@ namespace mlspace::api::internal {
 namespace {
 
 using nlohmann::json;
+
+}  // namespace
+
+std::string EscapeControlChars(const std::string& msg) {
+  std::string out;
+  for (unsigned char c : msg) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+namespace {
 
 std::string Loc(const YAML::Mark& m) {
   if (m.is_null()) return "";

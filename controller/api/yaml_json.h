@@ -48,4 +48,8 @@ Mark FindMark(const std::map<std::string, Mark>& marks, std::string path);
 // Converts YAML text to JSON without marks (the embedded CRD). One document.
 Result<nlohmann::json> YamlToJson(std::string_view text);
 
+// Messages are one line: control bytes (a newline in a field name, the
+// character yaml-cpp quotes in "unknown escape character: ...") become \xNN.
+std::string EscapeControlChars(const std::string& msg);
+
 }  // namespace mlspace::api::internal

@@ -137,6 +137,23 @@ spec:
   EXPECT_EQ(s.run_policy.on_spec_change, SpecChangePolicy::kIgnore);
 }
 
+// Found by fuzz_manifest: yaml-cpp quotes the bad character verbatim, which
+// broke the one-line rule when it was a newline or another control byte.
+TEST(ParseManifest, YamlErrorsWithControlCharactersStayOnOneLine) {
+  const std::string job =
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  \"na\\x01\\nme\": a\n";
+  for (std::string bad : {std::string("a: \"x\\\x01\"\n"), std::string("a: \"x\\\n"), job}) {
+    ParseResult r = ParseManifestFile("jobs/bad.yaml", bad);
+    ASSERT_EQ(r.documents.size(), 1u);
+    ASSERT_FALSE(r.documents[0].errors.empty());
+    for (const std::string& e : r.documents[0].errors) {
+      EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+      EXPECT_EQ(e.find('\x01'), std::string::npos) << e;
+    }
+    EXPECT_THAT(r.documents[0].errors[0], HasSubstr("jobs/bad.yaml:"));
+  }
+}
+
 TEST(ParseManifest, ErrorsNameFileLineColumnAndField) {
   auto r = ParseManifestFile("jobs/a.yaml", Job("a", "  workers: 0\n"));
   const auto& d = Only(r);
