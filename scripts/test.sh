@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 STAGES=${MLSPACE_TEST_STAGES:-"unit asan tsan fuzz e2e"}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-export CCACHE_DIR=${CCACHE_DIR:-$PWD/.ccache}
+# ccache lives outside the checkout so fresh clones on this machine reuse it.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlspace-operator/ccache}
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 
 has() { [[ " $STAGES " == *" $1 "* ]]; }
