@@ -271,15 +271,31 @@ TEST(ControllerCrashE2eTest, SigkillAtRandomMomentsNeverDuplicatesNorLosesAJob) 
 
   // ---- Numbers, cross-checked with the emulator's record file ------------
   int submits = 0, submits_ok = 0, submits_5xx = 0, submits_dropped = 0, lists = 0;
+  std::map<std::string, int> answered_200;  // marker → submits answered 200
   for (const auto& r : emulator.Record()) {
     std::string op = r.value("op", "");
     if (op == "list") ++lists;
     if (op != "submit") continue;
     ++submits;
     int status = r.value("status", -1);
-    if (status == 200) ++submits_ok;
+    if (status == 200) {
+      ++submits_ok;
+      // A 200 answer is a created job: two for one marker would be a
+      // duplicate the controller was told about.
+      std::string desc;
+      if (r.contains("body") && r["body"].is_object()) desc = r["body"].value("job_desc", "");
+      std::smatch m;
+      if (std::regex_search(desc, m, MarkerRe())) ++answered_200[m[0].str()];
+    }
     if (status >= 500) ++submits_5xx;
     if (status == 0) ++submits_dropped;
+  }
+  int answered_with_marker = 0;
+  for (const auto& [marker, n] : answered_200) answered_with_marker += n;
+  EXPECT_EQ(answered_with_marker, submits_ok) << "every recorded submit body carries its marker";
+  for (const auto& [marker, n] : answered_200) {
+    EXPECT_EQ(n, 1) << marker << ": " << n << " submits answered 200 in the record";
+    EXPECT_EQ(per_marker.count(marker), 1u) << marker << " was answered 200 but is not listed";
   }
   json stats = emulator.Stats();
   int64_t created = stats.value("jobs_created", int64_t{-1});
