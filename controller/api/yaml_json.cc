@@ -2,11 +2,13 @@
 
 #include <cstdio>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 #include <string_view>
 
 namespace mlspace::api::internal {
@@ -182,10 +184,67 @@ class Converter {
 
 }  // namespace
 
+namespace {
+
+// Counts parser events without building nodes, and stops the parse once the
+// stream is larger than the limits allow. Run before YAML::LoadAll, which
+// has no limits of its own and never returns on some malformed input.
+class EventBudget final : public YAML::EventHandler {
+ public:
+  explicit EventBudget(const YamlLimits& limits)
+      : max_events_(limits.max_nodes * 2 + limits.max_documents * 2 + 16) {}
+
+  void OnDocumentStart(const YAML::Mark& m) override { Spend(m); }
+  void OnDocumentEnd() override { Spend(YAML::Mark()); }
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Spend(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { Spend(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Spend(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Spend(m);
+  }
+  void OnSequenceEnd() override { Spend(YAML::Mark()); }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Spend(m);
+  }
+  void OnMapEnd() override { Spend(YAML::Mark()); }
+
+ private:
+  void Spend(const YAML::Mark& m) {
+    if (++events_ > max_events_) {
+      throw YAML::Exception(m, "document stream too large or malformed (parser did not end)");
+    }
+  }
+  size_t events_ = 0;
+  const size_t max_events_;
+};
+
+Status CheckStreamBounds(const std::string& text, const YamlLimits& limits) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  EventBudget budget(limits);
+  size_t documents = 0;
+  while (parser.HandleNextDocument(budget)) {
+    if (++documents > limits.max_documents) {
+      return InvalidArgumentError("more than " + std::to_string(limits.max_documents) +
+                                  " YAML documents in one file");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<std::vector<YamlDocument>> ParseYamlStream(std::string_view text, const YamlLimits& limits) {
   std::vector<YAML::Node> nodes;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    std::string copy(text);
+    MLSPACE_RETURN_IF_ERROR(CheckStreamBounds(copy, limits));
+    nodes = YAML::LoadAll(copy);
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError(Loc(e.mark) + e.msg);
   } catch (const std::exception& e) {

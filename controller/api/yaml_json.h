@@ -32,6 +32,10 @@ struct YamlLimits {
   int max_depth = 64;
   // Aliases expand to copies; this bounds "billion laughs" documents.
   size_t max_nodes = 100'000;
+  // Documents in one stream; also stops yaml-cpp 0.7, which on some
+  // malformed input (a stray ',' at the top level) reports empty documents
+  // forever.
+  size_t max_documents = 10'000;
 };
 
 // Parses every document of a YAML stream. Scalars resolve by the YAML 1.2

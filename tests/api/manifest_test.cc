@@ -154,6 +154,17 @@ TEST(ParseManifest, YamlErrorsWithControlCharactersStayOnOneLine) {
   }
 }
 
+// Found by fuzz_manifest: yaml-cpp 0.7 reports empty documents forever for
+// a stray ',' at the top level; the parse must end with an error instead.
+TEST(ParseManifest, MalformedStreamThatNeverEndsInYamlCppIsAnError) {
+  ParseResult r = ParseManifestFile("jobs/loop.yaml", "# comment\n,#  s");
+  ASSERT_EQ(r.documents.size(), 1u);
+  ASSERT_FALSE(r.documents[0].errors.empty());
+  EXPECT_THAT(r.documents[0].errors[0], HasSubstr("jobs/loop.yaml"));
+  auto ok = ParseManifestFile("jobs/many.yaml", "a: 1\n---\nb: 2\n");
+  EXPECT_EQ(ok.documents.size(), 2u);
+}
+
 TEST(ParseManifest, ErrorsNameFileLineColumnAndField) {
   auto r = ParseManifestFile("jobs/a.yaml", Job("a", "  workers: 0\n"));
   const auto& d = Only(r);
