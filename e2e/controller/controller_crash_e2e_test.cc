@@ -329,5 +329,145 @@ TEST(ControllerCrashE2eTest, SigkillAtRandomMomentsNeverDuplicatesNorLosesAJob) 
       Seconds(converged_at - last_start), Seconds(Clock::now() - t0));
 }
 
+// Cancellations under SIGKILL: 60 running jobs; one commit changes 20 specs
+// (Replace) and removes 20 manifests; the controller is killed at random
+// moments while it cancels and resubmits. At the end no cancel is lost (every
+// removed manifest's job and every replaced generation's job is Stopped),
+// each new generation has exactly one job, and untouched jobs keep running.
+TEST(ControllerCrashE2eTest, SigkillWhileReplacingAndPruningLosesNoCancel) {
+  unsigned seed = std::random_device{}();
+  if (const char* s = std::getenv("MLSPACE_E2E_SEED")) seed = static_cast<unsigned>(std::stoul(s));
+  std::printf("replace/prune crash test seed %u\n", seed);
+  std::mt19937 rng(seed);
+  constexpr int kJobs = 60;
+  auto changed = [](int i) { return i < 20; };
+  auto removed = [](int i) { return i >= 20 && i < 40; };
+
+  TempDir tmp;
+  GitRepo repo(tmp / "repo");
+  for (int i = 0; i < kJobs; ++i) repo.Write("jobs/" + Name(i) + ".yaml", JobManifest(Name(i)));
+  repo.Commit("60 jobs");
+  Emulator emulator(tmp, {"--pending-duration", "200ms", "--run-duration", "10m",
+                          "--fault-after-create", "0.1@submit", "--fault-drop", "0.05",
+                          "--fault-latency", "20ms", "--fault-latency-rule", "1@submit+delete"});
+  ASSERT_GT(emulator.port(), 0) << ReadFile(tmp / "emulator.log");
+  const std::vector<std::string> flags = {"--poll-interval",
+                                          "300ms",
+                                          "--source-poll-interval",
+                                          "2s",
+                                          "--workers",
+                                          "4",
+                                          "--gateway-rate",
+                                          "15",
+                                          "--gateway-burst",
+                                          "5",
+                                          "--ambiguous-submit-grace",
+                                          "1500ms",
+                                          "--prune-max-fraction",
+                                          "1",
+                                          "--shutdown-grace",
+                                          "5s"};
+  const std::string state = tmp / "state";
+
+  std::map<std::string, std::string> first_job;
+  {
+    ControllerProcess c(tmp, repo.path(), state, emulator, flags, "controller-runs.log");
+    ASSERT_TRUE(c.WaitReady()) << ReadFile(tmp / "controller-runs.log");
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          for (int i = 0; i < kJobs; ++i) {
+            if (c.Phase(Name(i)) != "Running") return false;
+          }
+          return true;
+        },
+        120s));
+    for (int i = 0; i < kJobs; ++i) {
+      first_job[Name(i)] = c.Object(Name(i))["status"].value("remoteJobName", "");
+    }
+    c.process().Signal(SIGKILL);
+    c.process().Wait(10s);
+  }
+  for (int i = 0; i < kJobs; ++i) {
+    if (changed(i)) repo.Write("jobs/" + Name(i) + ".yaml", JobManifest(Name(i), "echo v2"));
+    if (removed(i)) repo.Remove("jobs/" + Name(i) + ".yaml");
+  }
+  repo.Commit("replace 20, remove 20");
+
+  std::uniform_int_distribution<int> lifetime_ms(200, 2000);
+  for (int k = 0; k < 6; ++k) {
+    ControllerProcess c(tmp, repo.path(), state, emulator, flags, "controller-runs.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(lifetime_ms(rng)));
+    ASSERT_TRUE(c.process().Running()) << ReadFile(tmp / "controller-runs.log");
+    c.process().Signal(SIGKILL);
+    ASSERT_TRUE(c.process().Wait(10s).has_value());
+  }
+
+  ControllerProcess last(tmp, repo.path(), state, emulator, flags, "controller-last.log");
+  ASSERT_TRUE(last.WaitReady()) << ReadFile(tmp / "controller-last.log");
+  auto settled = [&](int i) {
+    json o = last.Object(Name(i));
+    if (o.is_null()) return false;
+    std::string phase = o["status"].value("phase", "");
+    std::string job = o["status"].value("remoteJobName", "");
+    if (removed(i)) return phase == "Removed";
+    if (changed(i)) return phase == "Running" && job != first_job[Name(i)];
+    return phase == "Running" && job == first_job[Name(i)];
+  };
+  bool ok = WaitFor(
+      [&] {
+        for (int i = 0; i < kJobs; ++i) {
+          if (!settled(i)) return false;
+        }
+        return true;
+      },
+      120s);
+  for (int i = 0; i < kJobs && !ok; ++i) {
+    if (!settled(i)) ADD_FAILURE() << Name(i) << " not settled: " << last.Object(Name(i)).dump();
+  }
+  ASSERT_TRUE(ok);
+  last.process().Signal(SIGTERM);
+  auto code = last.process().Wait(30s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+
+  json jobs = emulator.Jobs();
+  ASSERT_TRUE(jobs.is_array());
+  std::map<std::string, int> per_marker;
+  std::map<std::string, std::vector<json>> of;  // name → its jobs
+  for (const auto& j : jobs) {
+    std::smatch m;
+    std::string desc = j.value("job_desc", "");
+    ASSERT_TRUE(std::regex_search(desc, m, MarkerRe())) << desc;
+    ++per_marker[m[0].str()];
+    of[m[2].str()].push_back(j);
+  }
+  for (const auto& [marker, n] : per_marker) EXPECT_EQ(n, 1) << marker;
+  int cancels = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    const auto& js = of[Name(i)];
+    SCOPED_TRACE(Name(i));
+    auto status_of = [&](const std::string& job) {
+      for (const auto& j : js) {
+        if (j.value("job_name", "") == job) return j.value("status", "");
+      }
+      return std::string("absent");
+    };
+    EXPECT_EQ(status_of(first_job[Name(i)]), changed(i) || removed(i) ? "Stopped" : "Running");
+    if (changed(i) || removed(i)) ++cancels;
+    ASSERT_EQ(js.size(), changed(i) ? 2u : 1u);
+    if (changed(i)) {
+      for (const auto& j : js) {
+        if (j.value("job_name", "") != first_job[Name(i)]) {
+          EXPECT_EQ(j.value("status", ""), "Running");
+        }
+      }
+    }
+  }
+  std::printf(
+      "replace/prune crash test: %d jobs, 7 SIGKILLs, %d cancels needed, %zu remote jobs, "
+      "all markers unique\n",
+      kJobs, cancels, jobs.size());
+}
+
 }  // namespace
 }  // namespace mlspace::e2e
