@@ -1,4 +1,5 @@
 #include "controller/api/manifest.h"
+#include "controller/schema/validator.h"
 
 #include <algorithm>
 #include <cctype>
@@ -40,28 +41,6 @@ const std::set<std::string>& KnownMetadataFields() {
   return fields;
 }
 
-std::string TypeName(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "integer";
-    case json::value_t::number_float:
-      return "number";
-    case json::value_t::string:
-      return "string";
-    case json::value_t::array:
-      return "array";
-    case json::value_t::object:
-      return "object";
-    default:
-      return "value";
-  }
-}
-
 bool HasExtension(std::string_view path) {
   auto dot = path.rfind('.');
   if (dot == std::string_view::npos) return false;
@@ -94,7 +73,7 @@ class DocumentParser {
     doc_.kind = ManifestDocument::Kind::kInvalid;
     doc_.reason = kReasonInvalidSpec;
     if (!obj.is_object()) {
-      Error("", "a manifest must be a mapping, got " + TypeName(obj));
+      Error("", "a manifest must be a mapping, got " + schema::JsonTypeName(obj));
       return std::move(doc_);
     }
     auto api_version = obj.find("apiVersion");
@@ -168,7 +147,7 @@ class DocumentParser {
     if (it == md.end() || it->is_null()) return;
     std::string path = std::string("metadata.") + field;
     if (!it->is_object()) {
-      Error(path, "must be of type object, got " + TypeName(*it));
+      Error(path, "must be of type object, got " + schema::JsonTypeName(*it));
       return;
     }
     for (auto kv = it->begin(); kv != it->end(); ++kv) {
@@ -176,7 +155,7 @@ class DocumentParser {
         Error(path, "keys must not be empty");
       } else if (!kv->is_string()) {
         // kubectl rejects `team: 1`; quoting is the fix.
-        Error(path + "." + kv.key(), "must be of type string, got " + TypeName(*kv));
+        Error(path + "." + kv.key(), "must be of type string, got " + schema::JsonTypeName(*kv));
       } else {
         out[kv.key()] = kv->get<std::string>();
       }
@@ -190,7 +169,7 @@ class DocumentParser {
       return;
     }
     if (!md->is_object()) {
-      Error("metadata", "must be of type object, got " + TypeName(*md));
+      Error("metadata", "must be of type object, got " + schema::JsonTypeName(*md));
       return;
     }
     for (auto it = md->begin(); it != md->end(); ++it) {
@@ -205,7 +184,7 @@ class DocumentParser {
                                  : "is required");
     } else if (!name->is_string()) {
       key_ok = false;
-      Error("metadata.name", "must be of type string, got " + TypeName(*name));
+      Error("metadata.name", "must be of type string, got " + schema::JsonTypeName(*name));
     } else if (!IsDns1123Label(name->get_ref<const std::string&>())) {
       key_ok = false;
       Error("metadata.name",
@@ -218,7 +197,7 @@ class DocumentParser {
     if (auto ns = md->find("namespace"); ns != md->end() && !ns->is_null()) {
       if (!ns->is_string()) {
         key_ok = false;
-        Error("metadata.namespace", "must be of type string, got " + TypeName(*ns));
+        Error("metadata.namespace", "must be of type string, got " + schema::JsonTypeName(*ns));
       } else if (!IsDns1123Label(ns->get_ref<const std::string&>())) {
         key_ok = false;
         Error("metadata.namespace", "\"" + ns->get<std::string>() + "\" is not a DNS-1123 label");

@@ -19,28 +19,6 @@ namespace {
 // would recurse forever; real schemas are far shallower than this.
 constexpr int kMaxDepth = 200;
 
-std::string JsonTypeName(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "integer";
-    case json::value_t::number_float:
-      return "number";
-    case json::value_t::string:
-      return "string";
-    case json::value_t::array:
-      return "array";
-    case json::value_t::object:
-      return "object";
-    default:
-      return "unknown";
-  }
-}
-
 bool IsIntegral(const json& v) {
   if (v.is_number_integer() || v.is_number_unsigned()) return true;
   if (v.is_number_float()) {
@@ -160,6 +138,28 @@ std::string PythonToEcma(const std::string& p) {
 }
 
 }  // namespace
+
+std::string JsonTypeName(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+      return "integer";
+    case json::value_t::number_float:
+      return "number";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::object:
+      return "object";
+    default:
+      return "unknown";
+  }
+}
 
 struct Validator::Impl {
   json document;

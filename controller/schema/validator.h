@@ -122,4 +122,8 @@ class Validator {
 // "a, b, c" style join of ValidationError::ToString(), for one-line errors.
 std::string JoinErrors(const std::vector<ValidationError>& errors, std::string_view sep = "; ");
 
+// The JSON-schema type name of a value ("null", "boolean", "integer",
+// "number", "string", "array", "object"), for "must be of type X, got Y".
+std::string JsonTypeName(const nlohmann::json& v);
+
 }  // namespace mlspace::schema
