@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
 files=$(git ls-files 'controller/*.cc' 'controller/*.h' 'launcher/*.cc' 'launcher/*.h' \
-  'tests/*.cc' 'tests/*.h' 'bench/*.cc' 'e2e/*.cc' 'fuzz/*.cc')
+  'tests/*.cc' 'tests/*.h' 'bench/*.cc' 'e2e/*.cc' 'e2e/*.h' 'fuzz/*.cc')
 echo "clang-format: checking $(echo "$files" | wc -w) files"
 if ! clang-format --dry-run --Werror $files; then fail=1; fi
 srcs=$(git ls-files 'controller/*.cc' 'launcher/*.cc')

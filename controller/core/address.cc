@@ -15,8 +15,8 @@ bool HostPort::IsLoopback() const {
 
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view flag) {
   auto bad = [&](std::string_view why) {
-    return InvalidArgumentError(std::string(flag) + " \"" + std::string(text) + "\": " +
-                                std::string(why) + " (expected host:port or :port)");
+    return InvalidArgumentError(std::string(flag) + " \"" + std::string(text) +
+                                "\": " + std::string(why) + " (expected host:port or :port)");
   };
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos) return bad("missing port");

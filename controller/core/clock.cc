@@ -9,8 +9,7 @@ SystemClock& SystemClock::Get() {
 
 TimePoint SystemClock::Now() const { return std::chrono::system_clock::now(); }
 
-void SystemClock::WaitUntil(std::condition_variable& cv,
-                            std::unique_lock<std::mutex>& lock,
+void SystemClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                             TimePoint deadline) const {
   // Waiting on a relative steady duration keeps a wall-clock step from
   // stretching the wait.

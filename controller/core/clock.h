@@ -22,8 +22,7 @@ class Clock {
   // until notified, or until Now() reaches `deadline`. May return early
   // (spuriously); callers re-check their predicate and Now() in a loop.
   // Thread-safe.
-  virtual void WaitUntil(std::condition_variable& cv,
-                         std::unique_lock<std::mutex>& lock,
+  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                          TimePoint deadline) const = 0;
 };
 

@@ -26,10 +26,14 @@ LoggerState& State() {
 
 std::string_view LevelName(LogLevel l, bool upper) {
   switch (l) {
-    case LogLevel::kDebug: return upper ? "DEBUG" : "debug";
-    case LogLevel::kInfo: return upper ? "INFO" : "info";
-    case LogLevel::kWarn: return upper ? "WARN" : "warn";
-    case LogLevel::kError: return upper ? "ERROR" : "error";
+    case LogLevel::kDebug:
+      return upper ? "DEBUG" : "debug";
+    case LogLevel::kInfo:
+      return upper ? "INFO" : "info";
+    case LogLevel::kWarn:
+      return upper ? "WARN" : "warn";
+    case LogLevel::kError:
+      return upper ? "ERROR" : "error";
   }
   return "info";
 }
@@ -56,8 +60,7 @@ Result<LogLevel> ParseLogLevel(std::string_view s) {
 Result<LogFormat> ParseLogFormat(std::string_view s) {
   if (s == "text") return LogFormat::kText;
   if (s == "json") return LogFormat::kJson;
-  return InvalidArgumentError("log format \"" + std::string(s) +
-                              "\": expected text or json");
+  return InvalidArgumentError("log format \"" + std::string(s) + "\": expected text or json");
 }
 
 Logger& Logger::Get() {

@@ -4,9 +4,7 @@ namespace mlspace {
 
 bool IsDns1123Label(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  };
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   for (char c : s) {
     if (!alnum(c) && c != '-') return false;
   }

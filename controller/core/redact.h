@@ -24,8 +24,6 @@ class SecretRegistry {
   void ClearForTesting();
 };
 
-inline std::string Redact(std::string_view text) {
-  return SecretRegistry::Get().Redact(text);
-}
+inline std::string Redact(std::string_view text) { return SecretRegistry::Get().Redact(text); }
 
 }  // namespace mlspace

@@ -16,8 +16,8 @@ class [[nodiscard]] Result {
  public:
   static_assert(!std::is_same_v<T, Status>, "use Status directly");
 
-  Result(const T& value) : data_(value) {}  // NOLINT: implicit by design
-  Result(T&& value) : data_(std::move(value)) {}  // NOLINT
+  Result(const T& value) : data_(value) {}            // NOLINT: implicit by design
+  Result(T&& value) : data_(std::move(value)) {}      // NOLINT
   Result(Status status) : data_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(data_).ok() && "Result from an ok Status");
     if (std::get<Status>(data_).ok()) {
@@ -28,9 +28,7 @@ class [[nodiscard]] Result {
   bool ok() const { return std::holds_alternative<T>(data_); }
 
   // The error, or an ok Status when a value is held.
-  Status status() const {
-    return ok() ? Status() : std::get<Status>(data_);
-  }
+  Status status() const { return ok() ? Status() : std::get<Status>(data_); }
 
   const T& value() const& { return std::get<T>(data_); }
   T& value() & { return std::get<T>(data_); }
@@ -55,9 +53,8 @@ class [[nodiscard]] Result {
 
 // MLSPACE_ASSIGN_OR_RETURN(auto x, Expr()): binds the value or returns the
 // error Status from the enclosing function.
-#define MLSPACE_ASSIGN_OR_RETURN(lhs, expr)                                \
-  MLSPACE_ASSIGN_OR_RETURN_IMPL_(                                          \
-      MLSPACE_STATUS_CONCAT_(mlspace_result_, __LINE__), lhs, expr)
+#define MLSPACE_ASSIGN_OR_RETURN(lhs, expr) \
+  MLSPACE_ASSIGN_OR_RETURN_IMPL_(MLSPACE_STATUS_CONCAT_(mlspace_result_, __LINE__), lhs, expr)
 #define MLSPACE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return tmp.status();                  \

@@ -33,8 +33,7 @@ std::string_view StatusCodeName(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
@@ -62,24 +61,16 @@ inline Status OkStatus() { return Status(); }
 inline Status InvalidArgumentError(std::string m) {
   return {StatusCode::kInvalidArgument, std::move(m)};
 }
-inline Status NotFoundError(std::string m) {
-  return {StatusCode::kNotFound, std::move(m)};
-}
+inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status AlreadyExistsError(std::string m) {
   return {StatusCode::kAlreadyExists, std::move(m)};
 }
 inline Status FailedPreconditionError(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
-inline Status UnavailableError(std::string m) {
-  return {StatusCode::kUnavailable, std::move(m)};
-}
-inline Status InternalError(std::string m) {
-  return {StatusCode::kInternal, std::move(m)};
-}
-inline Status DataLossError(std::string m) {
-  return {StatusCode::kDataLoss, std::move(m)};
-}
+inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status DeadlineExceededError(std::string m) {
   return {StatusCode::kDeadlineExceeded, std::move(m)};
 }
@@ -92,12 +83,8 @@ inline Status PermissionDeniedError(std::string m) {
 inline Status ResourceExhaustedError(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
-inline Status AbortedError(std::string m) {
-  return {StatusCode::kAborted, std::move(m)};
-}
-inline Status CancelledError(std::string m) {
-  return {StatusCode::kCancelled, std::move(m)};
-}
+inline Status AbortedError(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+inline Status CancelledError(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
 }  // namespace mlspace
 
@@ -105,8 +92,8 @@ inline Status CancelledError(std::string m) {
 #define MLSPACE_STATUS_CONCAT_(a, b) MLSPACE_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates expr (a Status) and returns it from the caller when not ok.
-#define MLSPACE_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                  \
-    ::mlspace::Status mlspace_status_ = (expr);                         \
-    if (!mlspace_status_.ok()) return mlspace_status_;                  \
+#define MLSPACE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::mlspace::Status mlspace_status_ = (expr);        \
+    if (!mlspace_status_.ok()) return mlspace_status_; \
   } while (false)

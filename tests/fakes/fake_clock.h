@@ -15,9 +15,7 @@ class FakeClock final : public Clock {
   explicit FakeClock(TimePoint start = TimePoint(std::chrono::seconds(1'700'000'000)))
       : now_ns_(start.time_since_epoch().count()) {}
 
-  TimePoint Now() const override {
-    return TimePoint(TimePoint::duration(now_ns_.load()));
-  }
+  TimePoint Now() const override { return TimePoint(TimePoint::duration(now_ns_.load())); }
 
   void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                  TimePoint deadline) const override {
