@@ -355,7 +355,7 @@ int Run(int argc, char** argv) {
         std::vector<ObjectKey> keys;
         keys.reserve(desired->objects.size());
         for (const auto& [key, obj] : desired->objects) {
-          (obj.job ? valid : invalid) += 1;
+          (obj->job ? valid : invalid) += 1;
           keys.push_back(key);
         }
         metrics.SetManifestCounts(valid, invalid, 0);

@@ -10,17 +10,6 @@
 namespace mlspace::reconciler {
 namespace {
 
-bool SameDesired(const DesiredObject& a, const DesiredObject& b) {
-  if (a.job.has_value() != b.job.has_value()) return false;
-  if (a.job) {
-    return a.job->spec_hash == b.job->spec_hash && a.job->spec == b.job->spec &&
-           a.job->metadata == b.job->metadata && a.job->source_path == b.job->source_path;
-  }
-  return a.invalid->reason == b.invalid->reason && a.invalid->message == b.invalid->message;
-}
-
-std::string FileOf(const DesiredObject& d) { return d.job ? d.job->source_path : d.invalid->file; }
-
 // A sync or a poll at 10,000 objects allocates and frees tens of MB (parsed
 // list answers, store rows, desired-state copies) across several threads'
 // malloc arenas; glibc keeps that freed memory mapped, so RSS settled near
@@ -30,8 +19,44 @@ void ReleaseFreedMemory() { malloc_trim(0); }
 
 }  // namespace
 
+// Forwards to the real store; every successful Write and every full List
+// also updates LiveRecords, so a source sync never scans the store.
+class Controller::RecordingStore final : public store::StateStore {
+ public:
+  RecordingStore(store::StateStore& inner, LiveRecords& live) : inner_(inner), live_(live) {}
+
+  Result<std::optional<store::ObjectRecord>> Get(const ObjectKey& key) override {
+    return inner_.Get(key);
+  }
+  Result<std::vector<store::ObjectRecord>> List() override {
+    const uint64_t writes = live_.write_count();
+    auto records = inner_.List();
+    if (records.ok()) live_.Reseed(*records, writes);
+    return records;
+  }
+  Status Write(const store::WriteBatch& batch) override {
+    Status s = inner_.Write(batch);
+    if (s.ok()) live_.Apply(batch);
+    return s;
+  }
+  Result<std::vector<store::SubmitIntent>> OpenIntents() override { return inner_.OpenIntents(); }
+  Result<std::vector<store::SubmitIntent>> Intents(const ObjectKey& key) override {
+    return inner_.Intents(key);
+  }
+  Result<std::vector<store::Event>> Events(const ObjectKey& key, size_t limit) override {
+    return inner_.Events(key, limit);
+  }
+
+ private:
+  store::StateStore& inner_;
+  LiveRecords& live_;
+};
+
 Controller::Controller(ControllerDeps deps, ControllerOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      store_(std::make_unique<RecordingStore>(*deps_.store, live_)),
+      builder_(options_.prune_max_fraction) {
   ReconcilerOptions ro = options_.reconciler;
   ro.prune = options_.prune;
   ro.removed_retention = options_.removed_retention;
@@ -50,7 +75,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
     };
   }
   JobReconciler::Deps rd;
-  rd.store = deps_.store;
+  rd.store = store_.get();
   rd.gateway = deps_.gateway;
   rd.clock = deps_.clock;
   rd.desired = &desired_;
@@ -162,6 +187,19 @@ void Controller::ResyncOnce() {
   for (const auto& k : *keys) Enqueue(k);
 }
 
+Status Controller::SeedLiveRecords() {
+  // Prime() (start-up) normally seeded it already, through store_. A write
+  // racing with the List makes Reseed refuse; writes only come from
+  // reconciles of keys a sync enqueued, so a retry settles it.
+  for (int attempt = 0; !live_.seeded(); ++attempt) {
+    const uint64_t writes = live_.write_count();
+    auto records = deps_.store->List();
+    if (!records.ok()) return records.status();
+    live_.Reseed(*records, attempt < 3 ? writes : live_.write_count());
+  }
+  return OkStatus();
+}
+
 Status Controller::SyncOnce() {
   std::lock_guard sync_lock(sync_mu_);
   auto prev = desired_.Get();
@@ -185,65 +223,29 @@ Status Controller::SyncOnce() {
   auto snap = deps_.source->Read();
   if (!snap.ok()) return fail(snap.status());
   if (prev && prev->source_ok && prev->revision == snap->revision) return OkStatus();
-  auto set = manifests_.UpdateFrom(
-      snap->files, [this](const std::string& blob) { return deps_.source->ReadBlob(blob); });
-  if (!set.ok()) return fail(set.status());
-  for (const auto& w : set->warnings) LogWarn(w, {{"revision", snap->revision}});
+  // The prune guards' "live" set: the last good revision's objects (the
+  // builder's base) plus every record not yet Removed (live_, so a restart
+  // keeps the guards). Read once from the store, then kept from the writes.
+  if (Status s = SeedLiveRecords(); !s.ok()) return fail(s);
 
-  // Objects the controller considers live: the last good revision's plus
-  // every record not yet Removed (so a restart keeps the prune guards).
-  auto records = deps_.store->List();
-  if (!records.ok()) return fail(records.status());
-  std::map<ObjectKey, std::string> live;  // key → file
-  for (const auto& r : *records) {
-    if (r.status.phase != api::Phase::kRemoved) live[r.key] = r.source_path;
-  }
-  if (prev) {
-    for (const auto& [k, d] : prev->objects) live[k] = FileOf(d);
-  }
-
-  std::vector<ParsedObject> parsed;
-  std::set<ObjectKey> present;
-  for (const auto& job : set->jobs) {
-    parsed.push_back({job.key(), job.source_path, job, std::nullopt});
-    present.insert(job.key());
-  }
-  for (const auto& inv : set->invalid) {
-    if (inv.key) {
-      parsed.push_back({*inv.key, inv.source_path, std::nullopt,
-                        InvalidManifest{inv.reason, inv.message, inv.source_path}});
-      present.insert(*inv.key);
-    }
-  }
-  // A file that cannot be parsed at all makes the objects it declared
-  // before Invalid (not removed: a typo must never cancel a job).
-  for (const auto& inv : set->invalid) {
-    if (inv.key) continue;
-    for (const auto& [k, file] : live) {
-      if (file == inv.source_path && !present.count(k)) {
-        parsed.push_back({k, inv.source_path, std::nullopt,
-                          InvalidManifest{inv.reason, inv.message, inv.source_path}});
-        present.insert(k);
-      }
-    }
-  }
-
-  auto next = std::make_shared<DesiredState>();
-  next->revision = snap->revision;
-  next->source_ok = true;
-  next->objects = BuildDesiredObjects(parsed);
-  size_t removed = 0;
-  for (const auto& [k, f] : live) {
-    if (!next->objects.count(k)) ++removed;
-  }
-  next->previous_count = live.size();
-  next->removed_count = removed;
-  next->prune = ComputePruneVerdict(true, next->objects.size(), live.size(), removed,
-                                    options_.prune_max_fraction);
+  std::vector<DesiredStateBuilder::FileRef> files;
+  files.reserve(snap->files.size());
+  for (const auto& f : snap->files) files.push_back({f.path, f.blob_id});
+  auto built = builder_.Build(
+      snap->revision, files,
+      [this](const std::string& blob) { return deps_.source->ReadBlob(blob); }, live_.Orphans());
+  if (!built.ok()) return fail(built.status());
+  for (const auto& w : built->warnings) LogWarn(w, {{"revision", snap->revision}});
+  std::shared_ptr<const DesiredState> next = built->state;
   if (!next->prune.allowed) {
     LogWarn(next->prune.message, {{"revision", snap->revision}});
   }
   desired_.Set(next);
+  {
+    std::vector<ObjectKey> touched = built->changed;
+    touched.insert(touched.end(), built->gone.begin(), built->gone.end());
+    live_.SetDesired(next, touched);
+  }
   {
     std::lock_guard lock(state_mu_);
     synced_once_ = true;
@@ -251,16 +253,18 @@ Status Controller::SyncOnce() {
   }
   LogInfo("source synced", {{"revision", snap->revision},
                             {"objects", std::to_string(next->objects.size())},
-                            {"removed", std::to_string(removed)}});
+                            {"parsed", std::to_string(built->files_parsed)},
+                            {"changed", std::to_string(built->changed.size())},
+                            {"removed", std::to_string(next->removed_count)}});
 
-  // Enqueue what changed; everything after a failed or first sync.
-  bool all = !prev || !prev->source_ok;
-  for (const auto& [k, d] : next->objects) {
-    if (all || !prev->Find(k) || !SameDesired(*prev->Find(k), d)) Enqueue(k);
+  // Enqueue what changed and what went; everything after a failed or first
+  // sync (what was enqueued before may have been judged on stale state).
+  if (!prev || !prev->source_ok) {
+    for (const auto& [k, d] : next->objects) Enqueue(k);
+  } else {
+    for (const auto& k : built->changed) Enqueue(k);
   }
-  for (const auto& [k, f] : live) {
-    if (!next->objects.count(k)) Enqueue(k);
-  }
+  for (const auto& k : built->gone) Enqueue(k);
   return OkStatus();
 }
 

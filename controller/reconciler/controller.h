@@ -1,9 +1,11 @@
 #pragma once
 
 // The Controller wires the pieces of DESIGN.md section 3 into one loop:
-//   source sync  ManifestSource::Read → api::ManifestCache (only changed
-//                blobs are parsed) → DesiredState (+ prune verdict) →
-//                enqueue changed and removed keys;
+//   source sync  ManifestSource::Read → DesiredStateBuilder (only changed
+//                blobs are parsed, only the keys they touch recomputed) →
+//                DesiredState (+ prune verdict against LiveRecords, kept in
+//                memory from the reconciler's own writes) → enqueue changed
+//                and removed keys; an unchanged revision costs one Read;
 //   poll         RegionPoller: one List per region in use, jittered;
 //   resync       every key enqueued on --resync-interval;
 //   workers      N workers running JobReconciler::Reconcile;
@@ -77,7 +79,7 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Loads the store's in-flight regions, syncs the source once, lists every
+  // Loads the store's in-flight regions and live records, syncs the source once, lists every
   // region once, enqueues every known key (open intents included), then
   // starts the workers and the loops. A failed first source read is not an
   // error here (Ready() stays false; nothing is pruned); a store that cannot
@@ -107,14 +109,19 @@ class Controller {
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
 
  private:
+  class RecordingStore;
   void Enqueue(const ObjectKey& key);
   void WatchSource();
+  Status SeedLiveRecords();
 
   ControllerDeps deps_;
   ControllerOptions options_;
   DesiredStateHolder desired_;
   ObservedCache observed_;
-  api::ManifestCache manifests_;
+  LiveRecords live_;
+  // deps_.store, reporting writes and lists to live_; what the reconciler uses.
+  std::unique_ptr<RecordingStore> store_;
+  DesiredStateBuilder builder_;  // guarded by sync_mu_
   std::unique_ptr<JobReconciler> reconciler_;
   std::unique_ptr<runtime::WorkQueue> queue_;
   std::unique_ptr<runtime::WorkerPool> pool_;

@@ -1,8 +1,40 @@
 #include "controller/reconciler/desired_state.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace mlspace::reconciler {
+namespace {
+
+std::optional<ObjectKey> KeyOf(const api::ManifestDocument& d) {
+  if (d.kind == api::ManifestDocument::Kind::kJob) return d.job->key();
+  if (d.kind == api::ManifestDocument::Kind::kInvalid) return d.key;
+  return std::nullopt;
+}
+
+InvalidManifest DuplicateName(const ObjectKey& key, const std::vector<std::string_view>& files) {
+  std::string joined;
+  for (std::string_view f : files) {
+    if (!joined.empty()) joined += ", ";
+    joined += f;
+  }
+  return InvalidManifest{"DuplicateName",
+                         key.ToString() + " is declared by more than one file: " + joined,
+                         std::string(files.front())};
+}
+
+}  // namespace
+
+bool SameDesired(const DesiredObject& a, const DesiredObject& b) {
+  if (&a == &b) return true;
+  if (a.job.has_value() != b.job.has_value()) return false;
+  if (a.job) {
+    return a.job->spec_hash == b.job->spec_hash && a.job->spec == b.job->spec &&
+           a.job->metadata == b.job->metadata && a.job->source_path == b.job->source_path;
+  }
+  return a.invalid->reason == b.invalid->reason && a.invalid->message == b.invalid->message &&
+         a.invalid->file == b.invalid->file;
+}
 
 PruneVerdict ComputePruneVerdict(bool source_ok, size_t new_count, size_t previous_count,
                                  size_t removed_count, double max_fraction) {
@@ -36,29 +68,283 @@ PruneVerdict ComputePruneVerdict(bool source_ok, size_t new_count, size_t previo
   return v;
 }
 
-std::map<ObjectKey, DesiredObject> BuildDesiredObjects(const std::vector<ParsedObject>& parsed) {
+std::map<ObjectKey, DesiredObjectPtr> BuildDesiredObjects(const std::vector<ParsedObject>& parsed) {
   std::map<ObjectKey, std::vector<const ParsedObject*>> by_key;
   for (const auto& p : parsed) by_key[p.key].push_back(&p);
-  std::map<ObjectKey, DesiredObject> out;
+  std::map<ObjectKey, DesiredObjectPtr> out;
   for (const auto& [key, list] : by_key) {
-    DesiredObject d;
+    auto d = std::make_shared<DesiredObject>();
     if (list.size() > 1) {
-      std::string files;
-      for (const ParsedObject* p : list) {
-        if (!files.empty()) files += ", ";
-        files += p->file;
-      }
-      d.invalid = InvalidManifest{"DuplicateName",
-                                  key.ToString() + " is declared by more than one file: " + files,
-                                  list.front()->file};
+      std::vector<std::string_view> files;
+      for (const ParsedObject* p : list) files.push_back(p->file);
+      d->invalid = DuplicateName(key, files);
     } else if (list.front()->job) {
-      d.job = list.front()->job;
+      d->job = list.front()->job;
     } else {
-      d.invalid = list.front()->invalid.value_or(
+      d->invalid = list.front()->invalid.value_or(
           InvalidManifest{"InvalidSpec", "invalid manifest", list.front()->file});
     }
     out.emplace(key, std::move(d));
   }
+  return out;
+}
+
+// --- LiveRecords --------------------------------------------------------------
+
+uint64_t LiveRecords::write_count() const {
+  std::lock_guard lock(mu_);
+  return writes_;
+}
+
+bool LiveRecords::seeded() const {
+  std::lock_guard lock(mu_);
+  return seeded_;
+}
+
+size_t LiveRecords::size() const {
+  std::lock_guard lock(mu_);
+  return records_.size();
+}
+
+bool LiveRecords::InDesiredLocked(const ObjectKey& key) const {
+  return desired_ != nullptr && desired_->Find(key) != nullptr;
+}
+
+bool LiveRecords::Reseed(const std::vector<store::ObjectRecord>& records, uint64_t write_count) {
+  std::map<ObjectKey, std::string> live;
+  for (const auto& r : records) {
+    if (r.status.phase != api::Phase::kRemoved) live.emplace_hint(live.end(), r.key, r.source_path);
+  }
+  std::lock_guard lock(mu_);
+  if (write_count != writes_) return false;
+  records_ = std::move(live);
+  orphans_.clear();
+  for (const auto& [k, path] : records_) {
+    if (!InDesiredLocked(k)) orphans_.emplace_hint(orphans_.end(), k, path);
+  }
+  seeded_ = true;
+  return true;
+}
+
+void LiveRecords::Apply(const store::WriteBatch& batch) {
+  std::lock_guard lock(mu_);
+  ++writes_;
+  for (const auto& k : batch.deletes) {
+    records_.erase(k);
+    orphans_.erase(k);
+  }
+  for (const auto& r : batch.upserts) {
+    if (r.status.phase == api::Phase::kRemoved) {
+      records_.erase(r.key);
+      orphans_.erase(r.key);
+      continue;
+    }
+    records_[r.key] = r.source_path;
+    if (!InDesiredLocked(r.key)) orphans_[r.key] = r.source_path;
+  }
+}
+
+void LiveRecords::SetDesired(std::shared_ptr<const DesiredState> desired,
+                             const std::vector<ObjectKey>& touched) {
+  std::lock_guard lock(mu_);
+  desired_ = std::move(desired);
+  for (const auto& k : touched) {
+    if (InDesiredLocked(k)) {
+      orphans_.erase(k);
+    } else if (auto r = records_.find(k); r != records_.end()) {
+      orphans_[k] = r->second;
+    }
+  }
+}
+
+std::map<ObjectKey, std::string> LiveRecords::Orphans() const {
+  std::lock_guard lock(mu_);
+  return orphans_;
+}
+
+// --- DesiredStateBuilder ------------------------------------------------------
+
+void DesiredStateBuilder::Remove(const std::string& path, const api::ParseResult& r,
+                                 std::set<ObjectKey>& touched) {
+  for (const auto& d : r.documents) {
+    auto key = KeyOf(d);
+    if (!key) continue;
+    touched.insert(*key);
+    auto it = occurrences_.find(*key);
+    if (it == occurrences_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const Occurrence& o) { return o.doc == &d; }),
+            v.end());
+    if (v.empty()) occurrences_.erase(it);
+  }
+  keyless_.erase(path);
+}
+
+void DesiredStateBuilder::Add(const api::ParseResult& r, std::set<ObjectKey>& touched,
+                              std::vector<std::string>& warnings) {
+  auto before = [](const Occurrence& a, const Occurrence& b) {
+    if (a.file->path != b.file->path) return a.file->path < b.file->path;
+    return a.doc < b.doc;  // same file: document order
+  };
+  for (const auto& d : r.documents) {
+    if (d.kind == api::ManifestDocument::Kind::kIgnored) {
+      warnings.push_back(d.warning);
+      continue;
+    }
+    auto key = KeyOf(d);
+    if (!key) {
+      keyless_.try_emplace(r.path, &d);
+      continue;
+    }
+    touched.insert(*key);
+    auto& v = occurrences_[*key];
+    Occurrence o{&r, &d};
+    v.insert(std::upper_bound(v.begin(), v.end(), o, before), o);
+  }
+}
+
+DesiredObjectPtr DesiredStateBuilder::Compute(
+    const ObjectKey& key, const std::map<ObjectKey, std::string>& orphans) const {
+  if (auto it = occurrences_.find(key); it != occurrences_.end() && !it->second.empty()) {
+    const auto& v = it->second;
+    auto d = std::make_shared<DesiredObject>();
+    if (v.size() > 1) {
+      std::vector<std::string_view> files;
+      for (const auto& o : v) files.push_back(o.file->path);
+      d->invalid = DuplicateName(key, files);
+    } else if (v.front().doc->kind == api::ManifestDocument::Kind::kJob) {
+      d->job = *v.front().doc->job;
+    } else {
+      d->invalid =
+          InvalidManifest{v.front().doc->reason, v.front().doc->Message(), v.front().file->path};
+    }
+    return d;
+  }
+  // Declared nowhere. If the file it was live from no longer parses at all,
+  // it is Invalid, not removed: a typo must never cancel a job.
+  std::string live_file;
+  if (const DesiredObject* p = last_ ? last_->Find(key) : nullptr) {
+    live_file = p->file();
+  } else if (auto o = orphans.find(key); o != orphans.end()) {
+    live_file = o->second;
+  }
+  if (live_file.empty()) return nullptr;
+  auto kl = keyless_.find(live_file);
+  if (kl == keyless_.end()) return nullptr;
+  auto d = std::make_shared<DesiredObject>();
+  d->invalid = InvalidManifest{kl->second->reason, kl->second->Message(), live_file};
+  return d;
+}
+
+Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
+    const std::string& revision, const std::vector<FileRef>& files, const Reader& reader,
+    const std::map<ObjectKey, std::string>& orphans) {
+  // 1. Which paths changed: a merge of the sorted listing with files_.
+  std::vector<const FileRef*> sorted;
+  sorted.reserve(files.size());
+  for (const auto& f : files) sorted.push_back(&f);
+  auto by_path = [](const FileRef* a, const FileRef* b) { return a->path < b->path; };
+  if (!std::is_sorted(sorted.begin(), sorted.end(), by_path)) {
+    std::sort(sorted.begin(), sorted.end(), by_path);
+  }
+  struct Change {
+    std::string path;
+    const File* old = nullptr;     // null: added
+    const FileRef* now = nullptr;  // null: deleted
+    std::shared_ptr<const api::ParseResult> parsed;
+  };
+  std::vector<Change> changes;
+  auto it = files_.begin();
+  for (const FileRef* f : sorted) {
+    for (; it != files_.end() && std::string_view(it->first) < f->path; ++it) {
+      changes.push_back({it->first, &it->second, nullptr, nullptr});
+    }
+    if (it != files_.end() && it->first == f->path) {
+      if (it->second.blob_id != f->blob_id) changes.push_back({it->first, &it->second, f, nullptr});
+      ++it;
+    } else {
+      changes.push_back({std::string(f->path), nullptr, f, nullptr});
+    }
+  }
+  for (; it != files_.end(); ++it) changes.push_back({it->first, &it->second, nullptr, nullptr});
+
+  // 2. Read and parse them all before touching anything.
+  size_t parsed = 0;
+  for (auto& c : changes) {
+    if (c.now == nullptr) continue;
+    auto content = reader(std::string(c.now->blob_id));
+    if (!content.ok()) return content.status().WithContext("read " + c.path);
+    c.parsed = std::make_shared<const api::ParseResult>(api::ParseManifestFile(c.path, *content));
+    ++parsed;
+  }
+
+  // 3. Swap the changed files' documents in the indexes.
+  Output out;
+  std::set<ObjectKey> touched;
+  for (auto& c : changes) {
+    // Objects attached to this file (declared there, or Invalid because it
+    // stopped parsing) are recomputed whatever it holds now.
+    if (auto bf = by_file_.find(c.path); bf != by_file_.end()) {
+      touched.insert(bf->second.begin(), bf->second.end());
+    }
+    if (c.old != nullptr) Remove(c.path, *c.old->result, touched);
+    if (c.parsed) {
+      Add(*c.parsed, touched, out.warnings);
+      files_[c.path] = File{std::string(c.now->blob_id), c.parsed};
+    } else {
+      files_.erase(c.path);
+    }
+  }
+  // Orphans are recomputed every time: their record's file may have changed
+  // since, and each one still missing counts as live.
+  for (const auto& [k, path] : orphans) touched.insert(k);
+
+  // 4. Recompute the touched keys; everything else is shared.
+  auto next = std::make_shared<DesiredState>();
+  next->revision = revision;
+  next->source_ok = true;
+  if (last_) next->objects = last_->objects;
+  size_t previous = last_ ? last_->objects.size() : 0;
+  for (const auto& [k, path] : orphans) {
+    if (!last_ || !last_->Find(k)) ++previous;
+  }
+  size_t removed = 0;
+  for (const auto& k : touched) {
+    DesiredObjectPtr now = Compute(k, orphans);
+    const DesiredObject* before = last_ ? last_->Find(k) : nullptr;
+    if (!now) {
+      if (before || orphans.count(k)) {
+        out.gone.push_back(k);
+        ++removed;
+      }
+      if (before) {
+        next->objects.erase(k);
+        if (auto bf = by_file_.find(before->file()); bf != by_file_.end()) {
+          bf->second.erase(k);
+          if (bf->second.empty()) by_file_.erase(bf);
+        }
+      }
+      continue;
+    }
+    if (before && SameDesired(*before, *now)) continue;  // keep the shared one
+    if (before) {
+      if (auto bf = by_file_.find(before->file()); bf != by_file_.end()) {
+        bf->second.erase(k);
+        if (bf->second.empty()) by_file_.erase(bf);
+      }
+    }
+    by_file_[now->file()].insert(k);
+    next->objects[k] = std::move(now);
+    out.changed.push_back(k);
+  }
+  next->previous_count = previous;
+  next->removed_count = removed;
+  next->prune = ComputePruneVerdict(true, next->objects.size(), previous, removed, max_fraction_);
+  out.keys_recomputed = touched.size();
+  out.files_parsed = parsed;
+  parse_count_ += parsed;
+  last_ = next;
+  out.state = std::move(next);
   return out;
 }
 

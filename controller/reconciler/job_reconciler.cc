@@ -845,7 +845,7 @@ std::set<std::string> JobReconciler::RegionsInUse() {
   std::set<std::string> out;
   if (auto d = deps_.desired->Get()) {
     for (const auto& [k, v] : d->objects) {
-      if (v.job && !v.job->spec.region.empty()) out.insert(v.job->spec.region);
+      if (v->job && !v->job->spec.region.empty()) out.insert(v->job->spec.region);
     }
   }
   std::lock_guard lock(mu_);

@@ -91,6 +91,116 @@ TEST_F(ControllerTest, SyncEnqueuesOnlyChangedKeysAndParsesOnlyChangedBlobs) {
   EXPECT_EQ(source_.blob_reads().size() - reads, 1u) << "only the changed blob is read again";
 }
 
+TEST_F(ControllerTest, OneFileCommitListsNoStoreAndSharesUnchangedObjects) {
+  auto c = Make();
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 50; ++i)
+    files["j" + std::to_string(i) + ".yaml"] = Manifest("j" + std::to_string(i));
+  source_.SetFiles("rev1", files);
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(DrainQueue(*c).size(), 50u);
+  const int lists = store_.calls().list;
+  EXPECT_EQ(lists, 1) << "the live records are read from the store once";
+  auto before = c->desired();
+  size_t reads = source_.blob_reads().size();
+
+  files["j7.yaml"] = Manifest("j7", "echo changed");
+  source_.SetFiles("rev2", files);
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(source_.blob_reads().size() - reads, 1u);
+  EXPECT_EQ(DrainQueue(*c), (std::set<std::string>{"default/j7"}));
+  EXPECT_EQ(store_.calls().list, lists) << "a sync never scans the store";
+  auto after = c->desired();
+  for (const auto& [k, d] : after->objects) {
+    if (k.name == "j7") {
+      EXPECT_NE(d, before->objects.at(k));
+    } else {
+      EXPECT_EQ(d, before->objects.at(k)) << k.ToString() << " shared, not copied";
+    }
+  }
+  // The same revision again (a spurious wakeup) does nothing at all.
+  reads = source_.blob_reads().size();
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(c->desired(), after);
+  EXPECT_EQ(source_.blob_reads().size(), reads);
+  EXPECT_TRUE(DrainQueue(*c).empty());
+}
+
+// "Live" = the previous good revision's objects plus every record not yet
+// Removed, kept in memory from the reconciler's writes: removals that
+// completed stop counting, refused ones keep counting (committing the same
+// deletion twice does not get through), and a restart reads it back.
+TEST_F(ControllerTest, PruneGuardBaselineFollowsWritesDeletionsAndRestarts) {
+  ControllerOptions o;
+  o.prune_max_fraction = 0.5;
+  auto c = Make(o);
+  auto reconcile = [&](Controller& ctl, const std::string& name) {
+    for (int i = 0; i < 4; ++i) ctl.reconciler().Reconcile(ObjectKey{"default", name});
+  };
+  std::map<std::string, std::string> files;
+  for (const char* n : {"a", "b", "c", "d"}) files[std::string(n) + ".yaml"] = Manifest(n);
+  source_.SetFiles("rev1", files);
+  ASSERT_TRUE(c->SyncOnce().ok());
+  for (const char* n : {"a", "b", "c", "d"}) reconcile(*c, n);
+  ASSERT_EQ(Rec("a")->status.phase, api::Phase::kSubmitted);
+
+  files.erase("a.yaml");  // 1 of 4: allowed
+  source_.SetFiles("rev2", files);
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_TRUE(c->desired()->prune.allowed);
+  EXPECT_EQ(c->desired()->previous_count, 4u);
+  EXPECT_EQ(c->desired()->removed_count, 1u);
+  reconcile(*c, "a");
+  ASSERT_EQ(Rec("a")->status.phase, api::Phase::kRemoved);
+
+  source_.SetFiles("rev3", files);  // a is Removed: no longer live
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(c->desired()->previous_count, 3u);
+  EXPECT_EQ(c->desired()->removed_count, 0u);
+
+  files.erase("b.yaml");
+  files.erase("c.yaml");  // 2 of 3: refused
+  source_.SetFiles("rev4", files);
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(c->desired()->prune.reason, "TooManyRemovals");
+  reconcile(*c, "b");
+  reconcile(*c, "c");
+  EXPECT_EQ(Rec("b")->status.phase, api::Phase::kSubmitted) << "refused: not cancelled";
+  EXPECT_TRUE(gateway_.cancelled().size() == 1u);
+
+  DrainQueue(*c);
+  source_.SetFiles("rev5", files);  // the same deletion committed again
+  ASSERT_TRUE(c->SyncOnce().ok());
+  EXPECT_EQ(c->desired()->prune.reason, "TooManyRemovals");
+  EXPECT_EQ(c->desired()->previous_count, 3u);
+  EXPECT_EQ(c->desired()->removed_count, 2u);
+  EXPECT_EQ(DrainQueue(*c), (std::set<std::string>{"default/b", "default/c"}))
+      << "still-missing objects are enqueued again";
+
+  // Restart: the baseline comes back from the store's records.
+  c.reset();
+  auto c2 = Make(o);
+  const int lists = store_.calls().list;
+  ASSERT_TRUE(c2->SyncOnce().ok());
+  EXPECT_EQ(store_.calls().list, lists + 1);
+  EXPECT_EQ(c2->desired()->prune.reason, "TooManyRemovals");
+  EXPECT_EQ(c2->desired()->previous_count, 3u);
+  EXPECT_EQ(c2->desired()->removed_count, 2u);
+
+  files["b.yaml"] = Manifest("b");  // b restored: 1 of 3 goes
+  source_.SetFiles("rev6", files);
+  ASSERT_TRUE(c2->SyncOnce().ok());
+  EXPECT_TRUE(c2->desired()->prune.allowed) << c2->desired()->prune.message;
+  EXPECT_EQ(c2->desired()->removed_count, 1u);
+  reconcile(*c2, "c");
+  EXPECT_EQ(Rec("c")->status.phase, api::Phase::kRemoved);
+  source_.SetFiles("rev7", files);
+  ASSERT_TRUE(c2->SyncOnce().ok());
+  EXPECT_EQ(c2->desired()->previous_count, 2u) << "b and d; c's removal completed";
+  EXPECT_EQ(c2->desired()->removed_count, 0u);
+  EXPECT_EQ(store_.calls().list, lists + 1);
+}
+
 TEST_F(ControllerTest, SourceReadFailureKeepsObjectsAndRefusesPrune) {
   auto c = Make();
   source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});

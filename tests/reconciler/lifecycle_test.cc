@@ -329,7 +329,7 @@ TEST_F(ReconcilerTest, PruneRefusedWhenMoreThanMaxFractionRemovedAtOnce) {
   for (auto n : {"a", "b", "c"}) Reconcile(n);
   DesiredState next;
   next.revision = "rev2";
-  next.objects[c.key()].job = c;
+  next.objects[c.key()] = std::make_shared<DesiredObject>(DesiredObject{c, std::nullopt});
   next.prune = ComputePruneVerdict(true, 1, 3, 2, 0.5);  // 67% > 50%
   ASSERT_FALSE(next.prune.allowed);
   EXPECT_EQ(next.prune.reason, "TooManyRemovals");

@@ -42,7 +42,7 @@ TEST(DesiredStateTest, DuplicateNamesAcrossFilesAreInvalidNamingEveryFile) {
                                       {a.key(), "two.yaml", a, std::nullopt}};
   auto objs = BuildDesiredObjects(parsed);
   ASSERT_EQ(objs.size(), 1u);
-  const auto& d = objs.begin()->second;
+  const DesiredObject& d = *objs.begin()->second;
   ASSERT_TRUE(d.invalid.has_value());
   EXPECT_FALSE(d.job.has_value());
   EXPECT_EQ(d.invalid->reason, "DuplicateName");
