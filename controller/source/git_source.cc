@@ -63,6 +63,7 @@ GitSource::GitSource(Options options)
 
 GitSource::~GitSource() {
   if (repo_ != nullptr) git_repository_free(repo_);
+  if (status_repo_ != nullptr) git_repository_free(status_repo_);
 }
 
 Result<std::unique_ptr<GitSource>> GitSource::Open(Options options) {
@@ -178,12 +179,34 @@ Result<Snapshot> GitSource::Read() {
   return snap;
 }
 
-void GitSource::CheckUncommittedLocked() {
+void GitSource::CheckUncommitted() {
   const bool content_changed = watcher_.TakeContentChanged();
-  if (!status_check_pending_ && !content_changed) return;
-  if (last_revision_.empty() || repo_ == nullptr) return;
-  status_check_pending_ = false;
-  const std::string& revision = last_revision_;
+  std::string revision, work_tree, rel_path, dir;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status_check_pending_ && !content_changed) return;
+    if (last_revision_.empty() || repo_ == nullptr) return;
+    status_check_pending_ = false;
+    revision = last_revision_;
+    work_tree = work_tree_;
+    rel_path = rel_path_;
+    dir = resolved_dir_;
+  }
+  std::lock_guard<std::mutex> lock(status_mu_);
+  if (status_repo_ == nullptr || status_repo_dir_ != work_tree) {
+    if (status_repo_ != nullptr) git_repository_free(status_repo_);
+    status_repo_ = nullptr;
+    status_repo_dir_.clear();
+    int rc = git_repository_open_ext(&status_repo_, work_tree.c_str(),
+                                     GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+    if (rc != 0) {
+      status_repo_ = nullptr;
+      LogDebug("cannot open the work tree to compare it with HEAD",
+               {{"error", GitError("open " + work_tree, rc).message()}});
+      return;
+    }
+    status_repo_dir_ = work_tree;
+  }
   // The *_init functions, not the INIT macros: clang flags the macros'
   // partial aggregate initialisers.
   git_status_options opts;
@@ -191,14 +214,14 @@ void GitSource::CheckUncommittedLocked() {
   opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
   opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
                GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
-  std::string spec = rel_path_.empty() ? std::string() : rel_path_ + "/";
+  std::string spec = rel_path.empty() ? std::string() : rel_path + "/";
   char* spec_c = spec.data();
   if (!spec.empty()) {
     opts.pathspec.strings = &spec_c;
     opts.pathspec.count = 1;
   }
   git_status_list* raw = nullptr;
-  int rc = git_status_list_new(&raw, repo_, &opts);
+  int rc = git_status_list_new(&raw, status_repo_, &opts);
   if (rc != 0) {
     LogDebug("cannot compare the work tree with HEAD",
              {{"error", GitError("status", rc).message()}});
@@ -228,9 +251,7 @@ void GitSource::CheckUncommittedLocked() {
   if (revision != logged_revision_ || dirty != uncommitted_) {
     logged_revision_ = revision;
     LogWarn("uncommitted manifest changes are ignored until committed",
-            {{"revision", revision.substr(0, 12)},
-             {"path", resolved_dir_},
-             {"files", JoinNames(dirty, 20)}});
+            {{"revision", revision.substr(0, 12)}, {"path", dir}, {"files", JoinNames(dirty, 20)}});
   }
   uncommitted_ = std::move(dirty);
 }
@@ -243,13 +264,30 @@ Result<std::string> GitSource::ReadBlob(const std::string& blob_id) {
 Status GitSource::Refresh() { return OkStatus(); }
 
 bool GitSource::WaitForChange(std::chrono::milliseconds timeout) {
+  using std::chrono::steady_clock;
+  const auto deadline = steady_clock::now() + timeout;
+  auto changed = [&](ChangeWatcher::WaitResult r) {
+    if (r == ChangeWatcher::WaitResult::kTimeout) return false;
+    last_change_ = steady_clock::now().time_since_epoch().count();
+    return true;
+  };
   // The work-tree comparison stats every file (~100 ms for 10,000), so it
-  // runs here, when the caller has finished with the revision, not in Read.
+  // runs here, when the caller has finished with the revision, not in Read;
+  // and only once no change came for uncommitted_quiet, so a commit that
+  // follows an edit (or another commit) is never queued behind it.
   if (options_.report_uncommitted) {
-    std::lock_guard<std::mutex> lock(mu_);
-    CheckUncommittedLocked();
+    const int64_t last = last_change_;
+    const auto quiet_until =
+        steady_clock::time_point(steady_clock::duration(last)) + options_.uncommitted_quiet;
+    if (last != 0 && steady_clock::now() < quiet_until) {
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, quiet_until) -
+                                                               steady_clock::now());
+      if (changed(watcher_.Wait(std::max(wait, std::chrono::milliseconds(0))))) return true;
+    }
+    if (last == 0 || steady_clock::now() >= quiet_until) CheckUncommitted();
   }
-  return watcher_.Wait(timeout) != ChangeWatcher::WaitResult::kTimeout;
+  auto rest = std::chrono::ceil<std::chrono::milliseconds>(deadline - steady_clock::now());
+  return changed(watcher_.Wait(std::max(rest, std::chrono::milliseconds(0))));
 }
 
 void GitSource::Wake() { watcher_.Wake(); }
@@ -265,7 +303,7 @@ std::string GitSource::relative_path() const {
 }
 
 std::vector<std::string> GitSource::uncommitted_files() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(status_mu_);
   return {uncommitted_.begin(), uncommitted_.end()};
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -30,8 +31,12 @@ class GitSource final : public ManifestSource {
     std::string manifests_dir;
     // Compare the work tree with HEAD to log uncommitted manifest edits
     // (costs a stat per file on each new revision; done in WaitForChange,
-    // off the Read path).
+    // off the Read path, through a second repository handle so Read and
+    // ReadBlob never wait for it).
     bool report_uncommitted = true;
+    // The comparison waits until WaitForChange has seen no change for this
+    // long, so a burst of commits is never delayed by it.
+    std::chrono::milliseconds uncommitted_quiet = std::chrono::seconds(1);
   };
 
   // Fails when DIR does not exist or is not inside a git work tree. A
@@ -60,7 +65,8 @@ class GitSource final : public ManifestSource {
   // Re-resolves DIR; (re)opens the repository and the watches if it moved.
   Status ResolveLocked(bool force);
   void RewatchLocked();
-  void CheckUncommittedLocked();
+  // Takes mu_ only to copy what it needs; scans under status_mu_.
+  void CheckUncommitted();
 
   const Options options_;
   ChangeWatcher watcher_;
@@ -71,9 +77,17 @@ class GitSource final : public ManifestSource {
   std::string rel_path_;      // '' for the work tree root
   std::unique_ptr<internal::TreeCache> cache_;
   std::string last_revision_;
+  bool status_check_pending_ = false;
+
+  // The work-tree comparison's own handle and results; status_mu_ and mu_
+  // are never held together.
+  mutable std::mutex status_mu_;
+  git_repository* status_repo_ = nullptr;
+  std::string status_repo_dir_;
   std::set<std::string> uncommitted_;
   std::string logged_revision_;
-  bool status_check_pending_ = false;
+  // steady_clock ticks of the last change WaitForChange reported (0: none).
+  std::atomic<int64_t> last_change_{0};
 };
 
 }  // namespace mlspace::source

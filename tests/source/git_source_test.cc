@@ -325,6 +325,46 @@ TEST_F(GitSourceTest, UncommittedEditsDoNotWake) {
   EXPECT_THAT(src->uncommitted_files(), ElementsAre("a.yaml", "new.yaml"));
 }
 
+// The work-tree scan (~100 ms at 10,000 files) waits for a quiet spell, so
+// a commit right after an edit or another commit is never queued behind it,
+// and it runs on its own repository handle, so Read is never held up by it.
+TEST_F(GitSourceTest, UncommittedScanWaitsUntilChangesAreQuiet) {
+  WriteFile(repo_ / "jobs/a.yaml", "kind: A\n");
+  CommitAll(repo_, "one");
+  GitSource::Options o;
+  o.manifests_dir = (repo_ / "jobs").string();
+  o.uncommitted_quiet = milliseconds(400);
+  auto opened = GitSource::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto& src = *opened;
+  ASSERT_TRUE(src->Read().ok());
+  src->WaitForChange(milliseconds(0));
+  EXPECT_TRUE(src->uncommitted_files().empty());
+
+  WriteFile(repo_ / "jobs/a.yaml", "kind: Edited\n");
+  Sh(repo_, "git commit -q --allow-empty -m two");
+  EXPECT_TRUE(src->WaitForChange(milliseconds(5000)));
+  auto s = src->Read();
+  ASSERT_TRUE(s.ok());
+  // Within the quiet period: no scan yet.
+  while (src->WaitForChange(milliseconds(50))) {
+  }
+  EXPECT_TRUE(src->uncommitted_files().empty());
+  // A commit inside the quiet period is reported at once.
+  Sh(repo_, "git commit -q --allow-empty -m three");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(src->WaitForChange(milliseconds(5000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(300));
+  ASSERT_TRUE(src->Read().ok());
+  EXPECT_TRUE(src->uncommitted_files().empty());
+  // Quiet: the next wait scans (and still times out normally).
+  while (src->WaitForChange(milliseconds(100))) {
+  }
+  std::this_thread::sleep_for(milliseconds(450));
+  EXPECT_FALSE(src->WaitForChange(milliseconds(0)));
+  EXPECT_THAT(src->uncommitted_files(), ElementsAre("a.yaml"));
+}
+
 TEST_F(GitSourceTest, WakeInterruptsWait) {
   WriteFile(repo_ / "a.yaml", "x\n");
   CommitAll(repo_, "one");
