@@ -89,7 +89,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
                                                 deps_.queue_observer);
   poller_ = std::make_unique<RegionPoller>(
       *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
-      [this](const ObjectKey& k) { Enqueue(k); }, deps_.poll_observer);
+      [this](const ObjectKey& k) { EnqueueObserved(k); }, deps_.poll_observer);
 }
 
 Controller::~Controller() { Stop(); }
@@ -176,7 +176,25 @@ bool Controller::Ready(std::string* why) const {
   return synced_once_;
 }
 
-int Controller::PollOnce() { return poller_->PollOnce(); }
+int Controller::PollOnce() {
+  observed_in_poll_ = 0;
+  return poller_->PollOnce();
+}
+
+void Controller::EnqueueObserved(const ObjectKey& key) {
+  // A list can change thousands of jobs at once (the first poll after a
+  // mass submit sees every job appear). Queued all at once they would put a
+  // commit's key behind seconds of status-only reconciles; released in
+  // slices just under the workers' pace, the queue stays short and a key
+  // from the source sync is handled at once. Status follows a list within
+  // a few seconds either way.
+  const int n = observed_in_poll_++;
+  if (n < kObservedSlice) {
+    Enqueue(key);
+    return;
+  }
+  queue_->AddAfter(key.ToString(), kObservedSlicePace * (n / kObservedSlice));
+}
 
 void Controller::ResyncOnce() {
   auto keys = reconciler_->AllKeys();

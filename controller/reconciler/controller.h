@@ -111,6 +111,11 @@ class Controller {
  private:
   class RecordingStore;
   void Enqueue(const ObjectKey& key);
+  // Keys a poll found changed: the first kObservedSlice at once, the rest
+  // kObservedSlice per kObservedSlicePace.
+  void EnqueueObserved(const ObjectKey& key);
+  static constexpr int kObservedSlice = 100;
+  static constexpr Duration kObservedSlicePace = std::chrono::milliseconds(50);
   void WatchSource();
   Status SeedLiveRecords();
 
@@ -136,6 +141,7 @@ class Controller {
   bool synced_once_ = false;
   std::string not_ready_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> observed_in_poll_{0};  // keys enqueued by the current poll
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -201,6 +201,41 @@ TEST_F(ControllerTest, PruneGuardBaselineFollowsWritesDeletionsAndRestarts) {
   EXPECT_EQ(store_.calls().list, lists + 1);
 }
 
+// The first poll after a mass submit sees thousands of jobs appear; their
+// status-only reconciles are released in slices so a commit's key never
+// waits behind all of them.
+TEST_F(ControllerTest, AMassOfListChangesIsReleasedInSlicesBehindACommit) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  DrainQueue(*c);
+  for (int i = 0; i < 250; ++i) {
+    gateway::RemoteJob r;
+    r.region = "SR006";
+    r.job_desc = MakeMarker(ObjectKey{"default", "j" + std::to_string(i)}, "0123456789abcdef", 1);
+    r.status = gateway::RemoteStatus::kPending;
+    gateway_.AddJob(r);
+  }
+  c->PollOnce();
+  EXPECT_EQ(c->queue().Len(), 100u);
+  EXPECT_EQ(c->queue().DelayedLen(), 150u);
+  source_.SetFiles("rev2", {{"a.yaml", Manifest("a", "echo 2")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  std::vector<std::string> order;
+  while (c->queue().Len() > 0) {
+    auto k = c->queue().Get();
+    order.push_back(*k);
+    c->queue().Done(*k);
+  }
+  ASSERT_EQ(order.size(), 101u);
+  EXPECT_EQ(order.back(), "default/a") << "the commit's key comes right after the first slice";
+  clock_.Advance(50ms);
+  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == 100u; }));
+  clock_.Advance(50ms);
+  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == 150u; }));
+  EXPECT_EQ(c->queue().DelayedLen(), 0u) << "every observed key is released";
+}
+
 TEST_F(ControllerTest, SourceReadFailureKeepsObjectsAndRefusesPrune) {
   auto c = Make();
   source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
