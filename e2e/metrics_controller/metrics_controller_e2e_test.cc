@@ -280,7 +280,10 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
   // The emulator is not a scrape target: it serves no /metrics (its 404
   // would only add an up == 0 series); its side is checked via
   // /_emulator/stats below.
-  Prometheus prom(dir / "prometheus", {"127.0.0.1:" + std::to_string(metrics_port_)}, rules);
+  Prometheus prom(dir / "prometheus",
+                  {"127.0.0.1:" + std::to_string(metrics_port_),
+                   "emulator=127.0.0.1:" + std::to_string(*emu_port)},
+                  rules);
   ASSERT_TRUE(prom.ok()) << prom.output();
 
   // --- probes on the metrics port, as docs/metrics.md documents -------------------
@@ -431,6 +434,17 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
       },
       seconds(30)))
       << "Prometheus did not catch up";
+  // The emulator is scraped too: its own counters agree that throttling and
+  // job creation happened on its side of the wire.
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        return PromScalar(prom.port(), "up{job=\"emulator\"}").value_or(0) == 1 &&
+               PromScalar(prom.port(), "sum(mlspace_emulator_requests_total{code=\"429\"})")
+                       .value_or(0) >= 1 &&
+               PromScalar(prom.port(), "mlspace_emulator_jobs_created_total").value_or(0) >= 5;
+      },
+      seconds(30)))
+      << "the emulator's series did not reach Prometheus";
   struct Check {
     const char* what;
     std::string expr;

@@ -358,6 +358,9 @@ class EmulatorServer::Impl {
   HttpResp RestartJob(const HttpReq& req);
   HttpResp Logs(const HttpReq& req, const std::string& name);
   HttpResp Control(const HttpReq& req);
+  // GET /metrics: the emulator's own counters in the Prometheus text format,
+  // so an e2e Prometheus can scrape it beside the controller.
+  HttpResp Metrics() const;
   HttpResp BackendError(const Error& e);
 
   const EmulatorOptions opts_;
@@ -802,6 +805,40 @@ json EmulatorServer::Impl::Stats() const {
   return j;
 }
 
+HttpResp EmulatorServer::Impl::Metrics() const {
+  std::string out;
+  out +=
+      "# HELP mlspace_emulator_requests_total Gateway API requests answered, by HTTP status.\n"
+      "# TYPE mlspace_emulator_requests_total counter\n";
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  for (const auto& [code, n] : by_status_) {
+    out += "mlspace_emulator_requests_total{code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  out +=
+      "# HELP mlspace_emulator_operations_total Gateway API requests, by operation.\n"
+      "# TYPE mlspace_emulator_operations_total counter\n";
+  for (const auto& [op, n] : by_op_) {
+    out +=
+        "mlspace_emulator_operations_total{operation=\"" + op + "\"} " + std::to_string(n) + "\n";
+  }
+  out +=
+      "# HELP mlspace_emulator_faults_total Injected faults, by kind.\n"
+      "# TYPE mlspace_emulator_faults_total counter\n";
+  for (const auto& [kind, n] : faults_fired_) {
+    out += "mlspace_emulator_faults_total{kind=\"" + kind + "\"} " + std::to_string(n) + "\n";
+  }
+  out +=
+      "# HELP mlspace_emulator_jobs_created_total Jobs the emulator created.\n"
+      "# TYPE mlspace_emulator_jobs_created_total counter\n"
+      "mlspace_emulator_jobs_created_total " +
+      std::to_string(submitted_) + "\n";
+  HttpResp r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(out);
+  return r;
+}
+
 HttpResp EmulatorServer::Impl::Control(const HttpReq& req) {
   if (req.path == "/_emulator/stats" && req.method == "GET") return JsonResp(200, Stats());
   if (req.path == "/_emulator/faults") {
@@ -828,6 +865,7 @@ HttpResp EmulatorServer::Impl::Control(const HttpReq& req) {
 
 HttpResp EmulatorServer::Impl::Handle(const HttpReq& req) {
   if (req.path.rfind("/_emulator/", 0) == 0) return Control(req);
+  if (req.path == "/metrics" && req.method == "GET") return Metrics();
   static const std::string kJobs = "/public/v2/jobs";
   std::string op;
   std::string job_name;

@@ -104,6 +104,19 @@ TEST_F(EmulatorServerTest, AuthIsRequiredWithTheServiceErrorShapes) {
   EXPECT_EQ(Api("GET", list).status, 200);
 }
 
+TEST_F(EmulatorServerTest, MetricsExposeItsOwnCountersWithoutCredentials) {
+  Start();
+  SubmitOk();
+  SubmitOk();
+  EXPECT_EQ(Call(server_->port(), "GET", std::string(kJobs) + "?region=SR006").status, 401);
+  const Answer m = Call(server_->port(), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("# TYPE mlspace_emulator_requests_total counter"), std::string::npos);
+  EXPECT_NE(m.body.find("mlspace_emulator_jobs_created_total 2\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("mlspace_emulator_requests_total{code=\"401\"} 1\n"), std::string::npos)
+      << m.body;
+}
+
 TEST_F(EmulatorServerTest, ServiceAuthIssuesTokensThatExpire) {
   EmulatorOptions o;
   o.token_ttl = seconds(60);
