@@ -42,11 +42,17 @@ Result<std::map<std::string, std::string>> ResolveSecrets(const JobSpec& spec,
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       int err = errno;
-      return NotFoundError(what + ": cannot read " + file + ": " + std::strerror(err));
+      std::string msg = what;
+      msg.append(": cannot read ").append(file).append(": ").append(std::strerror(err));
+      return NotFoundError(msg);
     }
     std::ostringstream buf;
     buf << in.rdbuf();
-    if (in.bad()) return NotFoundError(what + ": cannot read " + file);
+    if (in.bad()) {
+      std::string msg = what;
+      msg.append(": cannot read ").append(file);
+      return NotFoundError(msg);
+    }
     std::string value = buf.str();
     // Kubernetes Secret files have no trailing newline, hand-made ones
     // usually do (echo > file); either spelling means the same value.

@@ -162,7 +162,9 @@ class Converter {
                                         (path.empty() ? "" : " (in " + path + ")"));
           }
           std::string key = k.Scalar();
-          std::string child = path.empty() ? key : path + "." + key;
+          std::string child = path;
+          if (!child.empty()) child += '.';
+          child += key;
           if (out.contains(key)) {
             return InvalidArgumentError(Loc(k.Mark()) + "duplicate field \"" + child + "\"");
           }

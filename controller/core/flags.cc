@@ -30,14 +30,14 @@ void FlagSet::Add(Flag flag) {
 }
 
 void FlagSet::String(std::string name, std::string* value, std::string help) {
-  Add({name, std::move(help), *value, false, [value](std::string_view v) {
+  Add({std::move(name), std::move(help), *value, false, [value](std::string_view v) {
          *value = std::string(v);
          return OkStatus();
        }});
 }
 
 void FlagSet::Int(std::string name, int* value, std::string help, int min, int max) {
-  Add({name, std::move(help), std::to_string(*value), false,
+  Add({std::move(name), std::move(help), std::to_string(*value), false,
        [value, min, max](std::string_view v) -> Status {
          int parsed = 0;
          auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
@@ -54,7 +54,7 @@ void FlagSet::Int(std::string name, int* value, std::string help, int min, int m
 }
 
 void FlagSet::Double(std::string name, double* value, std::string help, double min, double max) {
-  Add({name, std::move(help), FormatDouble(*value), false,
+  Add({std::move(name), std::move(help), FormatDouble(*value), false,
        [value, min, max](std::string_view v) -> Status {
          std::string s(v);
          char* end = nullptr;
@@ -72,7 +72,7 @@ void FlagSet::Double(std::string name, double* value, std::string help, double m
 }
 
 void FlagSet::Bool(std::string name, bool* value, std::string help) {
-  Add({name, std::move(help), *value ? "true" : "false", true,
+  Add({std::move(name), std::move(help), *value ? "true" : "false", true,
        [value](std::string_view v) -> Status {
          if (v == "true" || v == "1" || v == "yes") {
            *value = true;
@@ -86,7 +86,8 @@ void FlagSet::Bool(std::string name, bool* value, std::string help) {
 }
 
 void FlagSet::Dur(std::string name, Duration* value, std::string help) {
-  Add({name, std::move(help), FormatDuration(*value), false, [value](std::string_view v) -> Status {
+  Add({std::move(name), std::move(help), FormatDuration(*value), false,
+       [value](std::string_view v) -> Status {
          auto d = ParseDuration(v);
          if (!d.ok()) return d.status();
          *value = *d;
@@ -95,8 +96,8 @@ void FlagSet::Dur(std::string name, Duration* value, std::string help) {
 }
 
 void FlagSet::Address(std::string name, HostPort* value, std::string help) {
-  Add({name, std::move(help), value->ToString(), false,
-       [value, name](std::string_view v) -> Status {
+  Add({std::move(name), std::move(help), value->ToString(), false,
+       [value](std::string_view v) -> Status {
          auto hp = ParseHostPort(v, "");
          if (!hp.ok()) return InvalidArgumentError("expected host:port or :port");
          *value = *hp;

@@ -55,7 +55,11 @@ class [[nodiscard]] Result {
 // error Status from the enclosing function.
 #define MLSPACE_ASSIGN_OR_RETURN(lhs, expr) \
   MLSPACE_ASSIGN_OR_RETURN_IMPL_(MLSPACE_STATUS_CONCAT_(mlspace_result_, __LINE__), lhs, expr)
+// bugprone-macro-parentheses cannot apply here: `lhs` is a declaration
+// (`auto x`) and `tmp` a declared name, neither of which may be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MLSPACE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return tmp.status();                  \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

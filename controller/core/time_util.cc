@@ -152,7 +152,11 @@ Result<Duration> ParseDuration(std::string_view s) {
 }
 
 std::string FormatDuration(Duration d) {
-  using namespace std::chrono;
+  using std::chrono::duration;
+  using std::chrono::duration_cast;
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  using std::chrono::seconds;
   if (d == Duration::zero()) return "0s";
   std::string out;
   if (d < Duration::zero()) {

@@ -91,7 +91,7 @@ struct FlagScanner {
   Status first_error;
   std::set<std::uint64_t> seen_parts;
 
-  void Fail(std::string detail) {
+  void Fail(const std::string& detail) {
     if (first_error.ok()) first_error = KindError(ErrorKind::kFlags, detail);
   }
 

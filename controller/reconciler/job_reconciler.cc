@@ -64,14 +64,14 @@ struct JobReconciler::Step {
   bool drop = false;
   std::vector<std::function<void(ReconcilerObserver&)>> notes;
 
-  void Cond(const char* type, const char* status, std::string reason, std::string message) {
+  void Cond(const char* type, const char* status, std::string reason, const std::string& message) {
     api::SetCondition(rec.status.conditions,
                       api::Condition{type, status, std::move(reason), Redact(message), {}}, now);
   }
   // Sets the condition to False only if it exists and is not False already.
-  void CondOff(const char* type, std::string reason, std::string message = "") {
+  void CondOff(const char* type, std::string reason, const std::string& message = "") {
     const api::Condition* c = api::FindCondition(rec.status.conditions, type);
-    if (c && c->status != kFalse) Cond(type, kFalse, std::move(reason), std::move(message));
+    if (c && c->status != kFalse) Cond(type, kFalse, std::move(reason), message);
   }
   bool CondIs(const char* type, const char* status, std::string_view reason = "") const {
     const api::Condition* c = api::FindCondition(rec.status.conditions, type);
@@ -86,7 +86,7 @@ struct JobReconciler::Step {
 };
 
 JobReconciler::JobReconciler(Deps deps, ReconcilerOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {}
+    : deps_(std::move(deps)), options_(options) {}
 
 Duration JobReconciler::RetryBackoff(int failures) const {
   double factor = std::pow(2.0, std::max(0, failures - 1));
@@ -104,7 +104,8 @@ void JobReconciler::SetPhase(Step& st, Phase phase) {
       [key, from, phase](ReconcilerObserver& o) { o.OnPhaseChange(key, from, phase); });
 }
 
-void JobReconciler::AddEvent(Step& st, std::string type, std::string reason, std::string message) {
+void JobReconciler::AddEvent(Step& st, std::string type, std::string reason,
+                             const std::string& message) {
   store::Event e;
   e.key = st.key;
   e.time = st.now;

@@ -122,7 +122,7 @@ class JobReconciler {
   void StartNewGeneration(Step& st, const api::MLSpaceJob& job);
   void StartNewRun(Step& st);
   void SetPhase(Step& st, api::Phase phase);
-  void AddEvent(Step& st, std::string type, std::string reason, std::string message);
+  void AddEvent(Step& st, std::string type, std::string reason, const std::string& message);
   runtime::ReconcileResult Finish(Step& st, runtime::ReconcileResult r);
   Duration RetryBackoff(int failures) const;
 

@@ -11,7 +11,7 @@
 namespace mlspace::gateway::http {
 namespace {
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   const char* ws = " \t\r\n";
   size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return {};

@@ -32,7 +32,7 @@ std::string Escape(std::string_view s) {
   return out;
 }
 
-Error MakeError(ErrorKind kind, std::string message, int http_status = 0) {
+Error MakeError(ErrorKind kind, const std::string& message, int http_status = 0) {
   Error e;
   e.kind = kind;
   e.message = Redact(message);
@@ -92,7 +92,7 @@ std::optional<Duration> GatewayClient::RetryAfter(const HttpResponse& resp) cons
   return d > Duration::zero() ? d : Duration::zero();
 }
 
-HttpExchange GatewayClient::SendObserved(const std::string& endpoint, HttpRequest req) {
+HttpExchange GatewayClient::SendObserved(const std::string& endpoint, const HttpRequest& req) {
   Duration wait = bucket_.Reserve();
   Sleep(wait);
   auto start = std::chrono::steady_clock::now();
@@ -167,7 +167,7 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
     }
     req.body = call.body;
 
-    HttpExchange ex = SendObserved(call.endpoint, std::move(req));
+    HttpExchange ex = SendObserved(call.endpoint, req);
     if (ex.kind == ExchangeKind::kNotSent) {
       // Provably never reached the service: safe to re-send, even a submit.
       last = MakeError(ErrorKind::kUnavailable, call.op + ": gateway unreachable: " + ex.error);
@@ -367,7 +367,7 @@ Outcome<std::string> GatewayClient::Logs(const std::string& job_name, const std:
   if (!region.empty()) call.target += "&region=" + Escape(region);
   auto resp = Execute(call);
   if (!resp.ok()) return resp.error();
-  return std::move(resp->body);
+  return resp->body;
 }
 
 Result<std::unique_ptr<GatewayClient>> MakeGatewayClient(const ClientOptions& options) {

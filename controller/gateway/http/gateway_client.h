@@ -92,7 +92,7 @@ class GatewayClient final : public JobGateway {
   Outcome<HttpResponse> Execute(const Call& call);
   // A bearer token for the next request; fetches one when needed.
   Outcome<std::string> BearerToken(bool force_refresh);
-  HttpExchange SendObserved(const std::string& endpoint, HttpRequest req);
+  HttpExchange SendObserved(const std::string& endpoint, const HttpRequest& req);
   Duration Backoff(int attempt);
   std::optional<Duration> RetryAfter(const HttpResponse& resp) const;
   void Sleep(Duration d);

@@ -46,7 +46,7 @@ template <class Base>
 class ConnectionOf final : public Base, public Connection {
  public:
   template <typename... Args>
-  ConnectionOf(std::atomic<int>* opened, Args&&... args)
+  explicit ConnectionOf(std::atomic<int>* opened, Args&&... args)
       : Base(std::forward<Args>(args)...), opened_(opened) {}
 
   void Connect() override {
@@ -159,7 +159,7 @@ Result<std::optional<ProxyConfig>> ProxyFromEnvironment(const ParsedUrl& target,
     ProxyConfig cfg;
     cfg.host = uri.getHost();
     cfg.port = uri.getPort();
-    std::string user_info = uri.getUserInfo();
+    const std::string& user_info = uri.getUserInfo();
     if (!user_info.empty()) {
       auto colon = user_info.find(':');
       std::string user, pass;

@@ -82,7 +82,7 @@ HttpResp ErrorResp(int status, int code, const std::string& message) {
   return JsonResp(status, ErrorBodyToJson(code, message));
 }
 
-HttpResp Unprocessable(std::vector<FieldError> errors) {
+HttpResp Unprocessable(const std::vector<FieldError>& errors) {
   return JsonResp(422, ValidationErrorToJson(errors));
 }
 
@@ -610,8 +610,9 @@ std::optional<HttpResp> EmulatorServer::Impl::ParseBody(const HttpReq& req, cons
       validator_->Validate(body, std::string("/components/schemas/") + schema_name, vo);
   if (errors.empty()) return std::nullopt;
   std::vector<FieldError> fields;
+  fields.reserve(errors.size());
   for (const auto& e : errors) fields.push_back(ToFieldError(e));
-  return Unprocessable(std::move(fields));
+  return Unprocessable(fields);
 }
 
 HttpResp EmulatorServer::Impl::BackendError(const Error& e) {
@@ -717,7 +718,7 @@ HttpResp EmulatorServer::Impl::List(const HttpReq& req) {
   int64_t offset = 0;
   if (auto e = QueryInt(req, "limit", 1, limit)) errors.push_back(*e);
   if (auto e = QueryInt(req, "offset", 0, offset)) errors.push_back(*e);
-  if (!errors.empty()) return Unprocessable(std::move(errors));
+  if (!errors.empty()) return Unprocessable(errors);
   auto jobs = backend_.List(lo);
   if (!jobs.ok()) return BackendError(jobs.error());
   std::vector<RemoteJob> all = std::move(jobs).value();
@@ -772,7 +773,7 @@ HttpResp EmulatorServer::Impl::Logs(const HttpReq& req, const std::string& name)
   if (!region.empty()) {
     if (auto e = CheckEnum("region", region, kRegions)) errors.push_back(*e);
   }
-  if (!errors.empty()) return Unprocessable(std::move(errors));
+  if (!errors.empty()) return Unprocessable(errors);
   auto text = backend_.Logs(name, region, static_cast<int>(std::min<int64_t>(tail, 1 << 30)));
   if (!text.ok()) {
     if (text.error().kind == ErrorKind::kNotFound) {

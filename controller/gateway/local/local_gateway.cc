@@ -348,7 +348,12 @@ Status LocalGateway::StartLocked(Job& job) {
   // Everything the children need is prepared here: after fork only
   // async-signal-safe calls are made (the parent may be multi-threaded).
   std::vector<std::string> args{exe};
-  for (const auto& [k, v] : job.req.flags) args.push_back("--" + k + "=" + v);
+  args.reserve(1 + job.req.flags.size());
+  for (const auto& [k, v] : job.req.flags) {
+    std::string arg = "--";
+    arg.append(k).append("=").append(v);
+    args.push_back(std::move(arg));
+  }
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv(*e);
@@ -359,11 +364,18 @@ Status LocalGateway::StartLocked(Job& job) {
   for (const auto& [k, v] : job.req.env_variables) env[k] = v;
   env["MLSPACE_JOB_NAME"] = job.name;
   std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  env_strings.reserve(env.size());
+  for (const auto& [k, v] : env) {
+    std::string kv = k;
+    kv.append("=").append(v);
+    env_strings.push_back(std::move(kv));
+  }
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string log_path = dir + "/output.log";
@@ -426,10 +438,11 @@ Status LocalGateway::StartLocked(Job& job) {
     while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
     }
     if (WIFSIGNALED(wstatus)) {
-      std::memcpy(buf, "signal ", 7);
+      // `buf` is written with an explicit length, never read as a C string.
+      std::memcpy(buf, "signal ", 7);  // NOLINT(bugprone-not-null-terminated-result)
       len = 7 + FormatInt(buf + 7, WTERMSIG(wstatus));
     } else {
-      std::memcpy(buf, "exit ", 5);
+      std::memcpy(buf, "exit ", 5);  // NOLINT(bugprone-not-null-terminated-result)
       len = 5 + FormatInt(buf + 5, WEXITSTATUS(wstatus));
     }
     buf[len++] = '\n';
