@@ -185,9 +185,10 @@ void Controller::EnqueueObserved(const ObjectKey& key) {
   // A list can change thousands of jobs at once (the first poll after a
   // mass submit sees every job appear). Queued all at once they would put a
   // commit's key behind seconds of status-only reconciles; released in
-  // slices just under the workers' pace, the queue stays short and a key
+  // slices (1,000 keys/s, well under the workers' pace at 10,000 objects on
+  // 2 cores, so the store and CPU have room) the queue stays short and a key
   // from the source sync is handled at once. Status follows a list within
-  // a few seconds either way.
+  // seconds either way.
   const int n = observed_in_poll_++;
   if (n < kObservedSlice) {
     Enqueue(key);

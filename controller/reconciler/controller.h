@@ -73,6 +73,10 @@ struct ControllerDeps {
 class Controller {
  public:
   static constexpr char kName[] = "mlspacejob";
+  // A poll's changed keys are enqueued this many at a time, one slice per
+  // pace (1,000 keys/s), so a commit's key never queues behind thousands.
+  static constexpr int kObservedSlice = 50;
+  static constexpr Duration kObservedSlicePace = std::chrono::milliseconds(50);
 
   Controller(ControllerDeps deps, ControllerOptions options);
   ~Controller();  // Stop()
@@ -114,8 +118,6 @@ class Controller {
   // Keys a poll found changed: the first kObservedSlice at once, the rest
   // kObservedSlice per kObservedSlicePace.
   void EnqueueObserved(const ObjectKey& key);
-  static constexpr int kObservedSlice = 100;
-  static constexpr Duration kObservedSlicePace = std::chrono::milliseconds(50);
   void WatchSource();
   Status SeedLiveRecords();
 

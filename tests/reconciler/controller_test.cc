@@ -209,7 +209,8 @@ TEST_F(ControllerTest, AMassOfListChangesIsReleasedInSlicesBehindACommit) {
   source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
   ASSERT_TRUE(c->SyncOnce().ok());
   DrainQueue(*c);
-  for (int i = 0; i < 250; ++i) {
+  const size_t slice = Controller::kObservedSlice;
+  for (size_t i = 0; i < 2 * slice + slice / 2; ++i) {
     gateway::RemoteJob r;
     r.region = "SR006";
     r.job_desc = MakeMarker(ObjectKey{"default", "j" + std::to_string(i)}, "0123456789abcdef", 1);
@@ -217,8 +218,8 @@ TEST_F(ControllerTest, AMassOfListChangesIsReleasedInSlicesBehindACommit) {
     gateway_.AddJob(r);
   }
   c->PollOnce();
-  EXPECT_EQ(c->queue().Len(), 100u);
-  EXPECT_EQ(c->queue().DelayedLen(), 150u);
+  EXPECT_EQ(c->queue().Len(), slice);
+  EXPECT_EQ(c->queue().DelayedLen(), slice + slice / 2);
   source_.SetFiles("rev2", {{"a.yaml", Manifest("a", "echo 2")}});
   ASSERT_TRUE(c->SyncOnce().ok());
   std::vector<std::string> order;
@@ -227,12 +228,12 @@ TEST_F(ControllerTest, AMassOfListChangesIsReleasedInSlicesBehindACommit) {
     order.push_back(*k);
     c->queue().Done(*k);
   }
-  ASSERT_EQ(order.size(), 101u);
+  ASSERT_EQ(order.size(), slice + 1);
   EXPECT_EQ(order.back(), "default/a") << "the commit's key comes right after the first slice";
-  clock_.Advance(50ms);
-  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == 100u; }));
-  clock_.Advance(50ms);
-  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == 150u; }));
+  clock_.Advance(Controller::kObservedSlicePace);
+  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == slice; }));
+  clock_.Advance(Controller::kObservedSlicePace);
+  EXPECT_TRUE(Eventually([&] { return c->queue().Len() == slice + slice / 2; }));
   EXPECT_EQ(c->queue().DelayedLen(), 0u) << "every observed key is released";
 }
 
