@@ -210,6 +210,7 @@ DesiredObjectPtr DesiredStateBuilder::Compute(
     auto d = std::make_shared<DesiredObject>();
     if (v.size() > 1) {
       std::vector<std::string_view> files;
+      files.reserve(v.size());
       for (const auto& o : v) files.push_back(o.file->path);
       d->invalid = DuplicateName(key, files);
     } else if (v.front().doc->kind == api::ManifestDocument::Kind::kJob) {
@@ -256,7 +257,7 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
   std::vector<Change> changes;
   auto it = files_.begin();
   for (const FileRef* f : sorted) {
-    for (; it != files_.end() && std::string_view(it->first) < f->path; ++it) {
+    for (; it != files_.end() && std::string_view{it->first} < f->path; ++it) {
       changes.push_back({it->first, &it->second, nullptr, nullptr});
     }
     if (it != files_.end() && it->first == f->path) {
