@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <system_error>
+
 #include "controller/gateway/local/local_gateway.h"
 #include "controller/launchspec/launch_spec.h"
 
@@ -32,6 +34,17 @@ bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = milliseco
   return pred();
 }
 
+// Job supervisors outlive the gateway by design and may still be writing
+// their exit file when a test ends; retry until the tree is gone.
+void RemoveTree(const fs::path& dir) {
+  for (int i = 0; i < 100; ++i) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (!ec) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 class LocalGatewayLaunchTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,7 +64,7 @@ class LocalGatewayLaunchTest : public ::testing::Test {
   }
   void TearDown() override {
     gw_.reset();
-    fs::remove_all(dir_);
+    RemoveTree(dir_);
   }
 
   std::string SubmitSpec(const launchspec::LaunchSpec& spec) {

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <system_error>
+
 namespace mlspace::gateway {
 namespace {
 
@@ -29,6 +31,17 @@ bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = milliseco
   return pred();
 }
 
+// Job supervisors outlive the gateway by design and may still be writing
+// their exit file when a test ends; retry until the tree is gone.
+void RemoveTree(const fs::path& dir) {
+  for (int i = 0; i < 100; ++i) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (!ec) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 class LocalGatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,7 +51,7 @@ class LocalGatewayTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { RemoveTree(dir_); }
 
   // A shell script file run as the job's program.
   std::string Script(const std::string& name, const std::string& body) {
