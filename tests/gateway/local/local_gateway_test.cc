@@ -16,6 +16,8 @@
 
 #include <system_error>
 
+#include "tests/gateway/local/remove_tree.h"
+
 namespace mlspace::gateway {
 namespace {
 
@@ -31,16 +33,7 @@ bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = milliseco
   return pred();
 }
 
-// Job supervisors outlive the gateway by design and may still be writing
-// their exit file when a test ends; retry until the tree is gone.
-void RemoveTree(const fs::path& dir) {
-  for (int i = 0; i < 100; ++i) {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    if (!ec) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
+using testing::RemoveTree;
 
 class LocalGatewayTest : public ::testing::Test {
  protected:
