@@ -339,27 +339,23 @@ int Run(int argc, char** argv) {
 
   if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
 
-  // Gauges read rather than reported: gitops_manifests{state}, the
-  // workqueue's in-flight times (a stuck reconcile shows as a growing
-  // longest_running_processor_seconds), and per-object series of objects
-  // that have a record but never changed phase (still Pending).
+  // Gauges read rather than reported: gitops_manifests{state} (counted once
+  // per new desired state, not per tick: 10,000 objects would otherwise
+  // cost a walk every second) and the workqueue's in-flight times (a stuck
+  // reconcile shows as a growing longest_running_processor_seconds).
   std::mutex wake_mu;
   std::condition_variable wake_cv;
   bool stopping = false;
   std::thread gauges([&] {
     std::unique_lock lock(wake_mu);
+    std::weak_ptr<const reconciler::DesiredState> counted;  // never pins an old state
     while (!stopping) {
       auto desired = controller->desired();
-      if (desired) {
+      if (desired && desired != counted.lock()) {
         double valid = 0, invalid = 0;
-        std::vector<ObjectKey> keys;
-        keys.reserve(desired->objects.size());
-        for (const auto& [key, obj] : desired->objects) {
-          (obj->job ? valid : invalid) += 1;
-          keys.push_back(key);
-        }
+        for (const auto& [key, obj] : desired->objects) (obj->job ? valid : invalid) += 1;
         metrics.SetManifestCounts(valid, invalid, 0);
-        bridge.ExportMissing(keys);
+        counted = desired;
       }
       bridge.UpdateQueueGauges(reconciler::Controller::kName, controller->queue());
       wake_cv.wait_for(lock, seconds(1));

@@ -46,26 +46,18 @@ std::string SubmissionResultLabel(std::string_view result) {
 MetricsBridge::MetricsBridge(metrics::Metrics& metrics, store::StateStore& store)
     : metrics_(metrics), store_(store) {}
 
-void MetricsBridge::ExportObject(const store::ObjectRecord& r) {
-  exported_.insert(r.key);
-  metrics_.SetObjectInfo(r.key.namespace_name, r.key.name, r.region, r.status.remote_job_name);
-  metrics_.SetObjectPhase(r.key.namespace_name, r.key.name,
-                          std::string(api::PhaseName(r.status.phase)));
+void MetricsBridge::ExportObject(const ObjectKey& key, const reconciler::RecordSummary& r) {
+  // Metrics keeps one info and one phase line per object and ignores a
+  // value it already has, so repeating a write costs a map lookup.
+  metrics_.SetObjectInfo(key.namespace_name, key.name, r.region, r.remote_job);
+  metrics_.SetObjectPhase(key.namespace_name, key.name, std::string(api::PhaseName(r.phase)));
 }
 
 void MetricsBridge::LoadObjects() {
   auto records = store_.List();
   if (!records.ok()) return;
-  std::lock_guard lock(mu_);
-  for (const auto& r : *records) ExportObject(r);
-}
-
-void MetricsBridge::ExportMissing(const std::vector<ObjectKey>& keys) {
-  std::lock_guard lock(mu_);
-  for (const auto& key : keys) {
-    if (exported_.count(key)) continue;
-    auto rec = store_.Get(key);
-    if (rec.ok() && rec->has_value()) ExportObject(**rec);
+  for (const auto& r : *records) {
+    ExportObject(r.key, {r.region, r.status.remote_job_name, r.status.phase});
   }
 }
 
@@ -84,22 +76,6 @@ void MetricsBridge::OnCancellation(const ObjectKey&, std::string_view reason) {
   metrics_.IncCancellation(std::string(reason));
 }
 
-void MetricsBridge::OnPhaseChange(const ObjectKey& key, api::Phase, api::Phase to) {
-  // The record holds the region and remote job name the info series needs;
-  // the observer is called after the step's write, so it is current.
-  std::lock_guard lock(mu_);
-  auto rec = store_.Get(key);
-  if (rec.ok() && rec->has_value()) {
-    ExportObject(**rec);
-    return;
-  }
-  // No record after the write: the object was dropped; exporting it again
-  // would leave a series of an object that no longer exists.
-  if (rec.ok()) return;
-  exported_.insert(key);
-  metrics_.SetObjectPhase(key.namespace_name, key.name, std::string(api::PhaseName(to)));
-}
-
 void MetricsBridge::OnPendingDuration(const ObjectKey&, Duration d) {
   metrics_.ObserveJobPendingDuration(Seconds(d));
 }
@@ -112,9 +88,11 @@ void MetricsBridge::OnPruneRefused(const ObjectKey&, std::string_view reason) {
   metrics_.IncPruneRefused(PruneReasonLabel(reason));
 }
 
+void MetricsBridge::OnRecordWritten(const ObjectKey& key, const reconciler::RecordSummary& record) {
+  ExportObject(key, record);
+}
+
 void MetricsBridge::OnRecordDropped(const ObjectKey& key) {
-  std::lock_guard lock(mu_);
-  exported_.erase(key);
   metrics_.ForgetObject(key.namespace_name, key.name);
 }
 

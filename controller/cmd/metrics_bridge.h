@@ -5,10 +5,7 @@
 // component; this maps its events to metric names and bounded labels.
 
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
-#include <vector>
 
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/metrics/metrics.h"
@@ -29,15 +26,9 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // Both must outlive the bridge.
   MetricsBridge(metrics::Metrics& metrics, store::StateStore& store);
 
-  // Exports the per-object series of every record (call once at start-up).
+  // Exports the per-object series of every record (call once at start-up,
+  // before the controller starts; later writes arrive as OnRecordWritten).
   void LoadObjects();
-
-  // Exports the series of those `keys` not exported yet whose record exists.
-  // A new object starts in phase Pending without a phase change, so without
-  // this an object that never leaves Pending (throttled, blocked, waiting for
-  // a backoff) would have no series. Cheap when nothing is missing; call it
-  // periodically with the desired objects' keys.
-  void ExportMissing(const std::vector<ObjectKey>& keys);
 
   // Copies the queue's in-flight gauges (workqueue_unfinished_work_seconds,
   // workqueue_longest_running_processor_seconds); call periodically.
@@ -47,10 +38,10 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   void OnSubmission(const ObjectKey& key, std::string_view result) override;
   void OnRetry(const ObjectKey& key) override;
   void OnCancellation(const ObjectKey& key, std::string_view reason) override;
-  void OnPhaseChange(const ObjectKey& key, api::Phase from, api::Phase to) override;
   void OnPendingDuration(const ObjectKey& key, Duration d) override;
   void OnRunDuration(const ObjectKey& key, Duration d) override;
   void OnPruneRefused(const ObjectKey& key, std::string_view reason) override;
+  void OnRecordWritten(const ObjectKey& key, const reconciler::RecordSummary& record) override;
   void OnRecordDropped(const ObjectKey& key) override;
 
   // WorkQueueObserver
@@ -71,17 +62,10 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   gateway::http::RequestObserver GatewayObserver();
 
  private:
-  // Callers hold mu_.
-  void ExportObject(const store::ObjectRecord& r);
+  void ExportObject(const ObjectKey& key, const reconciler::RecordSummary& record);
 
   metrics::Metrics& metrics_;
   store::StateStore& store_;
-  // Serialises "read the record, export it" against OnRecordDropped, so a
-  // dropped object's series is never re-created by a read made before the
-  // drop. Notes run after the step's write, so a read under mu_ after the
-  // drop finds no record.
-  std::mutex mu_;
-  std::set<ObjectKey> exported_;
 };
 
 // A ManifestSource that reports each successful read's revision and time

@@ -813,6 +813,10 @@ ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
   }
   if (deps_.observer) {
     for (auto& n : st.notes) n(*deps_.observer);
+    if (changed && !st.drop) {
+      deps_.observer->OnRecordWritten(
+          st.key, RecordSummary{st.rec.region, st.rec.status.remote_job_name, st.rec.status.phase});
+    }
   }
   return r;
 }

@@ -5,6 +5,7 @@
 // succeeded, from worker threads: implementations must be thread-safe and
 // quick. Default implementations ignore everything.
 
+#include <string>
 #include <string_view>
 
 #include "controller/api/types.h"
@@ -12,6 +13,13 @@
 #include "controller/core/object_key.h"
 
 namespace mlspace::reconciler {
+
+// What the per-object series show of a record.
+struct RecordSummary {
+  std::string region;
+  std::string remote_job;  // empty before the first submit
+  api::Phase phase = api::Phase::kPending;
+};
 
 class ReconcilerObserver {
  public:
@@ -24,7 +32,8 @@ class ReconcilerObserver {
   // mlspacejob_cancellations_total{reason}: suspend | deadline | replace |
   // prune | duplicate.
   virtual void OnCancellation(const ObjectKey& /*key*/, std::string_view /*reason*/) {}
-  // mlspacejob_status_phase{namespace,name,phase}.
+  // mlspacejob_status_phase{namespace,name,phase}: a phase change within a
+  // reconcile step (the series itself follows OnRecordWritten).
   virtual void OnPhaseChange(const ObjectKey& /*key*/, api::Phase /*from*/, api::Phase /*to*/) {}
   // mlspacejob_pending_duration_seconds: submitted → first Running.
   virtual void OnPendingDuration(const ObjectKey& /*key*/, Duration /*d*/) {}
@@ -33,6 +42,14 @@ class ReconcilerObserver {
   // gitops_prune_refused_total (reason: SourceReadFailed | EmptyRevision |
   // TooManyRemovals). Once per refused object and revision.
   virtual void OnPruneRefused(const ObjectKey& /*key*/, std::string_view /*reason*/) {}
+  // The object's record was created or changed by this step (after the
+  // write): mlspacejob_info{region,remote_job} and mlspacejob_status_phase
+  // follow it, so an object that never changes phase (a new one waiting in
+  // Pending) has its series without anybody reading the store. Not called
+  // when the step left the record as it was, nor for a dropped record.
+  // Steps of one key never run concurrently, so the calls for one key are
+  // ordered; calls for different keys may be concurrent.
+  virtual void OnRecordWritten(const ObjectKey& /*key*/, const RecordSummary& /*record*/) {}
   // A record dropped after its retention: delete its series.
   virtual void OnRecordDropped(const ObjectKey& /*key*/) {}
 };

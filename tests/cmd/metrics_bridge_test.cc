@@ -1,6 +1,6 @@
 // MetricsBridge: the observer events of the components land in the
-// documented families with bounded labels, objects that never changed phase
-// still get their series, and a dropped object's series stay gone.
+// documented families with bounded labels, every written record has its
+// per-object series, and a dropped object's series go.
 #include "controller/cmd/metrics_bridge.h"
 
 #include <gtest/gtest.h>
@@ -102,11 +102,10 @@ TEST_F(MetricsBridgeTest, GatewayRoutesBecomeOperationNamesAndOnly429IsThrottled
   EXPECT_EQ(t.find("/jobs"), std::string::npos) << "a route leaked into a label";
 }
 
-TEST_F(MetricsBridgeTest, ObjectsThatNeverChangedPhaseAreExportedOnce) {
+TEST_F(MetricsBridgeTest, StoredRecordsAreExportedAtStartUp) {
   Put(Record("team-a", "waiting", api::Phase::kPending));
   Put(Record("team-a", "running", api::Phase::kRunning, "lj-1"));
-  bridge_.ExportMissing({ObjectKey{"team-a", "waiting"}, ObjectKey{"team-a", "running"},
-                         ObjectKey{"team-a", "no-record-yet"}});
+  bridge_.LoadObjects();
   std::string t = metrics_.Serialize();
   EXPECT_TRUE(
       Has(t, "mlspacejob_status_phase{namespace=\"team-a\",name=\"waiting\",phase=\"Pending\"} 1"))
@@ -116,51 +115,72 @@ TEST_F(MetricsBridgeTest, ObjectsThatNeverChangedPhaseAreExportedOnce) {
                   "remote_job=\"lj-1\"} 1"))
       << t;
   EXPECT_EQ(metrics_.ObjectCount(), 2u);
-
-  // Already exported: not read again.
-  auto gets = store_.calls().get;
-  bridge_.ExportMissing({ObjectKey{"team-a", "waiting"}, ObjectKey{"team-a", "running"}});
-  EXPECT_EQ(store_.calls().get, gets);
 }
 
-TEST_F(MetricsBridgeTest, DroppedObjectsStayGone) {
-  ObjectKey k{"default", "gone"};
-  Put(Record("default", "gone", api::Phase::kRunning, "lj-2"));
-  bridge_.OnPhaseChange(k, api::Phase::kSubmitted, api::Phase::kRunning);
-  EXPECT_EQ(metrics_.ObjectCount(), 1u);
+// A new object waits in Pending without a phase change; its first write
+// alone gives it series, and the bridge never reads the store for it (a
+// read per object per tick once stalled workers behind a lock).
+TEST_F(MetricsBridgeTest, WrittenRecordsAreExportedWithoutReadingTheStore) {
+  ObjectKey k{"team-a", "new"};
+  bridge_.OnRecordWritten(k, {"SR006", "", api::Phase::kPending});
+  std::string t = metrics_.Serialize();
+  EXPECT_TRUE(
+      Has(t, "mlspacejob_status_phase{namespace=\"team-a\",name=\"new\",phase=\"Pending\"} 1"))
+      << t;
+  bridge_.OnRecordWritten(k, {"SR006", "lj-9", api::Phase::kRunning});
+  t = metrics_.Serialize();
+  EXPECT_TRUE(
+      Has(t, "mlspacejob_status_phase{namespace=\"team-a\",name=\"new\",phase=\"Running\"} 1"))
+      << t;
+  EXPECT_TRUE(Has(t,
+                  "mlspacejob_info{namespace=\"team-a\",name=\"new\",region=\"SR006\","
+                  "remote_job=\"lj-9\"} 1"))
+      << t;
+  EXPECT_EQ(t.find("phase=\"Pending\""), std::string::npos) << "the old phase line stayed";
+  EXPECT_EQ(t.find("remote_job=\"\""), std::string::npos) << "the old info line stayed";
+  EXPECT_EQ(store_.calls().get, 0);
+  EXPECT_EQ(store_.calls().list, 0);
+}
 
-  Drop(k);
+TEST_F(MetricsBridgeTest, DroppedObjectsLoseTheirSeries) {
+  ObjectKey k{"default", "gone"};
+  bridge_.OnRecordWritten(k, {"SR006", "lj-2", api::Phase::kRunning});
+  EXPECT_EQ(metrics_.ObjectCount(), 1u);
   bridge_.OnRecordDropped(k);
   EXPECT_EQ(metrics_.ObjectCount(), 0u);
-  // A late phase note or a periodic export after the drop finds no record
-  // and must not bring the series back.
-  bridge_.OnPhaseChange(k, api::Phase::kRunning, api::Phase::kRemoved);
-  bridge_.ExportMissing({k});
-  EXPECT_EQ(metrics_.ObjectCount(), 0u);
   EXPECT_EQ(metrics_.Serialize().find("name=\"gone\""), std::string::npos);
+  // The manifest comes back: a new record, new series.
+  bridge_.OnRecordWritten(k, {"SR006", "", api::Phase::kPending});
+  EXPECT_EQ(metrics_.ObjectCount(), 1u);
 }
 
-// The gauges thread exports while workers drop records: whatever the
-// interleaving, a dropped object ends with no series (run under TSan too).
-TEST_F(MetricsBridgeTest, ConcurrentExportAndDropLeaveNoSeriesOfDroppedObjects) {
-  std::vector<ObjectKey> keys;
-  for (int i = 0; i < 20; ++i) keys.push_back(ObjectKey{"default", "j" + std::to_string(i)});
+// Workers write and drop different objects at once while scrapes run
+// (also under TSan): each object ends as its last call left it.
+TEST_F(MetricsBridgeTest, ConcurrentWritesDropsAndScrapesEndInTheLastState) {
   std::atomic<bool> done{false};
-  std::thread exporter([&] {
-    while (!done.load()) bridge_.ExportMissing(keys);
+  std::thread scraper([&] {
+    while (!done.load()) (void)metrics_.Serialize();
   });
-  for (int round = 0; round < 50; ++round) {
-    for (const auto& k : keys) Put(Record(k.namespace_name, k.name, api::Phase::kPending));
-    for (const auto& k : keys) {
-      bridge_.OnPhaseChange(k, api::Phase::kPending, api::Phase::kRemoved);
-      Drop(k);
-      bridge_.OnRecordDropped(k);
-    }
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      for (int i = 0; i < 200; ++i) {
+        ObjectKey k{"default", "w" + std::to_string(w) + "-" + std::to_string(i)};
+        bridge_.OnRecordWritten(k, {"SR006", "", api::Phase::kPending});
+        bridge_.OnRecordWritten(k, {"SR006", "lj", api::Phase::kRunning});
+        if (i % 2 == 0) bridge_.OnRecordDropped(k);
+      }
+    });
   }
+  for (auto& t : workers) t.join();
   done = true;
-  exporter.join();
-  bridge_.ExportMissing(keys);
-  EXPECT_EQ(metrics_.ObjectCount(), 0u);
+  scraper.join();
+  EXPECT_EQ(metrics_.ObjectCount(), 400u);
+  std::string t = metrics_.Serialize();
+  EXPECT_EQ(t.find("phase=\"Pending\""), std::string::npos);
+  EXPECT_TRUE(Has(t, "mlspacejob_status_phase{namespace=\"default\",name=\"w3-199\",phase=\"Running\"} 1"))
+      << t.substr(0, 2000);
+  EXPECT_EQ(t.find("name=\"w0-0\""), std::string::npos);
 }
 
 TEST_F(MetricsBridgeTest, QueueGaugesShowWorkInFlight) {

@@ -45,6 +45,9 @@ class RecordingObserver : public ReconcilerObserver {
   void OnPruneRefused(const ObjectKey&, std::string_view r) override {
     Add("prune-refused:" + std::string(r));
   }
+  void OnRecordWritten(const ObjectKey&, const RecordSummary& r) override {
+    Add("written:" + std::string(api::PhaseName(r.phase)) + ":" + r.region + ":" + r.remote_job);
+  }
   void OnRecordDropped(const ObjectKey&) override { Add("dropped"); }
   void OnRunDuration(const ObjectKey&, Duration) override { Add("run-duration"); }
   void OnPendingDuration(const ObjectKey&, Duration) override { Add("pending-duration"); }

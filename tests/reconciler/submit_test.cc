@@ -41,6 +41,25 @@ TEST_F(ReconcilerTest, SubmitCommitsOpenIntentWithMarkerBeforePost) {
   EXPECT_EQ(observer_.Count("submit:success"), 1);
 }
 
+// The per-object metrics series follow OnRecordWritten: a new object
+// throttled before its first submit is reported in Pending (it has no
+// phase change to report), each change once, and an idle reconcile not at all.
+TEST_F(ReconcilerTest, RecordWritesAreReportedOncePerChange) {
+  SetDesired({MakeJob("a", "0123456789abcdef")});
+  gateway_.ScriptSubmit(Fault::kThrottled, 5s);
+  Reconcile();
+  EXPECT_EQ(observer_.Count("written:Pending:SR006:"), 1);
+  clock_.Advance(10s);
+  ASSERT_TRUE(Reconcile().error.ok());
+  const std::string name = Record().status.remote_job_name;
+  ASSERT_FALSE(name.empty());
+  EXPECT_EQ(observer_.Count("written:Submitted:SR006:" + name), 1);
+  Reconcile();
+  Reconcile();
+  EXPECT_EQ(observer_.Count("written:Submitted:SR006:" + name), 1);
+  EXPECT_EQ(observer_.Count("written:Pending:SR006:"), 1);
+}
+
 TEST_F(ReconcilerTest, RepeatedReconcilesNeverSubmitTwice) {
   SetDesired({MakeJob("a", "0123456789abcdef")});
   for (int i = 0; i < 5; ++i) {
