@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -165,7 +166,9 @@ TEST_F(MetricsBridgeTest, ConcurrentWritesDropsAndScrapesEndInTheLastState) {
   for (int w = 0; w < 4; ++w) {
     workers.emplace_back([&, w] {
       for (int i = 0; i < 200; ++i) {
-        ObjectKey k{"default", "w" + std::to_string(w) + "-" + std::to_string(i)};
+        char name[32];
+        std::snprintf(name, sizeof name, "w%d-%d", w, i);
+        ObjectKey k{"default", name};
         bridge_.OnRecordWritten(k, {"SR006", "", api::Phase::kPending});
         bridge_.OnRecordWritten(k, {"SR006", "lj", api::Phase::kRunning});
         if (i % 2 == 0) bridge_.OnRecordDropped(k);
