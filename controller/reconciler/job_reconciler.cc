@@ -805,11 +805,7 @@ ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
   {
     std::lock_guard lock(mu_);
     bool active = !st.drop && (IsActive(st.rec) || st.rec.status.phase == Phase::kPending);
-    if (active && !st.rec.region.empty()) {
-      active_regions_[st.key] = st.rec.region;
-    } else {
-      active_regions_.erase(st.key);
-    }
+    SetActiveRegionLocked(st.key, active && !st.rec.region.empty() ? &st.rec.region : nullptr);
   }
   if (deps_.observer) {
     for (auto& n : st.notes) n(*deps_.observer);
@@ -839,22 +835,40 @@ Status JobReconciler::Prime() {
   std::lock_guard lock(mu_);
   for (const auto& r : records) {
     if ((IsActive(r) || r.status.phase == Phase::kPending) && !r.region.empty()) {
-      active_regions_[r.key] = r.region;
+      SetActiveRegionLocked(r.key, &r.region);
     }
   }
   for (const auto& i : open) primed_intent_regions_.insert(i.region);
   return OkStatus();
 }
 
-std::set<std::string> JobReconciler::RegionsInUse() {
-  std::set<std::string> out;
-  if (auto d = deps_.desired->Get()) {
-    for (const auto& [k, v] : d->objects) {
-      if (v->job && !v->job->spec.region.empty()) out.insert(v->job->spec.region);
-    }
+void JobReconciler::SetActiveRegionLocked(const ObjectKey& key, const std::string* region) {
+  auto it = active_regions_.find(key);
+  if (it != active_regions_.end()) {
+    if (region && it->second == *region) return;
+    if (--active_region_counts_[it->second] == 0) active_region_counts_.erase(it->second);
+    active_regions_.erase(it);
   }
+  if (region) {
+    active_regions_.emplace(key, *region);
+    ++active_region_counts_[*region];
+  }
+}
+
+std::set<std::string> JobReconciler::RegionsInUse() {
+  auto d = deps_.desired->Get();
   std::lock_guard lock(mu_);
-  for (const auto& [k, r] : active_regions_) out.insert(r);
+  if (d != desired_regions_of_.lock()) {
+    desired_regions_.clear();
+    if (d) {
+      for (const auto& [k, v] : d->objects) {
+        if (v->job && !v->job->spec.region.empty()) desired_regions_.insert(v->job->spec.region);
+      }
+    }
+    desired_regions_of_ = d;
+  }
+  std::set<std::string> out = desired_regions_;
+  for (const auto& [r, n] : active_region_counts_) out.insert(r);
   out.insert(primed_intent_regions_.begin(), primed_intent_regions_.end());
   return out;
 }

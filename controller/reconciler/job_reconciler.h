@@ -139,7 +139,14 @@ class JobReconciler {
   };
   std::map<std::string, Missing> missing_;           // remote job name → absence count
   std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
+  std::map<std::string, int> active_region_counts_;  // region → entries of active_regions_
   std::set<std::string> primed_intent_regions_;
+  // The regions of one desired state, computed once per state rather than
+  // per poll (10,000 objects, a handful of regions).
+  std::weak_ptr<const DesiredState> desired_regions_of_;
+  std::set<std::string> desired_regions_;
+
+  void SetActiveRegionLocked(const ObjectKey& key, const std::string* region);
 };
 
 }  // namespace mlspace::reconciler

@@ -46,6 +46,8 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
   snap->region = region;
   snap->started_at = started_at;
   snap->finished_at = finished_at;
+  snap->jobs.reserve(jobs.size());
+  snap->by_marker.reserve(jobs.size());
   for (auto& j : jobs) {
     if (auto m = FindMarker(j.job_desc)) snap->by_marker[*m].push_back(j.name);
     std::string name = j.name;

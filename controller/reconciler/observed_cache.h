@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "controller/core/clock.h"
@@ -27,8 +28,11 @@ struct RegionSnapshot {
   TimePoint started_at{};   // when the list request was sent: jobs created
                             // before this instant are expected in it
   TimePoint finished_at{};
-  std::map<std::string, gateway::RemoteJob> jobs;             // by name
-  std::map<std::string, std::vector<std::string>> by_marker;  // marker → names
+  // Hashed, not ordered: a poll builds both for every job of the region
+  // (5,000 names and markers sharing long prefixes), and nobody iterates
+  // them in order.
+  std::unordered_map<std::string, gateway::RemoteJob> jobs;             // by name
+  std::unordered_map<std::string, std::vector<std::string>> by_marker;  // marker → names
 
   const gateway::RemoteJob* Find(const std::string& name) const {
     auto it = jobs.find(name);

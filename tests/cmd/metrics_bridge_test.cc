@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -181,7 +181,8 @@ TEST_F(MetricsBridgeTest, ConcurrentWritesDropsAndScrapesEndInTheLastState) {
   EXPECT_EQ(metrics_.ObjectCount(), 400u);
   std::string t = metrics_.Serialize();
   EXPECT_EQ(t.find("phase=\"Pending\""), std::string::npos);
-  EXPECT_TRUE(Has(t, "mlspacejob_status_phase{namespace=\"default\",name=\"w3-199\",phase=\"Running\"} 1"))
+  EXPECT_TRUE(
+      Has(t, "mlspacejob_status_phase{namespace=\"default\",name=\"w3-199\",phase=\"Running\"} 1"))
       << t.substr(0, 2000);
   EXPECT_EQ(t.find("name=\"w0-0\""), std::string::npos);
 }

@@ -277,6 +277,27 @@ TEST_F(ReconcilerTest, RemovalCancelsActiveJobAndMarksRemoved) {
   EXPECT_EQ(*r.requeue_after, opts_.removed_retention);
 }
 
+// The poll lists the regions of the desired objects plus those of runs
+// still in flight whose manifest is gone (so their cancel is observed);
+// both follow changes (the desired regions are cached per desired state).
+TEST_F(ReconcilerTest, RegionsInUseFollowDesiredStateAndRunsInFlight) {
+  using Regions = std::set<std::string>;
+  auto a = MakeJob("a", "0123456789abcdef", "SR006");
+  auto b = MakeJob("b", "fedcba9876543210", "SR004");
+  SetDesired({a, b});
+  EXPECT_EQ(proc_->reconciler->RegionsInUse(), (Regions{"SR004", "SR006"}));
+  ASSERT_TRUE(Reconcile("b").error.ok());  // b's run is in flight in SR004
+  SetDesired({a}, "rev2");
+  EXPECT_EQ(proc_->reconciler->RegionsInUse(), (Regions{"SR004", "SR006"}))
+      << "b is still running remotely";
+  Reconcile("b");  // pruned: cancelled, Removed
+  EXPECT_EQ(PhaseOf("b"), api::Phase::kRemoved);
+  EXPECT_EQ(proc_->reconciler->RegionsInUse(), (Regions{"SR006"}));
+  a.spec.region = "SR008";
+  SetDesired({a}, "rev3");
+  EXPECT_EQ(proc_->reconciler->RegionsInUse(), (Regions{"SR008"}));
+}
+
 TEST_F(ReconcilerTest, RemovedRecordIsDroppedAfterRetention) {
   opts_.removed_retention = 1h;
   Restart();
