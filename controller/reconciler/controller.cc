@@ -89,12 +89,14 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
                                                 deps_.queue_observer);
   poller_ = std::make_unique<RegionPoller>(
       *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
-      [this](const ObjectKey& k) { EnqueueObserved(k); }, deps_.poll_observer);
+      [this](const ObjectKey& k) { Enqueue(k, runtime::Priority::kLow); }, deps_.poll_observer);
 }
 
 Controller::~Controller() { Stop(); }
 
-void Controller::Enqueue(const ObjectKey& key) { queue_->Add(key.ToString()); }
+void Controller::Enqueue(const ObjectKey& key, runtime::Priority priority) {
+  queue_->Add(key.ToString(), priority);
+}
 
 Status Controller::Start() {
   MLSPACE_RETURN_IF_ERROR(reconciler_->Prime());
@@ -176,26 +178,7 @@ bool Controller::Ready(std::string* why) const {
   return synced_once_;
 }
 
-int Controller::PollOnce() {
-  observed_in_poll_ = 0;
-  return poller_->PollOnce();
-}
-
-void Controller::EnqueueObserved(const ObjectKey& key) {
-  // A list can change thousands of jobs at once (the first poll after a
-  // mass submit sees every job appear). Queued all at once they would put a
-  // commit's key behind seconds of status-only reconciles; released in
-  // slices (1,000 keys/s, well under the workers' pace at 10,000 objects on
-  // 2 cores, so the store and CPU have room) the queue stays short and a key
-  // from the source sync is handled at once. Status follows a list within
-  // seconds either way.
-  const int n = observed_in_poll_++;
-  if (n < kObservedSlice) {
-    Enqueue(key);
-    return;
-  }
-  queue_->AddAfter(key.ToString(), kObservedSlicePace * (n / kObservedSlice));
-}
+int Controller::PollOnce() { return poller_->PollOnce(); }
 
 void Controller::ResyncOnce() {
   auto keys = reconciler_->AllKeys();
@@ -203,7 +186,7 @@ void Controller::ResyncOnce() {
     LogWarn("resync: cannot list keys", {{"error", keys.status().ToString()}});
     return;
   }
-  for (const auto& k : *keys) Enqueue(k);
+  for (const auto& k : *keys) Enqueue(k, runtime::Priority::kLow);
 }
 
 Status Controller::SeedLiveRecords() {

@@ -73,10 +73,6 @@ struct ControllerDeps {
 class Controller {
  public:
   static constexpr char kName[] = "mlspacejob";
-  // A poll's changed keys are enqueued this many at a time, one slice per
-  // pace (1,000 keys/s), so a commit's key never queues behind thousands.
-  static constexpr int kObservedSlice = 50;
-  static constexpr Duration kObservedSlicePace = std::chrono::milliseconds(50);
 
   Controller(ControllerDeps deps, ControllerOptions options);
   ~Controller();  // Stop()
@@ -114,10 +110,10 @@ class Controller {
 
  private:
   class RecordingStore;
-  void Enqueue(const ObjectKey& key);
-  // Keys a poll found changed: the first kObservedSlice at once, the rest
-  // kObservedSlice per kObservedSlicePace.
-  void EnqueueObserved(const ObjectKey& key);
+  // Manifest changes are kNormal; a poll's status changes and the resync
+  // are kLow, so a commit's key never queues behind thousands of them (the
+  // first poll after a mass submit sees every job appear).
+  void Enqueue(const ObjectKey& key, runtime::Priority priority = runtime::Priority::kNormal);
   void WatchSource();
   Status SeedLiveRecords();
 
@@ -143,7 +139,6 @@ class Controller {
   bool synced_once_ = false;
   std::string not_ready_;
   std::atomic<bool> stopping_{false};
-  std::atomic<int> observed_in_poll_{0};  // keys enqueued by the current poll
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -8,6 +8,8 @@ namespace {
 
 double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
+size_t Index(Priority p) { return p == Priority::kNormal ? 0 : 1; }
+
 }  // namespace
 
 WorkQueue::WorkQueue(std::string name, const Clock& clock, std::unique_ptr<RateLimiter> limiter,
@@ -23,28 +25,55 @@ WorkQueue::~WorkQueue() {
   if (delay_thread_.joinable()) delay_thread_.join();
 }
 
-void WorkQueue::Add(const std::string& key) {
+void WorkQueue::Add(const std::string& key, Priority priority) {
   std::lock_guard lock(mu_);
-  AddLocked(key);
+  AddLocked(key, priority);
 }
 
-void WorkQueue::AddLocked(const std::string& key) {
+void WorkQueue::AddLocked(const std::string& key, Priority priority) {
   if (shutting_down_) return;
-  if (dirty_.count(key)) return;
-  dirty_.insert(key);
+  auto it = dirty_.find(key);
+  if (it != dirty_.end()) {
+    if (priority != Priority::kNormal || it->second == Priority::kNormal) return;
+    it->second = Priority::kNormal;      // raise it
+    if (processing_.count(key)) return;  // Done() re-queues it as kNormal
+    --low_waiting_;
+    queue_[Index(Priority::kNormal)].push_back(key);  // the kLow entry goes stale
+    cv_.notify_one();
+    return;
+  }
+  dirty_.emplace(key, priority);
   if (observer_) observer_->OnAdd(name_);
   added_at_.emplace(key, clock_.Now());
   if (processing_.count(key)) return;  // Done() re-queues it
-  queue_.push_back(key);
-  if (observer_) observer_->OnDepth(name_, queue_.size());
+  queue_[Index(priority)].push_back(key);
+  ++waiting_;
+  if (priority == Priority::kLow) ++low_waiting_;
+  if (observer_) observer_->OnDepth(name_, waiting_);
   cv_.notify_one();
+}
+
+std::string WorkQueue::PopLocked() {
+  for (Priority p : {Priority::kNormal, Priority::kLow}) {
+    auto& q = queue_[Index(p)];
+    while (!q.empty()) {
+      std::string key = std::move(q.front());
+      q.pop_front();
+      auto it = dirty_.find(key);
+      if (it == dirty_.end() || it->second != p || processing_.count(key)) continue;  // stale
+      --waiting_;
+      if (p == Priority::kLow) --low_waiting_;
+      return key;
+    }
+  }
+  return {};  // unreachable while waiting_ > 0
 }
 
 void WorkQueue::AddAfter(const std::string& key, Duration delay) {
   std::lock_guard lock(mu_);
   if (shutting_down_) return;
   if (delay <= Duration::zero()) {
-    AddLocked(key);
+    AddLocked(key, Priority::kNormal);
     return;
   }
   TimePoint ready = clock_.Now() + delay;
@@ -80,13 +109,12 @@ int WorkQueue::NumRequeues(const std::string& key) { return limiter_->NumRequeue
 
 std::optional<std::string> WorkQueue::Get() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !queue_.empty() || shutting_down_; });
-  if (queue_.empty()) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  cv_.wait(lock, [&] { return waiting_ > 0 || shutting_down_; });
+  if (waiting_ == 0) return std::nullopt;
+  std::string key = PopLocked();
   TimePoint now = clock_.Now();
   if (observer_) {
-    observer_->OnDepth(name_, queue_.size());
+    observer_->OnDepth(name_, waiting_);
     auto it = added_at_.find(key);
     if (it != added_at_.end()) observer_->OnQueueLatency(name_, now - it->second);
   }
@@ -102,9 +130,11 @@ void WorkQueue::Done(const std::string& key) {
   if (it == processing_.end()) return;
   if (observer_) observer_->OnWorkDuration(name_, clock_.Now() - it->second);
   processing_.erase(it);
-  if (dirty_.count(key)) {
-    queue_.push_back(key);
-    if (observer_) observer_->OnDepth(name_, queue_.size());
+  if (auto d = dirty_.find(key); d != dirty_.end()) {
+    queue_[Index(d->second)].push_back(key);
+    ++waiting_;
+    if (d->second == Priority::kLow) ++low_waiting_;
+    if (observer_) observer_->OnDepth(name_, waiting_);
     cv_.notify_one();
   } else if (processing_.empty()) {
     cv_.notify_all();  // drain waiters
@@ -125,7 +155,7 @@ void WorkQueue::ShutDown() {
 bool WorkQueue::ShutDownWithDrain(std::optional<TimePoint> deadline) {
   ShutDown();
   std::unique_lock lock(mu_);
-  while (!queue_.empty() || !processing_.empty()) {
+  while (waiting_ > 0 || !processing_.empty()) {
     if (deadline) {
       if (clock_.Now() >= *deadline) return false;
       clock_.WaitUntil(cv_, lock, *deadline);
@@ -143,7 +173,12 @@ bool WorkQueue::ShuttingDown() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return waiting_;
+}
+
+size_t WorkQueue::LowLen() const {
+  std::lock_guard lock(mu_);
+  return low_waiting_;
 }
 
 size_t WorkQueue::DelayedLen() const {
@@ -184,7 +219,7 @@ void WorkQueue::DelayLoop() {
       std::string key = delayed_.begin()->second;
       delayed_.erase(delayed_.begin());
       delayed_at_.erase(key);
-      AddLocked(key);
+      AddLocked(key, Priority::kNormal);
     }
     if (delayed_.empty()) continue;
     clock_.WaitUntil(delay_cv_, lock, delayed_.begin()->first);

@@ -9,6 +9,11 @@
 //  - AddAfter(key, d) holds the key back until Clock::Now() reaches now+d
 //    (several pending delays of one key keep the earliest);
 //  - AddRateLimited(key) = AddAfter(key, limiter.When(key)).
+// Plus two priorities, like controller-runtime's priority queue: kLow keys
+// (a poll's status changes, the periodic resync) are handed out only when no
+// kNormal key (a manifest change, a retry) is waiting, so a commit's key
+// never waits behind thousands of status-only reconciles. Adding a waiting
+// key again with a higher priority raises it; a lower one never lowers it.
 // Keys are strings ("namespace/name").
 
 #include <condition_variable>
@@ -22,7 +27,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "controller/core/clock.h"
 #include "controller/runtime/rate_limiter.h"
@@ -45,6 +49,8 @@ class WorkQueueObserver {
   virtual void OnRetry(const std::string& /*queue*/) {}
 };
 
+enum class Priority { kNormal, kLow };
+
 class WorkQueue {
  public:
   // `clock` and `observer` (may be null) must outlive the queue. Starts one
@@ -57,9 +63,11 @@ class WorkQueue {
 
   const std::string& name() const { return name_; }
 
-  // Queues `key` unless it is already waiting; ignored after ShutDown.
-  void Add(const std::string& key);
-  // Queues `key` once `delay` has passed (immediately when delay <= 0).
+  // Queues `key` unless it is already waiting (then only raises its
+  // priority); ignored after ShutDown.
+  void Add(const std::string& key, Priority priority = Priority::kNormal);
+  // Queues `key` with kNormal priority once `delay` has passed (immediately
+  // when delay <= 0).
   void AddAfter(const std::string& key, Duration delay);
   // AddAfter with the rate limiter's delay for `key`, or `at_least` when
   // that is longer (a server's Retry-After); counts a retry.
@@ -84,6 +92,8 @@ class WorkQueue {
 
   // Keys waiting to be handed out (not delayed, not processing).
   size_t Len() const;
+  // Of those, the kLow ones.
+  size_t LowLen() const;
   // Keys held back by AddAfter.
   size_t DelayedLen() const;
   size_t ProcessingLen() const;
@@ -94,7 +104,10 @@ class WorkQueue {
   double LongestRunningProcessorSeconds() const;
 
  private:
-  void AddLocked(const std::string& key);
+  void AddLocked(const std::string& key, Priority priority);
+  // Pops the next waiting key (kNormal first), skipping entries left behind
+  // when a key was raised to kNormal. Requires waiting_ > 0.
+  std::string PopLocked();
   void DelayLoop();
 
   const std::string name_;
@@ -105,8 +118,14 @@ class WorkQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;        // Get() waiters and drain waiters
   std::condition_variable delay_cv_;  // the delay thread
-  std::deque<std::string> queue_;
-  std::unordered_set<std::string> dirty_;
+  // One FIFO per priority. Raising a waiting key pushes it onto the kNormal
+  // deque and leaves a stale entry in the kLow one, which PopLocked skips
+  // (an entry is live when its key is dirty, not processing, and of the
+  // deque's priority).
+  std::deque<std::string> queue_[2];
+  size_t waiting_ = 0;                                     // live entries over both deques
+  size_t low_waiting_ = 0;                                 // of those, kLow
+  std::unordered_map<std::string, Priority> dirty_;        // added since last Get
   std::unordered_map<std::string, TimePoint> processing_;  // key → start
   std::unordered_map<std::string, TimePoint> added_at_;    // for latency
   std::multimap<TimePoint, std::string> delayed_;

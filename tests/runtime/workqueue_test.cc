@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -69,6 +70,68 @@ TEST(WorkQueueTest, KeyReaddedWhileProcessingIsRequeuedOnlyAfterDone) {
   EXPECT_EQ(q.Get(), "a");
   q.Done("a");
   EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueueTest, LowPriorityKeysWaitForNormalOnesFifoWithinEach) {
+  FakeClock clock;
+  WorkQueue q("t", clock, Limiter(clock));
+  q.Add("l1", Priority::kLow);
+  q.Add("n1");
+  q.Add("l2", Priority::kLow);
+  q.Add("n2");
+  EXPECT_EQ(q.Len(), 4u);
+  EXPECT_EQ(q.LowLen(), 2u);
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    order.push_back(*q.Get());
+    q.Done(order.back());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"n1", "n2", "l1", "l2"}));
+  EXPECT_EQ(q.Len(), 0u);
+  EXPECT_EQ(q.LowLen(), 0u);
+}
+
+TEST(WorkQueueTest, ANormalAddRaisesAWaitingLowKeyAndALowAddNeverLowers) {
+  FakeClock clock;
+  WorkQueue q("t", clock, Limiter(clock));
+  q.Add("x", Priority::kLow);
+  q.Add("y", Priority::kLow);
+  q.Add("n");
+  q.Add("y");                  // raised: behind n, ahead of x
+  q.Add("n", Priority::kLow);  // stays normal
+  EXPECT_EQ(q.Len(), 3u) << "a raise never duplicates a key";
+  EXPECT_EQ(q.LowLen(), 1u);
+  std::vector<std::string> order;
+  while (q.Len() > 0) {
+    order.push_back(*q.Get());
+    q.Done(order.back());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"n", "y", "x"}));
+
+  // The stale low entry y left behind is skipped, even after y comes back.
+  q.Add("y", Priority::kLow);
+  q.Add("z", Priority::kLow);
+  EXPECT_EQ(q.Len(), 2u);
+  EXPECT_EQ(q.Get(), "y");
+  q.Done("y");
+  EXPECT_EQ(q.Get(), "z");
+  q.Done("z");
+  EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueueTest, AKeyRaisedWhileProcessingIsRequeuedAsNormal) {
+  FakeClock clock;
+  WorkQueue q("t", clock, Limiter(clock));
+  q.Add("a", Priority::kLow);
+  ASSERT_EQ(q.Get(), "a");
+  q.Add("a", Priority::kLow);
+  q.Add("b", Priority::kLow);
+  q.Add("a");  // a manifest change while a's status reconcile runs
+  EXPECT_EQ(q.Len(), 1u);
+  q.Done("a");
+  EXPECT_EQ(q.Len(), 2u);
+  EXPECT_EQ(q.LowLen(), 1u);
+  EXPECT_EQ(q.Get(), "a");
 }
 
 TEST(WorkQueueTest, NeverProcessesOneKeyOnTwoWorkersConcurrently) {
