@@ -214,6 +214,202 @@ TEST(ListParserTest, AgreesWithTheReferenceOnMutatedAnswers) {
   EXPECT_GT(both_failed, 500);
 }
 
+// Where RapidJSON 1.1 (the reader under ParseListAnswer) and nlohmann (the
+// reference) read text differently, ParseListAnswer has an explicit check;
+// each case here exercises one. Bodies without a byte >= 0x80 take RapidJSON's
+// SIMD path, the others the validating one: both are covered.
+TEST(ListParserTest, AgreesWithTheReferenceWhereRapidJsonDiffers) {
+  const std::string item = R"({"job_name":"a","status":"Running"})";
+  const auto with_field = [&](const std::string& value) {
+    return R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":)" + value + "}]}";
+  };
+  const auto with_name = [&](const std::string& raw) {
+    return R"({"count":1,"jobs":[{"job_name":")" + raw + R"(","status":"Running"}]})";
+  };
+  std::vector<std::string> bodies = {
+      // A UTF-8 byte order mark: nlohmann skips one at the very start only.
+      "\xEF\xBB\xBF{\"count\":1,\"jobs\":[" + item + "]}",
+      " \xEF\xBB\xBF{\"count\":1,\"jobs\":[]}",
+      "\xEF\xBB\xBF\xEF\xBB\xBF{\"count\":1,\"jobs\":[]}",
+      "\xEF\xBB{\"count\":1,\"jobs\":[]}",
+      "\xEF\xBB\xBF",
+      // Raw NUL bytes: outside a string both readers take one for the end of
+      // the text; inside a string it is an unescaped control character.
+      std::string("{\"count\":1,\"jobs\":[]}\0", 22),
+      std::string("{\"count\":1,\"jobs\":[]}\0garbage", 29),
+      std::string("\0{\"count\":1,\"jobs\":[]}", 22),
+      with_name(std::string("a\0b", 3)),
+      std::string("{\"count\":1\0,\"jobs\":[]}", 22),
+      std::string("{\"count\":1,\"jobs\":[]} \0 \xff", 25),
+      // Escaped NULs are fine, in values and keys.
+      with_name("a\\u0000b"),
+      R"({"count":1,"jobs":[{"job_name\u0000":"a","status":"Running"}]})",
+      // Lone low surrogates (RapidJSON 1.1 encodes them; nlohmann rejects),
+      // in a kept field, a skipped one, a key, nested, and in non-ASCII text.
+      with_name("\\uDC00"),
+      with_name("x\\udfff"),
+      with_field(R"("\udc80")"),
+      with_field(R"({"a":["\uDFFF"]})"),
+      R"({"count":1,"\udc00":1,"jobs":[]})",
+      with_name("\xc3\xa9\\udc00"),
+      // Paired surrogates, and a "\u" that is an escaped backslash and a 'u'.
+      with_name("\\uD83D\\uDE00"),
+      with_name("\\\\uDC00"),
+      with_name("\xc3\xa9\\ud83d\\ude00"),
+      with_name("\\ud83d\\ud83d"),
+      with_name("\\ud83d"),
+      with_name("\\ud83dx"),
+      // Raw control bytes 0x1a..0x1f: Debian's RapidJSON 1.1 SSE2 string scan
+      // lets them through; ASCII-only and non-ASCII bodies.
+      with_name("a\x1a"),
+      with_name("\x1f"),
+      with_name("a\x19"),
+      with_name("\x7f"),
+      with_name("\xc3\xa9\x1e"),
+      with_field("\"\x1c\""),
+      R"({"count":1,"jobs":[{"job_name":"a","status":"Running","x":"é)" + std::string(1, '\x1d') +
+          R"("}]})",
+      // Integers at the edges of int64/uint64: nlohmann keeps 2^63..2^64-1
+      // as unsigned (count wraps like get<int64_t>()); beyond, a float.
+      R"({"count":9223372036854775807,"jobs":[]})",
+      R"({"count":9223372036854775808,"jobs":[]})",
+      R"({"count":18446744073709551615,"jobs":[]})",
+      R"({"count":18446744073709551616,"jobs":[]})",
+      R"({"count":-9223372036854775808,"jobs":[]})",
+      R"({"count":-9223372036854775809,"jobs":[]})",
+      R"({"count":4294967296,"jobs":[]})",
+      R"({"count":-2147483649,"jobs":[]})",
+      R"({"count":-1,"jobs":[]})",
+      R"({"count":1E+0,"jobs":[]})",
+      // Doubles: nlohmann rejects a number strtod makes infinite.
+      with_field("1e308"),
+      with_field("1e309"),
+      with_field("-1e309"),
+      with_field("10e308"),
+      with_field("0.1e309"),
+      with_field("1.7976931348623157e308"),
+      with_field("1.7976931348623158e308"),
+      with_field("1.7976931348623159e308"),
+      with_field("-1.7976931348623159e308"),
+      with_field("1e-400"),
+      with_field("4.9e-324"),
+      with_field("2.4e-324"),
+      with_field("1e99999999999999999999"),
+      with_field("1e-99999999999999999999"),
+      with_field("0." + std::string(1000, '0') + "1e1000"),
+      with_field("1" + std::string(400, '0') + "e-300"),  // RapidJSON: "too big"
+      with_field("1" + std::string(400, '0')),
+      with_field("-1" + std::string(308, '0')),
+      with_field("1" + std::string(308, '0')),
+      with_field("2" + std::string(308, '0')),
+      with_field("0." + std::string(2000, '7')),
+      R"({"count":1e400,"jobs":[]})",
+      "1e400",
+      // Whitespace JSON does not allow, and what is left after the document.
+      "{\"count\":1,\"jobs\":[]}\f",
+      "{\"count\":1,\"jobs\":[]}\v",
+      "\r\n\t {\"count\":1,\"jobs\":[]}\r\n\t ",
+      "{\"count\":1,\"jobs\":[]}\xc2\xa0",
+      // Roots that are not objects.
+      "1",
+      "-0",
+      "true",
+      "[]",
+      "\"\\udc00\"",
+      "\"\xc3\xa9\"",
+  };
+  // Nesting far deeper than any stack-bound reader survives: nlohmann has no
+  // depth limit, so neither may the fast reader (RapidJSON runs iteratively).
+  for (const int depth : {600, 100000}) {
+    bodies.push_back(with_field(std::string(depth, '[') + std::string(depth, ']')));
+    bodies.push_back(with_field(std::string(depth, '[') + std::string(depth - 1, ']')));
+    std::string objects;
+    for (int i = 0; i < depth; ++i) objects += "{\"a\":";
+    objects += "1";
+    objects += std::string(depth, '}');
+    bodies.push_back(with_field(objects));
+  }
+  for (const auto& b : bodies) {
+    SCOPED_TRACE(b.substr(0, 120));
+    ExpectSame(b);
+  }
+}
+
+// The fast reader's own answers for the cases above, not only agreement.
+TEST(ListParserTest, ReadsEscapesAndEdgeNumbersItself) {
+  auto page = ParseListAnswer(
+      R"({"count":18446744073709551615,"jobs":[{"job_name":"a\u0000b\ud83d\ude00","status":"Running","x":1e308}]})");
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  EXPECT_EQ(page->count, -1);
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].name, std::string("a\0b\xf0\x9f\x98\x80", 7));
+
+  page = ParseListAnswer("\xEF\xBB\xBF{\"count\":2,\"jobs\":[]}");
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  EXPECT_EQ(page->count, 2);
+
+  // As nlohmann does, a NUL byte after the document ends the text.
+  page = ParseListAnswer(std::string("{\"count\":3,\"jobs\":[]}\0junk", 26));
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  EXPECT_EQ(page->count, 3);
+
+  for (const std::string& bad :
+       {std::string(R"({"count":1,"jobs":[{"job_name":"\udc00","status":"Running"}]})"),
+        std::string("{\"count\":1,\"jobs\":[\0]}", 22),
+        std::string("{\"count\":1,\"jobs\":[{\"job_name\":\"\x1f\",\"status\":\"Running\"}]}"),
+        std::string(R"({"count":1,"jobs":[],"x":1e309})")}) {
+    SCOPED_TRACE(bad);
+    page = ParseListAnswer(bad);
+    ASSERT_FALSE(page.ok());
+    EXPECT_EQ(page.status().message(), "list answer: answer is not JSON");
+  }
+}
+
+// Mutations of a body with non-ASCII text (the validating path) and bytes
+// aimed at the differences above.
+TEST(ListParserTest, AgreesWithTheReferenceOnMutatedNonAsciiAnswers) {
+  std::mt19937 rng(11);
+  json jobs = json::array();
+  for (int i = 0; i < 4; ++i) {
+    json item = RandomItem(rng);
+    item["job_desc"] = "задача \xf0\x9f\x98\x80 " + std::to_string(i);
+    item["big"] = 18446744073709551615u;
+    jobs.push_back(item);
+  }
+  const std::string base = json{{"count", 4}, {"jobs", jobs}}.dump();
+  static const char kBytes[] =
+      "{}[]\",:\\udDcCeE0189+-.tfn \x01\x1a\x1f\x7f\x80\xa0\xbf\xc3\xed\xef\xf0\xf4";
+  int both_ok = 0;
+  int both_failed = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string b = base;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = rng() % b.size();
+      switch (rng() % 4) {
+        case 0:
+          b[pos] = kBytes[rng() % (sizeof kBytes - 1)];
+          break;
+        case 1:
+          b.erase(pos, 1 + rng() % 3);
+          break;
+        case 2:
+          b.insert(pos, 1, '\0');
+          break;
+        default:
+          b.insert(pos, 1, kBytes[rng() % (sizeof kBytes - 1)]);
+      }
+      if (b.empty()) b = "{";
+    }
+    const auto fast = ParseListAnswer(b);
+    ExpectSame(b);
+    if (HasFatalFailure()) return;
+    (fast.ok() ? both_ok : both_failed)++;
+  }
+  EXPECT_GT(both_ok, 50);
+  EXPECT_GT(both_failed, 500);
+}
+
 TEST(ListParserTest, ReadsTheEmulatorsSixThousandJobAnswerShape) {
   std::vector<RemoteJob> jobs(6000);
   for (size_t i = 0; i < jobs.size(); ++i) {

@@ -1,351 +1,128 @@
 #include "controller/gateway/http/list_parser.h"
 
-#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+
+// SSE2 is part of x86-64; RapidJSON uses it to skip whitespace and unescaped
+// string runs 16 bytes at a time.
+#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+#define RAPIDJSON_SSE2
+#endif
+// RapidJSON 1.1.0's internal Stack offsets its initial null pointer (fixed
+// upstream after 1.1.0): harmless, but clang's UBSan (fuzz builds) reports it.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("pointer-overflow"))), apply_to = function)
+#endif
+#include <rapidjson/reader.h>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #include "controller/core/time_util.h"
 
 namespace mlspace::gateway::http {
 namespace {
 
-constexpr int kMaxDepth = 512;
-
 // Mirrors DateTimeField in gateway_json.cc: RFC 3339, or "YYYY-MM-DD hh:mm:ss"
 // without a zone (read as UTC); anything else is "not set".
-std::optional<TimePoint> DateTime(std::string s) {
-  if (s.empty()) return std::nullopt;
-  auto t = ParseRfc3339(s);
+std::optional<TimePoint> DateTime(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  auto t = ParseRfc3339(text);
   if (t.ok()) return *t;
+  std::string s(text);
   if (s.find(' ') != std::string::npos) s[s.find(' ')] = 'T';
   t = ParseRfc3339(s + "Z");
   if (t.ok()) return *t;
   return std::nullopt;
 }
 
-class Reader {
- public:
-  explicit Reader(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
-
-  bool failed() const { return failed_; }
-  bool AtEnd() {
-    SkipWs();
-    return p_ == end_;
+// RapidJSON 1.1 turns an escaped lone low surrogate (\uDC00..\uDFFF) into the
+// bytes ED B0..BF xx, which nlohmann rejects. Raw text is ASCII or validated
+// (kParseValidateEncodingFlag), so such bytes in a decoded string can only
+// come from an escape.
+bool HasLoneSurrogate(const char* s, size_t n) {
+  const char* end = s + n;
+  for (const void* hit = std::memchr(s, 0xED, n); hit != nullptr;) {
+    const char* p = static_cast<const char*>(hit);
+    if (p + 1 < end && static_cast<unsigned char>(p[1]) >= 0xA0) return true;
+    ++p;
+    hit = std::memchr(p, 0xED, static_cast<size_t>(end - p));
   }
-
-  void SkipWs() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-  }
-  // The next significant character, or 0 at the end.
-  char Peek() {
-    SkipWs();
-    return p_ < end_ ? *p_ : '\0';
-  }
-  bool Consume(char c) {
-    if (Peek() != c) return Fail();
-    ++p_;
-    return true;
-  }
-  bool Fail() {
-    failed_ = true;
-    p_ = end_;
-    return false;
-  }
-
-  // A string value; `out` may be null to validate and skip.
-  bool String(std::string* out) {
-    if (!Consume('"')) return false;
-    if (out) out->clear();
-    for (;;) {
-      // Copy the run of plain ASCII in one go.
-      const char* run = p_;
-      while (p_ < end_) {
-        const auto c = static_cast<unsigned char>(*p_);
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-        ++p_;
-      }
-      if (out && p_ > run) out->append(run, static_cast<size_t>(p_ - run));
-      if (p_ >= end_) return Fail();
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        ++p_;
-        return true;
-      }
-      if (c < 0x20) return Fail();
-      if (c == '\\') {
-        if (!Escape(out)) return false;
-        continue;
-      }
-      if (!Utf8(out)) return false;
-    }
-  }
-
-  // A number's text, checked against the JSON grammar.
-  bool Number(std::string_view* text, bool* integer) {
-    SkipWs();
-    const char* start = p_;
-    *integer = true;
-    if (p_ < end_ && *p_ == '-') ++p_;
-    if (p_ >= end_) return Fail();
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
-    } else {
-      return Fail();
-    }
-    if (p_ < end_ && *p_ == '.') {
-      *integer = false;
-      ++p_;
-      if (p_ >= end_ || !IsDigit(*p_)) return Fail();
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      *integer = false;
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ >= end_ || !IsDigit(*p_)) return Fail();
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
-    }
-    *text = std::string_view(start, static_cast<size_t>(p_ - start));
-    return true;
-  }
-
-  bool Literal(const char* word) {
-    const size_t n = std::strlen(word);
-    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, word, n) != 0) return Fail();
-    p_ += n;
-    return true;
-  }
-
-  // Any value, validated and dropped.
-  bool Skip(int depth) {
-    if (depth > kMaxDepth) return Fail();
-    switch (Peek()) {
-      case '"':
-        return String(nullptr);
-      case '{': {
-        ++p_;
-        if (Peek() == '}') {
-          ++p_;
-          return true;
-        }
-        for (;;) {
-          if (!String(nullptr) || !Consume(':') || !Skip(depth + 1)) return false;
-          const char c = Peek();
-          ++p_;
-          if (c == '}') return true;
-          if (c != ',') return Fail();
-        }
-      }
-      case '[': {
-        ++p_;
-        if (Peek() == ']') {
-          ++p_;
-          return true;
-        }
-        for (;;) {
-          if (!Skip(depth + 1)) return false;
-          const char c = Peek();
-          ++p_;
-          if (c == ']') return true;
-          if (c != ',') return Fail();
-        }
-      }
-      case 't':
-        return Literal("true");
-      case 'f':
-        return Literal("false");
-      case 'n':
-        return Literal("null");
-      default: {
-        std::string_view text;
-        bool integer = false;
-        return Number(&text, &integer);
-      }
-    }
-  }
-
-  // After a member's value: true when another member follows, false at the
-  // closing `close` (or on a syntax error: see failed()).
-  bool Next(char close) {
-    const char c = Peek();
-    if (c == ',') {
-      ++p_;
-      return true;
-    }
-    if (c == close) {
-      ++p_;
-      return false;
-    }
-    Fail();
-    return false;
-  }
-
- private:
-  static bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-  static int Hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  bool Hex4(uint32_t* v) {
-    if (end_ - p_ < 4) return Fail();
-    *v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const int h = Hex(p_[i]);
-      if (h < 0) return Fail();
-      *v = (*v << 4) | static_cast<uint32_t>(h);
-    }
-    p_ += 4;
-    return true;
-  }
-
-  static void AppendUtf8(std::string* out, uint32_t cp) {
-    if (!out) return;
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool Escape(std::string* out) {
-    ++p_;  // the backslash
-    if (p_ >= end_) return Fail();
-    const char e = *p_++;
-    char plain = 0;
-    switch (e) {
-      case '"':
-        plain = '"';
-        break;
-      case '\\':
-        plain = '\\';
-        break;
-      case '/':
-        plain = '/';
-        break;
-      case 'b':
-        plain = '\b';
-        break;
-      case 'f':
-        plain = '\f';
-        break;
-      case 'n':
-        plain = '\n';
-        break;
-      case 'r':
-        plain = '\r';
-        break;
-      case 't':
-        plain = '\t';
-        break;
-      case 'u': {
-        uint32_t cp = 0;
-        if (!Hex4(&cp)) return false;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          // A high surrogate must be followed by an escaped low one.
-          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return Fail();
-          p_ += 2;
-          uint32_t lo = 0;
-          if (!Hex4(&lo)) return false;
-          if (lo < 0xDC00 || lo > 0xDFFF) return Fail();
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return Fail();
-        }
-        AppendUtf8(out, cp);
-        return true;
-      }
-      default:
-        return Fail();
-    }
-    if (out) out->push_back(plain);
-    return true;
-  }
-
-  // One multi-byte UTF-8 sequence, validated (no overlongs, surrogates or
-  // code points above U+10FFFF), as nlohmann's lexer does.
-  bool Utf8(std::string* out) {
-    const auto* u = reinterpret_cast<const unsigned char*>(p_);
-    const auto left = static_cast<size_t>(end_ - p_);
-    const unsigned char c = u[0];
-    size_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return Fail();
-    }
-    if (left < n) return Fail();
-    if (u[1] < lo || u[1] > hi) return Fail();
-    for (size_t i = 2; i < n; ++i) {
-      if (u[i] < 0x80 || u[i] > 0xBF) return Fail();
-    }
-    if (out) out->append(p_, n);
-    p_ += n;
-    return true;
-  }
-
-  const char* p_;
-  const char* end_;
-  bool failed_ = false;
-};
-
-// The fields of one ListJobsItem the client keeps; a later duplicate key
-// replaces an earlier one, as in nlohmann's object.
-struct ItemFields {
-  std::optional<std::string> job_name, status;  // nullopt: absent or not a string
-  std::optional<std::string> region, job_desc, instance_type, created_dt, completed_dt;
-};
-
-// Reads a member value into `slot` when it is a string, else skips it and
-// leaves the slot "not a string".
-bool StringMember(Reader& r, std::optional<std::string>& slot) {
-  if (r.Peek() == '"') {
-    std::string s;
-    if (!r.String(&s)) return false;
-    slot = std::move(s);
-    return true;
-  }
-  slot.reset();
-  return r.Skip(1);
+  return false;
 }
 
-}  // namespace
-
-Result<ListPage> ParseListAnswer(std::string_view body) {
-  const auto not_json = [] { return InternalError("list answer: answer is not JSON"); };
-  Reader r(body);
-  if (r.Peek() != '{') {
-    // Valid JSON that is not an object, or not JSON at all.
-    if (!r.Skip(0) || !r.AtEnd()) return not_json();
-    return InternalError("list answer: answer is not a JSON object");
+// Any escape \uDC00..\uDFFF, paired or not (an escaped backslash before a
+// 'u' may match too: that only costs speed).
+bool MayHaveLoneSurrogate(std::string_view text) {
+  for (size_t at = text.find("\\u"); at != std::string_view::npos; at = text.find("\\u", at + 2)) {
+    if (at + 3 >= text.size()) return true;
+    const char c1 = text[at + 2];
+    const char c2 = text[at + 3];
+    if ((c1 == 'd' || c1 == 'D') && ((c2 >= 'c' && c2 <= 'f') || (c2 >= 'C' && c2 <= 'F'))) {
+      return true;
+    }
   }
-  r.Consume('{');
+  return false;
+}
+
+struct TextBytes {
+  bool non_ascii = false;
+  // 0x1a..0x1f: Debian's RapidJSON 1.1.0 SSE2 string scan compares against
+  // 0x19 instead of 0x1f and lets these raw control characters into strings,
+  // which JSON (and nlohmann) reject. The validating path checks them.
+  bool missed_control = false;
+};
+
+// One pass, 8 bytes at a time (a byte-wise loop is only vectorized at -O3).
+TextBytes ClassifyBytes(std::string_view text) {
+  constexpr uint64_t kOnes = 0x0101010101010101;
+  constexpr uint64_t kHigh = 0x8080808080808080;
+  uint64_t high = 0;
+  uint64_t control = 0;
+  const char* p = text.data();
+  size_t n = text.size();
+  const auto add = [&](uint64_t w) {
+    high |= w;
+    // Some byte is in 0x1a..0x1f; exact when no byte has its high bit set,
+    // and only needed then.
+    control |= (w + 0x66 * kOnes) & ~(w + 0x60 * kOnes) & kHigh;
+  };
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    add(w);
+  }
+  if (n > 0) {
+    uint64_t w = 0x2020202020202020;  // spaces: none of the above
+    std::memcpy(&w, p, n);
+    add(w);
+  }
+  return {(high & kHigh) != 0, control != 0};
+}
+
+// Whether the n bytes at s are `word`.
+template <size_t N>
+bool Is(const char* s, size_t n, const char (&word)[N]) {
+  return n == N - 1 && std::memcmp(s, word, N - 1) == 0;
+}
+
+// The SAX handler: a state machine over the events of one ListJobsResponse
+// that builds RemoteJobs as the items close. Depth 1 is the answer object,
+// 2 the jobs array, 3 one item; any other container is skipped by counting.
+class ListHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ListHandler> {
+ public:
+  // The text is JSON, nlohmann would read it alike, but the root is no object.
+  bool root_not_object = false;
+  // The text is not JSON although RapidJSON took it (see HasLoneSurrogate).
+  bool bad_text = false;
+  // RapidJSON and nlohmann may disagree on this number: nlohmann decides.
+  bool ask_reference = false;
 
   ListPage page;
   std::optional<int64_t> count;
@@ -353,116 +130,317 @@ Result<ListPage> ParseListAnswer(std::string_view body) {
   // First field error in document order; reported only if the whole body
   // is valid JSON (a syntax error wins, as with a DOM parse).
   std::optional<Status> item_error;
-  std::string key;
 
-  if (r.Peek() == '}') {
-    r.Consume('}');
-  } else {
-    do {
-      if (!r.String(&key) || !r.Consume(':')) return not_json();
-      if (key == "count") {
-        if (r.Peek() == '-' || (r.Peek() >= '0' && r.Peek() <= '9')) {
-          std::string_view text;
-          bool integer = false;
-          if (!r.Number(&text, &integer)) return not_json();
-          int64_t v = 0;
-          const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-          if (integer && ec == std::errc() && ptr == text.data() + text.size()) {
-            count = v;
-          } else {
-            count.reset();
-          }
-        } else {
-          if (!r.Skip(1)) return not_json();
+  bool Null() { return Scalar(); }
+  bool Bool(bool) { return Scalar(); }
+  bool Int(int v) { return Integer(v); }
+  bool Uint(unsigned v) { return Integer(v); }
+  bool Int64(int64_t v) { return Integer(v); }
+  // nlohmann keeps 2^63..2^64-1 as unsigned; get<int64_t>() wraps it.
+  bool Uint64(uint64_t v) { return Integer(static_cast<int64_t>(v)); }
+  bool Double(double d) {
+    // RapidJSON 1.1's default conversion is a few ulp off strtod (what nlohmann
+    // uses, rejecting an infinite result); below 1e308 both are finite.
+    if (!(std::fabs(d) < 1e308)) {
+      ask_reference = true;
+      return false;
+    }
+    return Scalar();
+  }
+
+  // Set when the text has an escape \uDC00..\uDFFF (see HasLoneSurrogate).
+  bool check_surrogates = false;
+
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (check_surrogates && HasLoneSurrogate(s, n)) return BadText();
+    if (skip_ != 0) return true;
+    if (depth_ == 3) {
+      ItemString(s, n);
+      return true;
+    }
+    return Scalar();
+  }
+
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (check_surrogates && HasLoneSurrogate(s, n)) return BadText();
+    if (skip_ != 0) return true;
+    if (depth_ == 1) {
+      field_ = Is(s, n, "count") ? Field::kCount : Is(s, n, "jobs") ? Field::kJobs : Field::kOther;
+    } else {
+      field_ = ItemField(s, n);
+    }
+    return true;
+  }
+
+  bool StartObject() {
+    if (skip_ != 0) {
+      ++skip_;
+    } else if (depth_ == 0) {
+      depth_ = 1;
+    } else if (depth_ == 2) {
+      depth_ = 3;
+      StartItem();
+    } else {
+      Scalar();  // as a value of a field kept here, an object is the wrong type
+      skip_ = 1;
+    }
+    return true;
+  }
+
+  bool StartArray() {
+    if (skip_ != 0) {
+      ++skip_;
+    } else if (depth_ == 1 && field_ == Field::kJobs) {
+      page.jobs.clear();
+      item_error.reset();
+      index_ = 0;
+      jobs_ok = true;
+      depth_ = 2;
+    } else {
+      Scalar();
+      skip_ = 1;
+    }
+    return true;
+  }
+
+  bool EndObject(rapidjson::SizeType) {
+    if (skip_ != 0) {
+      --skip_;
+    } else if (depth_ == 3) {
+      EndItem();
+      depth_ = 2;
+    } else {
+      depth_ = 0;  // the answer object: the parser checks nothing follows
+    }
+    return true;
+  }
+
+  bool EndArray(rapidjson::SizeType) {
+    if (skip_ != 0) {
+      --skip_;
+    } else {
+      depth_ = 1;  // the jobs array
+    }
+    return true;
+  }
+
+ private:
+  enum class Field {
+    kOther,
+    kCount,
+    kJobs,
+    kJobName,
+    kStatus,
+    kRegion,
+    kJobDesc,
+    kInstanceType,
+    kCreatedDt,
+    kCompletedDt
+  };
+
+  static Field ItemField(const char* s, size_t n) {
+    switch (n) {
+      case 6:
+        return Is(s, n, "status")   ? Field::kStatus
+               : Is(s, n, "region") ? Field::kRegion
+                                    : Field::kOther;
+      case 8:
+        return Is(s, n, "job_name")   ? Field::kJobName
+               : Is(s, n, "job_desc") ? Field::kJobDesc
+                                      : Field::kOther;
+      case 10:
+        return Is(s, n, "created_dt") ? Field::kCreatedDt : Field::kOther;
+      case 12:
+        return Is(s, n, "completed_dt") ? Field::kCompletedDt : Field::kOther;
+      case 13:
+        return Is(s, n, "instance_type") ? Field::kInstanceType : Field::kOther;
+      default:
+        return Field::kOther;
+    }
+  }
+
+  bool BadText() {
+    bad_text = true;
+    return false;
+  }
+
+  bool Integer(int64_t v) {
+    if (skip_ == 0 && depth_ == 1 && field_ == Field::kCount) {
+      count = v;
+      return true;
+    }
+    return Scalar();
+  }
+
+  // A value that is not a string (or not an integer for count) where a
+  // kept field is read, or any value elsewhere.
+  bool Scalar() {
+    if (skip_ != 0) return true;
+    switch (depth_) {
+      case 0:
+        root_not_object = true;
+        break;
+      case 1:
+        if (field_ == Field::kCount) {
           count.reset();
-        }
-      } else if (key == "jobs") {
-        page.jobs.clear();
-        item_error.reset();
-        if (r.Peek() != '[') {
-          if (!r.Skip(1)) return not_json();
+        } else if (field_ == Field::kJobs) {
+          page.jobs.clear();
+          item_error.reset();
           jobs_ok = false;
-          continue;
         }
-        jobs_ok = true;
-        r.Consume('[');
-        if (r.Peek() == ']') {
-          r.Consume(']');
-          continue;
+        break;
+      case 2:
+        if (!item_error) {
+          item_error =
+              InternalError("list answer: jobs[" + std::to_string(index_) + "]: not an object");
         }
-        size_t index = 0;
-        do {
-          const size_t i = index++;
-          if (r.Peek() != '{') {
-            if (!r.Skip(2)) return not_json();
-            if (!item_error) {
-              item_error =
-                  InternalError("list answer: jobs[" + std::to_string(i) + "]: not an object");
-            }
-            continue;
-          }
-          r.Consume('{');
-          ItemFields f;
-          if (r.Peek() == '}') {
-            r.Consume('}');
-          } else {
-            do {
-              if (!r.String(&key) || !r.Consume(':')) return not_json();
-              bool ok = true;
-              if (key == "job_name") {
-                ok = StringMember(r, f.job_name);
-              } else if (key == "status") {
-                ok = StringMember(r, f.status);
-              } else if (key == "region") {
-                ok = StringMember(r, f.region);
-              } else if (key == "job_desc") {
-                ok = StringMember(r, f.job_desc);
-              } else if (key == "instance_type") {
-                ok = StringMember(r, f.instance_type);
-              } else if (key == "created_dt") {
-                ok = StringMember(r, f.created_dt);
-              } else if (key == "completed_dt") {
-                ok = StringMember(r, f.completed_dt);
-              } else {
-                ok = r.Skip(3);
-              }
-              if (!ok) return not_json();
-            } while (r.Next('}'));
-            if (r.failed()) return not_json();
-          }
-          if (item_error) continue;  // only the first error matters
-          if (!f.job_name || !f.status) {
-            item_error =
-                InternalError("list answer: jobs[" + std::to_string(i) + "]: field " +
-                              (f.job_name ? "status" : "job_name") + " missing or not a string");
-            continue;
-          }
-          RemoteJob job;
-          job.name = std::move(*f.job_name);
-          job.status = ParseRemoteStatus(*f.status);
-          if (f.region) job.region = std::move(*f.region);
-          if (f.job_desc) job.job_desc = std::move(*f.job_desc);
-          if (f.instance_type) job.instance_type = std::move(*f.instance_type);
-          if (f.created_dt) job.created = DateTime(std::move(*f.created_dt));
-          if (f.completed_dt) job.completed = DateTime(std::move(*f.completed_dt));
-          page.jobs.push_back(std::move(job));
-        } while (r.Next(']'));
-        if (r.failed()) return not_json();
-      } else {
-        if (!r.Skip(1)) return not_json();
-      }
-    } while (r.Next('}'));
-    if (r.failed()) return not_json();
+        ++index_;
+        break;
+      default:
+        ItemNotString();
+        break;
+    }
+    return true;
   }
-  if (!r.AtEnd()) return not_json();
 
-  if (!count) {
-    return InternalError("list answer: field count missing or not an integer");
+  void StartItem() {
+    has_name_ = false;
+    has_status_ = false;
+    job_ = RemoteJob();
+    created_.clear();
+    completed_.clear();
   }
-  page.count = *count;
-  if (!jobs_ok) return InternalError("list answer: field jobs missing or not an array");
-  if (item_error) return *item_error;
-  return page;
+
+  // A later duplicate key replaces an earlier one, as in nlohmann's object.
+  void ItemString(const char* s, size_t n) {
+    switch (field_) {
+      case Field::kJobName:
+        job_.name.assign(s, n);
+        has_name_ = true;
+        break;
+      case Field::kStatus:
+        status_.assign(s, n);
+        has_status_ = true;
+        break;
+      case Field::kRegion:
+        job_.region.assign(s, n);
+        break;
+      case Field::kJobDesc:
+        job_.job_desc.assign(s, n);
+        break;
+      case Field::kInstanceType:
+        job_.instance_type.assign(s, n);
+        break;
+      case Field::kCreatedDt:
+        created_.assign(s, n);
+        break;
+      case Field::kCompletedDt:
+        completed_.assign(s, n);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Not a string: required fields become missing, optional ones unset.
+  void ItemNotString() {
+    switch (field_) {
+      case Field::kJobName:
+        has_name_ = false;
+        break;
+      case Field::kStatus:
+        has_status_ = false;
+        break;
+      case Field::kRegion:
+        job_.region.clear();
+        break;
+      case Field::kJobDesc:
+        job_.job_desc.clear();
+        break;
+      case Field::kInstanceType:
+        job_.instance_type.clear();
+        break;
+      case Field::kCreatedDt:
+        created_.clear();
+        break;
+      case Field::kCompletedDt:
+        completed_.clear();
+        break;
+      default:
+        break;
+    }
+  }
+
+  void EndItem() {
+    const size_t i = index_++;
+    if (item_error) return;  // only the first error matters
+    if (!has_name_ || !has_status_) {
+      item_error = InternalError("list answer: jobs[" + std::to_string(i) + "]: field " +
+                                 (has_name_ ? "status" : "job_name") + " missing or not a string");
+      return;
+    }
+    job_.status = ParseRemoteStatus(status_);
+    // An empty or unset date is "not set" either way.
+    job_.created = DateTime(created_);
+    job_.completed = DateTime(completed_);
+    page.jobs.push_back(std::move(job_));
+  }
+
+  int depth_ = 0;     // containers open on the kept path (see the class comment)
+  size_t skip_ = 0;   // > 0: inside a skipped container, this deep
+  size_t index_ = 0;  // the next item's index in the jobs array
+  Field field_ = Field::kOther;
+  RemoteJob job_;
+  bool has_name_ = false;
+  bool has_status_ = false;
+  std::string status_, created_, completed_;
+};
+
+}  // namespace
+
+Result<ListPage> ParseListAnswer(std::string_view body) {
+  // nlohmann skips a UTF-8 byte order mark at the very start.
+  if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+
+  const TextBytes bytes = ClassifyBytes(body);
+
+  // RapidJSON reads a NUL-terminated, writable copy in place: strings are
+  // unescaped where they lie and handed over without another copy. The
+  // SSE2 scans read whole aligned 16-byte blocks, so the copy has 16 more.
+  // A NUL byte in the body ends the text here, as it does for nlohmann's
+  // lexer (inside a string both reject it as a control character).
+  const size_t size = body.size();
+  auto text = std::make_unique_for_overwrite<char[]>(size + 16);
+  std::memcpy(text.get(), body.data(), size);
+  std::memset(text.get() + size, 0, 16);
+  rapidjson::InsituStringStream in(text.get());
+
+  ListHandler h;
+  h.check_surrogates = MayHaveLoneSurrogate(body);
+  rapidjson::Reader reader;
+  // Iterative: nesting depth is bounded by memory, not the stack (nlohmann
+  // has no depth limit either).
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
+  rapidjson::ParseResult ok;
+  if (!bytes.non_ascii && !bytes.missed_control) {
+    ok = reader.Parse<kFlags>(in, h);
+  } else {
+    // Validation turns the SIMD string scan off, so only text that needs it
+    // (UTF-8 to check, or the control bytes the scan misses) pays for it.
+    ok = reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(in, h);
+  }
+  if (h.ask_reference || (!ok && ok.Code() == rapidjson::kParseErrorNumberTooBig)) {
+    // RapidJSON 1.1 rejects a mantissa of more than ~308 digits even when
+    // an exponent brings it back in range; strtod (nlohmann) takes it.
+    return ParseListJobsResponse(body);
+  }
+  if (!ok || h.bad_text) return InternalError("list answer: answer is not JSON");
+  if (h.root_not_object) return InternalError("list answer: answer is not a JSON object");
+  if (!h.count) return InternalError("list answer: field count missing or not an integer");
+  h.page.count = *h.count;
+  if (!h.jobs_ok) return InternalError("list answer: field jobs missing or not an array");
+  if (h.item_error) return *h.item_error;
+  return std::move(h.page);
 }
 
 }  // namespace mlspace::gateway::http
