@@ -31,6 +31,16 @@ bool Eventually(F f, std::chrono::milliseconds limit = 5s) {
   return f();
 }
 
+// Gets and finishes every waiting key; the order they were handed out in.
+std::vector<std::string> HandOutAll(WorkQueue& q) {
+  std::vector<std::string> order;
+  while (q.Len() > 0) {
+    order.push_back(*q.Get());
+    q.Done(order.back());
+  }
+  return order;
+}
+
 class CountingObserver : public WorkQueueObserver {
  public:
   void OnAdd(const std::string&) override { ++adds; }
@@ -81,12 +91,7 @@ TEST(WorkQueueTest, LowPriorityKeysWaitForNormalOnesFifoWithinEach) {
   q.Add("n2");
   EXPECT_EQ(q.Len(), 4u);
   EXPECT_EQ(q.LowLen(), 2u);
-  std::vector<std::string> order;
-  for (int i = 0; i < 4; ++i) {
-    order.push_back(*q.Get());
-    q.Done(order.back());
-  }
-  EXPECT_EQ(order, (std::vector<std::string>{"n1", "n2", "l1", "l2"}));
+  EXPECT_EQ(HandOutAll(q), (std::vector<std::string>{"n1", "n2", "l1", "l2"}));
   EXPECT_EQ(q.Len(), 0u);
   EXPECT_EQ(q.LowLen(), 0u);
 }
@@ -101,12 +106,7 @@ TEST(WorkQueueTest, ANormalAddRaisesAWaitingLowKeyAndALowAddNeverLowers) {
   q.Add("n", Priority::kLow);  // stays normal
   EXPECT_EQ(q.Len(), 3u) << "a raise never duplicates a key";
   EXPECT_EQ(q.LowLen(), 1u);
-  std::vector<std::string> order;
-  while (q.Len() > 0) {
-    order.push_back(*q.Get());
-    q.Done(order.back());
-  }
-  EXPECT_EQ(order, (std::vector<std::string>{"n", "y", "x"}));
+  EXPECT_EQ(HandOutAll(q), (std::vector<std::string>{"n", "y", "x"}));
 
   // The stale low entry y left behind is skipped, even after y comes back.
   q.Add("y", Priority::kLow);
