@@ -155,7 +155,7 @@ class ListHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ListH
     if (check_surrogates && HasLoneSurrogate(s, n)) return BadText();
     if (skip_ != 0) return true;
     if (depth_ == 3) {
-      ItemString(s, n);
+      ItemValue(s, n, true);
       return true;
     }
     return Scalar();
@@ -297,7 +297,7 @@ class ListHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ListH
         ++index_;
         break;
       default:
-        ItemNotString();
+        ItemValue(nullptr, 0, false);
         break;
     }
     return true;
@@ -311,64 +311,41 @@ class ListHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ListH
     completed_.clear();
   }
 
-  // A later duplicate key replaces an earlier one, as in nlohmann's object.
-  void ItemString(const char* s, size_t n) {
+  // The string a kept item field is read into, or null.
+  std::string* ItemSlot() {
     switch (field_) {
       case Field::kJobName:
-        job_.name.assign(s, n);
-        has_name_ = true;
-        break;
+        return &job_.name;
       case Field::kStatus:
-        status_.assign(s, n);
-        has_status_ = true;
-        break;
+        return &status_;
       case Field::kRegion:
-        job_.region.assign(s, n);
-        break;
+        return &job_.region;
       case Field::kJobDesc:
-        job_.job_desc.assign(s, n);
-        break;
+        return &job_.job_desc;
       case Field::kInstanceType:
-        job_.instance_type.assign(s, n);
-        break;
+        return &job_.instance_type;
       case Field::kCreatedDt:
-        created_.assign(s, n);
-        break;
+        return &created_;
       case Field::kCompletedDt:
-        completed_.assign(s, n);
-        break;
+        return &completed_;
       default:
-        break;
+        return nullptr;
     }
   }
 
-  // Not a string: required fields become missing, optional ones unset.
-  void ItemNotString() {
-    switch (field_) {
-      case Field::kJobName:
-        has_name_ = false;
-        break;
-      case Field::kStatus:
-        has_status_ = false;
-        break;
-      case Field::kRegion:
-        job_.region.clear();
-        break;
-      case Field::kJobDesc:
-        job_.job_desc.clear();
-        break;
-      case Field::kInstanceType:
-        job_.instance_type.clear();
-        break;
-      case Field::kCreatedDt:
-        created_.clear();
-        break;
-      case Field::kCompletedDt:
-        completed_.clear();
-        break;
-      default:
-        break;
+  // A later duplicate key replaces an earlier one, as in nlohmann's object.
+  // A value that is not a string makes a required field missing and an
+  // optional one empty ("not set" for the dates).
+  void ItemValue(const char* s, size_t n, bool is_string) {
+    std::string* slot = ItemSlot();
+    if (slot == nullptr) return;
+    if (is_string) {
+      slot->assign(s, n);
+    } else {
+      slot->clear();
     }
+    if (field_ == Field::kJobName) has_name_ = is_string;
+    if (field_ == Field::kStatus) has_status_ = is_string;
   }
 
   void EndItem() {
