@@ -40,7 +40,7 @@ if has tsan; then
   step "TSan tests of the concurrent code"
   cmake --preset tsan >/dev/null
   cmake --build build/tsan --target tsan_tests -j "$JOBS"
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp \
     ctest --test-dir build/tsan -L tsan --output-on-failure -j "$JOBS"
 fi
 
