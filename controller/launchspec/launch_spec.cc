@@ -29,6 +29,7 @@
 #pragma clang attribute pop
 #endif
 
+#include "controller/core/json_text.h"
 #include "controller/launchspec/internal.h"
 
 namespace mlspace::launchspec {
@@ -590,36 +591,7 @@ using Value = rapidjson::Value;  // the fast reader's DOM
 //   Other \u escapes (the encoder writes them for control characters) are
 //   read alike by both.
 bool NeedsReference(std::string_view json) {
-  if (std::memchr(json.data(), '\0', json.size()) != nullptr) return true;
-  for (std::size_t at = json.find("\\u"); at != std::string_view::npos;
-       at = json.find("\\u", at + 2)) {
-    if (at + 3 >= json.size()) return true;
-    const char c1 = json[at + 2];
-    const char c2 = json[at + 3];
-    if ((c1 == 'd' || c1 == 'D') && ((c2 >= 'c' && c2 <= 'f') || (c2 >= 'C' && c2 <= 'F'))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-struct ByteClasses {
-  bool non_ascii = false;
-  // 0x1a..0x1f: Debian's RapidJSON 1.1.0 SSE2 string scan compares against
-  // 0x19 instead of 0x1f and lets these raw control characters into strings,
-  // which JSON (and nlohmann) reject.
-  bool missed_control = false;
-};
-
-ByteClasses ClassifyBytes(std::string_view text) {
-  unsigned high = 0;
-  unsigned control = 0;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    high |= u;
-    control |= static_cast<unsigned char>(u - 0x1a) < 6 ? 1u : 0u;
-  }
-  return {high >= 0x80, control != 0};
+  return std::memchr(json.data(), '\0', json.size()) != nullptr || MayHaveLowSurrogateEscape(json);
 }
 
 std::string_view TypeName(const Value& v) {
@@ -750,7 +722,10 @@ Result<LaunchSpec> SpecFromValue(const Value& doc) {
 
 std::optional<Result<LaunchSpec>> FastFromJson(std::string& json) {
   if (NeedsReference(json)) return std::nullopt;
-  const ByteClasses bytes = ClassifyBytes(json);
+  const JsonTextBytes bytes = ClassifyJsonBytes(json);
+  // Control bytes the SIMD scan would miss: nlohmann decides. (With
+  // non-ASCII text the flag may be inexact, but that text takes the
+  // validating path below, which checks them.)
   if (bytes.missed_control) return std::nullopt;
   // The SSE2 scan reads aligned 16-byte blocks and may pass the terminator;
   // keep those bytes inside the allocation.

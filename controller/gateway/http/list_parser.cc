@@ -24,6 +24,7 @@
 #pragma clang attribute pop
 #endif
 
+#include "controller/core/json_text.h"
 #include "controller/core/time_util.h"
 
 namespace mlspace::gateway::http {
@@ -55,55 +56,6 @@ bool HasLoneSurrogate(const char* s, size_t n) {
     hit = std::memchr(p, 0xED, static_cast<size_t>(end - p));
   }
   return false;
-}
-
-// Any escape \uDC00..\uDFFF, paired or not (an escaped backslash before a
-// 'u' may match too: that only costs speed).
-bool MayHaveLoneSurrogate(std::string_view text) {
-  for (size_t at = text.find("\\u"); at != std::string_view::npos; at = text.find("\\u", at + 2)) {
-    if (at + 3 >= text.size()) return true;
-    const char c1 = text[at + 2];
-    const char c2 = text[at + 3];
-    if ((c1 == 'd' || c1 == 'D') && ((c2 >= 'c' && c2 <= 'f') || (c2 >= 'C' && c2 <= 'F'))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-struct TextBytes {
-  bool non_ascii = false;
-  // 0x1a..0x1f: Debian's RapidJSON 1.1.0 SSE2 string scan compares against
-  // 0x19 instead of 0x1f and lets these raw control characters into strings,
-  // which JSON (and nlohmann) reject. The validating path checks them.
-  bool missed_control = false;
-};
-
-// One pass, 8 bytes at a time (a byte-wise loop is only vectorized at -O3).
-TextBytes ClassifyBytes(std::string_view text) {
-  constexpr uint64_t kOnes = 0x0101010101010101;
-  constexpr uint64_t kHigh = 0x8080808080808080;
-  uint64_t high = 0;
-  uint64_t control = 0;
-  const char* p = text.data();
-  size_t n = text.size();
-  const auto add = [&](uint64_t w) {
-    high |= w;
-    // Some byte is in 0x1a..0x1f; exact when no byte has its high bit set,
-    // and only needed then.
-    control |= (w + 0x66 * kOnes) & ~(w + 0x60 * kOnes) & kHigh;
-  };
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    add(w);
-  }
-  if (n > 0) {
-    uint64_t w = 0x2020202020202020;  // spaces: none of the above
-    std::memcpy(&w, p, n);
-    add(w);
-  }
-  return {(high & kHigh) != 0, control != 0};
 }
 
 // Whether the n bytes at s are `word`.
@@ -379,7 +331,7 @@ Result<ListPage> ParseListAnswer(std::string_view body) {
   // nlohmann skips a UTF-8 byte order mark at the very start.
   if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
 
-  const TextBytes bytes = ClassifyBytes(body);
+  const JsonTextBytes bytes = ClassifyJsonBytes(body);
 
   // RapidJSON reads a NUL-terminated, writable copy in place: strings are
   // unescaped where they lie and handed over without another copy. The
@@ -393,7 +345,7 @@ Result<ListPage> ParseListAnswer(std::string_view body) {
   rapidjson::InsituStringStream in(text.get());
 
   ListHandler h;
-  h.check_surrogates = MayHaveLoneSurrogate(body);
+  h.check_surrogates = MayHaveLowSurrogateEscape(body);
   rapidjson::Reader reader;
   // Iterative: nesting depth is bounded by memory, not the stack (nlohmann
   // has no depth limit either).
