@@ -15,21 +15,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-// SSE2 is part of x86-64; RapidJSON uses it to skip unescaped string runs.
-#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
-#define RAPIDJSON_SSE2
-#endif
-// RapidJSON 1.1.0's internal Stack offsets its initial null pointer (fixed
-// upstream after 1.1.0): harmless, but clang's UBSan (fuzz builds) reports it.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((no_sanitize("pointer-overflow"))), apply_to = function)
-#endif
-#include <rapidjson/document.h>
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
 
 #include "controller/core/json_text.h"
+#include "controller/core/rapidjson_include.h"
 #include "controller/launchspec/internal.h"
 
 namespace mlspace::launchspec {

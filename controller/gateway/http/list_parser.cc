@@ -9,22 +9,8 @@
 #include <string>
 #include <utility>
 
-// SSE2 is part of x86-64; RapidJSON uses it to skip whitespace and unescaped
-// string runs 16 bytes at a time.
-#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
-#define RAPIDJSON_SSE2
-#endif
-// RapidJSON 1.1.0's internal Stack offsets its initial null pointer (fixed
-// upstream after 1.1.0): harmless, but clang's UBSan (fuzz builds) reports it.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((no_sanitize("pointer-overflow"))), apply_to = function)
-#endif
-#include <rapidjson/reader.h>
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
-
 #include "controller/core/json_text.h"
+#include "controller/core/rapidjson_include.h"
 #include "controller/core/time_util.h"
 
 namespace mlspace::gateway::http {
