@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "e2e/harness/harness.h"
@@ -78,14 +79,21 @@ class Emulator {
     return {{"x-api-key", kApiKey}, {"x-workspace-id", kWorkspace}};
   }
   // Every job of the region (all statuses), in submit order; null on error.
+  // The crash tests inject faults into every operation (drops, 5xx), the
+  // test's own reads included; faults are drawn per request, so a read is
+  // tried up to 50 times.
   nlohmann::json Jobs() const {
-    HttpReply r =
-        HttpCall("GET", port_, std::string("/public/v2/jobs?region=") + kRegion + "&limit=100000",
-                 "", Headers());
-    if (r.status != 200) return nullptr;
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
-    if (j.is_discarded() || !j.contains("jobs")) return nullptr;
-    return j["jobs"];
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      HttpReply r =
+          HttpCall("GET", port_, std::string("/public/v2/jobs?region=") + kRegion + "&limit=100000",
+                   "", Headers());
+      if (r.status != 200) continue;
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (j.is_discarded() || !j.contains("jobs")) continue;
+      return j["jobs"];
+    }
+    return nullptr;
   }
   // Jobs whose job_desc carries a marker of ns/name (any attempt).
   std::vector<nlohmann::json> JobsOf(const std::string& name) const {
