@@ -153,11 +153,18 @@ TEST(WorkQueueTest, NeverProcessesOneKeyOnTwoWorkersConcurrently) {
       }
     });
   }
-  for (int i = 0; i < 2000; ++i) q.Add("k" + std::to_string(i % 5));
+  // Mixed priorities: adds raise waiting low keys and re-queue processing
+  // ones, both concurrently with the workers.
+  for (int i = 0; i < 2000; ++i) {
+    q.Add("k" + std::to_string(i % 5), i % 3 == 0 ? Priority::kLow : Priority::kNormal);
+  }
   EXPECT_TRUE(q.ShutDownWithDrain());
   for (auto& t : workers) t.join();
   EXPECT_FALSE(overlap.load());
   EXPECT_GE(processed.load(), 5);
+  EXPECT_EQ(q.Len(), 0u);
+  EXPECT_EQ(q.LowLen(), 0u);
+  EXPECT_EQ(q.ProcessingLen(), 0u);
 }
 
 TEST(WorkQueueTest, AddAfterHoldsKeyUntilClockReachesDelayAndKeepsEarliest) {
