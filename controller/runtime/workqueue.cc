@@ -37,15 +37,20 @@ void WorkQueue::AddLocked(const std::string& key, Priority priority) {
     if (priority != Priority::kNormal || it->second == Priority::kNormal) return;
     it->second = Priority::kNormal;      // raise it
     if (processing_.count(key)) return;  // Done() re-queues it as kNormal
+    // The kLow entry goes stale (PopLocked skips it) and stops counting.
+    --waiting_;
     --low_waiting_;
-    queue_[Index(Priority::kNormal)].push_back(key);  // the kLow entry goes stale
-    cv_.notify_one();
+    PushLocked(key, Priority::kNormal);
     return;
   }
   dirty_.emplace(key, priority);
   if (observer_) observer_->OnAdd(name_);
   added_at_.emplace(key, clock_.Now());
   if (processing_.count(key)) return;  // Done() re-queues it
+  PushLocked(key, priority);
+}
+
+void WorkQueue::PushLocked(const std::string& key, Priority priority) {
   queue_[Index(priority)].push_back(key);
   ++waiting_;
   if (priority == Priority::kLow) ++low_waiting_;
@@ -131,11 +136,7 @@ void WorkQueue::Done(const std::string& key) {
   if (observer_) observer_->OnWorkDuration(name_, clock_.Now() - it->second);
   processing_.erase(it);
   if (auto d = dirty_.find(key); d != dirty_.end()) {
-    queue_[Index(d->second)].push_back(key);
-    ++waiting_;
-    if (d->second == Priority::kLow) ++low_waiting_;
-    if (observer_) observer_->OnDepth(name_, waiting_);
-    cv_.notify_one();
+    PushLocked(key, d->second);
   } else if (processing_.empty()) {
     cv_.notify_all();  // drain waiters
   }

@@ -105,6 +105,9 @@ class WorkQueue {
 
  private:
   void AddLocked(const std::string& key, Priority priority);
+  // Puts a waiting key (dirty, not processing) on its priority's deque and
+  // counts it.
+  void PushLocked(const std::string& key, Priority priority);
   // Pops the next waiting key (kNormal first), skipping entries left behind
   // when a key was raised to kNormal. Requires waiting_ > 0.
   std::string PopLocked();
