@@ -74,7 +74,10 @@ TEST(WorkerPoolTest, ReconcilesEveryKeyOnNWorkersInParallel) {
   for (int i = 0; i < 8; ++i) q.Add("k" + std::to_string(i));
   pool.Start();
   ASSERT_TRUE(Eventually([&] { return peak.load() == 4; }));
-  EXPECT_TRUE(Eventually([&] { return pool.ActiveWorkers() == 4 || seen.size() >= 4; }));
+  EXPECT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);  // workers insert into `seen` under mu
+    return pool.ActiveWorkers() == 4 || seen.size() >= 4;
+  }));
   release = true;
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard lock(mu);
