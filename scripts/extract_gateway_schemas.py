@@ -10,8 +10,8 @@ document: validate a body against `/components/schemas/RunJobRequest` (or the
 pointer listed under `requests`).
 
 Usage: scripts/extract_gateway_schemas.py [OPENAPI_JSON] [OUT_JSON]
-Defaults: ../shared/reference/mlspace-public-v2-openapi.json relative to the
-repository root, and the checked-in output path.
+Defaults: tests/testdata/gateway-v2/mlspace-public-v2-openapi.json (the
+vendored document, see its README) in the repository, and the checked-in output path.
 """
 import json
 import os
@@ -39,7 +39,7 @@ def refs(node, out):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        root, "..", "shared", "reference", "mlspace-public-v2-openapi.json")
+        root, "tests", "testdata", "gateway-v2", "mlspace-public-v2-openapi.json")
     dst = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
         root, "controller", "gateway", "schemas", "gateway-v2-requests.json")
     with open(src, encoding="utf-8") as f:

@@ -7,6 +7,9 @@
 #   5. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus
 #   6. end-to-end suites               ctest -L e2e
 # Set MLSPACE_TEST_STAGES to a subset ("unit asan tsan fuzz e2e") to run less.
+# A test that skips fails the run unless tests/skip_allowlist.txt allows it
+# for that stage (scripts/check_skips.py reads each stage's gtest and ctest
+# reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -19,13 +22,25 @@ export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 step() { echo; echo "=== $* ==="; }
 
+# run_ctest STAGE BUILD_DIR ctest-args...: ctest with every gtest binary
+# writing an XML report, then the skip check over those reports.
+run_ctest() {
+  local stage=$1 dir=$2
+  shift 2
+  local reports=$PWD/$dir/test-reports/$stage
+  rm -rf "$reports"
+  mkdir -p "$reports"
+  GTEST_OUTPUT="xml:$reports/" ctest --test-dir "$dir" --output-junit "$reports/ctest-junit.xml" "$@"
+  python3 scripts/check_skips.py "$stage" "$reports" tests/skip_allowlist.txt
+}
+
 step "build (default preset)"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$JOBS"
 
 if has unit; then
   step "unit and integration tests"
-  ctest --test-dir build/default -LE e2e --output-on-failure -j "$JOBS"
+  run_ctest unit build/default -LE e2e --output-on-failure -j "$JOBS"
 fi
 
 if has asan; then
@@ -33,7 +48,7 @@ if has asan; then
   cmake --preset asan >/dev/null
   cmake --build build/asan --target unit_tests -j "$JOBS"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan -L unit --output-on-failure -j "$JOBS"
+    run_ctest asan build/asan -L unit --output-on-failure -j "$JOBS"
 fi
 
 if has tsan; then
@@ -41,7 +56,7 @@ if has tsan; then
   cmake --preset tsan >/dev/null
   cmake --build build/tsan --target tsan_tests -j "$JOBS"
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp \
-    ctest --test-dir build/tsan -L tsan --output-on-failure -j "$JOBS"
+    run_ctest tsan build/tsan -L tsan --output-on-failure -j "$JOBS"
 fi
 
 if has fuzz; then
@@ -62,5 +77,5 @@ fi
 
 if has e2e; then
   step "end-to-end tests"
-  ctest --test-dir build/default -L e2e --output-on-failure
+  run_ctest e2e build/default -L e2e --output-on-failure
 fi

@@ -308,7 +308,7 @@ TEST(Validator, ApplyDefaults) {
 }
 
 // The OpenAPI 3.1 forms the gateway emulator relies on, checked on the full
-// reference document that CI places beside the clone (../shared).
+// reference document, vendored under tests/testdata/gateway-v2/.
 class ReferenceOpenApi : public ::testing::Test {
  protected:
   static json Load(const fs::path& p) {
@@ -319,7 +319,7 @@ class ReferenceOpenApi : public ::testing::Test {
 };
 
 TEST_F(ReferenceOpenApi, SubsetMatchesReferenceAndValidatesRequestBodies) {
-  json full = Load(SourceDir() / "../shared/reference/mlspace-public-v2-openapi.json");
+  json full = Load(SourceDir() / "tests/testdata/gateway-v2/mlspace-public-v2-openapi.json");
   json subset = Load(SourceDir() / "tests/schema/testdata/gateway-v2-jobs-openapi-subset.json");
   ASSERT_TRUE(full.contains("components"));
   // The checked-in subset is what the cross-check corpus runs on; it must

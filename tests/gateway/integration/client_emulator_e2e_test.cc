@@ -4,7 +4,8 @@
 // command line and from the control endpoint, and the request contract:
 // every request the client sent during a representative session (recorded
 // with --record) is checked by python3-jsonschema against the service's
-// OpenAPI document (../shared/reference/mlspace-public-v2-openapi.json).
+// OpenAPI document, vendored as
+// tests/testdata/gateway-v2/mlspace-public-v2-openapi.json (see its README).
 
 #include <signal.h>
 
@@ -284,13 +285,14 @@ TEST(GatewayEmulatorE2E, FaultsFromTheControlEndpoint) {
 
 // --- request contract --------------------------------------------------------
 
-std::optional<std::string> OpenApiPath() {
+// The vendored document; a missing file is a failure, never a skip.
+std::string OpenApiPath() {
   const char* src = std::getenv("MLSPACE_SOURCE_DIR");
-  if (src == nullptr) return std::nullopt;
-  const auto p =
-      std::filesystem::path(src) / ".." / "shared" / "reference" / "mlspace-public-v2-openapi.json";
-  if (!std::filesystem::exists(p)) return std::nullopt;
-  return std::filesystem::weakly_canonical(p).string();
+  const std::filesystem::path p =
+      std::filesystem::path(src != nullptr ? src : MLSPACE_TEST_SOURCE_DIR) / "tests" / "testdata" /
+      "gateway-v2" / "mlspace-public-v2-openapi.json";
+  EXPECT_TRUE(std::filesystem::exists(p)) << "missing " << p;
+  return p.string();
 }
 
 std::string Python() {
@@ -366,11 +368,7 @@ void RepresentativeSession(const Emulator& emu, const e2e::TempDir& dir) {
 }
 
 TEST(GatewayEmulatorContract, EveryRecordedClientRequestMatchesTheOpenApiDocument) {
-  const auto openapi = OpenApiPath();
-  if (!openapi) {
-    GTEST_SKIP() << "../shared/reference/mlspace-public-v2-openapi.json not found beside "
-                    "MLSPACE_SOURCE_DIR; the contract check needs the service's OpenAPI document";
-  }
+  const std::string openapi = OpenApiPath();
   e2e::TempDir dir;
   const std::string record = dir / "record.jsonl";
   {
@@ -393,7 +391,7 @@ TEST(GatewayEmulatorContract, EveryRecordedClientRequestMatchesTheOpenApiDocumen
   }
   ASSERT_GT(lines, 100);
 
-  const ValidatorRun run = RunValidator(*openapi, record);
+  const ValidatorRun run = RunValidator(openapi, record);
   ASSERT_TRUE(run.summary.is_object()) << run.output;
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(run.summary["failures"], 0) << run.output;
@@ -408,8 +406,7 @@ TEST(GatewayEmulatorContract, EveryRecordedClientRequestMatchesTheOpenApiDocumen
 
 TEST(GatewayEmulatorContract, ValidatorRejectsRequestsTheServiceWould) {
   // Guards the contract test against a validator that accepts everything.
-  const auto openapi = OpenApiPath();
-  if (!openapi) GTEST_SKIP() << "../shared/reference/mlspace-public-v2-openapi.json not found";
+  const std::string openapi = OpenApiPath();
   e2e::TempDir dir;
   const json headers = {{"x-workspace-id", "ws"}, {"authorization", "<redacted>"}};
   json good_body = SubmitRequestToJson(BaseRequest("m"));
@@ -464,7 +461,7 @@ TEST(GatewayEmulatorContract, ValidatorRejectsRequestsTheServiceWould) {
   std::string text;
   for (const auto& l : lines) text += l.dump() + "\n";
   e2e::WriteFile(dir / "bad.jsonl", text);
-  const ValidatorRun run = RunValidator(*openapi, dir / "bad.jsonl");
+  const ValidatorRun run = RunValidator(openapi, dir / "bad.jsonl");
   ASSERT_TRUE(run.summary.is_object()) << run.output;
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_EQ(run.summary["checked"], 8) << run.output;
