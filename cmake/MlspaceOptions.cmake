@@ -46,3 +46,19 @@ function(mlspace_library name)
   target_link_libraries(mlspace_${name} PUBLIC ${ARG_DEPS}
                         PRIVATE mlspace::build_flags ${ARG_PRIVATE_DEPS})
 endfunction()
+
+# mlspace_check_seams(NAME folder ALLOWED lib...): fails configure when the
+# folder's library links an mlspace:: library (directly) that is not listed,
+# so a seam stays a seam: e.g. api links only core and schema, the
+# reconciler never an adapter (Poco, libgit2, SQLite live in those).
+function(mlspace_check_seams name)
+  cmake_parse_arguments(ARG "" "" "ALLOWED" ${ARGN})
+  get_target_property(links mlspace_${name} LINK_LIBRARIES)
+  foreach(lib IN LISTS links)
+    if(lib MATCHES "^mlspace::" AND NOT lib STREQUAL "mlspace::build_flags"
+       AND NOT lib IN_LIST ARG_ALLOWED)
+      message(FATAL_ERROR
+        "controller/${name} links ${lib}; allowed: ${ARG_ALLOWED} (see README, Layout)")
+    endif()
+  endforeach()
+endfunction()

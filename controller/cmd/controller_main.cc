@@ -25,6 +25,7 @@
 #include "controller/core/flags.h"
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
+#include "controller/core/secret_file.h"
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/gateway/local/local_gateway.h"
@@ -285,7 +286,6 @@ int Run(int argc, char** argv) {
   copts.source_poll_interval = cfg.source_poll_interval;
   copts.prune = cfg.prune;
   copts.prune_max_fraction = cfg.prune_max_fraction;
-  copts.secrets_dir = cfg.secrets_dir;
   copts.launcher_path = cfg.launcher_path;
   copts.removed_retention = cfg.removed_retention;
   copts.shutdown_grace = cfg.shutdown_grace;
@@ -293,7 +293,9 @@ int Run(int argc, char** argv) {
   copts.reconciler.retry_base = cfg.retry_base;
   copts.reconciler.retry_cap = cfg.retry_cap;
 
+  DirectorySecretResolver secrets(cfg.secrets_dir);
   reconciler::ControllerDeps deps;
+  deps.secrets = &secrets;
   deps.source = &observed_source;
   deps.gateway = gateway.get();
   deps.store = store->get();

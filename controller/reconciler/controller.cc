@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "controller/api/mapping.h"
 #include "controller/core/log.h"
+#include "controller/reconciler/submit_request.h"
 
 namespace mlspace::reconciler {
 namespace {
@@ -63,15 +63,17 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   ro.poll_interval = options_.poll_interval;
   SubmitRequestBuilder build = deps_.build_request;
   if (!build) {
-    std::string secrets_dir = options_.secrets_dir;
+    // No resolver: every secretKeyRef fails with "no --secrets-dir configured".
+    static const DirectorySecretResolver kNoSecrets("");
+    const SecretResolver* secrets = deps_.secrets ? deps_.secrets : &kNoSecrets;
     std::string launcher = options_.launcher_path;
-    build = [secrets_dir, launcher](const api::MLSpaceJob& job,
-                                    const std::string& marker) -> Result<gateway::SubmitRequest> {
-      api::SubmitOptions so;
+    build = [secrets, launcher](const api::MLSpaceJob& job,
+                                const std::string& marker) -> Result<gateway::SubmitRequest> {
+      SubmitOptions so;
       if (!launcher.empty()) so.launcher_path = launcher;
       so.marker = marker;
-      MLSPACE_ASSIGN_OR_RETURN(so.secret_values, api::ResolveSecrets(job.spec, secrets_dir));
-      return api::BuildSubmitRequest(job, so);
+      MLSPACE_ASSIGN_OR_RETURN(so.secret_values, ResolveSecrets(job.spec, *secrets));
+      return BuildSubmitRequest(job, so);
     };
   }
   JobReconciler::Deps rd;

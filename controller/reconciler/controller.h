@@ -24,6 +24,7 @@
 
 #include "controller/api/manifest.h"
 #include "controller/core/clock.h"
+#include "controller/core/secret_file.h"
 #include "controller/gateway/job_gateway.h"
 #include "controller/reconciler/desired_state.h"
 #include "controller/reconciler/job_reconciler.h"
@@ -46,7 +47,6 @@ struct ControllerOptions {
   Duration source_poll_interval = std::chrono::seconds(30);  // fallback to inotify
   bool prune = true;                                         // --prune
   double prune_max_fraction = 0.5;                           // --prune-max-fraction
-  std::string secrets_dir;                                   // --secrets-dir
   std::string launcher_path;                                 // --launcher-path (empty: api default)
   Duration removed_retention = std::chrono::hours(24);       // --removed-retention
   Duration shutdown_grace = std::chrono::seconds(30);
@@ -65,7 +65,10 @@ struct ControllerDeps {
   runtime::WorkQueueObserver* queue_observer = nullptr;
   runtime::WorkerPoolObserver* pool_observer = nullptr;
   PollObserver* poll_observer = nullptr;
-  // Empty: api::ResolveSecrets(--secrets-dir) + api::BuildSubmitRequest.
+  // secretKeyRef values (cmd/: a DirectorySecretResolver over --secrets-dir);
+  // null: every secretKeyRef fails. Must outlive the Controller.
+  const SecretResolver* secrets = nullptr;
+  // Empty: ResolveSecrets(secrets) + BuildSubmitRequest (submit_request.h).
   SubmitRequestBuilder build_request;
   SpecEncoder encode_spec;
 };

@@ -1,4 +1,4 @@
-#include "controller/api/mapping.h"
+#include "controller/reconciler/submit_request.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,8 +11,18 @@
 #include "controller/api/manifest.h"
 #include "controller/core/redact.h"
 
-namespace mlspace::api {
+namespace mlspace::reconciler {
 namespace {
+
+using api::EnvVar;
+using api::HealthCheck;
+using api::JobSpec;
+using api::ManifestDocument;
+using api::MLSpaceJob;
+using api::ParseManifestFile;
+using api::SecretKeyRef;
+using api::SpecHash;
+using api::ToJson;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -177,7 +187,7 @@ TEST(ResolveSecrets, ReadsMountedSecretLayout) {
   dir.Write("hf/token", "hf_tok_no_newline");
   JobSpec s = FullJob().spec;
   s.env.push_back(EnvVar{"HF_TOKEN", std::nullopt, SecretKeyRef{"hf", "token"}});
-  auto r = ResolveSecrets(s, dir.path().string());
+  auto r = ResolveSecrets(s, DirectorySecretResolver(dir.path().string()));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, (std::map<std::string, std::string>{{"WANDB_API_KEY", "wb-0123456789abcdef"},
                                                     {"HF_TOKEN", "hf_tok_no_newline"}}));
@@ -189,25 +199,25 @@ TEST(ResolveSecrets, ReadsMountedSecretLayout) {
 TEST(ResolveSecrets, ErrorsNameVariableAndRefNeverValue) {
   TempDir dir;
   JobSpec s = FullJob().spec;
-  auto r = ResolveSecrets(s, dir.path().string());
+  auto r = ResolveSecrets(s, DirectorySecretResolver(dir.path().string()));
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(),
               HasSubstr("env WANDB_API_KEY: secret wandb/api-key: cannot read"));
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
-  auto none = ResolveSecrets(s, "");
+  auto none = ResolveSecrets(s, DirectorySecretResolver(""));
   EXPECT_THAT(none.status().message(), HasSubstr("no --secrets-dir"));
   // Traversal through a crafted key is refused even if the schema was bypassed.
   dir.Write("outside", "top-secret-value");
   s.env[1].secret_key_ref = SecretKeyRef{"wandb", ".."};
-  auto trav = ResolveSecrets(s, dir.path().string());
+  auto trav = ResolveSecrets(s, DirectorySecretResolver(dir.path().string()));
   ASSERT_FALSE(trav.ok());
   EXPECT_THAT(trav.status().message(), Not(HasSubstr("top-secret-value")));
   s.env[1].secret_key_ref = SecretKeyRef{"..", "outside"};
-  EXPECT_FALSE(ResolveSecrets(s, dir.path().string()).ok());
+  EXPECT_FALSE(ResolveSecrets(s, DirectorySecretResolver(dir.path().string())).ok());
   // No secret refs, no reads, no directory needed.
   JobSpec plain = FullJob().spec;
   plain.env.pop_back();
-  auto empty = ResolveSecrets(plain, "");
+  auto empty = ResolveSecrets(plain, DirectorySecretResolver(""));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
 }
@@ -236,4 +246,4 @@ TEST(SubmitMarker, Format) {
 }
 
 }  // namespace
-}  // namespace mlspace::api
+}  // namespace mlspace::reconciler

@@ -1,65 +1,22 @@
-#include "controller/api/mapping.h"
+#include "controller/reconciler/submit_request.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+namespace mlspace::reconciler {
 
-#include "controller/core/redact.h"
-
-namespace mlspace::api {
-
-namespace {
-
-// Secret names are DNS-1123 subdomains and keys [-._a-zA-Z0-9]+ (the CRD
-// checks both); checked again here because they become a path.
-bool SafePathPart(const std::string& s) {
-  if (s.empty() || s == "." || s == ".." || s.size() > 253) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-}  // namespace
+using api::JobSpec;
+using api::MLSpaceJob;
 
 Result<std::map<std::string, std::string>> ResolveSecrets(const JobSpec& spec,
-                                                          const std::string& secrets_dir) {
+                                                          const SecretResolver& secrets) {
   std::map<std::string, std::string> out;
   for (const auto& e : spec.env) {
     if (!e.secret_key_ref) continue;
     const auto& ref = *e.secret_key_ref;
-    std::string what = "env " + e.name + ": secret " + ref.name + "/" + ref.key;
-    if (!SafePathPart(ref.name) || !SafePathPart(ref.key)) {
-      return InvalidArgumentError(what + ": invalid secret name or key");
+    auto value = secrets.Resolve(ref.name, ref.key);
+    if (!value.ok()) {
+      return Status(value.status().code(), "env " + e.name + ": secret " + ref.name + "/" +
+                                               ref.key + ": " + value.status().message());
     }
-    if (secrets_dir.empty()) {
-      return FailedPreconditionError(what + ": no --secrets-dir configured");
-    }
-    std::string file = secrets_dir + "/" + ref.name + "/" + ref.key;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      std::string msg = what;
-      msg.append(": cannot read ").append(file).append(": ").append(std::strerror(err));
-      return NotFoundError(msg);
-    }
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    if (in.bad()) {
-      std::string msg = what;
-      msg.append(": cannot read ").append(file);
-      return NotFoundError(msg);
-    }
-    std::string value = buf.str();
-    // Kubernetes Secret files have no trailing newline, hand-made ones
-    // usually do (echo > file); either spelling means the same value.
-    if (!value.empty() && value.back() == '\n') value.pop_back();
-    if (!value.empty() && value.back() == '\r') value.pop_back();
-    SecretRegistry::Get().Add(value);
-    out[e.name] = std::move(value);
+    out[e.name] = std::move(*value);
   }
   return out;
 }
@@ -126,4 +83,4 @@ std::string SubmitMarker(const MLSpaceJob& job, int attempt) {
          job.spec_hash.substr(0, 8) + "/" + std::to_string(attempt);
 }
 
-}  // namespace mlspace::api
+}  // namespace mlspace::reconciler
