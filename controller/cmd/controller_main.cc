@@ -138,13 +138,6 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-std::string ReadTrimmed(const std::string& path) {
-  std::ifstream in(path);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // The local gateway's launcher: --local-launcher, else beside this binary
 // (an install) or in the build tree's launcher/ folder.
 std::string FindLocalLauncher(const std::string& flag) {
@@ -198,11 +191,10 @@ int Run(int argc, char** argv) {
   }
   std::string api_token;
   if (!cfg.api_token_file.empty()) {
-    api_token = ReadTrimmed(cfg.api_token_file);
-    if (api_token.empty()) {
-      return Fail("--api-token-file \"" + cfg.api_token_file + "\": missing or empty");
-    }
-    SecretRegistry::Get().Add(api_token);
+    auto token = ReadSecretFile(cfg.api_token_file);
+    if (!token.ok()) return Fail("--api-token-file: " + token.status().message());
+    if (token->empty()) return Fail("--api-token-file \"" + cfg.api_token_file + "\": empty");
+    api_token = std::move(*token);
   }
   if (api_bind && !api_bind->IsLoopback() && api_token.empty()) {
     return Fail("--api-bind-address " + api_bind->ToString() +
@@ -234,8 +226,11 @@ int Run(int argc, char** argv) {
     o.ref = cfg.git_ref;
     o.state_dir = cfg.state_dir;
     if (!cfg.secrets_dir.empty()) {
+      // An unreadable credential file stops the start: fetching anonymously
+      // instead would only fail later with a less clear "authentication" error.
       auto creds = source::LoadGitCredentials(cfg.secrets_dir + "/git");
-      if (creds.ok()) o.credentials = *creds;
+      if (!creds.ok()) return Fail("--secrets-dir: " + creds.status().message());
+      o.credentials = *creds;
     }
     auto s = source::GitRemoteSource::Open(o);
     if (!s.ok()) return Fail("--git-url: " + s.status().message());

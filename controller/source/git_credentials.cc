@@ -1,32 +1,22 @@
 #include "controller/source/git_credentials.h"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "controller/core/redact.h"
+#include "controller/core/secret_file.h"
 
 namespace mlspace::source {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Reads a one-value secret file, trimming the trailing newline `echo` adds.
+// Reads one key's file (ReadSecretFile: edge whitespace trimmed); a
+// missing file is an absent key.
 Result<std::optional<std::string>> ReadValue(const fs::path& p) {
-  std::error_code ec;
-  if (!fs::exists(p, ec)) return std::optional<std::string>();
-  std::ifstream in(p, std::ios::binary);
-  if (!in) {
-    return PermissionDeniedError("cannot read git credential file " + p.string() + ": " +
-                                 std::strerror(errno));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string v = ss.str();
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-  return std::optional<std::string>(std::move(v));
+  auto v = ReadSecretFile(p.string());
+  if (!v.ok() && v.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  if (!v.ok()) return Status(v.status().code(), "git credentials: " + v.status().message());
+  return std::optional<std::string>(std::move(*v));
 }
 
 }  // namespace

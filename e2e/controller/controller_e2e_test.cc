@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -273,7 +274,16 @@ TEST(ControllerFlagsE2eTest, BadFlagsExitNonZeroWithOneClearLine) {
       {{"--manifests", tmp / "missing"}, "--manifests"},
       {{"--manifests", repo.path(), "--ambiguous-submit-grace", "x"}, "--ambiguous-submit-grace"},
       {{"--manifests", repo.path(), "--gateway-url", "ftp://127.0.0.1:1"}, "--gateway-url"},
+      {{"--manifests", repo.path(), "--api-token-file", tmp / "no-token"},
+       "--api-token-file: cannot read " + (tmp / "no-token")},
+      {{"--manifests", repo.path(), "--api-token-file", tmp / "blank-token"},
+       "--api-token-file \"" + (tmp / "blank-token") + "\": empty"},
+      // An unreadable git credential is reported, never silently anonymous.
+      {{"--git-url", "file://" + repo.path(), "--secrets-dir", tmp / "secrets"},
+       "--secrets-dir: git credentials: cannot read " + (tmp / "secrets/git/password")},
   };
+  WriteFile(tmp / "blank-token", " \n");
+  std::filesystem::create_directories(tmp / "secrets/git/password");  // not a file
   int i = 0;
   for (const auto& c : cases) {
     std::vector<std::string> argv = {BinaryPath("controller/cmd/mlspace-controller"), "--state-dir",

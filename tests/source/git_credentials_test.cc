@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "controller/core/redact.h"
 #include "controller/source/fetch_schedule.h"
 #include "tests/source/git_test_util.h"
@@ -37,6 +39,26 @@ TEST(LoadGitCredentialsTest, ReadsFilesTrimsNewlinesAndRegistersSecrets) {
   EXPECT_EQ(c->ssh_passphrase, "key-passphrase");
   EXPECT_EQ(Redact("auth ghp_tokenvalue123 and key-passphrase"), "auth *** and ***");
   SecretRegistry::Get().ClearForTesting();
+}
+
+// The shared secret-file rule (core ReadSecretFile): CRLF and edge spaces go.
+TEST(LoadGitCredentialsTest, SameTrimmingAsEverySecretFile) {
+  TempDir d;
+  WriteFile(d.path() / "username", " deploy\r\n");
+  WriteFile(d.path() / "password", "pass word \t\n");
+  auto c = LoadGitCredentials(d.path().string());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->username, "deploy");
+  EXPECT_EQ(c->password, "pass word");
+}
+
+TEST(LoadGitCredentialsTest, UnreadableFileIsAnErrorNamingIt) {
+  TempDir d;
+  std::filesystem::create_directories(d.path() / "token");  // not a readable file
+  auto c = LoadGitCredentials(d.path().string());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "git credentials: cannot read " + (d.path() / "token").string() + ": is a directory");
 }
 
 TEST(LoadGitCredentialsTest, IdentityWithPublicKey) {

@@ -2,35 +2,26 @@
 
 #include <array>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 
 #include "controller/core/redact.h"
+#include "controller/core/secret_file.h"
 
 namespace mlspace::gateway::http {
 namespace {
 
-std::string Trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return {};
-  size_t e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
+// Environment values get the secret-file trimming rule too, so a value
+// means the same wherever it comes from.
+std::string Trim(const std::string& s) { return TrimSecretValue(s); }
 
 // Fills `out` from the first existing file of `paths`; leaves it empty when
 // none exists.
 Status ReadFirstFile(const std::array<std::filesystem::path, 2>& paths, std::string& out) {
   for (const auto& p : paths) {
-    std::error_code ec;
-    if (!std::filesystem::exists(p, ec)) continue;
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return FailedPreconditionError(p.string() + ": cannot read");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    out = Trim(ss.str());
-    if (out.empty()) return FailedPreconditionError(p.string() + ": empty");
+    auto value = ReadSecretFile(p.string());
+    if (!value.ok() && value.status().code() == StatusCode::kNotFound) continue;
+    if (!value.ok()) return FailedPreconditionError(value.status().message());
+    if (value->empty()) return FailedPreconditionError(p.string() + ": empty");
+    out = std::move(*value);
     return OkStatus();
   }
   return OkStatus();
