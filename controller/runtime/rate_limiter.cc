@@ -30,20 +30,7 @@ int ItemExponentialFailureRateLimiter::NumRequeues(const std::string& key) {
 }
 
 BucketRateLimiter::BucketRateLimiter(const Clock& clock, double qps, int burst)
-    : clock_(clock), qps_(qps), burst_(burst), tokens_(burst), last_(clock.Now()) {}
-
-Duration BucketRateLimiter::When(const std::string&) {
-  std::lock_guard lock(mu_);
-  TimePoint now = clock_.Now();
-  if (now > last_) {
-    double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min(burst_, tokens_ + elapsed * qps_);
-    last_ = now;
-  }
-  tokens_ -= 1.0;
-  if (tokens_ >= 0) return Duration::zero();
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(-tokens_ / qps_));
-}
+    : bucket_(clock, qps, burst) {}
 
 MaxOfRateLimiter::MaxOfRateLimiter(std::vector<std::unique_ptr<RateLimiter>> limiters)
     : limiters_(std::move(limiters)) {}

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "controller/core/clock.h"
+#include "controller/core/token_bucket.h"
 
 namespace mlspace::runtime {
 
@@ -52,17 +53,12 @@ class ItemExponentialFailureRateLimiter final : public RateLimiter {
 class BucketRateLimiter final : public RateLimiter {
  public:
   BucketRateLimiter(const Clock& clock, double qps, int burst);
-  Duration When(const std::string& key) override;
+  Duration When(const std::string&) override { return bucket_.Reserve(); }
   void Forget(const std::string&) override {}
   int NumRequeues(const std::string&) override { return 0; }
 
  private:
-  const Clock& clock_;
-  const double qps_;
-  const double burst_;
-  std::mutex mu_;
-  double tokens_;
-  TimePoint last_;
+  TokenBucket bucket_;
 };
 
 // The longest delay of its limiters.

@@ -9,10 +9,10 @@
 
 #include "controller/core/clock.h"
 #include "controller/core/result.h"
+#include "controller/core/token_bucket.h"
 #include "controller/gateway/gateway_json.h"
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/http_transport.h"
-#include "controller/gateway/http/token_bucket.h"
 #include "controller/gateway/job_gateway.h"
 
 namespace mlspace::gateway::http {

@@ -29,6 +29,7 @@
 #include "controller/core/address.h"
 #include "controller/core/log.h"
 #include "controller/core/time_util.h"
+#include "controller/core/token_bucket.h"
 #include "controller/gateway/gateway_json.h"
 #include "controller/gateway/local/request_schemas.h"
 #include "controller/schema/validator.h"
@@ -319,9 +320,11 @@ std::string RandomHex(size_t bytes) {
 class EmulatorServer::Impl {
  public:
   Impl(EmulatorOptions opts, JobGateway& backend, const Clock& clock)
-      : opts_(std::move(opts)), backend_(backend), clock_(clock), faults_(opts_.faults) {
-    tokens_left_ = opts_.rate_limit_per_minute;
-  }
+      : opts_(std::move(opts)),
+        backend_(backend),
+        clock_(clock),
+        faults_(opts_.faults),
+        rate_(clock_, opts_.rate_limit_per_minute / 60.0, opts_.rate_limit_per_minute) {}
 
   Status Start();
   void Stop();
@@ -378,9 +381,7 @@ class EmulatorServer::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::unordered_map<std::string, int> hidden_;  // job -> list answers to skip
 
-  std::mutex rate_mu_;
-  double tokens_left_ = 0;
-  TimePoint rate_last_{};
+  TokenBucket rate_;  // --rate-limit-per-minute; unused when <= 0
 
   std::mutex token_mu_;
   std::unordered_map<std::string, TimePoint> tokens_;
@@ -551,19 +552,10 @@ EmulatorServer::Impl::PreFaults EmulatorServer::Impl::DecidePreFaults(const std:
 std::optional<HttpResp> EmulatorServer::Impl::RateLimit() {
   const int limit = opts_.rate_limit_per_minute;
   if (limit <= 0) return std::nullopt;
-  std::lock_guard<std::mutex> lock(rate_mu_);
-  const TimePoint now = clock_.Now();
-  const double per_second = limit / 60.0;
-  if (rate_last_ != TimePoint{}) {
-    const double elapsed = std::chrono::duration<double>(now - rate_last_).count();
-    tokens_left_ = std::min<double>(limit, tokens_left_ + std::max(0.0, elapsed) * per_second);
-  }
-  rate_last_ = now;
-  if (tokens_left_ >= 1) {
-    tokens_left_ -= 1;
-    return std::nullopt;
-  }
-  const int wait = std::max(1, static_cast<int>(std::ceil((1 - tokens_left_) / per_second)));
+  Duration retry_after{};
+  if (rate_.TryTake(&retry_after)) return std::nullopt;
+  const double seconds = std::chrono::duration<double>(retry_after).count();
+  const int wait = std::max(1, static_cast<int>(std::ceil(seconds)));
   HttpResp r =
       ErrorResp(429, 429, "Rate limit exceeded: " + std::to_string(limit) + " per 1 minute");
   r.headers.emplace_back("Retry-After", std::to_string(wait));
