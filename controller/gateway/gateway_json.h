@@ -52,9 +52,22 @@ struct ListPage {
 };
 // ListJobsResponse {count, jobs: [ListJobsItem]}.
 Result<ListPage> ParseListJobsResponse(std::string_view body);
-// A ListJobsItem; the fields RemoteJob lacks get neutral values.
-nlohmann::json ListJobsItemToJson(const RemoteJob& job);
-nlohmann::json ListJobsResponseToJson(int64_t count, const std::vector<RemoteJob>& jobs);
+// The one list writer (the emulator's answers, tests' fixtures):
+// ListJobsResponse text for jobs[from, to) with `count` as the total. Each
+// ListJobsItem's uid is JobUid(job_name), as in GetJobStatusResponseToJson;
+// the fields RemoteJob lacks get neutral values, gpu_count comes from the
+// instance type ("a100.8gpu" -> 8) and duration runs to `now` while the job
+// runs. Written by appending, not as a json tree: a 6,000-job answer is the
+// emulator's largest and most frequent body.
+std::string ListJobsResponseText(int64_t count, const std::vector<RemoteJob>& jobs, size_t from,
+                                 size_t to, TimePoint now);
+// The same answer as a json tree (for tests).
+nlohmann::json ListJobsResponseToJson(int64_t count, const std::vector<RemoteJob>& jobs,
+                                      TimePoint now = TimePoint{});
+
+// The job's uid in every answer that carries one: a stable uuid-shaped id
+// derived from the name (the emulator has no other uid).
+std::string JobUid(const std::string& job_name);
 
 // GetJobStatusResponse, or nullopt for GetJobStatusNotFoundResponse
 // (HTTP 200 with status "job not found").

@@ -102,6 +102,39 @@ TEST(GatewayJsonTest, ListEncoderRoundTrips) {
   EXPECT_EQ(page->jobs[0].created, j.created);
 }
 
+TEST(GatewayJsonTest, ListAndGetCarryTheSameUidForOneJob) {
+  RemoteJob a;
+  a.name = "sj-a";
+  a.status = RemoteStatus::kRunning;
+  a.instance_type = "a100.8gpu";
+  a.created = TimePoint(std::chrono::seconds(1'700'000'000));
+  a.started = TimePoint(std::chrono::seconds(1'700'000'010));
+  RemoteJob b = a;
+  b.name = "sj-b";
+  const TimePoint now = TimePoint(std::chrono::seconds(1'700'000'070));
+  const json list = json::parse(ListJobsResponseText(2, {a, b}, 0, 2, now));
+  ASSERT_EQ(list["jobs"].size(), 2u);
+  EXPECT_EQ(list["jobs"][0]["uid"], GetJobStatusResponseToJson(a)["uid"]);
+  EXPECT_EQ(list["jobs"][1]["uid"], GetJobStatusResponseToJson(b)["uid"]);
+  EXPECT_NE(JobUid("sj-a"), JobUid("sj-b"));
+  EXPECT_EQ(list["jobs"][0]["gpu_count"], 8);
+  EXPECT_EQ(list["jobs"][0]["duration"], "60s");
+  // A page: jobs[from, to) under the total count; out-of-range bounds clamp.
+  const json page = json::parse(ListJobsResponseText(2, {a, b}, 1, 5, now));
+  EXPECT_EQ(page["count"], 2);
+  ASSERT_EQ(page["jobs"].size(), 1u);
+  EXPECT_EQ(page["jobs"][0]["job_name"], "sj-b");
+  EXPECT_TRUE(json::parse(ListJobsResponseText(2, {a, b}, 3, 1, now))["jobs"].empty());
+}
+
+TEST(GatewayJsonTest, ListWriterEscapesLikeJson) {
+  RemoteJob j;
+  j.name = "sj-1";
+  j.job_desc = "q\"b\\s\nt\t\x01\xc3\xa9";
+  const json list = ListJobsResponseToJson(1, {j});
+  EXPECT_EQ(list["jobs"][0]["job_desc"], j.job_desc);
+}
+
 TEST(GatewayJsonTest, ParsesGetFoundAndNotFound) {
   auto found = ParseGetJobStatusResponse(
       R"({"uid":"u","job_name":"j1","status":"succeeded","created_at":100,"pending_at":100,

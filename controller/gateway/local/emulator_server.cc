@@ -87,116 +87,6 @@ HttpResp Unprocessable(const std::vector<FieldError>& errors) {
   return JsonResp(422, ValidationErrorToJson(errors));
 }
 
-void AppendEscaped(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
-std::string Uuid(const std::string& name) {
-  const size_t h1 = std::hash<std::string>{}(name);
-  const size_t h2 = std::hash<std::string>{}(name + "#uid");
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-8%03x-%012llx",
-                static_cast<unsigned>(h1 & 0xffffffffU),
-                static_cast<unsigned>((h1 >> 32) & 0xffffU),
-                static_cast<unsigned>((h1 >> 48) & 0xfffU), static_cast<unsigned>(h2 & 0xfffU),
-                static_cast<unsigned long long>((h2 >> 12) & 0xffffffffffffULL));
-  return buf;
-}
-
-// "a100.8gpu" -> 8; CPU instance types -> 0.
-int GpuCount(const std::string& instance_type) {
-  const size_t pos = instance_type.find("gpu");
-  if (pos == std::string::npos) return 0;
-  size_t start = pos;
-  while (start > 0 && std::isdigit(static_cast<unsigned char>(instance_type[start - 1]))) --start;
-  int n = 0;
-  std::from_chars(instance_type.data() + start, instance_type.data() + pos, n);
-  return n;
-}
-
-// ListJobsResponse written by hand: a 6,000-job answer is the emulator's
-// largest and most frequent body, and building it as a json tree costs
-// several times more than appending.
-std::string ListAnswer(int64_t count, const std::vector<RemoteJob>& jobs, size_t from, size_t to,
-                       TimePoint now) {
-  std::string out;
-  out.reserve(64 + (to - from) * 520);
-  out += "{\"count\":";
-  out += std::to_string(count);
-  out += ",\"jobs\":[";
-  for (size_t i = from; i < to; ++i) {
-    const RemoteJob& j = jobs[i];
-    if (i != from) out += ',';
-    out += "{\"uid\":\"";
-    out += Uuid(j.name);
-    out += "\",\"job_name\":";
-    AppendEscaped(out, j.name);
-    out += ",\"status\":\"";
-    out += RemoteStatusName(j.status);
-    out += "\",\"region\":";
-    AppendEscaped(out, j.region);
-    out += ",\"instance_type\":";
-    AppendEscaped(out, j.instance_type);
-    out += ",\"job_desc\":";
-    AppendEscaped(out, j.job_desc);
-    out += ",\"job_author\":\"N/A\",\"created_dt\":\"";
-    out += FormatRfc3339(j.created.value_or(TimePoint{}));
-    const std::optional<TimePoint> updated = j.completed ? j.completed : j.started;
-    out += "\",\"updated_dt\":";
-    out += updated ? "\"" + FormatRfc3339(*updated) + "\"" : std::string("null");
-    out += ",\"completed_dt\":";
-    out += j.completed ? "\"" + FormatRfc3339(*j.completed) + "\"" : std::string("null");
-    out += ",\"cost\":\"0\",\"gpu_count\":";
-    out += std::to_string(GpuCount(j.instance_type));
-    out += ",\"duration\":";
-    if (j.started) {
-      const TimePoint end = j.completed.value_or(now);
-      out += "\"" +
-             std::to_string(std::max<int64_t>(
-                 0, std::chrono::duration_cast<std::chrono::seconds>(end - *j.started).count())) +
-             "s\"";
-    } else {
-      out += "null";
-    }
-    out +=
-        ",\"namespace\":\"emulator\",\"queue_name\":\"default\","
-        "\"queue_id\":\"00000000-0000-4000-8000-000000000001\","
-        "\"allocation_name\":\"default\","
-        "\"allocation_id\":\"00000000-0000-4000-8000-000000000002\"}";
-  }
-  out += "],\"status\":\"ok\",\"error_code\":0,\"error_message\":\"\"}";
-  return out;
-}
-
 // "body.health_params.log_period" / "body.include_nodes[0]" -> loc parts.
 std::vector<std::string> LocParts(const std::string& path) {
   std::vector<std::string> loc;
@@ -734,7 +624,7 @@ HttpResp EmulatorServer::Impl::List(const HttpReq& req) {
   const size_t from = std::min(all.size(), static_cast<size_t>(offset));
   const size_t to = std::min(all.size(), from + static_cast<size_t>(limit));
   HttpResp r;
-  r.body = ListAnswer(static_cast<int64_t>(all.size()), all, from, to, clock_.Now());
+  r.body = ListJobsResponseText(static_cast<int64_t>(all.size()), all, from, to, clock_.Now());
   return r;
 }
 

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "controller/gateway/gateway_json.h"
 #include "controller/gateway/local/sim_gateway.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/gateway/emulator/emulator_test_util.h"
@@ -237,6 +238,9 @@ TEST_F(EmulatorServerTest, JobLifecycleAnswersInTheOpenApiShapes) {
   EXPECT_EQ(item["job_desc"], "marker-1");
   EXPECT_EQ(item["gpu_count"], 2);
   EXPECT_EQ(list.Json()["count"], 1);
+  // One job, one uid: GET and list come from the same writer's JobUid.
+  EXPECT_EQ(item["uid"], j["uid"]);
+  EXPECT_EQ(item["uid"], gateway::JobUid(name));
 
   clock_.Advance(seconds(11));
   EXPECT_EQ(Api("GET", std::string(kJobs) + "/" + name).Json()["status"], "running");
