@@ -5,14 +5,33 @@
 
 namespace mlspace::reconciler {
 
-std::string MakeMarker(const ObjectKey& key, std::string_view spec_hash, int attempt) {
-  return std::string(kMarkerPrefix) + key.namespace_name + "/" + key.name + "/" +
-         std::string(spec_hash.substr(0, 8)) + "/" + std::to_string(attempt);
+bool IsValidInstance(std::string_view instance) { return IsDns1123Label(instance); }
+
+std::string MakeMarker(std::string_view instance, const ObjectKey& key, std::string_view spec_hash,
+                       int attempt) {
+  std::string out(kMarkerPrefix);
+  if (!instance.empty()) {
+    out += instance;
+    out += ':';
+  }
+  out += key.namespace_name + "/" + key.name + "/" + std::string(spec_hash.substr(0, 8)) + "/" +
+         std::to_string(attempt);
+  return out;
 }
 
 std::optional<ParsedMarker> ParseMarker(std::string_view m) {
   if (m.substr(0, kMarkerPrefix.size()) != kMarkerPrefix) return std::nullopt;
   m.remove_prefix(kMarkerPrefix.size());
+  ParsedMarker out;
+  // A ':' can only end the instance: labels never contain one, and the
+  // legacy format has none before its first '/'.
+  size_t colon = m.find(':');
+  if (colon != std::string_view::npos && colon < m.find('/')) {
+    std::string_view instance = m.substr(0, colon);
+    if (!IsValidInstance(instance)) return std::nullopt;
+    out.instance = std::string(instance);
+    m.remove_prefix(colon + 1);
+  }
   std::string_view parts[4];
   for (int i = 0; i < 3; ++i) {
     size_t slash = m.find('/');
@@ -25,7 +44,6 @@ std::optional<ParsedMarker> ParseMarker(std::string_view m) {
       parts[3].empty()) {
     return std::nullopt;
   }
-  ParsedMarker out;
   out.key = ObjectKey{std::string(parts[0]), std::string(parts[1])};
   out.hash8 = std::string(parts[2]);
   auto [ptr, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), out.attempt);
