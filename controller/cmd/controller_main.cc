@@ -295,9 +295,9 @@ int Run(int argc, char** argv) {
   copts.shutdown_grace = cfg.shutdown_grace;
   copts.instance = cfg.instance;
   std::error_code abs_ec;
-  copts.instance_source =
-      cfg.git_url.empty() ? fs::absolute(cfg.manifests, abs_ec).lexically_normal().string()
-                          : cfg.git_url;
+  copts.instance_source = cfg.git_url.empty()
+                              ? fs::absolute(cfg.manifests, abs_ec).lexically_normal().string()
+                              : cfg.git_url;
   copts.state_dir = cfg.state_dir;
   copts.reconciler.ambiguous_grace = cfg.ambiguous_grace;
   copts.reconciler.retry_base = cfg.retry_base;

@@ -66,6 +66,9 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   ro.prune = options_.prune;
   ro.removed_retention = options_.removed_retention;
   ro.poll_interval = options_.poll_interval;
+  // Start replaces it with the resolved identity (the flag, else the
+  // recorded or default one); tests that drive steps without Start use it.
+  ro.instance = options_.instance;
   SubmitRequestBuilder build = deps_.build_request;
   if (!build) {
     // No resolver: every secretKeyRef fails with "no --secrets-dir configured".
@@ -107,8 +110,9 @@ void Controller::Enqueue(const ObjectKey& key, runtime::Priority priority) {
 
 Status Controller::Start() {
   MLSPACE_ASSIGN_OR_RETURN(
-      identity_, ResolveInstance(*deps_.store, options_.instance, options_.instance_source,
-                                 options_.state_dir.empty() ? "(state store)" : options_.state_dir));
+      identity_,
+      ResolveInstance(*deps_.store, options_.instance, options_.instance_source,
+                      options_.state_dir.empty() ? "(state store)" : options_.state_dir));
   reconciler_->SetInstance(identity_.instance);
   observed_.SetOwner(identity_.instance, identity_.legacy_markers);
   LogInfo("instance identity", {{"instance", identity_.instance},

@@ -89,9 +89,9 @@ class Controller {
   Controller& operator=(const Controller&) = delete;
 
   // Resolves and records the instance identity (a --instance contradicting
-  // the recorded one is an error), loads the store's in-flight regions and live records, syncs the source once, lists every
-  // region once, enqueues every known key (open intents included), then
-  // starts the workers and the loops. A failed first source read is not an
+  // the recorded one is an error), loads the store's in-flight regions and
+  // live records, syncs the source once, lists every region once, enqueues
+  // every known key (open intents included), then starts the workers and the loops. A failed first source read is not an
   // error here (Ready() stays false; nothing is pruned); a store that cannot
   // be read is.
   Status Start();

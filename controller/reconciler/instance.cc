@@ -1,7 +1,7 @@
 #include "controller/reconciler/instance.h"
 
-#include <cstdint>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 
 #include "controller/reconciler/marker.h"

@@ -454,9 +454,9 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
   // jobs submitted by an earlier version carry a legacy marker, and only
   // this marker's carriers are ours (another instance's never match it).
   const store::SubmitIntent* attempt_intent = st.FindAttempt(st.rec.spec_hash, s.attempt);
-  std::string marker = attempt_intent ? attempt_intent->marker
-                                      : MakeMarker(options_.instance, st.key, st.rec.spec_hash,
-                                                   s.attempt);
+  std::string marker = attempt_intent
+                           ? attempt_intent->marker
+                           : MakeMarker(options_.instance, st.key, st.rec.spec_hash, s.attempt);
   auto carriers = snap->WithMarker(marker);
   if (carriers.size() > 1) {
     const gateway::RemoteJob* keep = carriers.front();

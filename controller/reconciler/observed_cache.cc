@@ -52,8 +52,7 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
     if (!m) return std::nullopt;
     auto p = ParseMarker(*m);
     if (!p) return std::nullopt;
-    if (owner.set &&
-        (p->legacy() ? !owner.legacy_markers : p->instance != owner.instance)) {
+    if (owner.set && (p->legacy() ? !owner.legacy_markers : p->instance != owner.instance)) {
       return std::nullopt;
     }
     return Found{std::move(*m), std::move(*p)};

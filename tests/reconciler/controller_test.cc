@@ -216,8 +216,8 @@ TEST_F(ControllerTest, AMassOfListChangesWaitsBehindACommit) {
   for (size_t i = 0; i < kJobs; ++i) {
     gateway::RemoteJob r;
     r.region = "SR006";
-    r.job_desc = MakeMarker(kInstance, ObjectKey{"default", "j" + std::to_string(i)},
-                           "0123456789abcdef", 1);
+    r.job_desc =
+        MakeMarker(kInstance, ObjectKey{"default", "j" + std::to_string(i)}, "0123456789abcdef", 1);
     r.status = gateway::RemoteStatus::kPending;
     gateway_.AddJob(r);
   }

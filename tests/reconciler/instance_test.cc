@@ -98,8 +98,7 @@ TEST(ResolveInstanceTest, ContradictingFlagIsRefusedWithOneLineSayingHowToRename
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
   const std::string m = r.status().message();
   EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-  EXPECT_NE(m.find("--instance \"production\" contradicts instance \"staging\""),
-            std::string::npos)
+  EXPECT_NE(m.find("--instance \"production\" contradicts instance \"staging\""), std::string::npos)
       << m;
   EXPECT_NE(m.find("/var/lib/mlspace"), std::string::npos) << m;
   EXPECT_NE(m.find("new --state-dir"), std::string::npos) << m;
@@ -114,19 +113,17 @@ TEST(ResolveInstanceTest, InvalidFlagAndStoreErrorsAreReported) {
   EXPECT_NE(bad.status().message().find("--instance \"Prod_1\""), std::string::npos);
   EXPECT_EQ(store.calls().identity, 0) << "checked before touching the store";
   store.FailNextRead(UnavailableError("disk gone"));
-  EXPECT_EQ(ResolveInstance(store, "", "/src", "/state").status().code(),
-            StatusCode::kUnavailable);
+  EXPECT_EQ(ResolveInstance(store, "", "/src", "/state").status().code(), StatusCode::kUnavailable);
   store.FailNextWrite(UnavailableError("disk full"));
-  EXPECT_EQ(ResolveInstance(store, "", "/src", "/state").status().code(),
-            StatusCode::kUnavailable);
+  EXPECT_EQ(ResolveInstance(store, "", "/src", "/state").status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(store.Identity()->instance, "") << "nothing recorded by a failed write";
 }
 
 // The same rules on the real store, across reopening (a restart).
 TEST(ResolveInstanceTest, RecordedInTheSqliteStoreAcrossRestarts) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() /
-                 ("mlspace-instance-" + std::to_string(std::random_device{}()));
+  fs::path dir =
+      fs::temp_directory_path() / ("mlspace-instance-" + std::to_string(std::random_device{}()));
   {
     auto store = store::SqliteStateStore::Open(dir.string());
     ASSERT_TRUE(store.ok()) << store.status().ToString();

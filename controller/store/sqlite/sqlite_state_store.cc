@@ -793,9 +793,9 @@ Status SqliteStateStore::RecordInstance(const std::string& instance) {
     return FromPoco(db_path_, "record the instance identity", e);
   }
   if (recorded.empty() || recorded.front() != instance) {
-    return FailedPreconditionError(
-        "state store " + db_path_ + " belongs to instance \"" +
-        (recorded.empty() ? std::string() : recorded.front()) + "\", not \"" + instance + "\"");
+    return FailedPreconditionError("state store " + db_path_ + " belongs to instance \"" +
+                                   (recorded.empty() ? std::string() : recorded.front()) +
+                                   "\", not \"" + instance + "\"");
   }
   return OkStatus();
 }
