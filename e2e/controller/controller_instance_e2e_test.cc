@@ -153,7 +153,7 @@ TEST(ControllerInstanceE2eTest, LegacyFixtureIsAdoptedWithoutDuplicates) {
   for (const char* n : {"hello", "lost-answer"}) {
     repo.Write(std::string("jobs/") + n + ".yaml", ReadFile(fixture + "/manifests/" + n + ".yaml"));
   }
-  repo.Commit("the fixture's manifests");
+  repo.Commit("fixture manifests");
   Emulator emu(tmp, {"--execute=local", "--state-dir", tmp / "emu", "--launcher",
                      BinaryPath("launcher/mlspace-launch")});
   ASSERT_GT(emu.port(), 0) << ReadFile(tmp / "emulator.log");
