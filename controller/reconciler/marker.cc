@@ -1,5 +1,6 @@
 #include "controller/reconciler/marker.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -40,8 +41,14 @@ std::optional<ParsedMarker> ParseMarker(std::string_view m) {
     m.remove_prefix(slash + 1);
   }
   parts[3] = m;
+  // Exactly what MakeMarker writes: up to 8 lowercase hex digits of the
+  // spec hash and a canonical decimal attempt, so a text is one marker only.
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!IsDns1123Label(parts[0]) || !IsDns1123Label(parts[1]) || parts[2].empty() ||
-      parts[3].empty()) {
+      parts[2].size() > 8 || !std::all_of(parts[2].begin(), parts[2].end(), hex) ||
+      parts[3].empty() || !std::all_of(parts[3].begin(), parts[3].end(), digit) ||
+      (parts[3].size() > 1 && parts[3][0] == '0')) {
     return std::nullopt;
   }
   out.key = ObjectKey{std::string(parts[0]), std::string(parts[1])};

@@ -65,6 +65,31 @@ TEST(DefaultInstanceTest, OddAndLongSourcesGiveABoundedLabel) {
   EXPECT_EQ(DefaultInstance("").substr(0, 8), "mlspace-");
 }
 
+// Whatever parses is exactly what MakeMarker writes for the parsed fields,
+// so no text parses as two different markers (or two instances).
+TEST(MarkerPropertyTest, EveryParsedMarkerRoundTrips) {
+  std::mt19937 rng(11);
+  // Segments near the edges of each rule, joined by random separators.
+  const std::vector<std::string> seg = {
+      "a", "b0",  "-a",       "a-",        "x-y", "0",  "00", "01", "7",   "12",
+      "",  "ab:", "0123abcd", "0123abcde", "A",   "-0", "ff", "p",  "q:r", std::string(64, 'a')};
+  const std::string sep = ":/";
+  int parsed = 0;
+  for (int i = 0; i < 200000; ++i) {
+    std::string s = "mlsj:";
+    for (int n = 3 + static_cast<int>(rng() % 3); n > 0; --n) {
+      s += seg[rng() % seg.size()];
+      if (n > 1) s += sep[rng() % sep.size()];
+    }
+    auto p = ParseMarker(s);
+    if (!p) continue;
+    ++parsed;
+    EXPECT_EQ(MakeMarker(p->instance, p->key, p->hash8, p->attempt), s)
+        << "parsed as instance \"" << p->instance << "\" key " << p->key.ToString();
+  }
+  EXPECT_GT(parsed, 100) << "the generator reaches valid markers";
+}
+
 TEST(ResolveInstanceTest, DefaultIsRecordedAtFirstStartAndKeptWhenTheSourceMoves) {
   FakeStateStore store;
   auto first = ResolveInstance(store, "", "/work/repo/jobs", "/state");

@@ -49,6 +49,10 @@ TEST(MarkerTest, InstanceSegmentIsUnambiguous) {
   EXPECT_FALSE(ParseMarker("mlsj:a:b:nlp/a/01234567/1").has_value()) << "two colons";
   EXPECT_FALSE(ParseMarker("mlsj:-a:nlp/a/01234567/1").has_value());
   EXPECT_FALSE(ParseMarker("mlsj:nlp/a:b/01234567/1").has_value()) << "colon in the name";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/0123:567/1").has_value()) << "colon in the hash";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/012345678/1").has_value()) << "hash longer than 8";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/01234567/-0").has_value()) << "signed attempt";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/01234567/01").has_value()) << "leading zero";
   EXPECT_FALSE(ParseMarker("mlsj:" + std::string(64, 'a') + ":nlp/a/01234567/1").has_value());
   auto p = ParseMarker("mlsj:" + std::string(63, 'a') + ":nlp/a/01234567/1");
   ASSERT_TRUE(p.has_value());
