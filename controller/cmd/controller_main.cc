@@ -76,6 +76,7 @@ struct Config {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string ports_file;
+  std::string instance;
 };
 
 FlagSet MakeFlags(Config& c) {
@@ -130,6 +131,9 @@ FlagSet MakeFlags(Config& c) {
   f.String("log-format", &c.log_format, "text or json");
   f.String("log-level", &c.log_level, "debug, info, warn or error");
   f.String("ports-file", &c.ports_file, "write the bound ports as JSON here (useful with port 0)");
+  f.String("instance", &c.instance,
+           "this controller's identity in its jobs' markers (DNS-1123 label); recorded in the "
+           "state store at first start (default: derived from --git-url, else --manifests)");
   return f;
 }
 
@@ -284,6 +288,12 @@ int Run(int argc, char** argv) {
   copts.launcher_path = cfg.launcher_path;
   copts.removed_retention = cfg.removed_retention;
   copts.shutdown_grace = cfg.shutdown_grace;
+  copts.instance = cfg.instance;
+  std::error_code abs_ec;
+  copts.instance_source = cfg.git_url.empty()
+                              ? fs::absolute(cfg.manifests, abs_ec).lexically_normal().string()
+                              : cfg.git_url;
+  copts.state_dir = cfg.state_dir;
   copts.reconciler.ambiguous_grace = cfg.ambiguous_grace;
   copts.reconciler.retry_base = cfg.retry_base;
   copts.reconciler.retry_cap = cfg.retry_cap;

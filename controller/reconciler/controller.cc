@@ -5,6 +5,7 @@
 #include <set>
 
 #include "controller/core/log.h"
+#include "controller/reconciler/instance.h"
 #include "controller/reconciler/submit_request.h"
 
 namespace mlspace::reconciler {
@@ -46,6 +47,10 @@ class Controller::RecordingStore final : public store::StateStore {
   Result<std::vector<store::Event>> Events(const ObjectKey& key, size_t limit) override {
     return inner_.Events(key, limit);
   }
+  Result<store::StoreIdentity> Identity() override { return inner_.Identity(); }
+  Status RecordInstance(const std::string& instance) override {
+    return inner_.RecordInstance(instance);
+  }
 
  private:
   store::StateStore& inner_;
@@ -61,6 +66,9 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   ro.prune = options_.prune;
   ro.removed_retention = options_.removed_retention;
   ro.poll_interval = options_.poll_interval;
+  // Start replaces it with the resolved identity (the flag, else the
+  // recorded or default one); tests that drive steps without Start use it.
+  ro.instance = options_.instance;
   SubmitRequestBuilder build = deps_.build_request;
   if (!build) {
     // No resolver: every secretKeyRef fails with "no --secrets-dir configured".
@@ -101,6 +109,14 @@ void Controller::Enqueue(const ObjectKey& key, runtime::Priority priority) {
 }
 
 Status Controller::Start() {
+  MLSPACE_ASSIGN_OR_RETURN(
+      identity_,
+      ResolveInstance(*deps_.store, options_.instance, options_.instance_source,
+                      options_.state_dir.empty() ? "(state store)" : options_.state_dir));
+  reconciler_->SetInstance(identity_.instance);
+  observed_.SetOwner(identity_.instance, identity_.legacy_markers);
+  LogInfo("instance identity", {{"instance", identity_.instance},
+                                {"legacyMarkers", identity_.legacy_markers ? "true" : "false"}});
   MLSPACE_RETURN_IF_ERROR(reconciler_->Prime());
   if (Status s = SyncOnce(); !s.ok()) {
     LogWarn("first source sync failed; nothing will be pruned until it succeeds",

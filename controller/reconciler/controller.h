@@ -50,6 +50,12 @@ struct ControllerOptions {
   std::string launcher_path;                                 // --launcher-path (empty: api default)
   Duration removed_retention = std::chrono::hours(24);       // --removed-retention
   Duration shutdown_grace = std::chrono::seconds(30);
+  // --instance: the identity this controller's markers carry. Empty: the
+  // one recorded in the store, else DefaultInstance(instance_source),
+  // recorded at Start (reconciler/instance.h).
+  std::string instance;
+  std::string instance_source;  // the git URL, else the manifests path
+  std::string state_dir;        // names the store in identity errors
   // Finer knobs of the reconcile rules; prune, retention and poll interval
   // above override the matching fields.
   ReconcilerOptions reconciler;
@@ -82,9 +88,10 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Loads the store's in-flight regions and live records, syncs the source once, lists every
-  // region once, enqueues every known key (open intents included), then
-  // starts the workers and the loops. A failed first source read is not an
+  // Resolves and records the instance identity (a --instance contradicting
+  // the recorded one is an error), loads the store's in-flight regions and
+  // live records, syncs the source once, lists every region once, enqueues
+  // every known key (open intents included), then starts the workers and the loops. A failed first source read is not an
   // error here (Ready() stays false; nothing is pruned); a store that cannot
   // be read is.
   Status Start();
@@ -110,6 +117,8 @@ class Controller {
   runtime::WorkQueue& queue() { return *queue_; }
   const ObservedCache& observed() const { return observed_; }
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
+  // The identity resolved by Start (empty before).
+  const store::StoreIdentity& identity() const { return identity_; }
 
  private:
   class RecordingStore;
@@ -125,6 +134,7 @@ class Controller {
   DesiredStateHolder desired_;
   ObservedCache observed_;
   LiveRecords live_;
+  store::StoreIdentity identity_;  // set once by Start
   // deps_.store, reporting writes and lists to live_; what the reconciler uses.
   std::unique_ptr<RecordingStore> store_;
   DesiredStateBuilder builder_;  // guarded by sync_mu_

@@ -83,6 +83,14 @@ struct JobReconciler::Step {
     }
     return nullptr;
   }
+  // The intent of one attempt, whatever the format of its marker (a legacy
+  // one from an earlier version, or one naming an earlier instance).
+  const store::SubmitIntent* FindAttempt(const std::string& spec_hash, int attempt) const {
+    for (const auto& i : intents) {
+      if (i.attempt == attempt && i.spec_hash == spec_hash) return &i;
+    }
+    return nullptr;
+  }
 };
 
 JobReconciler::JobReconciler(Deps deps, ReconcilerOptions options)
@@ -125,7 +133,7 @@ int JobReconciler::NextAttempt(const Step& st, const std::string& spec_hash) con
   if (a <= 0) return 1;
   // An attempt number whose submit provably created nothing may be reused;
   // any other is burnt, so a marker never names two different attempts.
-  const store::SubmitIntent* i = st.FindIntent(MakeMarker(st.key, spec_hash, a));
+  const store::SubmitIntent* i = st.FindAttempt(spec_hash, a);
   if (i && i->state == store::IntentState::kAbandoned) return a;
   return a + 1;
 }
@@ -442,7 +450,13 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
     deps_.observed->WatchNextList(region, st.key);
     return After(options_.poll_interval);
   }
-  std::string marker = MakeMarker(st.key, st.rec.spec_hash, s.attempt);
+  // The marker this attempt was submitted with, as its intent recorded it:
+  // jobs submitted by an earlier version carry a legacy marker, and only
+  // this marker's carriers are ours (another instance's never match it).
+  const store::SubmitIntent* attempt_intent = st.FindAttempt(st.rec.spec_hash, s.attempt);
+  std::string marker = attempt_intent
+                           ? attempt_intent->marker
+                           : MakeMarker(options_.instance, st.key, st.rec.spec_hash, s.attempt);
   auto carriers = snap->WithMarker(marker);
   if (carriers.size() > 1) {
     const gateway::RemoteJob* keep = carriers.front();
@@ -609,9 +623,14 @@ ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
 }
 
 ReconcileResult JobReconciler::Submit(Step& st, const api::MLSpaceJob& job) {
+  if (options_.instance.empty()) {
+    // Never submit an unqualified marker: another controller could take
+    // the job for its own (and this one could take another's).
+    return Fail(FailedPreconditionError("no instance identity set; not submitting"));
+  }
   store::SubmitIntent intent;
   intent.attempt = NextAttempt(st, job.spec_hash);
-  intent.marker = MakeMarker(st.key, job.spec_hash, intent.attempt);
+  intent.marker = MakeMarker(options_.instance, st.key, job.spec_hash, intent.attempt);
   intent.key = st.key;
   intent.spec_hash = job.spec_hash;
   intent.region = job.spec.region;

@@ -43,6 +43,9 @@ using SubmitRequestBuilder = std::function<Result<gateway::SubmitRequest>(
 using SpecEncoder = std::function<std::string(const api::JobSpec& spec)>;
 
 struct ReconcilerOptions {
+  // The instance identity new markers carry (reconciler/instance.h); the
+  // Controller sets it from the state store at start. Required to submit.
+  std::string instance;
   // --prune: false leaves remote jobs of removed manifests running.
   bool prune = true;
   // How long a Removed record stays readable before it is dropped.
@@ -98,6 +101,10 @@ class JobReconciler {
   std::set<std::string> RegionsInUse();
 
   const ReconcilerOptions& options() const { return options_; }
+
+  // Sets options().instance. Call before the first Reconcile (the
+  // Controller does, in Start, before its workers run).
+  void SetInstance(std::string instance) { options_.instance = std::move(instance); }
 
  private:
   struct Step;

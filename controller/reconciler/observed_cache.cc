@@ -29,19 +29,37 @@ std::shared_ptr<const RegionSnapshot> ObservedCache::Region(const std::string& r
   return it == regions_.end() ? nullptr : it->second;
 }
 
-namespace {
-
-void AddKeyOf(const gateway::RemoteJob& job, std::set<ObjectKey>& out) {
-  if (auto m = FindMarker(job.job_desc)) {
-    if (auto p = ParseMarker(*m)) out.insert(p->key);
-  }
+void ObservedCache::SetOwner(std::string instance, bool legacy_markers) {
+  std::lock_guard lock(mu_);
+  owner_ = Owner{true, std::move(instance), legacy_markers};
 }
-
-}  // namespace
 
 std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
                                              std::vector<gateway::RemoteJob> jobs,
                                              TimePoint started_at, TimePoint finished_at) {
+  Owner owner;
+  {
+    std::lock_guard lock(mu_);
+    owner = owner_;
+  }
+  // The marker of a job if it is one this controller looks at.
+  struct Found {
+    std::string marker;
+    ParsedMarker parsed;
+  };
+  auto marker_of = [&owner](const gateway::RemoteJob& job) -> std::optional<Found> {
+    auto m = FindMarker(job.job_desc);
+    if (!m) return std::nullopt;
+    auto p = ParseMarker(*m);
+    if (!p) return std::nullopt;
+    if (owner.set && (p->legacy() ? !owner.legacy_markers : p->instance != owner.instance)) {
+      return std::nullopt;
+    }
+    return Found{std::move(*m), std::move(*p)};
+  };
+  auto add_key_of = [&marker_of](const gateway::RemoteJob& job, std::set<ObjectKey>& out) {
+    if (auto f = marker_of(job)) out.insert(f->parsed.key);
+  };
   auto snap = std::make_shared<RegionSnapshot>();
   snap->region = region;
   snap->started_at = started_at;
@@ -49,7 +67,7 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
   snap->jobs.reserve(jobs.size());
   snap->by_marker.reserve(jobs.size());
   for (auto& j : jobs) {
-    if (auto m = FindMarker(j.job_desc)) snap->by_marker[*m].push_back(j.name);
+    if (auto f = marker_of(j)) snap->by_marker[std::move(f->marker)].push_back(j.name);
     std::string name = j.name;
     snap->jobs.emplace(std::move(name), std::move(j));
   }
@@ -60,11 +78,11 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
   snap->generation = prev ? prev->generation + 1 : 1;
   for (const auto& [name, job] : snap->jobs) {
     const gateway::RemoteJob* old = prev ? prev->Find(name) : nullptr;
-    if (!old || old->status != job.status) AddKeyOf(job, affected);
+    if (!old || old->status != job.status) add_key_of(job, affected);
   }
   if (prev) {
     for (const auto& [name, job] : prev->jobs) {
-      if (!snap->Find(name)) AddKeyOf(job, affected);
+      if (!snap->Find(name)) add_key_of(job, affected);
     }
   }
   auto w = watchers_.find(region);

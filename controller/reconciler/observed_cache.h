@@ -65,8 +65,22 @@ class ObservedCache {
   // Regions listed at least once.
   std::set<std::string> Regions() const;
 
+  // Which markers this controller looks at: those naming `instance`, and
+  // legacy ones (no instance) when `legacy_markers` (its store predates
+  // instance-qualified markers). Jobs with any other marker are kept by name
+  // only: never indexed by marker, never waking a key, so they cannot be
+  // adopted or taken for duplicates. Until this is called (unit tests of the
+  // cache alone) every marker is indexed. Affects later Updates.
+  void SetOwner(std::string instance, bool legacy_markers);
+
  private:
+  struct Owner {
+    bool set = false;
+    std::string instance;
+    bool legacy_markers = false;
+  };
   mutable std::mutex mu_;
+  Owner owner_;
   std::map<std::string, std::shared_ptr<const RegionSnapshot>> regions_;
   std::map<std::string, std::set<ObjectKey>> watchers_;
   std::map<std::string, int> failures_;

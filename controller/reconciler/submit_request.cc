@@ -78,9 +78,4 @@ Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
   return r;
 }
 
-std::string SubmitMarker(const MLSpaceJob& job, int attempt) {
-  return "mlsj:" + job.metadata.namespace_name + "/" + job.metadata.name + "/" +
-         job.spec_hash.substr(0, 8) + "/" + std::to_string(attempt);
-}
-
 }  // namespace mlspace::reconciler

@@ -21,7 +21,7 @@ inline constexpr char kDefaultLauncherPath[] = "/home/jovyan/.mlspace/bin/mlspac
 
 struct SubmitOptions {
   std::string launcher_path = kDefaultLauncherPath;  // spec.launcherPath wins
-  std::string marker;  // mlsj:<ns>/<name>/<generation8>/<attempt>, -> job_desc
+  std::string marker;  // the submit marker (marker.h: MakeMarker), -> job_desc
   // Env var name -> value for every env entry with a secretKeyRef, as
   // returned by ResolveSecrets.
   std::map<std::string, std::string> secret_values;
@@ -45,8 +45,5 @@ Result<launchspec::LaunchSpec> BuildLaunchSpec(
 // in job_desc or env_variables where the service shows them.
 Result<gateway::SubmitRequest> BuildSubmitRequest(const api::MLSpaceJob& job,
                                                   const SubmitOptions& options);
-
-// "mlsj:<namespace>/<name>/<first 8 of spec_hash>/<attempt>" (DESIGN.md 4).
-std::string SubmitMarker(const api::MLSpaceJob& job, int attempt);
 
 }  // namespace mlspace::reconciler

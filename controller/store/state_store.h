@@ -47,7 +47,10 @@ enum class IntentState {
 // and synced before the POST, so a crash at any instant leaves enough to
 // find the job again by its marker.
 struct SubmitIntent {
-  std::string marker;  // mlsj:<ns>/<name>/<hash8>/<attempt>; primary key
+  // mlsj:<instance>:<ns>/<name>/<hash8>/<attempt> (legacy intents:
+  // mlsj:<ns>/<name>/<hash8>/<attempt>); primary key. The reconciler always
+  // looks a job up by the marker stored here, never by a recomputed one.
+  std::string marker;
   ObjectKey key;
   std::string spec_hash;
   int attempt = 0;
@@ -81,6 +84,16 @@ struct WriteBatch {
   std::vector<Event> events;
 };
 
+// Whose jobs a store tracks: the controller instance recorded at first start
+// (its markers name it), see docs/reconcile.md "Instance identity".
+struct StoreIdentity {
+  std::string instance;  // empty: none recorded yet (a new store)
+  // The store held intents before markers named an instance (it was
+  // upgraded from schema version 2): jobs carrying a legacy marker may be
+  // this store's, so the controller keeps looking at them.
+  bool legacy_markers = false;
+};
+
 // Implementations are thread-safe. Every call either fully succeeds or
 // leaves the store unchanged and returns an error.
 class StateStore {
@@ -108,6 +121,15 @@ class StateStore {
 
   // The newest `limit` events of one object, oldest first.
   virtual Result<std::vector<Event>> Events(const ObjectKey& key, size_t limit) = 0;
+
+  // The recorded identity (instance empty until RecordInstance).
+  virtual Result<StoreIdentity> Identity() = 0;
+
+  // Records `instance` durably as this store's identity. OK when nothing
+  // was recorded yet or the same name was; kFailedPrecondition naming both
+  // when another name is recorded (the identity never changes: the markers
+  // of submitted jobs name it). The caller validates the name.
+  virtual Status RecordInstance(const std::string& instance) = 0;
 };
 
 }  // namespace mlspace::store

@@ -122,7 +122,7 @@ TEST_F(ControllerE2eTest, CommitIsSubmittedOnceThenCompletes) {
   ASSERT_EQ(jobs.size(), 1u) << "exactly one remote job";
   EXPECT_EQ(jobs[0].value("job_name", ""), job);
   EXPECT_EQ(jobs[0].value("status", ""), "Completed");
-  EXPECT_NE(jobs[0].value("job_desc", "").find("mlsj:default/hello/"), std::string::npos);
+  EXPECT_NE(jobs[0].value("job_desc", "").find(":default/hello/"), std::string::npos);
 
   // A commit that adds a second job submits only that one.
   repo_.Write("jobs/second.yaml", JobManifest("second"));

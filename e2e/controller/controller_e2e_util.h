@@ -95,14 +95,21 @@ class Emulator {
     }
     return nullptr;
   }
-  // Jobs whose job_desc carries a marker of ns/name (any attempt).
+  // Jobs whose job_desc carries a marker of default/name (any attempt, any
+  // instance: mlsj:<instance>:default/<name>/..., or the legacy
+  // mlsj:default/<name>/...).
   std::vector<nlohmann::json> JobsOf(const std::string& name) const {
     std::vector<nlohmann::json> out;
     nlohmann::json jobs = Jobs();
     if (!jobs.is_array()) return out;
-    std::string prefix = "mlsj:default/" + name + "/";
+    std::string legacy = "mlsj:default/" + name + "/";
+    std::string qualified = ":default/" + name + "/";
     for (const auto& j : jobs) {
-      if (j.value("job_desc", std::string()).find(prefix) != std::string::npos) out.push_back(j);
+      std::string desc = j.value("job_desc", std::string());
+      if (desc.find(legacy) != std::string::npos ||
+          (desc.find("mlsj:") != std::string::npos && desc.find(qualified) != std::string::npos)) {
+        out.push_back(j);
+      }
     }
     return out;
   }

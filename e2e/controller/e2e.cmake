@@ -18,3 +18,14 @@ mlspace_test(controller_crash_e2e_test
   LABELS e2e
   TIMEOUT 400)
 add_dependencies(controller_crash_e2e_test ${_bins})
+
+# Instance identity: two controllers on one emulator; the legacy-v2 fixture
+# (fixtures/legacy-v2, produced by the previous version) taken over.
+if(TARGET mlspace::store_sqlite)
+  mlspace_test(controller_instance_e2e_test
+    SOURCES ${_dir}/controller_instance_e2e_test.cc
+    DEPS mlspace::e2e_harness mlspace::reconciler mlspace::store_sqlite
+    LABELS e2e
+    TIMEOUT 240)
+  add_dependencies(controller_instance_e2e_test ${_bins} mlspace-launch)
+endif()

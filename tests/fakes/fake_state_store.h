@@ -141,6 +141,39 @@ class FakeStateStore final : public store::StateStore {
     return out;
   }
 
+  Result<store::StoreIdentity> Identity() override {
+    std::lock_guard lock(mu_);
+    ++calls_.identity;
+    MLSPACE_RETURN_IF_ERROR(TakeReadFailureLocked());
+    return identity_;
+  }
+
+  // Same contract as the SQLite store; a pending write failure (FailNextWrite,
+  // FailWritesAfter) fails it too.
+  Status RecordInstance(const std::string& instance) override {
+    std::lock_guard lock(mu_);
+    ++calls_.record_instance;
+    if (instance.empty()) return InvalidArgumentError("fake state store: empty instance name");
+    if (fail_next_write_) {
+      Status s = std::move(*fail_next_write_);
+      fail_next_write_.reset();
+      return s;
+    }
+    if (writes_before_failure_ && *writes_before_failure_ == 0) return fail_writes_status_;
+    if (identity_.instance.empty()) identity_.instance = instance;
+    if (identity_.instance != instance) {
+      return FailedPreconditionError("fake state store belongs to instance \"" +
+                                     identity_.instance + "\", not \"" + instance + "\"");
+    }
+    return OkStatus();
+  }
+
+  // Makes the store look upgraded from before instance-qualified markers.
+  void SetLegacyMarkers(bool legacy) {
+    std::lock_guard lock(mu_);
+    identity_.legacy_markers = legacy;
+  }
+
   // ---- Failure injection --------------------------------------------------
 
   // The next Write returns `status` and changes nothing.
@@ -197,6 +230,8 @@ class FakeStateStore final : public store::StateStore {
     int open_intents = 0;
     int intents = 0;
     int events = 0;
+    int identity = 0;
+    int record_instance = 0;
   };
   CallCounts calls() const {
     std::lock_guard lock(mu_);
@@ -238,6 +273,8 @@ class FakeStateStore final : public store::StateStore {
     store::SubmitIntent intent;
     uint64_t seq = 0;  // first insertion order, the tie-break of equal times
   };
+
+  store::StoreIdentity identity_;
 
   Status TakeReadFailureLocked() {
     if (fail_all_reads_) return *fail_all_reads_;

@@ -154,7 +154,8 @@ class ControllerIntegrationTest : public ::testing::Test {
     int n = 0;
     for (const auto& req : gateway_.submits()) {
       auto m = reconciler::FindMarker(req.job_desc.value_or(""));
-      if (m && m->find("mlsj:default/" + name + "/") == 0) ++n;
+      auto p = m ? reconciler::ParseMarker(*m) : std::nullopt;
+      if (p && p->key == ObjectKey{"default", name}) ++n;
     }
     return n;
   }
@@ -316,8 +317,10 @@ TEST_F(ControllerIntegrationTest, TwoFilesWithOneNameAreInvalidAndNothingIsSubmi
   CommitAll(repo, "one twin");
   ASSERT_TRUE(WaitPhase("twin", Phase::kSubmitted)) << Describe("twin");
   EXPECT_EQ(SubmitsFor("twin"), 1);
-  EXPECT_NE(gateway_.submits().back().job_desc.value_or("").find("mlsj:default/twin/"),
-            std::string::npos);
+  auto marker = reconciler::ParseMarker(gateway_.submits().back().job_desc.value_or(""));
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_EQ(marker->key, (ObjectKey{"default", "twin"}));
+  EXPECT_FALSE(marker->instance.empty()) << "new markers name the instance";
 }
 
 TEST_F(ControllerIntegrationTest, SymlinkSwapLikeGitSyncIsFollowed) {

@@ -43,6 +43,8 @@ bool Eventually(F f, std::chrono::milliseconds limit = 10s) {
 
 class ControllerTest : public ::testing::Test {
  protected:
+  static constexpr char kInstance[] = "test";
+
   ControllerTest() : gateway_(&clock_) {}
 
   std::unique_ptr<Controller> Make(ControllerOptions o = {}) {
@@ -52,6 +54,7 @@ class ControllerTest : public ::testing::Test {
     d.store = &store_;
     d.clock = &clock_;
     o.workers = 2;
+    if (o.instance.empty()) o.instance = kInstance;
     return std::make_unique<Controller>(d, o);
   }
   // Takes every queued key (what workers would do), without reconciling.
@@ -213,7 +216,8 @@ TEST_F(ControllerTest, AMassOfListChangesWaitsBehindACommit) {
   for (size_t i = 0; i < kJobs; ++i) {
     gateway::RemoteJob r;
     r.region = "SR006";
-    r.job_desc = MakeMarker(ObjectKey{"default", "j" + std::to_string(i)}, "0123456789abcdef", 1);
+    r.job_desc =
+        MakeMarker(kInstance, ObjectKey{"default", "j" + std::to_string(i)}, "0123456789abcdef", 1);
     r.status = gateway::RemoteStatus::kPending;
     gateway_.AddJob(r);
   }
@@ -333,7 +337,7 @@ TEST_F(ControllerTest, StartUpResolvesOpenIntentsByAdoption) {
   auto probe = Make();
   ASSERT_TRUE(probe->SyncOnce().ok());
   const api::MLSpaceJob job = *probe->desired()->Find(ObjectKey{"default", "a"})->job;
-  std::string marker = MakeMarker(job.key(), job.spec_hash, 1);
+  std::string marker = MakeMarker(kInstance, job.key(), job.spec_hash, 1);
   probe.reset();
   store::SubmitIntent intent;
   intent.marker = marker;

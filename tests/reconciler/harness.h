@@ -105,6 +105,10 @@ struct Process {
     d.observed = &observed;
     d.build_request = std::move(build);
     d.observer = obs;
+    // As Controller::Start does: this instance's markers, and legacy ones
+    // when the store predates instance-qualified markers.
+    auto id = store.Identity();
+    observed.SetOwner(opts.instance, id.ok() && id->legacy_markers);
     reconciler = std::make_unique<JobReconciler>(std::move(d), opts);
     poller = std::make_unique<RegionPoller>(
         gw, observed, clock, [this] { return reconciler->RegionsInUse(); },
@@ -122,9 +126,12 @@ struct Process {
 
 class ReconcilerTest : public ::testing::Test {
  protected:
+  static constexpr char kInstance[] = "test";
+
   ReconcilerTest() : gateway_(&clock_) {
     opts_.ambiguous_grace = 60s;
     opts_.poll_interval = 30s;
+    opts_.instance = kInstance;
     Restart();
   }
 
@@ -188,7 +195,7 @@ class ReconcilerTest : public ::testing::Test {
     return api::FindCondition(r.status.conditions, type);
   }
   std::string MarkerOf(const api::MLSpaceJob& j, int attempt) {
-    return MakeMarker(j.key(), j.spec_hash, attempt);
+    return MakeMarker(kInstance, j.key(), j.spec_hash, attempt);
   }
   // Submits `job` and lets the gateway report it running.
   std::string SubmitAndRun(const api::MLSpaceJob& job) {

@@ -16,21 +16,56 @@ using mlspace::testing::FakeJobGateway;
 
 TEST(MarkerTest, FormatAndParseRoundTrip) {
   ObjectKey k{"nlp", "llama-sft"};
-  std::string m = MakeMarker(k, "0123456789abcdef", 3);
-  EXPECT_EQ(m, "mlsj:nlp/llama-sft/01234567/3");
+  std::string m = MakeMarker("prod", k, "0123456789abcdef", 3);
+  EXPECT_EQ(m, "mlsj:prod:nlp/llama-sft/01234567/3");
   auto p = ParseMarker(m);
   ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->instance, "prod");
+  EXPECT_FALSE(p->legacy());
   EXPECT_EQ(p->key, k);
   EXPECT_EQ(p->hash8, "01234567");
   EXPECT_EQ(p->attempt, 3);
-  EXPECT_FALSE(ParseMarker("mlsj:nlp/llama/0123/x").has_value());
-  EXPECT_FALSE(ParseMarker("mlsj:NLP/llama/0123/1").has_value());
-  EXPECT_FALSE(ParseMarker("other:nlp/llama/0123/1").has_value());
+  EXPECT_FALSE(ParseMarker("mlsj:prod:nlp/llama/0123/x").has_value());
+  EXPECT_FALSE(ParseMarker("mlsj:prod:NLP/llama/0123/1").has_value());
+  EXPECT_FALSE(ParseMarker("other:prod:nlp/llama/0123/1").has_value());
+}
+
+// Markers written before instances existed still parse, as legacy ones.
+TEST(MarkerTest, LegacyMarkersParseWithoutInstance) {
+  auto p = ParseMarker("mlsj:nlp/llama-sft/01234567/3");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->legacy());
+  EXPECT_EQ(p->key, (ObjectKey{"nlp", "llama-sft"}));
+  EXPECT_EQ(p->attempt, 3);
+  EXPECT_EQ(MakeMarker("", ObjectKey{"nlp", "llama-sft"}, "0123456789abcdef", 3),
+            "mlsj:nlp/llama-sft/01234567/3");
+}
+
+// The instance is a DNS-1123 label: a ':' after the prefix can only end it,
+// so nothing parses two ways, and malformed instances are refused.
+TEST(MarkerTest, InstanceSegmentIsUnambiguous) {
+  EXPECT_FALSE(ParseMarker("mlsj:Prod:nlp/a/01234567/1").has_value()) << "uppercase";
+  EXPECT_FALSE(ParseMarker("mlsj::nlp/a/01234567/1").has_value()) << "empty instance";
+  EXPECT_FALSE(ParseMarker("mlsj:a:b:nlp/a/01234567/1").has_value()) << "two colons";
+  EXPECT_FALSE(ParseMarker("mlsj:-a:nlp/a/01234567/1").has_value());
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a:b/01234567/1").has_value()) << "colon in the name";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/0123:567/1").has_value()) << "colon in the hash";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/012345678/1").has_value()) << "hash longer than 8";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/01234567/-0").has_value()) << "signed attempt";
+  EXPECT_FALSE(ParseMarker("mlsj:nlp/a/01234567/01").has_value()) << "leading zero";
+  EXPECT_FALSE(ParseMarker("mlsj:" + std::string(64, 'a') + ":nlp/a/01234567/1").has_value());
+  auto p = ParseMarker("mlsj:" + std::string(63, 'a') + ":nlp/a/01234567/1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->instance.size(), 63u);
+  EXPECT_TRUE(IsValidInstance("staging-2"));
+  EXPECT_FALSE(IsValidInstance("staging_2"));
+  EXPECT_FALSE(IsValidInstance(""));
 }
 
 TEST(MarkerTest, FoundInsideFreeTextJobDesc) {
+  EXPECT_EQ(FindMarker("train run mlsj:i:a/b/01234567/2 by team"), "mlsj:i:a/b/01234567/2");
   EXPECT_EQ(FindMarker("train run mlsj:a/b/01234567/2 by team"), "mlsj:a/b/01234567/2");
-  EXPECT_EQ(FindMarker("xmlsj:a/b/01234567/2"), std::nullopt);
+  EXPECT_EQ(FindMarker("xmlsj:i:a/b/01234567/2"), std::nullopt);
   EXPECT_EQ(FindMarker("no marker"), std::nullopt);
 }
 
@@ -71,9 +106,9 @@ gateway::RemoteJob Job(const std::string& region, const std::string& desc,
 TEST(RegionPollerTest, OneListPerRegionPerPollAndOnlyChangedKeysEnqueued) {
   FakeClock clock;
   FakeJobGateway gw(&clock);
-  std::string a = gw.AddJob(Job("SR006", "mlsj:default/a/01234567/1"));
-  gw.AddJob(Job("SR006", "mlsj:default/b/01234567/1"));
-  gw.AddJob(Job("SR008", "mlsj:default/c/01234567/1"));
+  std::string a = gw.AddJob(Job("SR006", "mlsj:test:default/a/01234567/1"));
+  gw.AddJob(Job("SR006", "mlsj:test:default/b/01234567/1"));
+  gw.AddJob(Job("SR008", "mlsj:test:default/c/01234567/1"));
   gw.AddJob(Job("SR008", "someone else's job"));
   ObservedCache cache;
   std::vector<ObjectKey> enqueued;
@@ -97,7 +132,7 @@ TEST(RegionPollerTest, OneListPerRegionPerPollAndOnlyChangedKeysEnqueued) {
   auto snap = cache.Region("SR006");
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->generation, 3u);
-  EXPECT_EQ(snap->WithMarker("mlsj:default/a/01234567/1").size(), 1u);
+  EXPECT_EQ(snap->WithMarker("mlsj:test:default/a/01234567/1").size(), 1u);
 }
 
 TEST(RegionPollerTest, FailedListKeepsPreviousSnapshotAndWatchersWait) {
@@ -121,7 +156,7 @@ TEST(RegionPollerTest, FailedListKeepsPreviousSnapshotAndWatchersWait) {
 TEST(RegionPollerTest, VanishedJobEnqueuesItsKey) {
   FakeClock clock;
   FakeJobGateway gw(&clock);
-  std::string a = gw.AddJob(Job("SR006", "mlsj:default/a/01234567/1"));
+  std::string a = gw.AddJob(Job("SR006", "mlsj:test:default/a/01234567/1"));
   ObservedCache cache;
   std::vector<ObjectKey> enqueued;
   RegionPoller poller(
@@ -132,6 +167,35 @@ TEST(RegionPollerTest, VanishedJobEnqueuesItsKey) {
   gw.Vanish(a);
   poller.PollOnce();
   EXPECT_EQ(enqueued, std::vector<ObjectKey>{(ObjectKey{"default", "a"})});
+}
+
+// A controller indexes and wakes keys only for its own markers (and legacy
+// ones when its store predates instances); another instance's jobs are
+// known by name only, so nothing can adopt them or take them for duplicates.
+TEST(ObservedCacheTest, OnlyOwnMarkersAreIndexedAndWakeKeys) {
+  auto jobs = [] {
+    std::vector<gateway::RemoteJob> v = {Job("SR006", "mlsj:blue:default/a/01234567/1"),
+                                         Job("SR006", "mlsj:green:default/b/01234567/1"),
+                                         Job("SR006", "mlsj:default/c/01234567/1")};
+    for (size_t i = 0; i < v.size(); ++i) v[i].name = "job-" + std::to_string(i);
+    return v;
+  };
+  ObservedCache fresh;
+  fresh.SetOwner("green", /*legacy_markers=*/false);
+  auto keys = fresh.Update("SR006", jobs(), {}, {});
+  EXPECT_EQ(keys, std::vector<ObjectKey>{(ObjectKey{"default", "b"})});
+  auto snap = fresh.Region("SR006");
+  EXPECT_TRUE(snap->WithMarker("mlsj:blue:default/a/01234567/1").empty());
+  EXPECT_TRUE(snap->WithMarker("mlsj:default/c/01234567/1").empty());
+  EXPECT_EQ(snap->WithMarker("mlsj:green:default/b/01234567/1").size(), 1u);
+  EXPECT_NE(snap->Find("job-0"), nullptr) << "still known by name";
+
+  ObservedCache upgraded;
+  upgraded.SetOwner("green", /*legacy_markers=*/true);
+  keys = upgraded.Update("SR006", jobs(), {}, {});
+  EXPECT_EQ(keys, (std::vector<ObjectKey>{{"default", "b"}, {"default", "c"}}));
+  EXPECT_EQ(upgraded.Region("SR006")->WithMarker("mlsj:default/c/01234567/1").size(), 1u);
+  EXPECT_TRUE(upgraded.Region("SR006")->WithMarker("mlsj:blue:default/a/01234567/1").empty());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "controller/api/codec.h"
 #include "controller/api/manifest.h"
 #include "controller/core/redact.h"
+#include "controller/reconciler/marker.h"
 
 namespace mlspace::reconciler {
 namespace {
@@ -77,7 +78,7 @@ class TempDir {
 TEST(BuildSubmitRequest, MapsEveryField) {
   MLSpaceJob j = FullJob();
   SubmitOptions o;
-  o.marker = SubmitMarker(j, 1);
+  o.marker = MakeMarker("prod", j.key(), j.spec_hash, 1);
   o.secret_values = {{"WANDB_API_KEY", "s3cr3t-value"}};
   auto r = BuildSubmitRequest(j, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -91,7 +92,7 @@ TEST(BuildSubmitRequest, MapsEveryField) {
   EXPECT_EQ(r->priority_class, "medium");
   EXPECT_EQ(r->queue_name, "q1");
   EXPECT_EQ(r->allocation_name, "alloc1");
-  EXPECT_EQ(r->job_desc, "mlsj:nlp/llama-sft/" + j.spec_hash.substr(0, 8) + "/1");
+  EXPECT_EQ(r->job_desc, "mlsj:prod:nlp/llama-sft/" + j.spec_hash.substr(0, 8) + "/1");
   EXPECT_EQ(r->max_retry, 5);
   ASSERT_TRUE(r->health_params.has_value());
   EXPECT_EQ(r->health_params->log_period, 60);
@@ -226,7 +227,7 @@ TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
   const std::string secret = "sk-live-9f8e7d6c5b4a";
   MLSpaceJob j = FullJob();
   SubmitOptions o;
-  o.marker = SubmitMarker(j, 3);
+  o.marker = MakeMarker("prod", j.key(), j.spec_hash, 3);
   o.secret_values = {{"WANDB_API_KEY", secret}};
   auto r = BuildSubmitRequest(j, o);
   ASSERT_TRUE(r.ok());
@@ -238,11 +239,6 @@ TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
   std::string served = ToJson(j).dump();
   EXPECT_THAT(served, Not(HasSubstr(secret)));
   EXPECT_THAT(served, HasSubstr(R"("secretKeyRef":{"key":"api-key","name":"wandb"})"));
-}
-
-TEST(SubmitMarker, Format) {
-  MLSpaceJob j = FullJob();
-  EXPECT_EQ(SubmitMarker(j, 7), "mlsj:nlp/llama-sft/" + j.spec_hash.substr(0, 8) + "/7");
 }
 
 }  // namespace

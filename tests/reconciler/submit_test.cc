@@ -22,7 +22,7 @@ TEST_F(ReconcilerTest, SubmitCommitsOpenIntentWithMarkerBeforePost) {
       EXPECT_TRUE(b.upserts.empty()) << "the pre-POST write carries only the intent";
       EXPECT_EQ(b.intents.size(), 1u);
       EXPECT_EQ(b.intents[0].state, store::IntentState::kOpen);
-      EXPECT_EQ(b.intents[0].marker, "mlsj:default/a/01234567/1");
+      EXPECT_EQ(b.intents[0].marker, "mlsj:test:default/a/01234567/1");
     }
     return OkStatus();
   });
@@ -30,12 +30,12 @@ TEST_F(ReconcilerTest, SubmitCommitsOpenIntentWithMarkerBeforePost) {
   EXPECT_TRUE(r.error.ok());
   EXPECT_EQ(submits_at_first_write, 0) << "intent must be durable before the POST";
   ASSERT_EQ(gateway_.submits().size(), 1u);
-  EXPECT_EQ(gateway_.submits()[0].job_desc.value_or(""), "mlsj:default/a/01234567/1");
+  EXPECT_EQ(gateway_.submits()[0].job_desc.value_or(""), "mlsj:test:default/a/01234567/1");
   auto rec = Record();
   EXPECT_EQ(rec.status.phase, api::Phase::kSubmitted);
   EXPECT_EQ(rec.status.attempt, 1);
   EXPECT_EQ(rec.status.remote_job_name, gateway_.Jobs()[0].name);
-  EXPECT_EQ(store_.AllIntents().at("mlsj:default/a/01234567/1").state,
+  EXPECT_EQ(store_.AllIntents().at("mlsj:test:default/a/01234567/1").state,
             store::IntentState::kSubmitted);
   EXPECT_EQ(CountEvent("Submitted"), 1);
   EXPECT_EQ(observer_.Count("submit:success"), 1);

@@ -517,6 +517,56 @@ TEST(SqliteStateStoreTest, MigratesVersion1ToCurrent) {
   EXPECT_EQ(again->resource_version(), 8);
 }
 
+// Step 3: a store upgraded with intents in it predates instance-qualified
+// markers, and says so; a new store does not.
+TEST(SqliteStateStoreTest, UpgradedStoreWithIntentsIsMarkedLegacy) {
+  TempDir old_dir;
+  BuildVersion1Database(old_dir.file("state.db"));
+  auto old_store = MustOpen(old_dir.path());
+  ASSERT_NE(old_store, nullptr);
+  auto id = old_store->Identity();
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_TRUE(id->legacy_markers);
+  EXPECT_EQ(id->instance, "") << "nothing recorded until the controller starts";
+
+  TempDir new_dir;
+  auto new_store = MustOpen(new_dir.path());
+  ASSERT_NE(new_store, nullptr);
+  id = new_store->Identity();
+  ASSERT_TRUE(id.ok());
+  EXPECT_FALSE(id->legacy_markers);
+  // Intents written after the upgrade do not make a store legacy.
+  WriteBatch b;
+  b.intents = {SimpleIntent("x", 1, NsTime(1'700'000'000'000'000'000))};
+  ASSERT_TRUE(new_store->Write(b).ok());
+  new_store.reset();
+  auto reopened = MustOpen(new_dir.path());
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_FALSE(reopened->Identity()->legacy_markers);
+}
+
+// The instance is written once and survives reopening; another name is
+// refused and leaves the recorded one in place.
+TEST(SqliteStateStoreTest, InstanceIsRecordedOnceAndKept) {
+  TempDir tmp;
+  {
+    auto store = MustOpen(tmp.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->RecordInstance("staging").ok());
+    ASSERT_TRUE(store->RecordInstance("staging").ok()) << "the same name again is fine";
+    Status other = store->RecordInstance("production");
+    EXPECT_EQ(other.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(other.message().find("belongs to instance \"staging\""), std::string::npos)
+        << other.message();
+    EXPECT_FALSE(store->RecordInstance("").ok());
+  }
+  auto store = MustOpen(tmp.path());
+  ASSERT_NE(store, nullptr);
+  auto id = store->Identity();
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->instance, "staging");
+}
+
 TEST(SqliteStateStoreTest, NewerSchemaIsRefusedAndLeftAlone) {
   TempDir tmp;
   {

@@ -78,6 +78,17 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE intents ADD COLUMN absent_lists INTEGER NOT NULL DEFAULT 0",
            "CREATE INDEX intents_by_state ON intents (state, created_at_ns)",
        }},
+      {3,
+       "instance identity: meta 'instance' (written at first start), 'legacy_markers' when "
+       "intents from before instance-qualified markers exist",
+       {
+           // A store with intents predates instance-qualified markers: its
+           // jobs carry mlsj:<ns>/<name>/... and stay this store's. The
+           // version bump also keeps older controllers, which cannot parse
+           // the new markers, off this file.
+           "INSERT INTO meta (key, value) SELECT 'legacy_markers', '1' "
+           "WHERE EXISTS (SELECT 1 FROM intents)",
+       }},
   };
   return kMigrations;
 }
@@ -749,6 +760,44 @@ Result<std::vector<Event>> SqliteStateStore::Events(const ObjectKey& key, size_t
     e.message = message[i];
   }
   return out;
+}
+
+Result<StoreIdentity> SqliteStateStore::Identity() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> keys, values;
+  try {
+    *session_ << "SELECT key, value FROM meta WHERE key IN ('instance', 'legacy_markers')",
+        into(keys), into(values), now;
+  } catch (const Poco::Exception& e) {
+    return FromPoco(db_path_, "read the instance identity", e);
+  }
+  StoreIdentity out;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i] == "instance") out.instance = values[i];
+    if (keys[i] == "legacy_markers") out.legacy_markers = values[i] == "1";
+  }
+  return out;
+}
+
+Status SqliteStateStore::RecordInstance(const std::string& instance) {
+  if (instance.empty()) return InvalidArgumentError("state store: empty instance name");
+  std::lock_guard lock(mu_);
+  std::vector<std::string> recorded;
+  try {
+    // One statement in autocommit mode: atomic, and fsynced before it
+    // returns (synchronous=FULL), like every Write.
+    *session_ << "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)", bind(instance),
+        now;
+    *session_ << "SELECT value FROM meta WHERE key = 'instance'", into(recorded), now;
+  } catch (const Poco::Exception& e) {
+    return FromPoco(db_path_, "record the instance identity", e);
+  }
+  if (recorded.empty() || recorded.front() != instance) {
+    return FailedPreconditionError("state store " + db_path_ + " belongs to instance \"" +
+                                   (recorded.empty() ? std::string() : recorded.front()) +
+                                   "\", not \"" + instance + "\"");
+  }
+  return OkStatus();
 }
 
 int SqliteStateStore::schema_version() const {

@@ -27,7 +27,7 @@ namespace mlspace::store {
 
 // The schema version this build writes. Older files are migrated on Open
 // (one transaction per step); newer ones are refused.
-inline constexpr int kCurrentSchemaVersion = 2;
+inline constexpr int kCurrentSchemaVersion = 3;
 
 // File names inside the state directory.
 inline constexpr char kDatabaseFileName[] = "state.db";
@@ -70,6 +70,8 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<SubmitIntent>> OpenIntents() override;
   Result<std::vector<SubmitIntent>> Intents(const ObjectKey& key) override;
   Result<std::vector<Event>> Events(const ObjectKey& key, size_t limit) override;
+  Result<StoreIdentity> Identity() override;
+  Status RecordInstance(const std::string& instance) override;
 
   // The schema version of the open file (kCurrentSchemaVersion after Open).
   int schema_version() const;
