@@ -33,6 +33,7 @@
 #include "controller/metrics/metrics.h"
 #include "controller/metrics/probes.h"
 #include "controller/reconciler/controller.h"
+#include "controller/reconciler/instance.h"
 #include "controller/source/git_remote_source.h"
 #include "controller/source/git_source.h"
 #include "controller/store/sqlite/sqlite_state_store.h"
@@ -175,6 +176,7 @@ int Run(int argc, char** argv) {
   Logger::Get().SetLevel(*level);
   Logger::Get().SetFormat(*format);
 
+  if (Status s = reconciler::CheckInstanceFlag(cfg.instance); !s.ok()) return Fail(s.message());
   if (cfg.manifests.empty() == cfg.git_url.empty()) {
     return Fail("give exactly one of --manifests DIR or --git-url URL");
   }

@@ -67,13 +67,16 @@ std::string DefaultInstance(std::string_view source) {
   return (readable.empty() ? std::string("mlspace") : readable) + "-" + hash;
 }
 
+Status CheckInstanceFlag(std::string_view flag) {
+  if (flag.empty() || IsValidInstance(flag)) return OkStatus();
+  return InvalidArgumentError("--instance \"" + std::string(flag) +
+                              "\": must be a DNS-1123 label (lowercase letters, digits and '-', "
+                              "starting and ending alphanumeric, at most 63 characters)");
+}
+
 Result<store::StoreIdentity> ResolveInstance(store::StateStore& store, std::string_view flag,
                                              std::string_view source, std::string_view where) {
-  if (!flag.empty() && !IsValidInstance(flag)) {
-    return InvalidArgumentError("--instance \"" + std::string(flag) +
-                                "\": must be a DNS-1123 label (lowercase letters, digits and '-', "
-                                "starting and ending alphanumeric, at most 63 characters)");
-  }
+  MLSPACE_RETURN_IF_ERROR(CheckInstanceFlag(flag));
   MLSPACE_ASSIGN_OR_RETURN(store::StoreIdentity id, store.Identity());
   if (!id.instance.empty()) {
     if (!flag.empty() && flag != id.instance) {

@@ -21,6 +21,10 @@ namespace mlspace::reconciler {
 // rotated token does not change the default. Always IsValidInstance.
 std::string DefaultInstance(std::string_view source);
 
+// OK for an empty flag (none given) or a valid instance name; otherwise
+// kInvalidArgument with one line naming --instance and the rule.
+Status CheckInstanceFlag(std::string_view flag);
+
 // Decides the identity for a store, and records it on a new store:
 //   recorded  flag      → result
 //   none      given     → flag, recorded

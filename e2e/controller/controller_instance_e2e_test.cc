@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -119,6 +120,26 @@ TEST(ControllerInstanceE2eTest, TwoControllersOnOneWorkspaceNeverTouchEachOthers
     EXPECT_EQ(staging.Phase(n), "Running");
     EXPECT_EQ(production.Phase(n), "Running");
   }
+}
+
+// A bad name (here from the environment) is one line naming the flag, and
+// nothing is created.
+TEST(ControllerInstanceE2eTest, InvalidInstanceIsRefusedBeforeAnythingStarts) {
+  TempDir tmp;
+  GitRepo repo(tmp / "repo");
+  repo.Write("jobs/a.yaml", JobManifest("a"));
+  repo.Commit("a");
+  Process p({BinaryPath("controller/cmd/mlspace-controller"), "--manifests", repo.path(),
+             "--state-dir", tmp / "state", "--api-bind-address", "off", "--metrics-bind-address",
+             "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"},
+            tmp / "controller.log", {{"MLSPACE_INSTANCE", "Team_A"}});
+  auto code = p.Wait(15s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  std::string log = ReadFile(tmp / "controller.log");
+  EXPECT_NE(log.find("--instance \"Team_A\": must be a DNS-1123 label"), std::string::npos) << log;
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+  EXPECT_FALSE(fs::exists(tmp / "state")) << "refused before the state store is created";
 }
 
 // Reads the fixture's emulator records: the legacy marker → job name.
