@@ -78,6 +78,16 @@ class DocumentParser {
     }
     auto api_version = obj.find("apiVersion");
     auto kind = obj.find("kind");
+    // A mapping with neither apiVersion nor kind is not a Kubernetes object
+    // (a Helm values file, a config snippet): nothing here was meant for us.
+    // One that has metadata or spec is a manifest missing its header.
+    if (api_version == obj.end() && kind == obj.end() && !obj.contains("metadata") &&
+        !obj.contains("spec")) {
+      doc_.kind = ManifestDocument::Kind::kIgnored;
+      doc_.warning = Where("") + "ignoring a document without apiVersion and kind: only " +
+                     kApiVersion + " " + kKind + " is reconciled";
+      return std::move(doc_);
+    }
     if (api_version == obj.end() || !api_version->is_string() ||
         api_version->get_ref<const std::string&>().empty()) {
       Error("apiVersion", api_version == obj.end() ? "is required" : "must be a non-empty string");
@@ -89,6 +99,20 @@ class DocumentParser {
     const auto& av = api_version->get_ref<const std::string&>();
     const auto& k = kind->get_ref<const std::string&>();
     if (av != kApiVersion || k != kKind) {
+      // Our group with another version or kind was meant for us (a typo, a
+      // version this controller does not serve): an invalid declaration
+      // that keeps its object (never a removal), not an ignored document.
+      if (av.rfind(std::string(kGroup) + "/", 0) == 0) {
+        if (av != kApiVersion) {
+          Error("apiVersion", "\"" + av + "\" is not served; use " + kApiVersion);
+        }
+        if (k != kKind) {
+          Error("kind", "\"" + k + "\" is not a kind of " + kGroup + "; expected " + kKind);
+        }
+        ObjectMeta meta;
+        CheckMetadata(obj, meta);
+        return std::move(doc_);
+      }
       std::string name;
       if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
         if (auto n = md->find("name"); n != md->end() && n->is_string()) {

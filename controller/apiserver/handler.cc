@@ -7,6 +7,7 @@
 
 #include "controller/api/types.h"
 #include "controller/apiserver/object_codec.h"
+#include "controller/apiserver/source_resource.h"
 #include "controller/core/object_key.h"
 #include "controller/core/time_util.h"
 
@@ -184,9 +185,11 @@ std::string AggregatedDiscovery() {
            {"items",
             json::array(
                 {{{"metadata", {{"name", api::kGroup}}},
-                  {"versions", json::array({{{"version", api::kVersion},
-                                             {"freshness", "Current"},
-                                             {"resources", json::array({ResourceJson()})}}})}}})}};
+                  {"versions",
+                   json::array({{{"version", api::kVersion},
+                                 {"freshness", "Current"},
+                                 {"resources", json::array({ResourceJson(),
+                                                            SourceDiscoveryResource()})}}})}}})}};
   return doc.dump();
 }
 
@@ -217,7 +220,7 @@ std::string ApiResourceList() {
   json doc{{"kind", "APIResourceList"},
            {"apiVersion", "v1"},
            {"groupVersion", api::kApiVersion},
-           {"resources", json::array({res, status})}};
+           {"resources", json::array({res, status, SourceApiResource()})}};
   return doc.dump();
 }
 
@@ -286,6 +289,10 @@ ApiResponse ApiHandler::Handle(const ApiRequest& req) const {
       ApiResponse r;
       r.body = ApiResourceList();
       return r;
+    }
+    if (parts[3] == api::kSourcePlural) {
+      auto source = hooks_.source_status ? hooks_.source_status() : nullptr;
+      return HandleSourceRequest(req, parts, source.get(), clock_.Now());
     }
     return HandleResource(req, parts);
   }

@@ -6,9 +6,11 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "controller/api/source_status.h"
 #include "controller/core/clock.h"
 #include "controller/core/result.h"
 #include "controller/store/state_store.h"
@@ -40,6 +42,8 @@ struct ControllerHooks {
   std::function<bool()> healthy;            // worker loop not stuck
   std::function<bool(std::string*)> ready;  // store open, source synced once
   std::function<void()> trigger_reconcile;  // POST /reconcile
+  // The MLSpaceSource status (GET mlspacesources); empty or null: none.
+  std::function<std::shared_ptr<const api::SourceStatus>()> source_status;
 };
 
 struct HandlerOptions {

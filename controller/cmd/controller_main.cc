@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,8 @@
 #include "controller/metrics/probes.h"
 #include "controller/reconciler/controller.h"
 #include "controller/reconciler/instance.h"
+#include "controller/source/fetch_schedule.h"
+#include "controller/source/git_credentials.h"
 #include "controller/source/git_remote_source.h"
 #include "controller/source/git_source.h"
 #include "controller/store/sqlite/sqlite_state_store.h"
@@ -245,7 +248,6 @@ int Run(int argc, char** argv) {
 
   metrics::Metrics metrics;
   MetricsBridge bridge(metrics, **store);
-  ObservedSource observed_source(*source, metrics, clock);
 
   std::unique_ptr<gateway::JobGateway> gateway;
   if (!cfg.gateway_url.empty()) {
@@ -296,6 +298,8 @@ int Run(int argc, char** argv) {
                               ? fs::absolute(cfg.manifests, abs_ec).lexically_normal().string()
                               : cfg.git_url;
   copts.state_dir = cfg.state_dir;
+  copts.source_url = cfg.manifests.empty() ? source::RedactUrl(cfg.git_url) : cfg.manifests;
+  copts.source_ref = cfg.git_ref;
   copts.reconciler.ambiguous_grace = cfg.ambiguous_grace;
   copts.reconciler.retry_base = cfg.retry_base;
   copts.reconciler.retry_cap = cfg.retry_cap;
@@ -303,14 +307,23 @@ int Run(int argc, char** argv) {
   DirectorySecretResolver secrets(cfg.secrets_dir);
   reconciler::ControllerDeps deps;
   deps.secrets = &secrets;
-  deps.source = &observed_source;
+  deps.source = source.get();
   deps.gateway = gateway.get();
   deps.store = store->get();
   deps.clock = &clock;
   deps.reconciler_observer = &bridge;
   deps.queue_observer = &bridge;
   deps.pool_observer = &bridge;
-  deps.poll_observer = &bridge;
+  deps.source_observer = &bridge;
+  if (!cfg.git_url.empty()) {
+    // --git-interval drives the remote fetch, with backoff after failures.
+    deps.fetch_delay = [interval = cfg.git_interval,
+                        rng = std::make_shared<std::mt19937_64>(std::random_device{}())](int f) {
+      double u = std::uniform_real_distribution<double>(0, 1)(*rng);
+      return Duration(source::NextFetchDelay(
+          std::chrono::duration_cast<std::chrono::milliseconds>(interval), f, u));
+    };
+  }
   auto controller = std::make_unique<reconciler::Controller>(std::move(deps), copts);
 
   metrics.RegisterController(reconciler::Controller::kName, cfg.workers);
@@ -348,24 +361,15 @@ int Run(int argc, char** argv) {
 
   if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
 
-  // Gauges read rather than reported: gitops_manifests{state} (counted once
-  // per new desired state, not per tick: 10,000 objects would otherwise
-  // cost a walk every second) and the workqueue's in-flight times (a stuck
-  // reconcile shows as a growing longest_running_processor_seconds).
+  // Gauges read rather than reported: the workqueue's in-flight times (a
+  // stuck reconcile shows as a growing longest_running_processor_seconds).
+  // gitops_* follow the source status (MetricsBridge::OnSourceStatus).
   std::mutex wake_mu;
   std::condition_variable wake_cv;
   bool stopping = false;
   std::thread gauges([&] {
     std::unique_lock lock(wake_mu);
-    std::weak_ptr<const reconciler::DesiredState> counted;  // never pins an old state
     while (!stopping) {
-      auto desired = controller->desired();
-      if (desired && desired != counted.lock()) {
-        double valid = 0, invalid = 0;
-        for (const auto& [key, obj] : desired->objects) (obj->job ? valid : invalid) += 1;
-        metrics.SetManifestCounts(valid, invalid, 0);
-        counted = desired;
-      }
       bridge.UpdateQueueGauges(reconciler::Controller::kName, controller->queue());
       wake_cv.wait_for(lock, seconds(1));
     }
@@ -375,7 +379,8 @@ int Run(int argc, char** argv) {
       **store, clock,
       apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
                                  [&controller](std::string* why) { return controller->Ready(why); },
-                                 [&controller] { controller->TriggerReconcile(); }},
+                                 [&controller] { controller->TriggerReconcile(); },
+                                 [&controller] { return controller->source_status(); }},
       apiserver::HandlerOptions{api_token, "v" + metrics::DefaultBuildInfo().version});
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;

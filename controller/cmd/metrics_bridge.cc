@@ -125,7 +125,19 @@ void MetricsBridge::OnActiveWorkers(const std::string& controller, int active) {
   metrics_.SetActiveWorkers(controller, active);
 }
 
-void MetricsBridge::OnList(const std::string&, bool, Duration, size_t) {}
+void MetricsBridge::OnSourceStatus(const api::SourceStatus& status, bool fetch_failed) {
+  if (fetch_failed) metrics_.IncSourceFetchErrors();
+  metrics_.SetSourceReady(status.ready);
+  if (status.last_sync) {
+    metrics_.SetLastSyncTimestamp(
+        std::chrono::duration<double>(status.last_sync->time_since_epoch()).count());
+  }
+  if (status.revision.empty()) return;  // nothing read yet: no counts to show
+  metrics_.SetSourceRevision(status.revision);
+  metrics_.SetManifestCounts(static_cast<double>(status.valid), static_cast<double>(status.invalid),
+                             static_cast<double>(status.ignored));
+  metrics_.SetSourceInvalidFiles(static_cast<double>(status.invalid_files_total));
+}
 
 gateway::http::RequestObserver MetricsBridge::GatewayObserver() {
   return [this](const gateway::http::RequestRecord& rec) {
@@ -137,16 +149,6 @@ gateway::http::RequestObserver MetricsBridge::GatewayObserver() {
     // code="503" in the request counters.
     if (rec.code == 429) metrics_.IncGatewayThrottled();
   };
-}
-
-Result<source::Snapshot> ObservedSource::Read() {
-  auto snap = inner_.Read();
-  if (snap.ok()) {
-    metrics_.SetSourceRevision(snap->revision);
-    metrics_.SetLastSyncTimestamp(
-        std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
-  }
-  return snap;
 }
 
 }  // namespace mlspace::cmd

@@ -13,7 +13,6 @@
 #include "controller/reconciler/observer.h"
 #include "controller/runtime/worker_pool.h"
 #include "controller/runtime/workqueue.h"
-#include "controller/source/manifest_source.h"
 #include "controller/store/state_store.h"
 
 namespace mlspace::cmd {
@@ -21,7 +20,7 @@ namespace mlspace::cmd {
 class MetricsBridge final : public reconciler::ReconcilerObserver,
                             public runtime::WorkQueueObserver,
                             public runtime::WorkerPoolObserver,
-                            public reconciler::PollObserver {
+                            public reconciler::SourceObserver {
  public:
   // Both must outlive the bridge.
   MetricsBridge(metrics::Metrics& metrics, store::StateStore& store);
@@ -55,8 +54,11 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   void OnReconcile(const std::string& controller, std::string_view result, Duration took) override;
   void OnActiveWorkers(const std::string& controller, int active) override;
 
-  // PollObserver: nothing exported per list beyond the gateway families.
-  void OnList(const std::string& region, bool ok, Duration took, size_t jobs) override;
+  // SourceObserver: gitops_source_revision_info, _last_sync_timestamp_seconds,
+  // _ready, _fetch_errors_total, _invalid_files and gitops_manifests{state}.
+  // (Polls need no observer here: each list is counted and timed by the
+  // gateway families, endpoint="jobs_list".)
+  void OnSourceStatus(const api::SourceStatus& status, bool fetch_failed) override;
 
   // The Gateway v2 client's per-request hook.
   gateway::http::RequestObserver GatewayObserver();
@@ -66,29 +68,6 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
 
   metrics::Metrics& metrics_;
   store::StateStore& store_;
-};
-
-// A ManifestSource that reports each successful read's revision and time
-// (gitops_source_revision_info, gitops_source_last_sync_timestamp_seconds).
-class ObservedSource final : public source::ManifestSource {
- public:
-  ObservedSource(source::ManifestSource& inner, metrics::Metrics& metrics, const Clock& clock)
-      : inner_(inner), metrics_(metrics), clock_(clock) {}
-
-  Result<source::Snapshot> Read() override;
-  Result<std::string> ReadBlob(const std::string& blob_id) override {
-    return inner_.ReadBlob(blob_id);
-  }
-  Status Refresh() override { return inner_.Refresh(); }
-  bool WaitForChange(std::chrono::milliseconds timeout) override {
-    return inner_.WaitForChange(timeout);
-  }
-  void Wake() override { inner_.Wake(); }
-
- private:
-  source::ManifestSource& inner_;
-  metrics::Metrics& metrics_;
-  const Clock& clock_;
 };
 
 }  // namespace mlspace::cmd

@@ -159,6 +159,9 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"gitops_source_revision_info", MetricType::Gauge, {"revision"}},
         {"gitops_source_last_sync_timestamp_seconds", MetricType::Gauge, {}},
         {"gitops_manifests", MetricType::Gauge, {"state"}},
+        {"gitops_source_ready", MetricType::Gauge, {}},
+        {"gitops_source_fetch_errors_total", MetricType::Counter, {}},
+        {"gitops_source_invalid_files", MetricType::Gauge, {}},
         {"gitops_prune_refused_total", MetricType::Counter, {"reason"}},
     };
     for (const auto& p : ProcessCollector::Families()) f.push_back(p);
@@ -230,6 +233,14 @@ Metrics::Metrics(BuildInfo build)
                              "Unix time of the last successful read of the manifest source.")),
       manifests_(GaugeFamily(*registry_, "gitops_manifests",
                              "Manifests in the current revision by state.")),
+      source_ready_(GaugeFamily(*registry_, "gitops_source_ready",
+                                "1 when the manifest source's last sync read its newest revision "
+                                "(the MLSpaceSource Ready condition), else 0.")),
+      source_fetch_errors_(CounterFamily(*registry_, "gitops_source_fetch_errors_total",
+                                         "Failed fetches and reads of the manifest source.")),
+      source_invalid_files_(GaugeFamily(*registry_, "gitops_source_invalid_files",
+                                        "Manifest files of the current revision holding a "
+                                        "document that is not applied.")),
       prune_refused_(CounterFamily(*registry_, "gitops_prune_refused_total",
                                    "Prunes the controller refused to make, by reason.")) {
   build_info_
@@ -237,6 +248,9 @@ Metrics::Metrics(BuildInfo build)
             {"revision", build.revision},
             {"cppversion", build.cppversion}})
       .Set(1);
+  source_ready_.Add({}).Set(0);
+  source_fetch_errors_.Add({});
+  source_invalid_files_.Add({}).Set(0);
   for (const char* r : kSubmissionResults) submissions_.Add({{"result", r}});
   for (const char* r : kCancelReasons) cancellations_.Add({{"reason", r}});
   for (const char* r : kPruneReasons) prune_refused_.Add({{"reason", r}});
@@ -440,6 +454,9 @@ void Metrics::SetManifestCounts(double valid, double invalid, double ignored) {
   manifests_.Add({{"state", "invalid"}}).Set(invalid);
   manifests_.Add({{"state", "ignored"}}).Set(ignored);
 }
+void Metrics::SetSourceReady(bool ready) { source_ready_.Add({}).Set(ready ? 1 : 0); }
+void Metrics::IncSourceFetchErrors() { source_fetch_errors_.Add({}).Increment(); }
+void Metrics::SetSourceInvalidFiles(double files) { source_invalid_files_.Add({}).Set(files); }
 void Metrics::IncPruneRefused(const std::string& reason) {
   prune_refused_.Add({{"reason", reason}}).Increment();
 }

@@ -128,6 +128,12 @@ class Metrics {
   void SetSourceRevision(const std::string& revision);
   void SetLastSyncTimestamp(double unix_seconds);
   void SetManifestCounts(double valid, double invalid, double ignored);
+  // gitops_source_ready: the MLSpaceSource Ready condition as 1/0.
+  void SetSourceReady(bool ready);
+  // gitops_source_fetch_errors_total: one failed fetch or read.
+  void IncSourceFetchErrors();
+  // gitops_source_invalid_files: files with a document not applied.
+  void SetSourceInvalidFiles(double files);
   // reason: source_error | empty_revision | max_fraction.
   void IncPruneRefused(const std::string& reason);
 
@@ -171,6 +177,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& revision_info_;
   prometheus::Family<prometheus::Gauge>& last_sync_;
   prometheus::Family<prometheus::Gauge>& manifests_;
+  prometheus::Family<prometheus::Gauge>& source_ready_;
+  prometheus::Family<prometheus::Counter>& source_fetch_errors_;
+  prometheus::Family<prometheus::Gauge>& source_invalid_files_;
   prometheus::Family<prometheus::Counter>& prune_refused_;
 
   mutable std::mutex mu_;  // guards objects_ and revision_

@@ -18,6 +18,21 @@ namespace {
 // it back after each one; costs a few ms per sync or poll.
 void ReleaseFreedMemory() { malloc_trim(0); }
 
+std::string ShortRevision(const std::string& revision) { return revision.substr(0, 12); }
+
+// The Ready message of a source that read its revision: what it holds, and
+// the first invalid file so `kubectl get mlspacesources` shows what to fix.
+std::string SyncedMessage(const api::SourceStatus& s) {
+  std::string m = "revision " + ShortRevision(s.revision) + ": " + std::to_string(s.valid) +
+                  " valid, " + std::to_string(s.invalid) + " invalid, " +
+                  std::to_string(s.ignored) + " ignored";
+  if (s.invalid_files_total > 0 && !s.invalid_files.empty()) {
+    m += "; " + std::to_string(s.invalid_files_total) + " invalid file" +
+         (s.invalid_files_total == 1 ? "" : "s") + ", first: " + s.invalid_files.front().message;
+  }
+  return m;
+}
+
 }  // namespace
 
 // Forwards to the real store; every successful Write and every full List
@@ -100,6 +115,17 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   poller_ = std::make_unique<RegionPoller>(
       *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
       [this](const ObjectKey& k) { Enqueue(k, runtime::Priority::kLow); }, deps_.poll_observer);
+  auto status = std::make_shared<api::SourceStatus>();
+  status->name = options_.source_name;
+  status->url = options_.source_url;
+  status->ref = options_.source_ref;
+  status->remote = static_cast<bool>(deps_.fetch_delay);
+  status->created = deps_.clock->Now();
+  status->reason = api::kSourceReasonProgressing;
+  status->message = "not synced yet";
+  status->ready_transition = status->created;
+  status->version = 1;
+  source_status_.Set(std::move(status));
 }
 
 Controller::~Controller() { Stop(); }
@@ -161,10 +187,17 @@ Status Controller::Start() {
 
 void Controller::WatchSource() {
   while (!stopping_) {
-    if (deps_.source->WaitForChange(std::chrono::seconds(1)) && !stopping_) {
-      sync_loop_->Trigger();
-    }
+    bool changed = deps_.source->WaitForChange(std::chrono::seconds(1));
+    if (stopping_) break;
+    // A due fetch (--git-interval) is noticed within a second.
+    if (changed || (deps_.fetch_delay && FetchDue(deps_.clock->Now()))) sync_loop_->Trigger();
   }
+}
+
+bool Controller::FetchDue(TimePoint now) const {
+  if (!deps_.fetch_delay) return true;
+  std::lock_guard lock(state_mu_);
+  return force_fetch_ || now >= next_fetch_;
 }
 
 bool Controller::Stop() {
@@ -182,6 +215,10 @@ bool Controller::Stop() {
 }
 
 void Controller::TriggerReconcile() {
+  {
+    std::lock_guard lock(state_mu_);
+    force_fetch_ = true;
+  }
   if (sync_loop_) sync_loop_->Trigger();
   if (poll_loop_) poll_loop_->Trigger();
   if (!sync_loop_) {
@@ -222,7 +259,11 @@ Status Controller::SeedLiveRecords() {
 
 Status Controller::SyncOnce() {
   std::lock_guard sync_lock(sync_mu_);
+  const TimePoint now = deps_.clock->Now();
   auto prev = desired_.Get();
+  api::SourceStatus status = *source_status_.Get();
+  status.last_attempt = now;
+  bool fetch_failed = false;
   auto fail = [&](const Status& s) {
     // Keep the last good objects; mark the source failed so nothing that
     // is missing is treated as removed.
@@ -235,14 +276,36 @@ Status Controller::SyncOnce() {
       not_ready_ = "source read failed: " + s.message();
     }
     LogWarn("source read failed; keeping the last good revision", {{"error", s.ToString()}});
+    status.ready = false;
+    status.reason = api::kSourceReasonReadFailed;
+    status.message = "read failed: " + s.message();
+    status.last_fetch_error = s.message();
+    if (!fetch_failed) ++status.fetch_errors;  // one failure per attempt
+    PublishSourceStatus(std::move(status), /*fetch_failed=*/true);
     return s;
   };
-  if (Status r = deps_.source->Refresh(); !r.ok()) {
-    LogWarn("source refresh failed; using the checkout as it is", {{"error", r.ToString()}});
+  if (FetchDue(now)) {
+    Status r = deps_.source->Refresh();
+    if (deps_.fetch_delay) {
+      std::lock_guard lock(state_mu_);
+      force_fetch_ = false;
+      fetch_failures_ = r.ok() ? 0 : fetch_failures_ + 1;
+      next_fetch_ = now + deps_.fetch_delay(fetch_failures_);
+      status.last_fetch = now;
+    }
+    if (!r.ok()) {
+      LogWarn("source refresh failed; using the checkout as it is", {{"error", r.ToString()}});
+      fetch_failed = true;
+      ++status.fetch_errors;
+    }
+    last_fetch_ = r;
   }
   auto snap = deps_.source->Read();
   if (!snap.ok()) return fail(snap.status());
-  if (prev && prev->source_ok && prev->revision == snap->revision) return OkStatus();
+  if (prev && prev->source_ok && prev->revision == snap->revision) {
+    PublishSourceStatus(std::move(status), fetch_failed);
+    return OkStatus();
+  }
   // The prune guards' "live" set: the last good revision's objects (the
   // builder's base) plus every record not yet Removed (live_, so a restart
   // keeps the guards). Read once from the store, then kept from the writes.
@@ -255,7 +318,12 @@ Status Controller::SyncOnce() {
       snap->revision, files,
       [this](const std::string& blob) { return deps_.source->ReadBlob(blob); }, live_.Orphans());
   if (!built.ok()) return fail(built.status());
-  for (const auto& w : built->warnings) LogWarn(w, {{"revision", snap->revision}});
+  // Every broken file once (when its blob is first parsed), with
+  // file:line:col; documents of other kinds only at debug.
+  for (const auto& e : built->errors) {
+    LogWarn("invalid manifest: " + e, {{"revision", snap->revision}});
+  }
+  for (const auto& w : built->warnings) LogDebug(w, {{"revision", snap->revision}});
   std::shared_ptr<const DesiredState> next = built->state;
   if (!next->prune.allowed) {
     LogWarn(next->prune.message, {{"revision", snap->revision}});
@@ -275,7 +343,10 @@ Status Controller::SyncOnce() {
                             {"objects", std::to_string(next->objects.size())},
                             {"parsed", std::to_string(built->files_parsed)},
                             {"changed", std::to_string(built->changed.size())},
-                            {"removed", std::to_string(next->removed_count)}});
+                            {"removed", std::to_string(next->removed_count)},
+                            {"invalid", std::to_string(next->invalid_documents)},
+                            {"ignored", std::to_string(next->ignored_documents)}});
+  PublishSourceStatus(std::move(status), fetch_failed);
 
   // Enqueue what changed and what went; everything after a failed or first
   // sync (what was enqueued before may have been judged on stale state).
@@ -286,6 +357,43 @@ Status Controller::SyncOnce() {
   }
   for (const auto& k : built->gone) Enqueue(k);
   return OkStatus();
+}
+
+void Controller::PublishSourceStatus(api::SourceStatus next, bool fetch_failed) {
+  const TimePoint now = *next.last_attempt;
+  auto desired = desired_.Get();
+  const bool read_ok = desired && desired->source_ok;
+  if (read_ok) {
+    next.revision = desired->revision;
+    next.valid = desired->valid_documents;
+    next.invalid = desired->invalid_documents;
+    next.ignored = desired->ignored_documents;
+    next.files = desired->files;
+    next.invalid_files = desired->invalid_files;
+    next.invalid_files_total = desired->invalid_files_total;
+    if (last_fetch_.ok()) {
+      // The revision read is the newest known: the source is in sync.
+      next.ready = true;
+      next.reason = api::kSourceReasonSynced;
+      next.message = SyncedMessage(next);
+      next.last_fetch_error.clear();
+      next.last_sync = now;
+    } else {
+      // A failed fetch keeps serving the last good revision, which may be
+      // stale: not Ready, and last_sync stays (the staleness alert fires).
+      next.ready = false;
+      next.reason = api::kSourceReasonFetchFailed;
+      next.last_fetch_error = last_fetch_.message();
+      next.message = "fetch failed: " + last_fetch_.message() + "; serving revision " +
+                     ShortRevision(next.revision);
+    }
+  }
+  auto old = source_status_.Get();
+  if (old->ready != next.ready || old->reason != next.reason) next.ready_transition = now;
+  next.version = old->version + 1;
+  auto published = std::make_shared<const api::SourceStatus>(std::move(next));
+  source_status_.Set(published);
+  if (deps_.source_observer) deps_.source_observer->OnSourceStatus(*published, fetch_failed);
 }
 
 }  // namespace mlspace::reconciler

@@ -17,12 +17,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "controller/api/manifest.h"
+#include "controller/api/source_status.h"
 #include "controller/core/clock.h"
 #include "controller/core/secret_file.h"
 #include "controller/gateway/job_gateway.h"
@@ -56,6 +58,11 @@ struct ControllerOptions {
   std::string instance;
   std::string instance_source;  // the git URL, else the manifests path
   std::string state_dir;        // names the store in identity errors
+  // What the MLSpaceSource status names: its name, and where manifests come
+  // from (--git-url with userinfo masked, or --manifests) and --git-ref.
+  std::string source_name = "default";
+  std::string source_url;
+  std::string source_ref;
   // Finer knobs of the reconcile rules; prune, retention and poll interval
   // above override the matching fields.
   ReconcilerOptions reconciler;
@@ -71,9 +78,16 @@ struct ControllerDeps {
   runtime::WorkQueueObserver* queue_observer = nullptr;
   runtime::WorkerPoolObserver* pool_observer = nullptr;
   PollObserver* poll_observer = nullptr;
+  SourceObserver* source_observer = nullptr;
   // secretKeyRef values (cmd/: a DirectorySecretResolver over --secrets-dir);
   // null: every secretKeyRef fails. Must outlive the Controller.
   const SecretResolver* secrets = nullptr;
+  // Set for a source that fetches (--git-url): Refresh() then runs only
+  // when due — at the first sync, then fetch_delay(consecutive failures)
+  // after each fetch (--git-interval with backoff and jitter,
+  // source::NextFetchDelay), or at once on TriggerReconcile. Empty: every
+  // sync calls Refresh() (a no-op for a local work tree).
+  std::function<Duration(int consecutive_failures)> fetch_delay;
   // Empty: ResolveSecrets(secrets) + BuildSubmitRequest (submit_request.h).
   SubmitRequestBuilder build_request;
   SpecEncoder encode_spec;
@@ -113,6 +127,8 @@ class Controller {
   void ResyncOnce();
 
   std::shared_ptr<const DesiredState> desired() const { return desired_.Get(); }
+  // The MLSpaceSource status; never null. Any thread.
+  std::shared_ptr<const api::SourceStatus> source_status() const { return source_status_.Get(); }
   JobReconciler& reconciler() { return *reconciler_; }
   runtime::WorkQueue& queue() { return *queue_; }
   const ObservedCache& observed() const { return observed_; }
@@ -128,10 +144,14 @@ class Controller {
   void Enqueue(const ObjectKey& key, runtime::Priority priority = runtime::Priority::kNormal);
   void WatchSource();
   Status SeedLiveRecords();
+  bool FetchDue(TimePoint now) const;
+  // Publishes the status after a sync attempt (sync_mu_ held).
+  void PublishSourceStatus(api::SourceStatus next, bool fetch_failed);
 
   ControllerDeps deps_;
   ControllerOptions options_;
   DesiredStateHolder desired_;
+  api::SourceStatusHolder source_status_;
   ObservedCache observed_;
   LiveRecords live_;
   store::StoreIdentity identity_;  // set once by Start
@@ -150,6 +170,12 @@ class Controller {
   std::mutex sync_mu_;  // one source sync at a time
   mutable std::mutex state_mu_;
   bool synced_once_ = false;
+  // Remote fetch schedule (state_mu_): next due time, failures in a row,
+  // whether TriggerReconcile asked for a fetch now.
+  TimePoint next_fetch_{};
+  int fetch_failures_ = 0;
+  bool force_fetch_ = false;
+  Status last_fetch_;  // sync_mu_: the last fetch's outcome
   std::string not_ready_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;

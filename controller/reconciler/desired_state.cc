@@ -167,6 +167,17 @@ std::map<ObjectKey, std::string> LiveRecords::Orphans() const {
 void DesiredStateBuilder::Remove(const std::string& path, const api::ParseResult& r,
                                  std::set<ObjectKey>& touched) {
   for (const auto& d : r.documents) {
+    switch (d.kind) {
+      case api::ManifestDocument::Kind::kJob:
+        --job_documents_;
+        break;
+      case api::ManifestDocument::Kind::kInvalid:
+        --invalid_documents_;
+        break;
+      case api::ManifestDocument::Kind::kIgnored:
+        --ignored_documents_;
+        break;
+    }
     auto key = KeyOf(d);
     if (!key) continue;
     touched.insert(*key);
@@ -178,18 +189,28 @@ void DesiredStateBuilder::Remove(const std::string& path, const api::ParseResult
     if (v.empty()) occurrences_.erase(it);
   }
   keyless_.erase(path);
+  first_invalid_.erase(path);
 }
 
 void DesiredStateBuilder::Add(const api::ParseResult& r, std::set<ObjectKey>& touched,
-                              std::vector<std::string>& warnings) {
+                              Output& out) {
   auto before = [](const Occurrence& a, const Occurrence& b) {
     if (a.file->path != b.file->path) return a.file->path < b.file->path;
     return a.doc < b.doc;  // same file: document order
   };
+  size_t invalid_here = 0;
   for (const auto& d : r.documents) {
     if (d.kind == api::ManifestDocument::Kind::kIgnored) {
-      warnings.push_back(d.warning);
+      ++ignored_documents_;
+      out.warnings.push_back(d.warning);
       continue;
+    }
+    if (d.kind == api::ManifestDocument::Kind::kJob) {
+      ++job_documents_;
+    } else {
+      ++invalid_documents_;
+      ++invalid_here;
+      first_invalid_.try_emplace(r.path, &d);
     }
     auto key = KeyOf(d);
     if (!key) {
@@ -200,6 +221,56 @@ void DesiredStateBuilder::Add(const api::ParseResult& r, std::set<ObjectKey>& to
     auto& v = occurrences_[*key];
     Occurrence o{&r, &d};
     v.insert(std::upper_bound(v.begin(), v.end(), o, before), o);
+  }
+  if (invalid_here > 0) {
+    const api::ManifestDocument& first = *first_invalid_.at(r.path);
+    std::string line = first.errors.empty() ? r.path + ": invalid manifest" : first.errors.front();
+    size_t more = first.errors.size() > 0 ? first.errors.size() - 1 : 0;
+    for (const auto& d : r.documents) {
+      if (&d != &first && d.kind == api::ManifestDocument::Kind::kInvalid) {
+        more += d.errors.size();
+      }
+    }
+    if (more > 0) line += " (and " + std::to_string(more) + " more errors in this file)";
+    out.errors.push_back(std::move(line));
+  }
+}
+
+void DesiredStateBuilder::Summarize(DesiredState& state) const {
+  // Copies of a duplicated name count as invalid whatever they hold.
+  size_t duplicated_jobs = 0;
+  std::map<std::string, api::InvalidSourceFile, std::less<>> files;
+  for (const auto& [path, doc] : first_invalid_) {
+    files.emplace(path, api::InvalidSourceFile{path, doc->reason,
+                                               doc->errors.empty() ? path + ": invalid manifest"
+                                                                   : doc->errors.front()});
+  }
+  for (const auto& key : duplicates_) {
+    auto it = occurrences_.find(key);
+    if (it == occurrences_.end()) continue;
+    std::vector<std::string_view> paths;
+    for (const auto& o : it->second) {
+      if (o.doc->kind == api::ManifestDocument::Kind::kJob) ++duplicated_jobs;
+      paths.push_back(o.file->path);
+    }
+    for (const auto& o : it->second) {
+      if (files.count(o.file->path)) continue;
+      std::string where = o.file->path;
+      if (o.doc->line > 0) where += ":" + std::to_string(o.doc->line);
+      files.emplace(o.file->path,
+                    api::InvalidSourceFile{o.file->path, api::kReasonDuplicateName,
+                                           where + ": " + DuplicateName(key, paths).message});
+    }
+  }
+  state.valid_documents = job_documents_ - duplicated_jobs;
+  state.invalid_documents = invalid_documents_ + duplicated_jobs;
+  state.ignored_documents = ignored_documents_;
+  state.files = files_.size();
+  state.invalid_files_total = files.size();
+  state.invalid_files.clear();
+  for (auto& [path, f] : files) {
+    if (state.invalid_files.size() >= api::SourceStatus::kMaxListedInvalidFiles) break;
+    state.invalid_files.push_back(std::move(f));
   }
 }
 
@@ -290,7 +361,7 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
     }
     if (c.old != nullptr) Remove(c.path, *c.old->result, touched);
     if (c.parsed) {
-      Add(*c.parsed, touched, out.warnings);
+      Add(*c.parsed, touched, out);
       files_[c.path] = File{std::string(c.now->blob_id), c.parsed};
     } else {
       files_.erase(c.path);
@@ -311,7 +382,17 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
   }
   size_t removed = 0;
   for (const auto& k : touched) {
+    auto occ = occurrences_.find(k);
+    bool duplicate = occ != occurrences_.end() && occ->second.size() > 1;
+    bool was_duplicate = duplicates_.count(k) > 0;
+    if (duplicate) {
+      duplicates_.insert(k);
+    } else {
+      duplicates_.erase(k);
+    }
     DesiredObjectPtr now = Compute(k, orphans);
+    if (duplicate && !was_duplicate && now && now->invalid)
+      out.errors.push_back(now->invalid->message);
     const DesiredObject* before = last_ ? last_->Find(k) : nullptr;
     if (!now) {
       if (before || orphans.count(k)) {
@@ -341,6 +422,7 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
   next->previous_count = previous;
   next->removed_count = removed;
   next->prune = ComputePruneVerdict(true, next->objects.size(), previous, removed, max_fraction_);
+  Summarize(*next);
   out.keys_recomputed = touched.size();
   out.files_parsed = parsed;
   parse_count_ += parsed;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "controller/api/manifest.h"
+#include "controller/api/source_status.h"
 #include "controller/api/types.h"
 #include "controller/core/object_key.h"
 #include "controller/core/result.h"
@@ -68,6 +69,17 @@ struct DesiredState {
   size_t previous_count = 0;
   size_t removed_count = 0;
   PruneVerdict prune;
+  // What the revision's files hold, for the source status and
+  // gitops_manifests (see api::SourceStatus for what is counted how).
+  size_t valid_documents = 0;
+  size_t invalid_documents = 0;
+  size_t ignored_documents = 0;
+  size_t files = 0;
+  // Every file with a document that is not applied, by path, each with its
+  // first error (at most SourceStatus::kMaxListedInvalidFiles; the total
+  // in invalid_files_total).
+  std::vector<api::InvalidSourceFile> invalid_files;
+  size_t invalid_files_total = 0;
 
   const DesiredObject* Find(const ObjectKey& key) const {
     auto it = objects.find(key);
@@ -155,8 +167,12 @@ class DesiredStateBuilder {
     // Live keys missing from the new state: dropped by this revision, or
     // orphans still missing (to enqueue; each counts against the guards).
     std::vector<ObjectKey> gone;
-    // Warnings (ignored documents) of the files parsed in this build.
+    // Ignored documents of the files parsed in this build, one line each.
     std::vector<std::string> warnings;
+    // One line with file:line:col per file parsed in this build that holds
+    // an invalid document (its first error), and per key that became a
+    // duplicate: what a user must fix. Unchanged files are not repeated.
+    std::vector<std::string> errors;
     size_t files_parsed = 0;
     size_t keys_recomputed = 0;
   };
@@ -188,7 +204,9 @@ class DesiredStateBuilder {
     const api::ManifestDocument* doc;
   };
   void Remove(const std::string& path, const api::ParseResult& r, std::set<ObjectKey>& touched);
-  void Add(const api::ParseResult& r, std::set<ObjectKey>& touched, std::vector<std::string>& warn);
+  void Add(const api::ParseResult& r, std::set<ObjectKey>& touched, Output& out);
+  // Fills the state's document counts and invalid files from the indexes.
+  void Summarize(DesiredState& state) const;
   DesiredObjectPtr Compute(const ObjectKey& key,
                            const std::map<ObjectKey, std::string>& orphans) const;
 
@@ -198,6 +216,14 @@ class DesiredStateBuilder {
   // Per file, its first document without a readable name (a YAML syntax
   // error is one such document for the whole file).
   std::map<std::string, const api::ManifestDocument*, std::less<>> keyless_;
+  // Per file, its first invalid document (keyed or not).
+  std::map<std::string, const api::ManifestDocument*, std::less<>> first_invalid_;
+  // Keys declared by more than one document.
+  std::set<ObjectKey> duplicates_;
+  // Documents of every file by kind.
+  size_t job_documents_ = 0;
+  size_t invalid_documents_ = 0;
+  size_t ignored_documents_ = 0;
   // The last good state's keys by DesiredObject::file().
   std::map<std::string, std::set<ObjectKey>, std::less<>> by_file_;
   std::shared_ptr<const DesiredState> last_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "controller/api/source_status.h"
 #include "controller/api/types.h"
 #include "controller/core/clock.h"
 #include "controller/core/object_key.h"
@@ -52,6 +53,18 @@ class ReconcilerObserver {
   virtual void OnRecordWritten(const ObjectKey& /*key*/, const RecordSummary& /*record*/) {}
   // A record dropped after its retention: delete its series.
   virtual void OnRecordDropped(const ObjectKey& /*key*/) {}
+};
+
+// The source sync's outcome, for gitops_source_* and gitops_manifests.
+// Called on the sync thread after every sync attempt (also one that found
+// the revision unchanged, or failed), with the status now current; calls
+// never overlap. Must be quick.
+class SourceObserver {
+ public:
+  virtual ~SourceObserver() = default;
+  // `fetch_failed`: this attempt ran a fetch (or read) that failed, once per
+  // failure (gitops_source_fetch_errors_total).
+  virtual void OnSourceStatus(const api::SourceStatus& /*status*/, bool /*fetch_failed*/) {}
 };
 
 }  // namespace mlspace::reconciler

@@ -29,3 +29,12 @@ if(TARGET mlspace::store_sqlite)
     TIMEOUT 240)
   add_dependencies(controller_instance_e2e_test ${_bins} mlspace-launch)
 endif()
+
+# A new broken file, an alias bomb and other kinds beside valid manifests:
+# WARN lines, gitops_manifests, the MLSpaceSource status via API and kubectl.
+mlspace_test(source_status_e2e_test
+  SOURCES ${_dir}/source_status_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 120)
+add_dependencies(source_status_e2e_test ${_bins})

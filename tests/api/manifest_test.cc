@@ -142,7 +142,10 @@ spec:
 TEST(ParseManifest, YamlErrorsWithControlCharactersStayOnOneLine) {
   const std::string job =
       "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  \"na\\x01\\nme\": a\n";
-  for (std::string bad : {std::string("a: \"x\\\x01\"\n"), std::string("a: \"x\\\n"), job}) {
+  // "kind:" keeps a document that does parse from being an ignored
+  // non-Kubernetes mapping (a values file).
+  for (std::string bad :
+       {std::string("kind: K\na: \"x\\\x01\"\n"), std::string("kind: K\na: \"x\\\n"), job}) {
     ParseResult r = ParseManifestFile("jobs/bad.yaml", bad);
     ASSERT_EQ(r.documents.size(), 1u);
     ASSERT_FALSE(r.documents[0].errors.empty());
@@ -273,12 +276,27 @@ TEST(ParseManifest, MultiDocumentFilesKeepGoodDocuments) {
   EXPECT_EQ(r.documents[3].index, 4);
 }
 
-TEST(ParseManifest, OtherVersionsAreIgnoredNotErrors) {
+TEST(ParseManifest, OtherGroupsAreIgnoredOurGroupsOtherVersionsAreInvalid) {
+  // DESIGN.md: a document in the mlspace.io group with an unknown kind or
+  // version is an invalid declaration (keeping its name), never a removal.
   auto r = ParseManifestFile("v.yaml",
                              "apiVersion: mlspace.io/v1beta9\nkind: MLSpaceJob\n"
                              "metadata: {name: v}\nspec: {bogus: 1}\n");
-  EXPECT_EQ(Only(r).kind, Kind::kIgnored);
-  EXPECT_THAT(Only(r).warning, HasSubstr("ignoring mlspace.io/v1beta9 MLSpaceJob \"v\""));
+  EXPECT_EQ(Only(r).kind, Kind::kInvalid);
+  ASSERT_TRUE(Only(r).key.has_value());
+  EXPECT_EQ(Only(r).key->name, "v");
+  EXPECT_THAT(Only(r).errors,
+              ElementsAre("v.yaml:1:1: apiVersion: \"mlspace.io/v1beta9\" is not served; use "
+                          "mlspace.io/v1alpha1"));
+  auto kind = ParseManifestFile("k.yaml",
+                                "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJobs\n"
+                                "metadata: {name: k}\n");
+  EXPECT_EQ(Only(kind).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(kind).Message(), HasSubstr("kind: \"MLSpaceJobs\" is not a kind of mlspace.io"));
+  auto other =
+      ParseManifestFile("o.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: o}\n");
+  EXPECT_EQ(Only(other).kind, Kind::kIgnored);
+  EXPECT_THAT(Only(other).warning, HasSubstr("ignoring batch/v1 Job \"o\""));
   auto missing = ParseManifestFile("m.yaml", "metadata: {name: m}\n");
   EXPECT_EQ(Only(missing).kind, Kind::kInvalid);
   EXPECT_THAT(Only(missing).errors,
@@ -288,6 +306,25 @@ TEST(ParseManifest, OtherVersionsAreIgnoredNotErrors) {
               ElementsAre("s.yaml:1:1: a manifest must be a mapping, got string"));
   auto txt = ParseManifestFile("README.md", "# hi");
   EXPECT_EQ(Only(txt).kind, Kind::kIgnored);
+}
+
+TEST(ParseManifest, KustomizationsAndValuesFilesAreIgnoredNotInvalid) {
+  auto k = ParseManifestFile("kustomization.yaml",
+                             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                             "resources: [job.yaml]\n");
+  EXPECT_EQ(Only(k).kind, Kind::kIgnored);
+  EXPECT_THAT(Only(k).warning,
+              HasSubstr("kustomization.yaml:1:1: ignoring kustomize.config.k8s.io/v1beta1 "
+                        "Kustomization"));
+  // A Helm values file: neither apiVersion nor kind.
+  auto v = ParseManifestFile("values.yaml", "replicaCount: 2\nimage: {tag: latest}\n");
+  EXPECT_EQ(Only(v).kind, Kind::kIgnored);
+  EXPECT_THAT(Only(v).warning,
+              HasSubstr("values.yaml:1:1: ignoring a document without apiVersion and kind"));
+  EXPECT_TRUE(Only(v).errors.empty());
+  // A manifest that lost its header (it has spec) stays an error.
+  auto headless = ParseManifestFile("h.yaml", "spec: {region: SR006}\n");
+  EXPECT_EQ(Only(headless).kind, Kind::kInvalid);
 }
 
 TEST(ParseManifest, SyntaxErrorsNameLineAndColumn) {

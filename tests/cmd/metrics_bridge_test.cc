@@ -211,5 +211,40 @@ TEST_F(MetricsBridgeTest, QueueGaugesShowWorkInFlight) {
   q.ShutDown();
 }
 
+// The source status lands in the gitops_* families with real counts (the
+// ignored count was always 0 before), and fetch errors count once each.
+TEST_F(MetricsBridgeTest, SourceStatusSetsTheGitopsFamilies) {
+  std::string t = metrics_.Serialize();
+  EXPECT_TRUE(Has(t, "gitops_source_ready 0")) << t;
+  EXPECT_TRUE(Has(t, "gitops_source_fetch_errors_total 0")) << t;
+
+  api::SourceStatus s;
+  s.revision = "0123456789abcdef";
+  s.ready = true;
+  s.last_sync = TimePoint(seconds(1700000000));
+  s.valid = 5;
+  s.invalid = 2;
+  s.ignored = 1;
+  s.invalid_files_total = 2;
+  bridge_.OnSourceStatus(s, /*fetch_failed=*/false);
+  t = metrics_.Serialize();
+  for (const std::string line :
+       {"gitops_source_revision_info{revision=\"0123456789abcdef\"} 1",
+        "gitops_source_last_sync_timestamp_seconds 1700000000", "gitops_source_ready 1",
+        "gitops_manifests{state=\"valid\"} 5", "gitops_manifests{state=\"invalid\"} 2",
+        "gitops_manifests{state=\"ignored\"} 1", "gitops_source_invalid_files 2",
+        "gitops_source_fetch_errors_total 0"}) {
+    EXPECT_TRUE(Has(t, line)) << line << "\n" << t;
+  }
+
+  s.ready = false;
+  bridge_.OnSourceStatus(s, /*fetch_failed=*/true);
+  bridge_.OnSourceStatus(s, /*fetch_failed=*/true);
+  bridge_.OnSourceStatus(s, /*fetch_failed=*/false);  // a sync without a fetch
+  t = metrics_.Serialize();
+  EXPECT_TRUE(Has(t, "gitops_source_fetch_errors_total 2")) << t;
+  EXPECT_TRUE(Has(t, "gitops_source_ready 0")) << t;
+}
+
 }  // namespace
 }  // namespace mlspace::cmd

@@ -4,10 +4,13 @@
 
 #include "controller/reconciler/controller.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <thread>
 
+#include "controller/core/log.h"
 #include "controller/reconciler/marker.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_job_gateway.h"
@@ -291,6 +294,157 @@ TEST_F(ControllerTest, YamlSyntaxErrorMakesTheFilesObjectInvalidNotRemoved) {
   ASSERT_TRUE(a->invalid.has_value());
   EXPECT_NE(a->invalid->message.find("a.yaml"), std::string::npos);
   EXPECT_TRUE(c->desired()->Find(ObjectKey{"default", "b"})->job.has_value());
+}
+
+struct RecordingSourceObserver : SourceObserver {
+  void OnSourceStatus(const api::SourceStatus& s, bool fetch_failed) override {
+    seen.push_back(s);
+    failures += fetch_failed ? 1 : 0;
+  }
+  std::vector<api::SourceStatus> seen;
+  int failures = 0;
+};
+
+// Captures WARN lines while alive.
+struct WarnLines {
+  WarnLines() {
+    Logger::Get().SetSink([this](std::string_view l) {
+      std::lock_guard lock(mu);
+      if (l.find(" WARN ") != std::string_view::npos) lines.emplace_back(l);
+    });
+  }
+  ~WarnLines() { Logger::Get().ResetSink(); }
+  std::vector<std::string> Matching(const std::string& part) {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& l : lines) {
+      if (l.find(part) != std::string::npos) out.push_back(l);
+    }
+    return out;
+  }
+  std::mutex mu;
+  std::vector<std::string> lines;
+};
+
+// The report: a NEW file with an unclosed '[' was ignored without a
+// word. Now: one WARN with file:line:col, counted, listed in the status.
+TEST_F(ControllerTest, NewBrokenFileIsWarnedCountedAndListedInTheSourceStatus) {
+  WarnLines warns;
+  RecordingSourceObserver observer;
+  ControllerDeps d;
+  d.source = &source_;
+  d.gateway = &gateway_;
+  d.store = &store_;
+  d.clock = &clock_;
+  d.source_observer = &observer;
+  ControllerOptions o;
+  o.source_name = "default";
+  o.source_url = "/srv/manifests";
+  Controller c(d, o);
+  EXPECT_FALSE(c.source_status()->ready);
+  EXPECT_EQ(c.source_status()->reason, "Progressing");
+
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"b.yaml", Manifest("b")}});
+  ASSERT_TRUE(c.SyncOnce().ok());
+  source_.SetFiles("rev2",
+                   {{"a.yaml", Manifest("a")},
+                    {"b.yaml", Manifest("b")},
+                    {"new.yaml", Manifest("new") + "  env: [unclosed\n"},
+                    {"kustomization.yaml",
+                     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"}});
+  ASSERT_TRUE(c.SyncOnce().ok());
+  EXPECT_EQ(c.desired()->objects.size(), 2u);
+  auto lines = warns.Matching("new.yaml:");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], ::testing::ContainsRegex("invalid manifest: new\\.yaml:1[01]:[0-9]+: "));
+  EXPECT_TRUE(warns.Matching("kustomization").empty()) << "ignored kinds are logged at debug";
+
+  auto st = c.source_status();
+  EXPECT_TRUE(st->ready);
+  EXPECT_EQ(st->reason, "Synced");
+  EXPECT_EQ(st->revision, "rev2");
+  EXPECT_EQ(st->url, "/srv/manifests");
+  EXPECT_EQ(st->valid, 2u);
+  EXPECT_EQ(st->invalid, 1u);
+  EXPECT_EQ(st->ignored, 1u);
+  ASSERT_EQ(st->invalid_files.size(), 1u);
+  EXPECT_EQ(st->invalid_files[0].path, "new.yaml");
+  EXPECT_THAT(st->message, ::testing::HasSubstr("1 invalid file, first: new.yaml:"));
+  ASSERT_TRUE(st->last_sync.has_value());
+  EXPECT_EQ(*st->last_sync, clock_.Now());
+  ASSERT_FALSE(observer.seen.empty());
+  EXPECT_EQ(observer.seen.back().invalid, 1u);
+  EXPECT_EQ(observer.failures, 0);
+
+  // An unchanged revision parses nothing, warns nothing, but is a sync.
+  clock_.Advance(30s);
+  ASSERT_TRUE(c.SyncOnce().ok());
+  EXPECT_EQ(warns.Matching("new.yaml:").size(), 1u);
+  EXPECT_EQ(*c.source_status()->last_sync, clock_.Now());
+  EXPECT_EQ(c.source_status()->invalid_files.size(), 1u);
+
+  // A read failure: not Ready, the error shown, counted once.
+  source_.FailRead(UnavailableError("git: object missing"));
+  EXPECT_FALSE(c.SyncOnce().ok());
+  st = c.source_status();
+  EXPECT_FALSE(st->ready);
+  EXPECT_EQ(st->reason, "ReadFailed");
+  EXPECT_THAT(st->last_fetch_error, ::testing::HasSubstr("object missing"));
+  EXPECT_EQ(st->fetch_errors, 1u);
+  EXPECT_EQ(observer.failures, 1);
+  EXPECT_EQ(st->revision, "rev2") << "the last good revision stays";
+}
+
+// --git-interval: with fetch_delay set, a sync fetches only when due; a
+// failure backs off, keeps the revision, and is not Ready; TriggerReconcile
+// fetches at once.
+TEST_F(ControllerTest, RemoteFetchFollowsTheIntervalAndBacksOffOnFailure) {
+  RecordingSourceObserver observer;
+  std::vector<int> delays_asked;
+  ControllerDeps d;
+  d.source = &source_;
+  d.gateway = &gateway_;
+  d.store = &store_;
+  d.clock = &clock_;
+  d.source_observer = &observer;
+  d.fetch_delay = [&](int failures) {
+    delays_asked.push_back(failures);
+    return Duration(std::chrono::minutes(1) * (1 << failures));
+  };
+  Controller c(d, ControllerOptions{});
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  ASSERT_TRUE(c.SyncOnce().ok());
+  EXPECT_EQ(source_.refresh_calls(), 1);
+  EXPECT_TRUE(c.source_status()->remote);
+  ASSERT_TRUE(c.SyncOnce().ok());
+  clock_.Advance(59s);
+  ASSERT_TRUE(c.SyncOnce().ok());
+  EXPECT_EQ(source_.refresh_calls(), 1) << "not due before --git-interval";
+  clock_.Advance(1s);
+  source_.FailRefresh(UnavailableError("fetch: connection refused"));
+  ASSERT_TRUE(c.SyncOnce().ok()) << "the last good revision is still served";
+  EXPECT_EQ(source_.refresh_calls(), 2);
+  auto st = c.source_status();
+  EXPECT_FALSE(st->ready);
+  EXPECT_EQ(st->reason, "FetchFailed");
+  EXPECT_THAT(st->message, ::testing::HasSubstr("connection refused"));
+  EXPECT_EQ(st->revision, "rev1");
+  EXPECT_EQ(st->fetch_errors, 1u);
+  const TimePoint synced = *st->last_sync;
+  EXPECT_LT(synced, clock_.Now()) << "a stale revision is not a sync";
+  EXPECT_EQ(delays_asked, (std::vector<int>{0, 1}));
+  clock_.Advance(119s);
+  ASSERT_TRUE(c.SyncOnce().ok());
+  EXPECT_EQ(source_.refresh_calls(), 2) << "backed off: 2 minutes after one failure";
+  source_.ClearRefreshFailure();
+  c.TriggerReconcile();  // not started: syncs inline, and fetches now
+  EXPECT_EQ(source_.refresh_calls(), 3);
+  st = c.source_status();
+  EXPECT_TRUE(st->ready);
+  EXPECT_TRUE(st->last_fetch_error.empty());
+  EXPECT_EQ(*st->last_sync, clock_.Now());
+  EXPECT_EQ(delays_asked, (std::vector<int>{0, 1, 0}));
+  EXPECT_EQ(observer.failures, 1);
 }
 
 TEST_F(ControllerTest, DuplicateNamesInTwoFilesAreInvalid) {

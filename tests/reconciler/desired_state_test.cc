@@ -5,6 +5,7 @@
 
 #include "controller/reconciler/desired_state.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -46,6 +47,9 @@ struct Reference {
     std::map<ObjectKey, DesiredObjectPtr> objects;
     size_t previous = 0, removed = 0;
     std::set<ObjectKey> gone;
+    // Assemble's view of the documents: every invalid or duplicated copy.
+    size_t valid = 0, invalid = 0, ignored = 0;
+    std::set<std::string> invalid_files;
   };
 
   Out Build(const Files& files, const std::map<ObjectKey, DesiredObjectPtr>* prev,
@@ -58,6 +62,11 @@ struct Reference {
     if (prev) {
       for (const auto& [k, d] : *prev) live[k] = d->file();
     }
+    Out out;
+    out.valid = set->jobs.size();
+    out.invalid = set->invalid.size();
+    out.ignored = set->warnings.size();
+    for (const auto& inv : set->invalid) out.invalid_files.insert(inv.source_path);
     std::vector<ParsedObject> parsed;
     std::set<ObjectKey> present;
     for (const auto& job : set->jobs) {
@@ -81,7 +90,6 @@ struct Reference {
         }
       }
     }
-    Out out;
     out.objects = BuildDesiredObjects(parsed);
     out.previous = live.size();
     for (const auto& [k, f] : live) {
@@ -153,6 +161,15 @@ TEST(DesiredStateBuilderTest, IncrementalEqualsFullRebuildOnRandomRevisions) {
       EXPECT_EQ(s.previous_count, want.previous);
       EXPECT_EQ(s.removed_count, want.removed);
       EXPECT_EQ(std::set<ObjectKey>(got->gone.begin(), got->gone.end()), want.gone);
+      // The incrementally kept counts and invalid files equal a full assembly.
+      EXPECT_EQ(s.valid_documents, want.valid);
+      EXPECT_EQ(s.invalid_documents, want.invalid);
+      EXPECT_EQ(s.ignored_documents, want.ignored);
+      EXPECT_EQ(s.files, files.size());
+      std::set<std::string> invalid_files;
+      for (const auto& f : s.invalid_files) invalid_files.insert(f.path);
+      EXPECT_EQ(invalid_files, want.invalid_files);
+      EXPECT_EQ(s.invalid_files_total, want.invalid_files.size());
       // Exactly the keys whose object differs are reported changed.
       std::set<ObjectKey> changed(got->changed.begin(), got->changed.end());
       for (const auto& [k, d] : s.objects) {
@@ -283,6 +300,88 @@ TEST(DesiredStateBuilderTest, OrphanRecordsCountAsLiveAndFollowTheirBrokenFile) 
   EXPECT_EQ(out->gone, std::vector<ObjectKey>{(ObjectKey{"default", "b"})});
   EXPECT_EQ(s.previous_count, 3u);
   EXPECT_EQ(s.removed_count, 1u);
+}
+
+// The case: a NEW file that does not parse, an alias bomb and a
+// kustomization beside valid manifests. Nothing live declared them, so no
+// object is Invalid; they must still be reported and counted.
+TEST(DesiredStateBuilderTest, NewBrokenFilesAreReportedCountedAndListed) {
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) bomb += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  Files files = {{"a.yaml", Job("a")}, {"b.yaml", Job("b")}};
+  DesiredStateBuilder builder(0.5);
+  CountingReader r;
+  auto first = builder.Build("rev1", Refs(files), std::ref(r), {});
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->errors.empty());
+  EXPECT_TRUE(first->state->invalid_files.empty());
+  EXPECT_EQ(first->state->valid_documents, 2u);
+
+  files["broken.yaml"] = Job("broken") + "  env: [unclosed\n";
+  files["bomb.yaml"] = bomb;
+  files["kustomization.yaml"] =
+      "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n";
+  files["values.yml"] = "replicas: 3\n";
+  auto second = builder.Build("rev2", Refs(files), std::ref(r), {});
+  ASSERT_TRUE(second.ok());
+  const DesiredState& s = *second->state;
+  EXPECT_EQ(s.objects.size(), 2u) << "the valid manifests are still there";
+  EXPECT_EQ(s.valid_documents, 2u);
+  EXPECT_EQ(s.invalid_documents, 2u);
+  EXPECT_EQ(s.ignored_documents, 2u);
+  EXPECT_EQ(s.files, 6u);
+  ASSERT_EQ(s.invalid_files.size(), 2u);
+  EXPECT_EQ(s.invalid_files_total, 2u);
+  EXPECT_EQ(s.invalid_files[0].path, "bomb.yaml");
+  EXPECT_EQ(s.invalid_files[0].reason, "ParseError");
+  EXPECT_THAT(s.invalid_files[0].message,
+              ::testing::MatchesRegex("bomb\\.yaml:[0-9]+:[0-9]+: .*nodes.*"));
+  EXPECT_EQ(s.invalid_files[1].path, "broken.yaml");
+  EXPECT_THAT(s.invalid_files[1].message,
+              ::testing::MatchesRegex("broken\\.yaml:1[01]:[0-9]+: .+"));
+  // One line per broken file, with file:line:col; the ignored documents
+  // are reported separately.
+  ASSERT_EQ(second->errors.size(), 2u);
+  EXPECT_EQ(second->errors[0], s.invalid_files[0].message);
+  EXPECT_EQ(second->errors[1], s.invalid_files[1].message);
+  EXPECT_EQ(second->warnings.size(), 2u);
+
+  // Unchanged files are not reported again; fixing one drops it from the list.
+  files["broken.yaml"] = Job("broken");
+  auto third = builder.Build("rev3", Refs(files), std::ref(r), {});
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->errors.empty());
+  EXPECT_EQ(third->state->valid_documents, 3u);
+  EXPECT_EQ(third->state->invalid_documents, 1u);
+  ASSERT_EQ(third->state->invalid_files.size(), 1u);
+  EXPECT_EQ(third->state->invalid_files[0].path, "bomb.yaml");
+}
+
+TEST(DesiredStateBuilderTest, DuplicatesAreListedPerFileAndReportedOnce) {
+  Files files = {{"a.yaml", Job("x")}, {"b.yaml", Job("y")}};
+  DesiredStateBuilder builder(0.5);
+  CountingReader r;
+  ASSERT_TRUE(builder.Build("rev1", Refs(files), std::ref(r), {}).ok());
+  files["b.yaml"] = Job("x", "echo other");
+  auto out = builder.Build("rev2", Refs(files), std::ref(r), {});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->state->valid_documents, 0u);
+  EXPECT_EQ(out->state->invalid_documents, 2u);
+  ASSERT_EQ(out->state->invalid_files.size(), 2u);
+  EXPECT_EQ(out->state->invalid_files[0].reason, "DuplicateName");
+  EXPECT_THAT(out->state->invalid_files[1].message,
+              ::testing::HasSubstr("b.yaml:1: default/x is declared by more than one file"));
+  ASSERT_EQ(out->errors.size(), 1u);
+  EXPECT_THAT(out->errors[0], ::testing::HasSubstr("default/x is declared by more than one file"));
+  files["c.yaml"] = Job("c");
+  auto again = builder.Build("rev3", Refs(files), std::ref(r), {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->errors.empty()) << "a duplicate is reported when it appears";
+  EXPECT_EQ(again->state->invalid_files.size(), 2u);
 }
 
 store::ObjectRecord Record(const std::string& name, api::Phase phase,
