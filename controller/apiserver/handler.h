@@ -43,7 +43,8 @@ struct ControllerHooks {
   std::function<bool(std::string*)> ready;  // store open, source synced once
   std::function<void()> trigger_reconcile;  // POST /reconcile
   // The MLSpaceSource status (GET mlspacesources); empty or null: none.
-  std::function<std::shared_ptr<const api::SourceStatus>()> source_status;
+  // (Defaulted, so brace-initialising the first three stays warning-free.)
+  std::function<std::shared_ptr<const api::SourceStatus>()> source_status = {};
 };
 
 struct HandlerOptions {

@@ -117,10 +117,10 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
   // Metrics from the real counts.
   HttpReply m = HttpCall("GET", controller.metrics_port(), "/metrics", "");
   ASSERT_EQ(m.status, 200);
-  for (const std::string line :
-       {"gitops_manifests{state=\"valid\"} 2", "gitops_manifests{state=\"invalid\"} 2",
-        "gitops_manifests{state=\"ignored\"} 2", "gitops_source_invalid_files 2",
-        "gitops_source_ready 1", "gitops_source_revision_info{revision=\"" + rev2 + "\"} 1"}) {
+  for (const std::string& line : std::vector<std::string>{
+           "gitops_manifests{state=\"valid\"} 2", "gitops_manifests{state=\"invalid\"} 2",
+           "gitops_manifests{state=\"ignored\"} 2", "gitops_source_invalid_files 2",
+           "gitops_source_ready 1", "gitops_source_revision_info{revision=\"" + rev2 + "\"} 1"}) {
     EXPECT_NE(m.body.find(line + "\n"), std::string::npos) << line << "\n" << m.body;
   }
 
