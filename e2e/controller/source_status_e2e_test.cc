@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <regex>
 #include <string>
 
@@ -148,6 +150,101 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
 
   controller.process().Signal(SIGTERM);
   EXPECT_EQ(controller.process().Wait(20s), std::optional<int>(0));
+}
+
+// --git-interval drives the remote fetch: with the fallback source poll at
+// 30 s, a new upstream commit is seen within seconds only because the fetch
+// runs every --git-interval. A fetch that fails keeps the revision but
+// makes the source un-Ready and counts in gitops_source_fetch_errors_total.
+TEST(SourceStatusE2eTest, GitIntervalDrivesTheFetchAndAFailingFetchIsNotReady) {
+  TempDir tmp;
+  GitRepo upstream(tmp / "upstream");
+  upstream.Write("a.yaml", JobManifest("a"));
+  std::string rev1 = upstream.Commit("a");
+  Emulator emulator(tmp, {"--pending-duration", "200ms", "--run-duration", "60s"});
+  ASSERT_GT(emulator.port(), 0) << ReadFile(tmp / "emulator.log");
+  const std::string ports_file = tmp / "ports.json";
+  Process controller({BinaryPath("controller/cmd/mlspace-controller"),
+                      "--git-url",
+                      "file://" + upstream.path(),
+                      "--git-ref",
+                      "main",
+                      "--git-interval",
+                      "1s",
+                      "--source-poll-interval",
+                      "30s",
+                      "--state-dir",
+                      tmp / "state",
+                      "--gateway-url",
+                      emulator.url(),
+                      "--api-bind-address",
+                      "127.0.0.1:0",
+                      "--metrics-bind-address",
+                      "127.0.0.1:0",
+                      "--ports-file",
+                      ports_file,
+                      "--poll-interval",
+                      "200ms",
+                      "--shutdown-grace",
+                      "5s"},
+                     tmp / "controller.log",
+                     {{"MLSPACE_API_KEY", kApiKey}, {"MLSPACE_WORKSPACE_ID", kWorkspace}});
+  int api = 0, metrics = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = json::parse(ReadFile(ports_file), nullptr, false);
+        if (j.is_discarded() || !j.contains("api")) return false;
+        api = j["api"].get<int>();
+        metrics = j["metrics"].get<int>();
+        return true;
+      },
+      30s))
+      << ReadFile(tmp / "controller.log");
+  const std::string path = "/apis/mlspace.io/v1alpha1/mlspacesources/default";
+  json s;
+  auto wait_status = [&](const std::function<bool(const json&)>& pred) {
+    return WaitFor(
+        [&] {
+          s = GetJson(api, path);
+          return s.is_object() && s.contains("status") && pred(s);
+        },
+        15s);
+  };
+  ASSERT_TRUE(wait_status([&](const json& o) { return o["status"]["revision"] == rev1; }))
+      << s.dump() << ReadFile(tmp / "controller.log");
+  EXPECT_EQ(s["spec"]["type"], "git-remote");
+  EXPECT_EQ(s["spec"]["url"], "file://" + upstream.path());
+  EXPECT_EQ(s["spec"]["ref"], "main");
+  EXPECT_TRUE(s["status"]["lastFetchTime"].is_string());
+
+  upstream.Write("b.yaml", JobManifest("b"));
+  std::string rev2 = upstream.Commit("b");
+  const auto committed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_status([&](const json& o) { return o["status"]["revision"] == rev2; }))
+      << s.dump() << ReadFile(tmp / "controller.log");
+  EXPECT_LT(std::chrono::steady_clock::now() - committed, 10s);
+
+  // The upstream goes away: the fetch fails, the revision stays.
+  ASSERT_EQ(std::rename(upstream.path().c_str(), (tmp / "moved").c_str()), 0);
+  ASSERT_TRUE(wait_status([&](const json& o) {
+    return o["status"]["conditions"][0]["reason"] == "FetchFailed";
+  })) << s.dump();
+  EXPECT_EQ(s["status"]["conditions"][0]["status"], "False");
+  EXPECT_EQ(s["status"]["revision"], rev2);
+  EXPECT_TRUE(s["status"].contains("lastFetchError")) << s.dump();
+  HttpReply m = HttpCall("GET", metrics, "/metrics", "");
+  EXPECT_NE(m.body.find("gitops_source_ready 0\n"), std::string::npos) << m.body;
+  EXPECT_EQ(m.body.find("gitops_source_fetch_errors_total 0\n"), std::string::npos) << m.body;
+
+  // Back again: Ready at the next fetch.
+  ASSERT_EQ(std::rename((tmp / "moved").c_str(), upstream.path().c_str()), 0);
+  ASSERT_TRUE(wait_status([&](const json& o) {
+    return o["status"]["conditions"][0]["status"] == "True";
+  })) << s.dump();
+  EXPECT_FALSE(s["status"].contains("lastFetchError")) << s.dump();
+
+  controller.Signal(SIGTERM);
+  EXPECT_EQ(controller.Wait(20s), std::optional<int>(0));
 }
 
 }  // namespace
