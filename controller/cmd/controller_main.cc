@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,7 @@
 #include "controller/metrics/probes.h"
 #include "controller/reconciler/controller.h"
 #include "controller/reconciler/instance.h"
+#include "controller/reconciler/marker.h"
 #include "controller/source/fetch_schedule.h"
 #include "controller/source/git_credentials.h"
 #include "controller/source/git_remote_source.h"
@@ -81,6 +83,7 @@ struct Config {
   std::string log_level = "info";
   std::string ports_file;
   std::string instance;
+  bool check_config = false;
 };
 
 FlagSet MakeFlags(Config& c) {
@@ -138,6 +141,9 @@ FlagSet MakeFlags(Config& c) {
   f.String("instance", &c.instance,
            "this controller's identity in its jobs' markers (DNS-1123 label); recorded in the "
            "state store at first start (default: derived from --git-url, else --manifests)");
+  f.Bool("check-config", &c.check_config,
+         "validate the flags, files and credentials' presence, then exit without starting: 0 "
+         "when usable, else one line per problem and exit 2");
   return f;
 }
 
@@ -161,14 +167,175 @@ std::string FindLocalLauncher(const std::string& flag) {
   return "";
 }
 
+// --check-config: every problem a start would hit before touching the network
+// or the state store, found in one pass so that a chart's rendered arguments
+// (or a systemd unit) can be checked in CI against this binary. Reads files
+// and the environment only; creates, locks and contacts nothing.
+bool CheckConfigRequested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    if (a == "--") break;
+    if (a == "--check-config" || a == "-check-config" || a.starts_with("--check-config=")) {
+      return a.find("=false") == std::string_view::npos;
+    }
+  }
+  return false;
+}
+
+bool IsGitUrl(const std::string& url) {
+  for (const char* scheme : {"file://", "https://", "http://", "ssh://", "git://"}) {
+    if (url.starts_with(scheme)) return url.size() > std::string_view(scheme).size();
+  }
+  // scp-like ssh: [user@]host:path, no scheme and no slash before the colon.
+  size_t colon = url.find(':');
+  return colon != std::string::npos && colon > 0 && colon + 1 < url.size() && url.find('/') > colon;
+}
+
+// The nearest existing directory at or above `path` (or "" when none).
+fs::path NearestExisting(fs::path path) {
+  std::error_code ec;
+  path = fs::absolute(path, ec);
+  while (!path.empty() && !fs::exists(path, ec)) {
+    if (path == path.parent_path()) return {};
+    path = path.parent_path();
+  }
+  return path;
+}
+
+std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::string>& extra) {
+  std::vector<std::string> problems;
+  auto problem = [&problems](std::string line) { problems.push_back(std::move(line)); };
+  std::error_code ec;
+  for (const std::string& arg : extra) problem("unexpected argument \"" + arg + "\"");
+  if (auto s = ParseLogLevel(cfg.log_level); !s.ok()) problem("--" + s.status().message());
+  if (auto s = ParseLogFormat(cfg.log_format); !s.ok()) problem("--" + s.status().message());
+
+  // The source: one of a git work tree or a remote URL.
+  if (cfg.manifests.empty() == cfg.git_url.empty()) {
+    problem("give exactly one of --manifests DIR or --git-url URL");
+  }
+  if (!cfg.manifests.empty()) {
+    if (!fs::is_directory(cfg.manifests, ec) || access(cfg.manifests.c_str(), R_OK | X_OK) != 0) {
+      problem("--manifests \"" + cfg.manifests + "\": not a readable directory");
+    } else {
+      bool in_work_tree = false;
+      for (fs::path p = fs::absolute(cfg.manifests, ec); !p.empty(); p = p.parent_path()) {
+        if (fs::exists(p / ".git", ec)) in_work_tree = true;
+        if (in_work_tree || p == p.parent_path()) break;
+      }
+      if (!in_work_tree)
+        problem("--manifests \"" + cfg.manifests + "\": not inside a git work tree");
+    }
+  }
+  if (!cfg.git_url.empty() && !IsGitUrl(cfg.git_url)) {
+    problem("--git-url \"" + source::RedactUrl(cfg.git_url) +
+            "\": expected file://, https://, http://, ssh://, git:// or user@host:path");
+  }
+  if (!cfg.git_ref.empty() && cfg.git_url.empty()) problem("--git-ref needs --git-url");
+  if (!cfg.instance.empty() && !reconciler::IsValidInstance(cfg.instance)) {
+    problem("--instance \"" + cfg.instance +
+            "\": expected a DNS-1123 label (1-63 of a-z, 0-9 and '-', alphanumeric at both ends)");
+  }
+
+  // Directories the controller reads or writes.
+  if (!cfg.secrets_dir.empty() && !fs::is_directory(cfg.secrets_dir, ec)) {
+    problem("--secrets-dir \"" + cfg.secrets_dir + "\": not a directory");
+  }
+  if (cfg.state_dir.empty()) {
+    problem("--state-dir: empty");
+  } else if (fs::exists(cfg.state_dir, ec)) {
+    if (!fs::is_directory(cfg.state_dir, ec) || access(cfg.state_dir.c_str(), W_OK | X_OK) != 0) {
+      problem("--state-dir \"" + cfg.state_dir + "\": not a writable directory");
+    }
+  } else {
+    fs::path parent = NearestExisting(cfg.state_dir);
+    if (parent.empty() || !fs::is_directory(parent, ec) ||
+        access(parent.c_str(), W_OK | X_OK) != 0) {
+      problem("--state-dir \"" + cfg.state_dir + "\": cannot be created (\"" + parent.string() +
+              "\" is not writable)");
+    }
+  }
+
+  // Credentials: present and readable, never checked against a server.
+  if (!cfg.git_url.empty() && !cfg.secrets_dir.empty()) {
+    if (auto creds = source::LoadGitCredentials(cfg.secrets_dir + "/git"); !creds.ok()) {
+      problem("--secrets-dir: git credentials: " + creds.status().message());
+    }
+  }
+  if (!cfg.gateway_url.empty()) {
+    if (!cfg.gateway_url.starts_with("https://") && !cfg.gateway_url.starts_with("http://")) {
+      problem("--gateway-url \"" + cfg.gateway_url + "\": expected an http:// or https:// URL");
+    }
+    auto env = [](const std::string& name) -> std::optional<std::string> {
+      const char* v = std::getenv(name.c_str());
+      if (!v) return std::nullopt;
+      return std::string(v);
+    };
+    if (auto creds = gateway::http::LoadCredentials(env, cfg.secrets_dir); !creds.ok()) {
+      problem(creds.status().message());
+    }
+  } else if (cfg.gateway != "local") {
+    problem("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)");
+  } else {
+    std::string launcher = FindLocalLauncher(cfg.local_launcher);
+    if (launcher.empty() || access(launcher.c_str(), X_OK) != 0) {
+      problem("--gateway=local: mlspace-launch not found or not executable" +
+              (cfg.local_launcher.empty() ? std::string("; pass --local-launcher PATH")
+                                          : " at \"" + cfg.local_launcher + "\""));
+    }
+  }
+
+  // The API listener and its token.
+  std::optional<HostPort> api_bind;
+  if (cfg.api_bind != "off" && !cfg.api_bind.empty()) {
+    auto hp = ParseHostPort(cfg.api_bind, "--api-bind-address");
+    if (hp.ok()) {
+      api_bind = *hp;
+    } else {
+      problem(hp.status().message());
+    }
+  }
+  bool have_token = false;
+  if (!cfg.api_token_file.empty()) {
+    have_token = !ReadTrimmed(cfg.api_token_file).empty();
+    if (!have_token) problem("--api-token-file \"" + cfg.api_token_file + "\": missing or empty");
+  }
+  if (api_bind && !api_bind->IsLoopback() && cfg.api_token_file.empty()) {
+    problem("--api-bind-address " + api_bind->ToString() +
+            ": a non-loopback API needs --api-token-file");
+  }
+  if (!cfg.ports_file.empty()) {
+    fs::path parent = fs::absolute(cfg.ports_file, ec).parent_path();
+    if (!fs::is_directory(parent, ec) || access(parent.c_str(), W_OK) != 0) {
+      problem("--ports-file \"" + cfg.ports_file + "\": its directory is not writable");
+    }
+  }
+  return problems;
+}
+
+// Prints each problem on its own line (secrets masked) and returns the exit
+// code: 0 when there is none, 2 otherwise.
+int ReportProblems(const std::vector<std::string>& problems) {
+  for (const std::string& p : problems) {
+    std::fprintf(stderr, "mlspace-controller: %s\n", Redact(p).c_str());
+  }
+  if (!problems.empty()) return 2;
+  std::fputs("mlspace-controller: configuration OK\n", stdout);
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   Config cfg;
   FlagSet flags = MakeFlags(cfg);
-  if (Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s.message());
+  if (Status s = flags.Parse(argc, argv); !s.ok()) {
+    if (CheckConfigRequested(argc, argv)) return ReportProblems({s.message()});
+    return Fail(s.message());
+  }
   if (flags.help_requested()) {
     std::fputs(flags.Help().c_str(), stdout);
     return 0;
   }
+  if (cfg.check_config) return ReportProblems(CheckConfig(cfg, flags.positional()));
   if (!flags.positional().empty()) {
     return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)");
   }
