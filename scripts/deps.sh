@@ -10,6 +10,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev libpoco-dev libyaml-cpp-dev nlohmann-json3-dev rapidjson-dev
   prometheus-cpp-dev libgit2-dev libsqlite3-dev
   python3 python3-jsonschema                          # independent schema check
+  python3-yaml                                        # chart tests (tests/charts)
   prometheus                                          # real Prometheus + promtool (e2e)
   unzip curl procps
 )
@@ -20,6 +21,13 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The chart tests fetch helm and the kubernetes-models schemas with npm
+# (scripts/tools.sh). Any node/npm on PATH will do (e.g. NodeSource's, whose
+# nodejs conflicts with Debian's npm package), so only a missing npm installs one.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PACKAGES[@]} packages present"

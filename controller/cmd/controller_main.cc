@@ -188,7 +188,8 @@ bool IsGitUrl(const std::string& url) {
   }
   // scp-like ssh: [user@]host:path, no scheme and no slash before the colon.
   size_t colon = url.find(':');
-  return colon != std::string::npos && colon > 0 && colon + 1 < url.size() && url.find('/') > colon;
+  return url.find("://") == std::string::npos && colon != std::string::npos && colon > 0 &&
+         colon + 1 < url.size() && url.find('/') > colon;
 }
 
 // The nearest existing directory at or above `path` (or "" when none).

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""`mlspace-controller --check-config` (issue 14): validates flags, files and
+credentials' presence without starting; exit 0, or one line per problem and
+exit 2. Runs the real binary (MLSPACE_CONTROLLER) in temp dirs.
+"""
+import os
+import subprocess
+import tempfile
+import unittest
+
+CONTROLLER = os.environ["MLSPACE_CONTROLLER"]
+CLEAN_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def run(*args, env=None):
+    return subprocess.run([CONTROLLER, "--check-config", *args], capture_output=True, text=True,
+                          env=env or CLEAN_ENV, timeout=30)
+
+
+def git_work_tree(root):
+    repo = os.path.join(root, "repo")
+    os.makedirs(os.path.join(repo, "jobs"))
+    subprocess.run(["git", "init", "-q", repo], check=True)
+    return os.path.join(repo, "jobs")
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class CheckConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_local_gateway_config_is_ok_and_nothing_is_created(self):
+        manifests = git_work_tree(self.root)
+        state = os.path.join(self.root, "state", "deeper")
+        r = run("--manifests", manifests, "--state-dir", state, "--api-bind-address", "127.0.0.1:0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "mlspace-controller: configuration OK\n")
+        self.assertEqual(r.stderr, "")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "state")))
+
+    def test_real_gateway_with_credentials_from_the_secrets_dir(self):
+        secrets = os.path.join(self.root, "secrets")
+        write(os.path.join(secrets, "mlspace", "workspace-id"), "ws-1\n")
+        write(os.path.join(secrets, "mlspace", "client-id"), "id\n")
+        write(os.path.join(secrets, "mlspace", "client-secret"), "s3cr3t-value\n")
+        write(os.path.join(secrets, "git", "token"), "glpat-abc\n")
+        write(os.path.join(self.root, "api-token"), "tok\n")
+        args = ["--git-url", "https://git.example.com/ml/jobs.git", "--git-ref", "main",
+                "--state-dir", os.path.join(self.root, "state"), "--secrets-dir", secrets,
+                "--gateway-url", "https://api.ai.cloud.ru", "--api-bind-address", "0.0.0.0:8081",
+                "--api-token-file", os.path.join(self.root, "api-token"), "--prune=false",
+                "--log-format=json"]
+        r = run(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Without the secret half of the service account: one line naming it.
+        os.remove(os.path.join(secrets, "mlspace", "client-secret"))
+        r = run(*args)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr.splitlines(), [
+            "mlspace-controller: gateway credentials: MLSPACE_CLIENT_ID and "
+            "MLSPACE_CLIENT_SECRET must be set together"])
+        # Credentials from the environment count as present too.
+        env = dict(CLEAN_ENV, MLSPACE_CLIENT_SECRET="s3cr3t-value")
+        self.assertEqual(run(*args, env=env).returncode, 0)
+
+    def test_every_problem_is_reported_one_line_each(self):
+        a_file = os.path.join(self.root, "a-file")
+        write(a_file, "x")
+        r = run("--state-dir", os.path.join(a_file, "state"), "--log-level", "loud",
+                "--gateway-url", "https://api.ai.cloud.ru", "--api-bind-address", "0.0.0.0:8081",
+                "--secrets-dir", os.path.join(self.root, "no-secrets"), "extra-arg")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.splitlines()
+        for line in lines:
+            self.assertTrue(line.startswith("mlspace-controller: "), line)
+        text = "\n".join(lines)
+        for needle in ['unexpected argument "extra-arg"', '"loud": expected debug, info, warn or error',
+                       "give exactly one of --manifests DIR or --git-url URL",
+                       "--secrets-dir", "--state-dir", "cannot be created",
+                       "MLSPACE_WORKSPACE_ID not found",
+                       "a non-loopback API needs --api-token-file"]:
+            self.assertIn(needle, text)
+        self.assertEqual(len(lines), 7, text)
+        self.assertEqual(r.stdout, "")
+
+    def test_manifests_must_be_inside_a_git_work_tree(self):
+        plain = os.path.join(self.root, "plain")
+        os.makedirs(plain)
+        r = run("--manifests", plain, "--state-dir", os.path.join(self.root, "s"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f'--manifests "{plain}": not inside a git work tree', r.stderr)
+        r = run("--manifests", os.path.join(self.root, "missing"),
+                "--state-dir", os.path.join(self.root, "s"))
+        self.assertIn("not a readable directory", r.stderr)
+
+    def test_bad_git_url_is_named_with_its_password_masked(self):
+        r = run("--git-url", "ftp://bot:hunter2@git.example.com/jobs.git",
+                "--state-dir", os.path.join(self.root, "s"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--git-url", r.stderr)
+        self.assertNotIn("hunter2", r.stderr)
+        for ok in ("git@git.example.com:ml/jobs.git", "ssh://git@h/x.git", "file:///srv/x.git"):
+            r = run("--git-url", ok, "--state-dir", os.path.join(self.root, "s"))
+            self.assertEqual(r.returncode, 0, f"{ok}: {r.stderr}")
+
+    def test_empty_token_file_and_flag_errors_exit_2(self):
+        manifests = git_work_tree(self.root)
+        write(os.path.join(self.root, "empty"), "\n")
+        r = run("--manifests", manifests, "--state-dir", os.path.join(self.root, "s"),
+                "--api-token-file", os.path.join(self.root, "empty"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--api-token-file", r.stderr)
+        r = run("--manifests", manifests, "--workers", "many")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("--workers", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
