@@ -11,6 +11,7 @@ PACKAGES=(
   prometheus-cpp-dev libgit2-dev libsqlite3-dev
   python3 python3-jsonschema                          # independent schema check
   python3-yaml                                        # chart tests (tests/charts)
+  debootstrap openssh-client                          # image tests (tests/images)
   prometheus                                          # real Prometheus + promtool (e2e)
   unzip curl procps
 )
