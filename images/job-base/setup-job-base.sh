@@ -68,6 +68,15 @@ export PATH=/opt/hpcx/ompi/bin:/opt/hpcx/ucx/bin:/opt/hpcx/ucc/bin:$PATH
 export LD_LIBRARY_PATH=/opt/hpcx/ompi/lib:/opt/hpcx/ucx/lib:/opt/hpcx/ucc/lib:/opt/hpcx/nccl_rdma_sharp_plugin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 PROFILE
 if [ -n "$hpcx" ]; then
+  # NVIDIA's tarballs hold one directory hpcx-vMAJOR.MINOR[.PATCH]-...; >= 2.18 is required.
+  top=$(tar -tf "$hpcx" | head -n 1 | cut -d/ -f1)
+  version=$(echo "$top" | sed -n 's/^hpcx-v\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p')
+  [ -n "$version" ] || { echo "setup-job-base.sh: $hpcx: no hpcx-vX.Y directory (found \"$top\")" >&2; exit 1; }
+  set -- $version
+  if [ "$1" -lt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -lt 18 ]; }; then
+    echo "setup-job-base.sh: $hpcx is HPC-X $1.$2; 2.18 or newer is required" >&2
+    exit 1
+  fi
   install -d /opt/hpcx
   tar -xf "$hpcx" -C /opt/hpcx --strip-components=1
   [ -x /opt/hpcx/ompi/bin/mpirun ] || { echo "setup-job-base.sh: $hpcx has no ompi/bin/mpirun" >&2; exit 1; }

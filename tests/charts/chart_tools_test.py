@@ -221,8 +221,9 @@ class ChartToolsTest(unittest.TestCase):
                 self.assertNotEqual(r.returncode, 0)
                 self.assertIn(needle, r.stderr)
 
-    @unittest.skipUnless(CONTROLLER, "MLSPACE_CONTROLLER not set")
     def test_rendered_arguments_pass_check_config(self):
+        self.assertTrue(CONTROLLER and os.access(CONTROLLER, os.X_OK),
+                        "MLSPACE_CONTROLLER must name the mlspace-controller binary")
         has_instance = "--instance" in controller_help()
         for vf in values_files():
             with self.subTest(values=os.path.basename(vf or "defaults")):

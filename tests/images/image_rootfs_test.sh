@@ -10,7 +10,8 @@
 #   controller: the runtime stage (runtime-packages.txt only) starts
 #               mlspace-controller and mlspace-gateway-emulator (--help) and
 #               passes --check-config, as the non-root user 65532.
-# HPC-X is not checked (NVIDIA's tarball is not fetched here).
+# HPC-X itself is not checked (NVIDIA's tarball is not fetched here); its
+# install step is, with stand-in tarballs.
 # Needs root (debootstrap, chroot, mount). Exit 77 (ctest SKIP) when not root
 # or debootstrap is missing; scripts/deps.sh installs debootstrap.
 set -euo pipefail
@@ -82,6 +83,27 @@ PY
   [ "$(stat -c %u "$jb/home/user/launched.txt")" = 1000 ] || fail "launched.txt not owned by 1000"
   check "mlspace-launch ran the encoded spec as 1000 in /home/user"
   kill "$pid"
+
+  # The HPC-X step with stand-in tarballs (NVIDIA's is not fetched): an old
+  # version is refused, a 2.18 layout lands in /opt/hpcx and a login shell
+  # gets OPAL_PREFIX, PATH and LD_LIBRARY_PATH for it.
+  for v in 2.17 2.18; do
+    d=$work/hpcx/hpcx-v$v-gcc-inbox-ubuntu22.04-cuda12-x86_64
+    mkdir -p "$d/ompi/bin" "$d/ompi/lib" "$d/ucx/lib"
+    printf '#!/bin/sh\necho "stand-in mpirun"\n' >"$d/ompi/bin/mpirun"
+    chmod +x "$d/ompi/bin/mpirun"
+    tar -cjf "$jb/tmp/hpcx-v$v.tbz" -C "$work/hpcx" "$(basename "$d")"
+  done
+  if chroot "$jb" sh /tmp/setup-job-base.sh /tmp/mlspace-launch /tmp/hpcx-v2.17.tbz 2>"$work/hpcx.err"; then
+    fail "HPC-X 2.17 was accepted"
+  fi
+  grep -q "2.18 or newer is required" "$work/hpcx.err" || fail "HPC-X 2.17 refused with: $(cat "$work/hpcx.err")"
+  chroot "$jb" sh /tmp/setup-job-base.sh /tmp/mlspace-launch /tmp/hpcx-v2.18.tbz
+  out=$(chroot --userspec=1000:1000 "$jb" /bin/bash -lc 'echo "$OPAL_PREFIX"; command -v mpirun; echo "$LD_LIBRARY_PATH"')
+  [ "$(echo "$out" | sed -n 1p)" = /opt/hpcx/ompi ] || fail "OPAL_PREFIX in a login shell: $out"
+  [ "$(echo "$out" | sed -n 2p)" = /opt/hpcx/ompi/bin/mpirun ] || fail "mpirun on PATH: $out"
+  echo "$out" | sed -n 3p | grep -q "^/opt/hpcx/ompi/lib:" || fail "LD_LIBRARY_PATH: $out"
+  check "HPC-X step: 2.17 refused, a 2.18 layout installed into /opt/hpcx with its environment (stand-in tarball)"
 
   # controller runtime stage.
   cp "$src/images/controller/setup-runtime.sh" "$src/images/controller/runtime-packages.txt" "$ctl/tmp/"
