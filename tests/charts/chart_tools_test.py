@@ -182,6 +182,8 @@ class ChartToolsTest(unittest.TestCase):
         self.assertEqual(ports, {"metrics", "api"})
         self.assertEqual(np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"],
                          {"kubernetes.io/metadata.name": "monitoring"})
+        egress = [p["port"] for rule in np["spec"]["egress"] for p in rule["ports"]]
+        self.assertEqual(egress, [53, 53, 443, 22])
         self.assertFalse(by_kind(render(None), "NetworkPolicy"))
 
     def test_schema_violations_fail_lint_naming_the_value(self):
