@@ -67,11 +67,25 @@ def values_files():
                            if f.endswith(".yaml"))
 
 
+class StrictLoader(yaml.SafeLoader):
+    """Refuses a mapping key given twice (the API server's decoder does too)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def render(values_file):
     args = ["template", RELEASE, CHART, "-n", NAMESPACE, "--include-crds"]
     if values_file:
         args += ["-f", values_file]
-    return [d for d in yaml.safe_load_all(helm(*args).stdout) if d]
+    return [d for d in yaml.load_all(helm(*args).stdout, Loader=StrictLoader) if d]
 
 
 def by_kind(objs, kind):
@@ -182,6 +196,12 @@ class ChartToolsTest(unittest.TestCase):
         self.assertEqual(ports, {"metrics", "api"})
         self.assertEqual(np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"],
                          {"kubernetes.io/metadata.name": "monitoring"})
+        # The helm test pod may reach /readyz; it is no endpoint of the Service.
+        [test_pod] = by_kind(objs, "Pod")
+        [svc] = by_kind(objs, "Service")
+        peer = np["spec"]["ingress"][0]["from"][1]["podSelector"]["matchLabels"]
+        self.assertLessEqual(peer.items(), test_pod["metadata"]["labels"].items())
+        self.assertFalse(svc["spec"]["selector"].items() <= test_pod["metadata"]["labels"].items())
         egress = [p["port"] for rule in np["spec"]["egress"] for p in rule["ports"]]
         self.assertEqual(egress, [53, 53, 443, 22])
         self.assertFalse(by_kind(render(None), "NetworkPolicy"))
