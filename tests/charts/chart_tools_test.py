@@ -321,6 +321,42 @@ class ChartToolsTest(unittest.TestCase):
         return args
 
 
+class ChartUpgradeTest(unittest.TestCase):
+    def test_next_version_replaces_the_pod_and_keeps_the_state(self):
+        """`helm upgrade` to chart N+1: the fields Kubernetes will not change
+        in place stay equal, the pod template changes (new image), the state
+        PVC and the instance identity are the same."""
+        with tempfile.TemporaryDirectory() as tmp:
+            nxt = os.path.join(tmp, "mlspace-operator")
+            shutil.copytree(CHART, nxt)
+            with open(os.path.join(nxt, "Chart.yaml")) as f:
+                chart = yaml.safe_load(f)
+            major, minor, _ = chart["version"].split(".")
+            bumped = f"{major}.{int(minor) + 1}.0"
+            chart["version"] = chart["appVersion"] = bumped
+            with open(os.path.join(nxt, "Chart.yaml"), "w") as f:
+                yaml.safe_dump(chart, f)
+            vf = os.path.join(VALUES_DIR, "git-https.yaml")
+            old = render(vf)
+            new = [d for d in yaml.load_all(helm("template", RELEASE, nxt, "-n", NAMESPACE,
+                                                 "--include-crds", "-f", vf).stdout,
+                                            Loader=StrictLoader) if d]
+        [d0], [d1] = by_kind(old, "Deployment"), by_kind(new, "Deployment")
+        self.assertEqual(d0["spec"]["selector"], d1["spec"]["selector"])
+        self.assertEqual(d1["spec"]["strategy"], {"type": "Recreate"})
+        c0, c1 = d0["spec"]["template"]["spec"]["containers"][0], d1["spec"]["template"]["spec"]["containers"][0]
+        self.assertTrue(c1["image"].endswith(":" + bumped), c1["image"])
+        self.assertNotEqual(c0["image"], c1["image"])
+        self.assertEqual([a for a in c0["args"] if a.startswith("--instance=")],
+                         [a for a in c1["args"] if a.startswith("--instance=")])
+        self.assertEqual(d0["spec"]["template"]["spec"]["volumes"], d1["spec"]["template"]["spec"]["volumes"])
+        [p0], [p1] = by_kind(old, "PersistentVolumeClaim"), by_kind(new, "PersistentVolumeClaim")
+        self.assertEqual((p0["metadata"]["name"], p0["spec"]), (p1["metadata"]["name"], p1["spec"]))
+        self.assertEqual(p1["metadata"]["annotations"]["helm.sh/resource-policy"], "keep")
+        [s0], [s1] = by_kind(old, "Service"), by_kind(new, "Service")
+        self.assertEqual(s0["spec"]["selector"], s1["spec"]["selector"])
+
+
 class ChartPackageTest(unittest.TestCase):
     def test_helm_package_produces_an_archive(self):
         with tempfile.TemporaryDirectory() as tmp:
