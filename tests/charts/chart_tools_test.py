@@ -178,6 +178,7 @@ class ChartToolsTest(unittest.TestCase):
         for k, v in sm["spec"]["selector"]["matchLabels"].items():
             self.assertEqual(svc["metadata"]["labels"][k], v)
         self.assertEqual(sm["spec"]["endpoints"][0]["port"], "metrics")
+        self.assertTrue(sm["spec"]["endpoints"][0]["honorLabels"])  # docs/metrics.md, Scraping
         [cm] = [c for c in by_kind(objs, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
         self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
         self.assertEqual(json.loads(cm["data"]["mlspace-operator.json"]), dashboard)
