@@ -107,6 +107,22 @@ class ChartToolsTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 self.assertIn("0 chart(s) failed", r.stdout)
 
+    def test_readme_example_values(self):
+        # The values the README's "Deploy with Helm" section tells users to write.
+        with open(os.path.join(SRC, "README.md")) as f:
+            readme = f.read()
+        m = re.search(r"cat > my-values.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S)
+        self.assertIsNotNone(m, "README.md: no my-values.yaml example")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "my-values.yaml")
+            with open(path, "w") as f:
+                f.write(m.group(1))
+            r = helm("lint", "--strict", CHART, "-f", path, check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            [dep] = by_kind(render(path), "Deployment")
+        args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertIn("--git-url=https://gitlab.example.com/ml/jobs.git", args)
+
     def test_rendered_objects_match_kubernetes_and_prometheus_operator_schemas(self):
         validator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "validate_objects.mjs")
         for vf in values_files():
