@@ -296,10 +296,13 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
       problem(hp.status().message());
     }
   }
-  bool have_token = false;
   if (!cfg.api_token_file.empty()) {
-    have_token = !ReadTrimmed(cfg.api_token_file).empty();
-    if (!have_token) problem("--api-token-file \"" + cfg.api_token_file + "\": missing or empty");
+    auto token = ReadSecretFile(cfg.api_token_file);
+    if (!token.ok()) {
+      problem("--api-token-file: " + token.status().message());
+    } else if (token->empty()) {
+      problem("--api-token-file \"" + cfg.api_token_file + "\": empty");
+    }
   }
   if (api_bind && !api_bind->IsLoopback() && cfg.api_token_file.empty()) {
     problem("--api-bind-address " + api_bind->ToString() +

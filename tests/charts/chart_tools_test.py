@@ -92,10 +92,6 @@ def by_kind(objs, kind):
     return [o for o in objs if o["kind"] == kind]
 
 
-def controller_help():
-    return subprocess.run([CONTROLLER, "--help"], capture_output=True, text=True).stdout
-
-
 class ChartToolsTest(unittest.TestCase):
     def test_lint_strict_every_values_file(self):
         for vf in values_files():
@@ -167,7 +163,7 @@ class ChartToolsTest(unittest.TestCase):
                 ctl = pod["containers"][0]
                 self.assertEqual(ctl["livenessProbe"]["httpGet"]["path"], "/healthz")
                 self.assertEqual(ctl["readinessProbe"]["httpGet"]["path"], "/readyz")
-                want = f"--instance={RELEASE}.{NAMESPACE}"
+                want = f"--instance={RELEASE}-{NAMESPACE}"
                 if vf and "local-gateway" in vf:
                     want = "--instance=demo"
                 self.assertIn(want, ctl["args"])
@@ -177,6 +173,16 @@ class ChartToolsTest(unittest.TestCase):
                     self.assertIn(k, labels)
                 crds = by_kind(objs, "CustomResourceDefinition")
                 self.assertEqual([c["metadata"]["name"] for c in crds], ["mlspacejobs.mlspace.io"])
+
+    def test_instance_identity_is_a_bounded_label(self):
+        label = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+        seen = set()
+        for release in ("a" * 53, "a" * 52 + "b"):
+            args = helm("template", release, CHART, "-n", "n" * 40).stdout
+            [inst] = re.findall(r"--instance=(\S+)", args)
+            self.assertRegex(inst, label)
+            seen.add(inst)
+        self.assertEqual(len(seen), 2, seen)
 
     def test_monitoring_objects_package_the_single_source_files(self):
         objs = render(os.path.join(VALUES_DIR, "monitoring-on.yaml"))
@@ -232,6 +238,7 @@ class ChartToolsTest(unittest.TestCase):
             ({"controller": {"pollInterval": "30 seconds"}}, "controller.pollInterval: Does not match"),
             ({"gateway": {"url": "api.ai.cloud.ru"}}, "gateway.url: Does not match"),
             ({"unknownTopLevel": True}, "(root): Additional property unknownTopLevel is not allowed"),
+            ({"controller": {"instance": "Prod.Team"}}, "controller.instance: Does not match"),
             ({"credentials": {"jobSecrets": "wandb"}},
              "credentials.jobSecrets: Invalid type. Expected: array, given: string"),
         ]
@@ -263,11 +270,10 @@ class ChartToolsTest(unittest.TestCase):
     def test_rendered_arguments_pass_check_config(self):
         self.assertTrue(CONTROLLER and os.access(CONTROLLER, os.X_OK),
                         "MLSPACE_CONTROLLER must name the mlspace-controller binary")
-        has_instance = "--instance" in controller_help()
         for vf in values_files():
             with self.subTest(values=os.path.basename(vf or "defaults")):
                 with tempfile.TemporaryDirectory() as root:
-                    args = self._stub_pod(render(vf), root, has_instance)
+                    args = self._stub_pod(render(vf), root)
                     r = subprocess.run([CONTROLLER, *args, "--check-config"], capture_output=True,
                                        text=True, env={"PATH": os.environ["PATH"]})
                     self.assertEqual(r.returncode, 0, f"args {args}\n{r.stderr}")
@@ -280,11 +286,8 @@ class ChartToolsTest(unittest.TestCase):
                                            env={"PATH": os.environ["PATH"]})
                         self.assertEqual(r.returncode, 2, r.stderr)
                         self.assertIn("MLSPACE_WORKSPACE_ID not found", r.stderr)
-        if not has_instance:
-            print("NOTE: this mlspace-controller has no --instance flag yet; "
-                  "--instance was left out of the check")
 
-    def _stub_pod(self, objs, root, has_instance):
+    def _stub_pod(self, objs, root):
         """Creates what the pod's volumes would show under root; returns the
         controller's arguments with their absolute paths moved under root."""
         [dep] = by_kind(objs, "Deployment")
@@ -329,8 +332,6 @@ class ChartToolsTest(unittest.TestCase):
                              sorted("manifests/" + name for name in configmaps[cm_name]))
         args = []
         for a in ctl["args"]:
-            if a.startswith("--instance=") and not has_instance:
-                continue
             flag, eq, value = a.partition("=")
             if eq and value.startswith("/"):
                 a = f"{flag}={root}{value}"

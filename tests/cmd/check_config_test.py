@@ -112,6 +112,15 @@ class CheckConfigTest(unittest.TestCase):
             r = run("--git-url", ok, "--state-dir", os.path.join(self.root, "s"))
             self.assertEqual(r.returncode, 0, f"{ok}: {r.stderr}")
 
+    def test_instance_must_be_a_dns_label(self):
+        manifests = git_work_tree(self.root)
+        state = os.path.join(self.root, "s")
+        r = run("--manifests", manifests, "--state-dir", state, "--instance", "ops.mlspace")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('--instance "ops.mlspace": expected a DNS-1123 label', r.stderr)
+        r = run("--manifests", manifests, "--state-dir", state, "--instance", "ops-mlspace")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_empty_token_file_and_flag_errors_exit_2(self):
         manifests = git_work_tree(self.root)
         write(os.path.join(self.root, "empty"), "\n")

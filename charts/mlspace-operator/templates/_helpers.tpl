@@ -48,9 +48,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The controller's instance identity: stable per release and namespace. */}}
+{{/*
+The controller's instance identity (--instance, a DNS-1123 label): stable per
+release and namespace, "<release>-<namespace>"; when that is longer than 63,
+its first 54 characters and 8 hex digits of its SHA-256, so two releases
+never share one.
+*/}}
 {{- define "mlspace-operator.instance" -}}
-{{- default (printf "%s.%s" .Release.Name .Release.Namespace) .Values.controller.instance | trunc 63 -}}
+{{- if .Values.controller.instance -}}
+{{- .Values.controller.instance -}}
+{{- else -}}
+{{- $id := printf "%s-%s" .Release.Name .Release.Namespace -}}
+{{- if gt (len $id) 63 -}}
+{{- printf "%s-%s" ($id | trunc 54 | trimSuffix "-") ($id | sha256sum | trunc 8) -}}
+{{- else -}}
+{{- $id -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* "git" or "configMap": where the manifests come from. */}}
