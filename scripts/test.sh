@@ -18,6 +18,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 # ccache lives outside the checkout so fresh clones on this machine reuse it.
 export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlspace-operator/ccache}
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
+# Fetched tools (helm, kubectl, schema packages, the debootstrapped image rootfs) too.
+export MLSPACE_TOOLS_DIR=${MLSPACE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlspace-operator/tools}
 
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 step() { echo; echo "=== $* ==="; }
