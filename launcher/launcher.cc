@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "controller/launchspec/exit_codes.h"
+
 #ifndef MLSPACE_VERSION
 #define MLSPACE_VERSION "unknown"
 #endif
@@ -66,9 +68,13 @@ constexpr char kHelp[] =
     "  209  fork, exec or another system call failed\n"
     "Each failure prints one line on stderr; env values are never printed.\n";
 
+// One line, ending with the exit code: the controller reads it back from
+// the job's output to say why a job failed (Gateway v2 reports no exit
+// codes).
 int Fail(int code, std::string_view message) {
   std::string line(kProgram);
-  line.append(": ").append(message).append("\n");
+  line.append(": ").append(message);
+  line.append(ls::kLauncherExitSuffix).append(std::to_string(code)).append(")\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   return code;
 }

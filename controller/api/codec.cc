@@ -271,6 +271,7 @@ json StatusToJson(const JobStatus& s) {
   if (s.start_time) j["startTime"] = FormatRfc3339(*s.start_time);
   if (s.completion_time) j["completionTime"] = FormatRfc3339(*s.completion_time);
   if (!s.last_error.empty()) j["lastError"] = s.last_error;
+  if (s.exit_code) j["exitCode"] = *s.exit_code;
   return j;
 }
 
@@ -308,6 +309,7 @@ Result<JobStatus> StatusFromJson(const json& j) {
   MLSPACE_RETURN_IF_ERROR(TimeField(r, j, "startTime", s.start_time));
   MLSPACE_RETURN_IF_ERROR(TimeField(r, j, "completionTime", s.completion_time));
   MLSPACE_RETURN_IF_ERROR(r.String("lastError", s.last_error));
+  MLSPACE_RETURN_IF_ERROR(r.OptInteger("exitCode", s.exit_code));
   return s;
 }
 

@@ -137,6 +137,9 @@ struct JobStatus {
   std::optional<TimePoint> start_time;
   std::optional<TimePoint> completion_time;
   std::string last_error;
+  // Exit code of the latest failed attempt, when known (the launcher's
+  // 200-209 are its own failures); cleared by a new run.
+  std::optional<int> exit_code = std::nullopt;
   bool operator==(const JobStatus&) const = default;
 };
 

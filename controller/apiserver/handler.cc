@@ -228,12 +228,20 @@ ApiHandler::ApiHandler(store::StateStore& store, const Clock& clock, ControllerH
                        HandlerOptions options)
     : store_(store), clock_(clock), hooks_(std::move(hooks)), options_(std::move(options)) {}
 
-bool ApiHandler::Authorized(const ApiRequest& req) const {
-  if (options_.token.empty()) return true;
+std::optional<std::string> ApiHandler::Authenticate(const ApiRequest& req) const {
+  if (options_.tokens) {
+    auto user = options_.tokens->Authenticate(req.Header("authorization"));
+    if (!user) return std::nullopt;
+    return user->name;
+  }
+  if (options_.token.empty()) return std::string();
   std::string expected = "Bearer " + options_.token;
   std::string got = req.Header("authorization");
-  return got.size() == expected.size() &&
-         CRYPTO_memcmp(got.data(), expected.data(), got.size()) == 0;
+  if (got.size() == expected.size() &&
+      CRYPTO_memcmp(got.data(), expected.data(), got.size()) == 0) {
+    return std::string("api-token");
+  }
+  return std::nullopt;
 }
 
 ApiResponse ApiHandler::Handle(const ApiRequest& req) const {
@@ -246,8 +254,14 @@ ApiResponse ApiHandler::Handle(const ApiRequest& req) const {
     bool ok = !hooks_.ready || hooks_.ready(&why);
     return Text(ok ? 200 : 503, ok ? "ok" : "not ready: " + why);
   }
-  if (!Authorized(req)) return Failure(401, "Unauthorized", "Unauthorized");
+  auto user = Authenticate(req);
+  if (!user) return Failure(401, "Unauthorized", "Unauthorized");
+  ApiResponse resp = Route(req);
+  resp.user = std::move(*user);
+  return resp;
+}
 
+ApiResponse ApiHandler::Route(const ApiRequest& req) const {
   auto parts = SplitPath(req.path);
   if (req.path == "/reconcile") {
     if (req.method != "POST") return Failure(405, "MethodNotAllowed", "use POST /reconcile");
@@ -321,6 +335,9 @@ ApiResponse ApiHandler::HandleResource(const ApiRequest& req,
     return Failure(404, "NotFound", "the server could not find the requested resource");
   }
   ++i;
+  if (namespaced && parts.size() == i + 2 && parts[i + 1] == "log") {
+    return ServeJobLog(req, ObjectKey{ns, parts[i]}, store_, hooks_.job_logs, options_.logs);
+  }
   if (req.method != "GET") {
     return Failure(405, "MethodNotAllowed",
                    "method " + req.method + " is not supported yet: change manifests in git");

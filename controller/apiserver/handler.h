@@ -7,10 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "controller/api/source_status.h"
+#include "controller/apiserver/auth.h"
+#include "controller/apiserver/logs.h"
 #include "controller/core/clock.h"
 #include "controller/core/result.h"
 #include "controller/store/state_store.h"
@@ -29,11 +32,21 @@ struct ApiRequest {
   std::string Header(const std::string& lower_name) const;
 };
 
+// Writes one piece of a streamed answer; false once the client went away or
+// the server is stopping. An empty piece writes nothing and only asks
+// "still wanted?".
+using ChunkWriter = std::function<bool(std::string_view)>;
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::map<std::string, std::string> headers;
+  // When set, the answer is streamed with chunked transfer encoding: the
+  // server calls it once on the request's thread; `body` is not sent.
+  std::function<void(const ChunkWriter&)> stream = nullptr;
+  // The authenticated user ("" when no token is configured), for logs.
+  std::string user = "";
 };
 
 // What the API needs from the running controller. Each may be called from
@@ -45,11 +58,16 @@ struct ControllerHooks {
   // The MLSpaceSource status (GET mlspacesources); empty or null: none.
   // (Defaulted, so brace-initialising the first three stays warning-free.)
   std::function<std::shared_ptr<const api::SourceStatus>()> source_status = {};
+  JobLogsFn job_logs = nullptr;  // the log subresource (JobGateway::Logs)
 };
 
 struct HandlerOptions {
   std::string token;  // required as "Authorization: Bearer" when non-empty
   std::string version = "v0.1.0";
+  // --api-token-file users; when set, every request but the probes needs
+  // one of its tokens (and `token` is not used).
+  std::shared_ptr<const TokenAuthenticator> tokens = nullptr;
+  LogOptions logs = {};
 };
 
 // Parsed labelSelector: equality (=, ==), inequality (!=), existence (key)
@@ -77,12 +95,15 @@ class ApiHandler {
   ApiResponse Handle(const ApiRequest& req) const;
 
  private:
+  ApiResponse Route(const ApiRequest& req) const;
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse HandleEvents(const ApiRequest& req, const std::string& ns) const;
   ApiResponse ListObjects(const ApiRequest& req, const std::string* ns) const;
   ApiResponse GetObject(const ApiRequest& req, const std::string& ns,
                         const std::string& name) const;
-  bool Authorized(const ApiRequest& req) const;
+  // The user a request authenticates as ("" with no token configured);
+  // nullopt when it must be refused.
+  std::optional<std::string> Authenticate(const ApiRequest& req) const;
 
   store::StateStore& store_;
   const Clock& clock_;

@@ -1,18 +1,23 @@
 #include "controller/apiserver/server.h"
 
 #include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include <atomic>
 #include <cctype>
+#include <mutex>
 #include <sstream>
 
 #include "controller/core/log.h"
@@ -24,17 +29,20 @@ constexpr size_t kMaxBodyBytes = 4 << 20;
 
 class RequestHandler final : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit RequestHandler(const ApiHandler& handler) : handler_(handler) {}
+  RequestHandler(const ApiHandler& handler, const std::atomic<bool>& stopping)
+      : handler_(handler), stopping_(stopping) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
     ApiResponse reply;
+    std::string path;
     try {
       ApiRequest req;
       req.method = request.getMethod();
-      Poco::URI uri(request.getURI());
-      req.path = uri.getPath();
-      for (const auto& [k, v] : uri.getQueryParameters()) req.query.emplace(k, v);
+      if (Status s = ParseRequestTarget(request.getURI(), req); !s.ok()) {
+        throw Poco::SyntaxException(s.message());
+      }
+      path = req.path;
       for (const auto& [k, v] : request) {
         std::string name = k;
         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -45,36 +53,91 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
       req.body = std::move(body);
       reply = handler_.Handle(req);
     } catch (const Poco::Exception& e) {
+      reply = ApiResponse{};
       reply.status = 400;
       reply.body =
           R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"malformed request"})";
     }
-    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    if (reply.status == 401) {
+      LogWarn("API request refused: no valid bearer token",
+              {{"method", request.getMethod()},
+               {"path", path},
+               {"client", request.clientAddress().host().toString()}});
+    } else {
+      LogDebug("API request", {{"method", request.getMethod()},
+                               {"path", path},
+                               {"code", std::to_string(reply.status)},
+                               {"user", reply.user}});
+    }
+    // The true reason phrase ("404 Not Found"): setStatus alone keeps "OK".
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     response.setContentType(reply.content_type);
     for (const auto& [k, v] : reply.headers) response.set(k, v);
+    if (reply.stream) {
+      Stream(reply, response);
+      return;
+    }
     response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
     response.send() << reply.body;
   }
 
  private:
+  void Stream(const ApiResponse& reply, Poco::Net::HTTPServerResponse& response) {
+    response.setChunkedTransferEncoding(true);
+    response.setKeepAlive(false);
+    try {
+      std::ostream& out = response.send();
+      out.flush();  // the status line and headers go out at once
+      bool gone = false;
+      reply.stream([&](std::string_view piece) {
+        if (gone || stopping_.load()) return false;
+        if (piece.empty()) return true;
+        out.write(piece.data(), static_cast<std::streamsize>(piece.size()));
+        out.flush();
+        gone = !out.good();
+        return !gone;
+      });
+    } catch (const Poco::Exception& e) {
+      // The client went away mid-stream; nothing left to tell it.
+      LogDebug("API stream ended", {{"error", e.displayText()}});
+    }
+  }
+
   const ApiHandler& handler_;
+  const std::atomic<bool>& stopping_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  explicit Factory(const ApiHandler& handler) : handler_(handler) {}
+  Factory(const ApiHandler& handler, const std::atomic<bool>& stopping)
+      : handler_(handler), stopping_(stopping) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
-    return new RequestHandler(handler_);
+    return new RequestHandler(handler_, stopping_);
   }
 
  private:
   const ApiHandler& handler_;
+  const std::atomic<bool>& stopping_;
 };
 
 }  // namespace
 
+Status ParseRequestTarget(const std::string& target, ApiRequest& req) {
+  try {
+    Poco::URI uri(target);
+    req.path = uri.getPath();
+    for (const auto& [k, v] : uri.getQueryParameters()) req.query.emplace(k, v);
+  } catch (const Poco::Exception& e) {
+    return InvalidArgumentError("request target: " + e.displayText());
+  }
+  return OkStatus();
+}
+
 struct ApiServer::Impl {
+  // Declared first so it outlives the server's threads and the context.
+  std::unique_ptr<CertificateSource> certs;
+  std::atomic<bool> stopping{false};
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t port = 0;
   bool stopped = false;
@@ -86,15 +149,37 @@ ApiServer::~ApiServer() { Stop(); }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
                                                     const ServerOptions& options) {
-  if (!options.bind.IsLoopback() && options.token.empty()) {
-    return InvalidArgumentError("--api-bind-address " + options.bind.ToString() +
-                                ": a non-loopback API needs --api-token-file");
+  if (!options.bind.IsLoopback() && (options.token.empty() || !options.tls.enabled())) {
+    return InvalidArgumentError(
+        "--api-bind-address " + options.bind.ToString() +
+        ": a non-loopback API needs --api-token-file and --api-tls-cert-file/"
+        "--api-tls-private-key-file (kubectl sends tokens only over https)");
   }
   auto impl = std::make_unique<Impl>();
+  Poco::Net::Context::Ptr context;
+  if (options.tls.enabled()) {
+    auto certs = CertificateSource::Create(options.tls);
+    if (!certs.ok()) return certs.status();
+    impl->certs = std::move(certs).value();
+    static std::once_flag ssl_once;
+    std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
+    try {
+      Poco::Net::Context::Params params;
+      params.verificationMode = Poco::Net::Context::VERIFY_NONE;  // no client certificates
+      params.loadDefaultCAs = false;
+      params.cipherList = "HIGH:!aNULL:!MD5:!RC4";
+      context = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+      context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+      impl->certs->Attach(context->sslContext());
+    } catch (const Poco::Exception& e) {
+      return InternalError("API TLS context: " + e.displayText());
+    }
+  }
   try {
     std::string host = options.bind.host.empty() ? "0.0.0.0" : options.bind.host;
     if (host == "localhost") host = "127.0.0.1";
-    Poco::Net::ServerSocket socket;
+    Poco::Net::ServerSocket socket =
+        context ? Poco::Net::SecureServerSocket(context) : Poco::Net::ServerSocket();
     // SO_REUSEADDR for quick restarts, but not SO_REUSEPORT: a second
     // controller on the same port must fail, not share it.
     socket.bind(Poco::Net::SocketAddress(host, options.bind.port), /*reuseAddress=*/true,
@@ -104,14 +189,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
     auto params = new Poco::Net::HTTPServerParams;  // owned by the server
     params->setMaxThreads(options.max_threads);
     params->setKeepAlive(true);
-    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler), socket, params);
+    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler, impl->stopping),
+                                                           socket, params);
     impl->server->start();
   } catch (const Poco::Exception& e) {
     return UnavailableError("--api-bind-address " + options.bind.ToString() + ": " +
                             e.displayText());
   }
   LogInfo("API server listening",
-          {{"address", options.bind.host + ":" + std::to_string(impl->port)}});
+          {{"address", options.bind.host + ":" + std::to_string(impl->port)},
+           {"scheme", context ? "https" : "http"},
+           {"auth", options.token.empty() ? "none" : "bearer token"}});
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 
@@ -120,6 +208,7 @@ uint16_t ApiServer::port() const { return impl_->port; }
 void ApiServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->stopping = true;  // streams (log follow) end at their next write
   try {
     impl_->server->stopAll(/*abortCurrent=*/false);
   } catch (const Poco::Exception&) {

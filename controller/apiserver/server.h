@@ -7,6 +7,7 @@
 #include <string>
 
 #include "controller/apiserver/handler.h"
+#include "controller/apiserver/tls.h"
 #include "controller/core/address.h"
 #include "controller/core/result.h"
 
@@ -15,8 +16,16 @@ namespace mlspace::apiserver {
 struct ServerOptions {
   HostPort bind{"127.0.0.1", 8081};
   int max_threads = 8;
-  std::string token;  // a non-loopback bind without one is refused
+  // Non-empty when the handler requires a bearer token (--api-token-file).
+  std::string token;
+  // Serve HTTPS with these files (reloaded when they change); empty: HTTP.
+  TlsFiles tls = {};
 };
+
+// Fills req.path and req.query (percent-decoded) from a request target
+// ("/apis/...?labelSelector=a%3Db"), as the listener does for every request.
+// Fails with a one-line message on a target Poco cannot parse.
+Status ParseRequestTarget(const std::string& target, ApiRequest& req);
 
 class ApiServer {
  public:
@@ -25,7 +34,9 @@ class ApiServer {
   ApiServer& operator=(const ApiServer&) = delete;
 
   // Binds and starts serving `handler` (which must outlive the server).
-  // Fails with a one-line error when the address is taken or unsafe.
+  // Fails with a one-line error when the address is taken, the TLS files do
+  // not load, or the bind is unsafe: a non-loopback address needs both TLS
+  // and a token (kubectl sends tokens only over https).
   static Result<std::unique_ptr<ApiServer>> Start(const ApiHandler& handler,
                                                   const ServerOptions& options);
 

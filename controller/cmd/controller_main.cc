@@ -77,6 +77,8 @@ struct Config {
   HostPort health_bind{"", 8081};
   std::string api_bind = "127.0.0.1:8081";
   std::string api_token_file;
+  std::string api_tls_cert_file;
+  std::string api_tls_key_file;
   bool prune = true;
   double prune_max_fraction = 0.5;
   std::string log_format = "text";
@@ -131,7 +133,13 @@ FlagSet MakeFlags(Config& c) {
             "/healthz and /readyz listener when the API is off");
   f.String("api-bind-address", &c.api_bind,
            "Kubernetes-compatible API listener (\"off\" disables it)");
-  f.String("api-token-file", &c.api_token_file, "bearer token required by the API");
+  f.String("api-token-file", &c.api_token_file,
+           "bearer tokens the API requires: kube-apiserver --token-auth-file CSV "
+           "(token,user,uid[,\"groups\"]) or one bare token per line");
+  f.String("api-tls-cert-file", &c.api_tls_cert_file,
+           "serve the API over https with this PEM certificate (reloaded on change)");
+  f.String("api-tls-private-key-file", &c.api_tls_key_file,
+           "PEM private key of --api-tls-cert-file");
   f.Bool("prune", &c.prune, "cancel remote jobs of removed manifests");
   f.Double("prune-max-fraction", &c.prune_max_fraction,
            "refuse to prune more than this fraction of objects at once", 0, 1);
@@ -369,16 +377,17 @@ int Run(int argc, char** argv) {
     if (!hp.ok()) return Fail(hp.status().message());
     api_bind = *hp;
   }
-  std::string api_token;
+  std::shared_ptr<const apiserver::TokenAuthenticator> api_tokens;
   if (!cfg.api_token_file.empty()) {
-    auto token = ReadSecretFile(cfg.api_token_file);
-    if (!token.ok()) return Fail("--api-token-file: " + token.status().message());
-    if (token->empty()) return Fail("--api-token-file \"" + cfg.api_token_file + "\": empty");
-    api_token = std::move(*token);
+    auto tokens = apiserver::TokenAuthenticator::Load(cfg.api_token_file);
+    if (!tokens.ok()) return Fail(tokens.status().message());
+    api_tokens = std::make_shared<const apiserver::TokenAuthenticator>(std::move(tokens).value());
   }
-  if (api_bind && !api_bind->IsLoopback() && api_token.empty()) {
+  const apiserver::TlsFiles api_tls{cfg.api_tls_cert_file, cfg.api_tls_key_file};
+  if (api_bind && !api_bind->IsLoopback() && (!api_tokens || !api_tls.enabled())) {
     return Fail("--api-bind-address " + api_bind->ToString() +
-                ": a non-loopback API needs --api-token-file");
+                ": a non-loopback API needs --api-token-file and --api-tls-cert-file/"
+                "--api-tls-private-key-file (kubectl sends tokens only over https)");
   }
 
   // Signals are taken by sigwait below; block them before any thread starts
@@ -551,13 +560,16 @@ int Run(int argc, char** argv) {
       apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
                                  [&controller](std::string* why) { return controller->Ready(why); },
                                  [&controller] { controller->TriggerReconcile(); },
-                                 [&controller] { return controller->source_status(); }},
-      apiserver::HandlerOptions{api_token, "v" + metrics::DefaultBuildInfo().version});
+                                 [&controller] { return controller->source_status(); },
+                                 [&gateway](const std::string& job, const std::string& region,
+                                            int tail) { return gateway->Logs(job, region, tail); }},
+      apiserver::HandlerOptions{"", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}});
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;
   int api_port = 0;
   if (api_bind) {
-    auto s = apiserver::ApiServer::Start(handler, {*api_bind, 8, api_token});
+    auto s = apiserver::ApiServer::Start(handler,
+                                         {*api_bind, 8, api_tokens ? "token-file" : "", api_tls});
     if (!s.ok()) {
       controller->Stop();
       return Fail(s.status().message());

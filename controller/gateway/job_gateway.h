@@ -141,6 +141,10 @@ struct RemoteJob {
   std::optional<TimePoint> created;
   std::optional<TimePoint> started;
   std::optional<TimePoint> completed;
+  // The job's exit code once it ended (128+N when killed by signal N), when
+  // the gateway knows it: LocalGateway does, Gateway v2 does not (the
+  // reconciler then reads the launcher's last line from the output).
+  std::optional<int> exit_code = std::nullopt;
 };
 
 struct ListOptions {

@@ -6,6 +6,7 @@
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
 #include "controller/core/time_util.h"
+#include "controller/reconciler/failure_reason.h"
 #include "controller/reconciler/marker.h"
 
 namespace mlspace::reconciler {
@@ -145,6 +146,7 @@ void JobReconciler::StartNewRun(Step& st) {
   s.start_time.reset();
   s.completion_time.reset();
   s.last_error.clear();
+  s.exit_code.reset();
   st.rec.next_attempt_at.reset();
   st.rec.removed_at.reset();
   st.CondOff(api::kCondSubmitted, "NewRun");
@@ -528,6 +530,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
   gateway::RemoteStatus rs = remote->status;
   if (gateway::IsSuccess(rs)) {
     SetPhase(st, Phase::kSucceeded);
+    s.exit_code.reset();
     s.completion_time = remote->completed.value_or(st.now);
     if (!s.start_time) s.start_time = remote->started.value_or(*s.completion_time);
     st.Cond(api::kCondComplete, kTrue, "Completed", "remote job " + name + " completed");
@@ -539,9 +542,12 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
     return Done();
   }
   if (gateway::IsFinished(rs)) {
+    FailureReport failure =
+        ExplainFailure(*deps_.gateway, *remote, remote->region.empty() ? region : remote->region);
     return RunFailed(
         st, job,
-        "remote job " + name + " ended with status " + std::string(gateway::RemoteStatusName(rs)));
+        "remote job " + name + " ended with status " + std::string(gateway::RemoteStatusName(rs)),
+        &failure);
   }
   if (s.phase == Phase::kSubmitted &&
       (rs == gateway::RemoteStatus::kRunning || rs == gateway::RemoteStatus::kCompleting ||
@@ -587,8 +593,17 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
 }
 
 ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
-                                         const std::string& why) {
+                                         const std::string& what, const FailureReport* failure) {
   auto& s = st.rec.status;
+  // `why` (exit code included) goes into events and lastError; the output's
+  // tail only into the conditions, like a pod's termination message.
+  std::string why = what;
+  std::string output;
+  if (failure) {
+    s.exit_code = failure->exit_code;
+    if (!failure->exit_summary.empty()) why += ", " + failure->exit_summary;
+    if (!failure->output.empty()) output = "; last output:\n" + failure->output;
+  }
   int limit = job ? job->spec.run_policy.backoff_limit : 0;
   st.rec.failed_attempts += 1;
   s.last_error = Redact(why);
@@ -600,7 +615,7 @@ ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
     SetPhase(st, Phase::kPending);
     s.remote_job_name.clear();
     st.rec.next_attempt_at = st.now + backoff;
-    st.Cond(api::kCondSubmitted, kFalse, "Retrying", why);
+    st.Cond(api::kCondSubmitted, kFalse, "Retrying", why + output);
     AddEvent(st, "Warning", "Retried",
              "attempt " + std::to_string(failed_attempt) + " failed: " + why + "; retry " +
                  std::to_string(st.rec.failed_attempts) + " of " + std::to_string(limit) + " in " +
@@ -611,7 +626,7 @@ ReconcileResult JobReconciler::RunFailed(Step& st, const api::MLSpaceJob* job,
   SetPhase(st, Phase::kFailed);
   s.completion_time = st.now;
   st.Cond(api::kCondFailed, kTrue, "BackoffLimitExceeded",
-          why + "; backoffLimit " + std::to_string(limit) + " reached");
+          why + "; backoffLimit " + std::to_string(limit) + " reached" + output);
   AddEvent(st, "Warning", "BackoffLimitExceeded",
            why + "; " + std::to_string(st.rec.failed_attempts) +
                " failed attempt(s), backoffLimit " + std::to_string(limit));

@@ -24,6 +24,7 @@
 #include "controller/core/result.h"
 #include "controller/gateway/job_gateway.h"
 #include "controller/reconciler/desired_state.h"
+#include "controller/reconciler/failure_reason.h"
 #include "controller/reconciler/observed_cache.h"
 #include "controller/reconciler/observer.h"
 #include "controller/runtime/worker_pool.h"
@@ -120,7 +121,9 @@ class JobReconciler {
   runtime::ReconcileResult Submit(Step& st, const api::MLSpaceJob& job);
   runtime::ReconcileResult SendSubmit(Step& st, const api::MLSpaceJob& job,
                                       store::SubmitIntent intent);
-  runtime::ReconcileResult RunFailed(Step& st, const api::MLSpaceJob* job, const std::string& why);
+  // `failure` (may be null) adds the exit code and the output's tail.
+  runtime::ReconcileResult RunFailed(Step& st, const api::MLSpaceJob* job, const std::string& why,
+                                     const FailureReport* failure = nullptr);
   // Cancels st.rec's remote job. OK when gone (or already finished).
   gateway::Outcome<gateway::CancelResult> CancelRemote(Step& st, const std::string& name,
                                                        std::string_view reason,

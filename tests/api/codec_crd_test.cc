@@ -70,6 +70,7 @@ TEST(Crd, DescribesTheResource) {
   full.synced_revision = "abc";
   full.start_time = full.completion_time = TimePoint{} + std::chrono::seconds(1);
   full.last_error = "e";
+  full.exit_code = 207;
   full.conditions.push_back(Condition{"Accepted", "True", "Valid", "ok", TimePoint{}});
   json sj = StatusToJson(full);
   for (auto it = sj.begin(); it != sj.end(); ++it)
@@ -202,12 +203,15 @@ TEST(Codec, StatusRoundTrips) {
   st.phase = Phase::kFailed;
   st.attempt = 4;
   st.last_error = "BackoffLimitExceeded";
+  st.exit_code = 207;
   st.completion_time = *ParseRfc3339("2026-03-04T05:06:07Z");
   st.conditions.push_back(Condition{kCondFailed, "True", "BackoffLimitExceeded", "m",
                                     *ParseRfc3339("2026-03-04T05:06:07Z")});
   auto back = StatusFromJson(StatusToJson(st));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, st);
+  EXPECT_EQ(StatusToJson(st)["exitCode"], 207);
+  EXPECT_FALSE(StatusFromJson(json{{"exitCode", "two"}}).ok());
   EXPECT_FALSE(StatusFromJson(json{{"phase", "Exploded"}}).ok());
   EXPECT_FALSE(StatusFromJson(json{{"startTime", "yesterday"}}).ok());
 }

@@ -155,10 +155,19 @@ class FakeJobGateway final : public gateway::JobGateway {
   }
 
   gateway::Outcome<std::string> Logs(const std::string& job_name, const std::string&,
-                                     int) override {
+                                     int tail) override {
     std::lock_guard lock(mu_);
     calls_.push_back({"Logs", job_name});
-    return std::string();
+    last_logs_tail_ = tail;
+    if (fail_logs_ > 0) {
+      --fail_logs_;
+      return Err(gateway::ErrorKind::kUnavailable, 503, "logs " + job_name + ": 503");
+    }
+    auto it = jobs_.find(job_name);
+    if (it == jobs_.end() || it->second.gone) {
+      return Err(gateway::ErrorKind::kNotFound, 200, "logs " + job_name + ": job not found");
+    }
+    return it->second.logs;
   }
 
   // ---- Scripting ----------------------------------------------------------
@@ -200,6 +209,26 @@ class FakeJobGateway final : public gateway::JobGateway {
     j.status = status;
     if (status == gateway::RemoteStatus::kRunning && !j.started) j.started = NowLocked();
     if (gateway::IsFinished(status)) j.completed = NowLocked();
+  }
+
+  // The job's output, as Logs returns it (whole; the fake ignores `tail`).
+  void SetLogs(const std::string& name, std::string text) {
+    std::lock_guard lock(mu_);
+    jobs_.at(name).logs = std::move(text);
+  }
+  // The exit code the gateway reports for the job (LocalGateway does).
+  void SetExitCode(const std::string& name, int code) {
+    std::lock_guard lock(mu_);
+    jobs_.at(name).job.exit_code = code;
+  }
+  void FailNextLogs(int n) {
+    std::lock_guard lock(mu_);
+    fail_logs_ = n;
+  }
+  // The `tail` argument of the last Logs call.
+  int last_logs_tail() const {
+    std::lock_guard lock(mu_);
+    return last_logs_tail_;
   }
 
   // The job disappears entirely (lists and GETs no longer show it).
@@ -273,6 +302,7 @@ class FakeJobGateway final : public gateway::JobGateway {
     gateway::RemoteJob job;
     bool gone = false;
     int hidden_lists = 0;
+    std::string logs = "";
   };
 
   static gateway::Error Err(gateway::ErrorKind kind, int http, std::string message) {
@@ -311,6 +341,8 @@ class FakeJobGateway final : public gateway::JobGateway {
   int fail_lists_ = 0;
   int fail_gets_ = 0;
   int fail_cancels_ = 0;
+  int fail_logs_ = 0;
+  int last_logs_tail_ = -1;
   int seq_ = 0;
   TimePoint synthetic_ = TimePoint(std::chrono::seconds(1'600'000'000));
   std::vector<Call> calls_;

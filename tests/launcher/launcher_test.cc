@@ -507,6 +507,8 @@ TEST_P(BadRunTest, PrintsOneLineAndExitsWithTheReservedCode) {
   EXPECT_THAT(o.err, HasSubstr(c.message));
   ASSERT_FALSE(o.err.empty());
   EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << "more than one line: " << o.err;
+  // The controller reads the code back from the job's output.
+  EXPECT_TRUE(o.err.ends_with(" (exit " + std::to_string(c.exit_code) + ")\n")) << o.err;
   EXPECT_THAT(o.err, Not(HasSubstr(kSecret)));
   EXPECT_EQ(o.out, "");
 }
@@ -522,6 +524,7 @@ TEST(LauncherBinaryTest, ExecFailureAfterForkExitsWith209) {
   Outcome o = RunLauncher(SpecArgs(spec));
   EXPECT_EQ(o.exit_code, 209) << o.err;
   EXPECT_THAT(o.err, HasSubstr("cannot execute \"" + script + "\": No such file or directory"));
+  EXPECT_TRUE(o.err.ends_with(" (exit 209)\n")) << o.err;
 }
 
 }  // namespace

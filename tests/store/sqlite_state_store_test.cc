@@ -60,6 +60,7 @@ ObjectRecord FullRecord() {
   r.status.start_time = NsTime(1'700'000'003'000'000'007);
   r.status.completion_time = NsTime(1'700'000'004'000'000'000);
   r.status.last_error = "gateway: 503 Service Unavailable";
+  r.status.exit_code = 207;
   r.failed_attempts = 2;
   r.next_attempt_at = NsTime(1'700'000'005'123'456'789);
   r.created_at = NsTime(1'699'999'999'000'000'000);
@@ -487,6 +488,7 @@ TEST(SqliteStateStoreTest, MigratesVersion1ToCurrent) {
     ASSERT_EQ((*rec)->status.conditions.size(), 1u);
     EXPECT_EQ((*rec)->status.conditions[0].reason, "Started");
     EXPECT_EQ((*rec)->labels.at("team"), "a");
+    EXPECT_FALSE((*rec)->status.exit_code.has_value());  // step 3's column, NULL
 
     auto open = store->OpenIntents();
     ASSERT_TRUE(open.ok()) << open.status().ToString();

@@ -552,6 +552,7 @@ RemoteJob LocalGateway::ToRemote(const Job& job) const {
   r.created = job.created;
   r.started = job.started;
   r.completed = job.completed;
+  r.exit_code = job.exit_code;
   return r;
 }
 

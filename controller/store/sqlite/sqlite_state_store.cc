@@ -89,6 +89,11 @@ const std::vector<Migration>& Migrations() {
            "INSERT INTO meta (key, value) SELECT 'legacy_markers', '1' "
            "WHERE EXISTS (SELECT 1 FROM intents)",
        }},
+      {4,
+       "objects.exit_code (the latest failed attempt's exit code, NULL when unknown)",
+       {
+           "ALTER TABLE objects ADD COLUMN exit_code INTEGER",
+       }},
   };
   return kMigrations;
 }
@@ -502,8 +507,8 @@ Status SqliteStateStore::ApplyLocked(const WriteBatch& batch, int64_t* resource_
          " source_path, labels_json, annotations_json, region, phase, conditions_json,"
          " remote_job_name, attempt, observed_generation, synced_revision, start_time_ns,"
          " completion_time_ns, last_error, failed_attempts, next_attempt_at_ns, created_at_ns,"
-         " removed_at_ns, resource_version)"
-         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         " removed_at_ns, resource_version, exit_code)"
+         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         bind(r.key.namespace_name), bind(r.key.name), bind(r.spec_hash),
         bind(static_cast<Poco::Int64>(r.generation)), bind(r.spec_json), bind(r.source_path),
         bind(EncodeMap(r.labels)), bind(EncodeMap(r.annotations)), bind(r.region),
@@ -513,7 +518,7 @@ Status SqliteStateStore::ApplyLocked(const WriteBatch& batch, int64_t* resource_
         bind(ToNullable(st.start_time)), bind(ToNullable(st.completion_time)), bind(st.last_error),
         bind(static_cast<Poco::Int64>(r.failed_attempts)), bind(ToNullable(r.next_attempt_at)),
         bind(static_cast<Poco::Int64>(ToNs(r.created_at))), bind(ToNullable(r.removed_at)),
-        bind(rv), now;
+        bind(rv), bind(st.exit_code ? NullableInt(*st.exit_code) : NullableInt()), now;
   }
   if (!batch.upserts.empty()) {
     s << "UPDATE meta SET value = ? WHERE key = 'resource_version'",
@@ -562,8 +567,8 @@ constexpr char kObjectColumns[] =
     "SELECT namespace, name, spec_hash, generation, spec_json, source_path, labels_json,"
     " annotations_json, region, phase, conditions_json, remote_job_name, attempt,"
     " observed_generation, synced_revision, start_time_ns, completion_time_ns, last_error,"
-    " failed_attempts, next_attempt_at_ns, created_at_ns, removed_at_ns, resource_version"
-    " FROM objects";
+    " failed_attempts, next_attempt_at_ns, created_at_ns, removed_at_ns, resource_version,"
+    " exit_code FROM objects";
 
 // Column vectors of an objects query (Poco extracts one vector per column).
 struct ObjectRows {
@@ -571,14 +576,15 @@ struct ObjectRows {
       phase, conditions, remote_job_name, synced_revision, last_error;
   std::vector<Poco::Int64> generation, attempt, observed_generation, failed_attempts, created_at,
       resource_version;
-  std::vector<NullableInt> start_time, completion_time, next_attempt_at, removed_at;
+  std::vector<NullableInt> start_time, completion_time, next_attempt_at, removed_at, exit_code;
 
   void Run(Poco::Data::Statement& st) {
     st, into(ns), into(name), into(spec_hash), into(generation), into(spec_json), into(source_path),
         into(labels), into(annotations), into(region), into(phase), into(conditions),
         into(remote_job_name), into(attempt), into(observed_generation), into(synced_revision),
         into(start_time), into(completion_time), into(last_error), into(failed_attempts),
-        into(next_attempt_at), into(created_at), into(removed_at), into(resource_version);
+        into(next_attempt_at), into(created_at), into(removed_at), into(resource_version),
+        into(exit_code);
     st.execute();
   }
 
@@ -624,6 +630,7 @@ struct ObjectRows {
     r.created_at = FromNs(created_at[i]);
     r.removed_at = FromNullable(removed_at[i]);
     r.resource_version = resource_version[i];
+    if (!exit_code[i].isNull()) r.status.exit_code = static_cast<int>(exit_code[i].value());
     return r;
   }
 };
