@@ -81,6 +81,7 @@ TEST(FailureReasonTest, TailIsAtMost4KiBOfWholeLinesAndRedacted) {
 TEST_F(ReconcilerTest, FailedJobSaysWhyWithExitCodeAndOutputTail) {
   SecretRegistry::Get().Add("hunter2-api-key");
   auto job = MakeJob("a", "0123456789abcdef");
+  job.spec.run_policy.backoff_limit = 0;
   std::string name = SubmitAndRun(job);
   gateway_.SetLogs(name,
                    "starting with key hunter2-api-key\n"
@@ -131,6 +132,7 @@ TEST_F(ReconcilerTest, GatewayExitCodeIsRecordedAndClearedByTheNextRun) {
 
 TEST_F(ReconcilerTest, UnreadableOutputStillFailsTheJobAndSaysSo) {
   auto job = MakeJob("a", "0123456789abcdef");
+  job.spec.run_policy.backoff_limit = 0;
   std::string name = SubmitAndRun(job);
   gateway_.SetStatus(name, RemoteStatus::kFailed);
   gateway_.FailNextLogs(1);
