@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -129,13 +131,18 @@ Result<TokenAuthenticator> TokenAuthenticator::Parse(std::string_view text,
     }
     if (!duplicate) auth.entries_.push_back(std::move(e));
   }
-  if (auth.entries_.empty()) return InvalidArgumentError(std::string(origin) + ": no token");
+  if (auth.entries_.empty()) {
+    return InvalidArgumentError(std::string(origin) + ": empty (no token)");
+  }
   return auth;
 }
 
 Result<TokenAuthenticator> TokenAuthenticator::Load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgumentError("--api-token-file \"" + path + "\": cannot be read");
+  if (!in) {
+    return InvalidArgumentError("--api-token-file: cannot read " + path + ": " +
+                                std::strerror(errno));
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();

@@ -90,7 +90,7 @@ TEST(TokenAuthenticatorTest, LoadRegistersTokensAsSecrets) {
   SecretRegistry::Get().ClearForTesting();
   auto missing = TokenAuthenticator::Load(path + ".missing");
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(missing.status().message(), HasSubstr("--api-token-file"));
+  EXPECT_THAT(missing.status().message(), HasSubstr("--api-token-file: cannot read " + path));
   std::remove(path.c_str());
 }
 
