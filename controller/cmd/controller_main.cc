@@ -305,16 +305,18 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
     }
   }
   if (!cfg.api_token_file.empty()) {
-    auto token = ReadSecretFile(cfg.api_token_file);
-    if (!token.ok()) {
-      problem("--api-token-file: " + token.status().message());
-    } else if (token->empty()) {
-      problem("--api-token-file \"" + cfg.api_token_file + "\": empty");
-    }
+    auto tokens = apiserver::TokenAuthenticator::Load(cfg.api_token_file);
+    if (!tokens.ok()) problem(tokens.status().message());
   }
-  if (api_bind && !api_bind->IsLoopback() && cfg.api_token_file.empty()) {
+  const apiserver::TlsFiles tls{cfg.api_tls_cert_file, cfg.api_tls_key_file};
+  if (tls.enabled()) {
+    auto certs = apiserver::CertificateSource::Create(tls);
+    if (!certs.ok()) problem(certs.status().message());
+  }
+  if (api_bind && !api_bind->IsLoopback() && (cfg.api_token_file.empty() || !tls.enabled())) {
     problem("--api-bind-address " + api_bind->ToString() +
-            ": a non-loopback API needs --api-token-file");
+            ": a non-loopback API needs --api-token-file and --api-tls-cert-file/"
+            "--api-tls-private-key-file (kubectl sends tokens only over https)");
   }
   if (!cfg.ports_file.empty()) {
     fs::path parent = fs::absolute(cfg.ports_file, ec).parent_path();

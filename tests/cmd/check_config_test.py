@@ -54,7 +54,14 @@ class CheckConfigTest(unittest.TestCase):
         write(os.path.join(secrets, "mlspace", "client-secret"), "s3cr3t-value\n")
         write(os.path.join(secrets, "git", "token"), "glpat-abc\n")
         write(os.path.join(self.root, "api-token"), "tok\n")
-        args = ["--git-url", "https://git.example.com/ml/jobs.git", "--git-ref", "main",
+        # A non-loopback API needs TLS as well as a token (docs/api-access.md).
+        crt, key = os.path.join(self.root, "tls.crt"), os.path.join(self.root, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", "/CN=check-config"],
+                       check=True, capture_output=True)
+        args = ["--api-tls-cert-file", crt, "--api-tls-private-key-file", key,
+                "--git-url", "https://git.example.com/ml/jobs.git", "--git-ref", "main",
                 "--state-dir", os.path.join(self.root, "state"), "--secrets-dir", secrets,
                 "--gateway-url", "https://api.ai.cloud.ru", "--api-bind-address", "0.0.0.0:8081",
                 "--api-token-file", os.path.join(self.root, "api-token"), "--prune=false",
