@@ -45,6 +45,21 @@ SECRETS = {
 }
 
 
+def _tls_pair():
+    """A kubernetes.io/tls Secret's data: a fresh self-signed pair (the
+    controller's --check-config loads it)."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "/tls.key", "-out",
+                        d + "/tls.crt", "-days", "1", "-subj", "/CN=mlspace-api"],
+                       check=True, capture_output=True)
+        with open(d + "/tls.crt") as c, open(d + "/tls.key") as k:
+            return {"tls.crt": c.read(), "tls.key": k.read()}
+
+
+SECRETS["mlspace-api-tls"] = _tls_pair()
+
+
 def tools():
     out = subprocess.run([os.path.join(SRC, "scripts", "tools.sh")], check=True,
                          capture_output=True, text=True).stdout
@@ -257,6 +272,8 @@ class ChartToolsTest(unittest.TestCase):
     def test_template_refuses_inconsistent_values(self):
         cases = [
             (["--set", "api.enabled=true"], "api.tokenSecret: required"),
+            (["--set", "api.enabled=true", "--set", "api.tokenSecret=t"],
+             "api.tlsSecret: required"),
             (["--set", "credentials.existingSecret="], "credentials.existingSecret: required"),
             (["--set", "source.git.url=https://x/y.git", "--set", "source.configMap.name=cm"],
              "either source.git.url or source.configMap"),

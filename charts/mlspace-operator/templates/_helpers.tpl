@@ -88,6 +88,9 @@ never share one.
 {{- if and .Values.api.enabled (not .Values.api.tokenSecret) -}}
 {{- fail "api.tokenSecret: required when api.enabled is true (the API is served beyond loopback only with a bearer token)" -}}
 {{- end -}}
+{{- if and .Values.api.enabled (not .Values.api.tlsSecret) -}}
+{{- fail "api.tlsSecret: required when api.enabled is true (a kubernetes.io/tls Secret, e.g. from cert-manager: kubectl sends tokens only over https)" -}}
+{{- end -}}
 {{- if and .Values.source.git.url (or .Values.source.configMap.name .Values.source.configMap.files) -}}
 {{- fail "source: set either source.git.url or source.configMap, not both" -}}
 {{- end -}}
