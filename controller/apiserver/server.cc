@@ -107,11 +107,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
     impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler), socket, params);
     impl->server->start();
   } catch (const Poco::Exception& e) {
-    return UnavailableError("--api-bind-address " + options.bind.ToString() + ": " +
-                            e.displayText());
+    return ListenError("--api-bind-address", options.bind, e.displayText());
   }
-  LogInfo("API server listening",
-          {{"address", options.bind.host + ":" + std::to_string(impl->port)}});
+  LogInfo("API server listening", {{"address", BoundAddress(options.bind, impl->port)}});
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 
