@@ -11,6 +11,7 @@
 #   MLSPACE_RUN_BUILD=1                   build first (one progress line; `make run` sets it)
 #   MLSPACE_RUN_SETTLE_SECONDS (120)      longest wait for the jobs to settle
 #   MLSPACE_RUN_EXIT=1                    stop once settled (tests)
+#   MLSPACE_CONTROLLER                    the binary (default build/$PRESET/...)
 #
 # "Settled" = every object is in a phase that does not move by itself
 # (Succeeded, Failed, Suspended, Invalid, Removed) or is blocked until you
@@ -33,7 +34,7 @@ if [ -t 0 ] && [ -z "${MLSPACE_RUN_CHILD:-}" ]; then
 fi
 
 preset=${PRESET:-default}
-bin=build/$preset/controller/cmd/mlspace-controller
+bin=${MLSPACE_CONTROLLER:-build/$preset/controller/cmd/mlspace-controller}
 demo=${MLSPACE_DEMO_DIR:-$root/.demo}
 mkdir -p "$demo"
 demo=$(cd "$demo" && pwd)
