@@ -557,8 +557,6 @@ int Run(int argc, char** argv) {
   const std::string metrics_address = BoundAddress(cfg.metrics_bind, (*metrics_server)->port());
   LogInfo("metrics listening", {{"address", metrics_address}});
 
-  if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
-
   // Gauges read rather than reported: the workqueue's in-flight times (a
   // stuck reconcile shows as a growing longest_running_processor_seconds).
   // gitops_* follow the source status (MetricsBridge::OnSourceStatus).
@@ -581,11 +579,17 @@ int Run(int argc, char** argv) {
     if (gauges.joinable()) gauges.join();
   };
 
+  // The listeners open before Controller::Start: the API serves the stored
+  // objects (and /readyz says "not synced yet") while a restart parses every
+  // manifest, seconds at 10,000. /reconcile waits for Start to have run.
+  std::atomic<bool> controller_started{false};
   apiserver::ApiHandler handler(
       **store, clock,
       apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
                                  [&controller](std::string* why) { return controller->Ready(why); },
-                                 [&controller] { controller->TriggerReconcile(); },
+                                 [&controller, &controller_started] {
+                                   if (controller_started.load()) controller->TriggerReconcile();
+                                 },
                                  [&controller] { return controller->source_status(); }},
       apiserver::HandlerOptions{api_token, "v" + metrics::DefaultBuildInfo().version});
   std::unique_ptr<apiserver::ApiServer> api_server;
@@ -623,8 +627,15 @@ int Run(int argc, char** argv) {
     std::ofstream(tmp) << ports.dump() << "\n";
     fs::rename(tmp, cfg.ports_file);
   }
+  if (Status s = controller->Start(); !s.ok()) {
+    stop_gauges();
+    return Fail("start: " + s.message());
+  }
+  controller_started.store(true);
   LogInfo("controller started",
-          {{"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
+          {{"version", std::string(GetBuildVersion().version)},
+           {"commit", std::string(GetBuildVersion().commit)},
+           {"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
            {"gateway", cfg.gateway_url.empty() ? "local" : cfg.gateway_url},
            {"stateDir", cfg.state_dir},
            {"api", api_address},

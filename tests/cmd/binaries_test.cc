@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -217,6 +219,50 @@ TEST(BinariesTest, ErrorsAreNotPrefixedTwice) {
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_EQ(o.output.rfind("mlspace-controller: gateway credentials: ", 0), 0u) << o.output;
   EXPECT_THAT(o.output, Not(HasSubstr("gateway credentials: gateway credentials")));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BinariesTest, StartupLogShowsTheAddressesActuallyBound) {
+  const std::string dir = "/tmp/mlspace-binaries-test-log-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir + "/m");
+  ASSERT_EQ(std::system(("git -C " + dir + "/m init -q && git -C " + dir +
+                         "/m -c user.name=t -c user.email=t@t commit -q --allow-empty -m x")
+                            .c_str()),
+            0);
+  const std::string log = dir + "/log", ports = dir + "/ports.json";
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (freopen(log.c_str(), "w", stdout) == nullptr) _exit(126);
+    dup2(fileno(stdout), 2);
+    const std::string bin = Binary(kController);
+    const std::string m = dir + "/m", st = dir + "/st";
+    execl(bin.c_str(), bin.c_str(), "--manifests", m.c_str(), "--state-dir", st.c_str(),
+          "--metrics-bind-address", ":0", "--api-bind-address", "127.0.0.1:0", "--ports-file",
+          ports.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  std::string text;
+  for (int i = 0; i < 300 && text.find("api=") == std::string::npos; ++i) {
+    usleep(20000);
+    std::ifstream in(log);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ifstream in(ports);
+  std::string ports_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::smatch api, metrics;
+  ASSERT_TRUE(std::regex_search(ports_text, api, std::regex(R"("api":(\d+))"))) << ports_text;
+  ASSERT_TRUE(std::regex_search(ports_text, metrics, std::regex(R"("metrics":(\d+))")));
+  EXPECT_NE(api[1], "0");
+  // Port 0 was asked for; the log names the ports the kernel chose, with
+  // the host each listener is on (all interfaces for ":0").
+  EXPECT_THAT(text, HasSubstr("api=127.0.0.1:" + api[1].str() + " "));
+  EXPECT_THAT(text, HasSubstr("metrics=0.0.0.0:" + metrics[1].str()));
+  EXPECT_THAT(text, HasSubstr("version=" + std::string(GetBuildVersion().version)));
   std::filesystem::remove_all(dir);
 }
 
