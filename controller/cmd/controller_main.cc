@@ -461,7 +461,7 @@ int Run(int argc, char** argv) {
     o.observer = bridge.GatewayObserver();
     auto client = gateway::http::MakeGatewayClient(o);
     if (!client.ok()) {
-      return Fail(InContext("--gateway-url", client.status().message(), "gateway URL"));
+      return Fail(InContext("--gateway-url", client.status().message()));
     }
     gateway = std::move(*client);
   } else {

@@ -40,13 +40,14 @@ const std::string kLauncher = "launcher/mlspace-launch";
 
 // Runs `rel args` through the shell (arguments are plain words here), with
 // a fresh working directory and no MLSPACE_* environment.
-Outcome RunBinary(const std::string& rel, const std::string& args) {
+// `env` is "NAME=value ..." set for the run.
+Outcome RunBinary(const std::string& rel, const std::string& args, const std::string& env = "") {
   static const std::string dir = [] {
     char tmpl[] = "/tmp/mlspace-binaries-test-XXXXXX";
     return std::string(mkdtemp(tmpl));
   }();
-  std::string cmd = "cd " + dir + " && env -u MLSPACE_API_KEY -u MLSPACE_WORKSPACE_ID " +
-                    Binary(rel) + " " + args + " 2>&1";
+  std::string cmd = "cd " + dir + " && env -u MLSPACE_API_KEY -u MLSPACE_WORKSPACE_ID " + env +
+                    " " + Binary(rel) + " " + args + " 2>&1";
   Outcome o;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return o;
@@ -219,6 +220,12 @@ TEST(BinariesTest, ErrorsAreNotPrefixedTwice) {
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_EQ(o.output.rfind("mlspace-controller: gateway credentials: ", 0), 0u) << o.output;
   EXPECT_THAT(o.output, Not(HasSubstr("gateway credentials: gateway credentials")));
+  // The flag is named even when the library names its subject differently.
+  o = RunBinary(
+      kController,
+      "--manifests " + dir + "/m --state-dir " + dir + "/st2 --gateway-url ftp://127.0.0.1:1",
+      "MLSPACE_API_KEY=k MLSPACE_WORKSPACE_ID=w");
+  EXPECT_EQ(o.output.rfind("mlspace-controller: --gateway-url: gateway URL ", 0), 0u) << o.output;
   std::filesystem::remove_all(dir);
 }
 
