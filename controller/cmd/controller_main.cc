@@ -139,9 +139,10 @@ FlagSet MakeFlags(Config& c) {
   f.Bool("prune", &c.prune, "cancel remote jobs of removed manifests");
   f.Double("prune-max-fraction", &c.prune_max_fraction,
            "refuse to prune more than this fraction of objects at once", 0, 1);
-  f.Choice("log-format", &c.log_format, {"text", "json"}, "log line format");
-  f.Choice("log-level", &c.log_level, {"debug", "info", "warn", "error"},
-           "least severe level logged");
+  // Checked after parsing rather than as Choice flags, so --check-config
+  // reports a bad value together with every other problem.
+  f.String("log-format", &c.log_format, "text|json", "log line format");
+  f.String("log-level", &c.log_level, "debug|info|warn|error", "least severe level logged");
   f.String("ports-file", &c.ports_file, "FILE",
            "write the bound ports as JSON here (useful with port 0)");
   f.String("instance", &c.instance, "NAME",
@@ -365,8 +366,17 @@ int Run(int argc, char** argv) {
   if (!flags.positional().empty()) {
     return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)", kExitUsage);
   }
-  Logger::Get().SetLevel(*ParseLogLevel(cfg.log_level));  // checked by the flag
-  Logger::Get().SetFormat(*ParseLogFormat(cfg.log_format));
+  auto level = ParseLogLevel(cfg.log_level);
+  if (!level.ok()) {
+    return Fail("--log-level \"" + cfg.log_level + "\": expected one of debug|info|warn|error",
+                kExitUsage);
+  }
+  auto format = ParseLogFormat(cfg.log_format);
+  if (!format.ok()) {
+    return Fail("--log-format \"" + cfg.log_format + "\": expected one of text|json", kExitUsage);
+  }
+  Logger::Get().SetLevel(*level);
+  Logger::Get().SetFormat(*format);
 
   if (Status s = reconciler::CheckInstanceFlag(cfg.instance); !s.ok()) {
     return Fail(s.message(), kExitUsage);
