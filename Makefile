@@ -18,8 +18,10 @@ build: deps
 test: deps
 	@bash scripts/test.sh
 
-run: build
-	@bash scripts/run.sh
+# run builds through scripts/run.sh: one progress line instead of the full
+# build output (kept in .demo/build.log, its tail printed on failure).
+run: deps
+	@MLSPACE_RUN_BUILD=1 PRESET=$(PRESET) JOBS=$(JOBS) bash scripts/run.sh
 
 bench: deps
 	@bash scripts/bench.sh

@@ -17,11 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "controller/core/build_info.h"
 #include "controller/launchspec/exit_codes.h"
-
-#ifndef MLSPACE_VERSION
-#define MLSPACE_VERSION "unknown"
-#endif
 
 extern char** environ;
 
@@ -52,7 +49,7 @@ constexpr char kHelp[] =
     "Options:\n"
     "  --print-spec  decode and print the spec as JSON (env values masked), exit 0\n"
     "  --help        this text\n"
-    "  --version     print the version\n"
+    "  --version     print the version, git commit and build date\n"
     "\n"
     "Exit status: the command's own exit status, or 128+N when it was killed by\n"
     "signal N. The launcher's own failures use a reserved range:\n"
@@ -263,7 +260,7 @@ int Main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::printf("%s %s (launch spec versions 0 and 1)\n", kProgram.data(), MLSPACE_VERSION);
+      std::printf("%s; launch spec versions 0 and 1\n", VersionLine(kProgram).c_str());
       return 0;
     }
     if (arg == "--print-spec") {

@@ -193,11 +193,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
                                                            socket, params);
     impl->server->start();
   } catch (const Poco::Exception& e) {
-    return UnavailableError("--api-bind-address " + options.bind.ToString() + ": " +
-                            e.displayText());
+    return ListenError("--api-bind-address", options.bind, e.displayText());
   }
   LogInfo("API server listening",
-          {{"address", options.bind.host + ":" + std::to_string(impl->port)},
+          {{"address", BoundAddress(options.bind, impl->port)},
            {"scheme", context ? "https" : "http"},
            {"auth", options.token.empty() ? "none" : "bearer token"}});
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));

@@ -24,6 +24,7 @@
 #include "controller/apiserver/handler.h"
 #include "controller/apiserver/server.h"
 #include "controller/cmd/metrics_bridge.h"
+#include "controller/core/build_info.h"
 #include "controller/core/flags.h"
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
@@ -93,26 +94,29 @@ FlagSet MakeFlags(Config& c) {
             "Makes Cloud.ru MLSpace match the MLSpaceJob manifests committed in a git "
             "repository:\nsubmits each job exactly once, retries failures, cancels what was "
             "removed or suspended.");
-  f.String("manifests", &c.manifests, "directory of MLSpaceJob manifests inside a git work tree");
-  f.String("git-url", &c.git_url, "clone manifests from this URL instead (file://, https, ssh)");
-  f.String("git-ref", &c.git_ref,
+  f.String("manifests", &c.manifests, "DIR",
+           "directory of MLSpaceJob manifests inside a git work tree");
+  f.String("git-url", &c.git_url, "URL",
+           "clone manifests from this URL instead (file://, https, ssh)");
+  f.String("git-ref", &c.git_ref, "REF",
            "branch, tag or ref to follow with --git-url (default: remote HEAD)");
   f.Dur("git-interval", &c.git_interval, "how often to fetch --git-url (jittered)");
-  f.String("state-dir", &c.state_dir, "where the state store (SQLite) and local jobs live");
-  f.String("gateway", &c.gateway,
+  f.String("state-dir", &c.state_dir, "DIR", "where the state store (SQLite) and local jobs live");
+  f.String("gateway", &c.gateway, "local",
            "\"local\" runs jobs as local processes; ignored with --gateway-url");
-  f.String("gateway-url", &c.gateway_url, "Gateway v2 base URL, e.g. https://api.ai.cloud.ru");
+  f.String("gateway-url", &c.gateway_url, "URL",
+           "Gateway v2 base URL, e.g. https://api.ai.cloud.ru");
   f.Bool("gateway-insecure", &c.gateway_insecure, "allow plain http to a non-loopback gateway");
   f.Double("gateway-rate", &c.gateway_rate, "gateway requests per second (token bucket)", 0.1,
            10000);
   f.Int("gateway-burst", &c.gateway_burst, "gateway token bucket burst", 1, 100000);
-  f.String("secrets-dir", &c.secrets_dir,
+  f.String("secrets-dir", &c.secrets_dir, "DIR",
            "directory of mounted secrets: <name>/<key> for secretKeyRef, mlspace/* for gateway "
            "credentials");
-  f.String("launcher-path", &c.launcher_path,
+  f.String("launcher-path", &c.launcher_path, "PATH",
            "mlspace-launch path as the job's container sees it (default "
            "/home/jovyan/.mlspace/bin/mlspace-launch)");
-  f.String("local-launcher", &c.local_launcher,
+  f.String("local-launcher", &c.local_launcher, "FILE",
            "mlspace-launch binary for --gateway=local (default: next to this binary)");
   f.Int("local-max-running", &c.local_max_running, "local jobs running at once", 1, 1024);
   f.Int("workers", &c.workers, "concurrent reconciles", 1, 256);
@@ -131,22 +135,25 @@ FlagSet MakeFlags(Config& c) {
   f.Address("metrics-bind-address", &c.metrics_bind, "Prometheus /metrics listener");
   f.Address("health-probe-bind-address", &c.health_bind,
             "/healthz and /readyz listener when the API is off");
-  f.String("api-bind-address", &c.api_bind,
+  f.String("api-bind-address", &c.api_bind, "HOST:PORT",
            "Kubernetes-compatible API listener (\"off\" disables it)");
-  f.String("api-token-file", &c.api_token_file,
+  f.String("api-token-file", &c.api_token_file, "FILE",
            "bearer tokens the API requires: kube-apiserver --token-auth-file CSV "
            "(token,user,uid[,\"groups\"]) or one bare token per line");
-  f.String("api-tls-cert-file", &c.api_tls_cert_file,
+  f.String("api-tls-cert-file", &c.api_tls_cert_file, "FILE",
            "serve the API over https with this PEM certificate (reloaded on change)");
-  f.String("api-tls-private-key-file", &c.api_tls_key_file,
+  f.String("api-tls-private-key-file", &c.api_tls_key_file, "FILE",
            "PEM private key of --api-tls-cert-file");
   f.Bool("prune", &c.prune, "cancel remote jobs of removed manifests");
   f.Double("prune-max-fraction", &c.prune_max_fraction,
            "refuse to prune more than this fraction of objects at once", 0, 1);
-  f.String("log-format", &c.log_format, "text or json");
-  f.String("log-level", &c.log_level, "debug, info, warn or error");
-  f.String("ports-file", &c.ports_file, "write the bound ports as JSON here (useful with port 0)");
-  f.String("instance", &c.instance,
+  // Checked after parsing rather than as Choice flags, so --check-config
+  // reports a bad value together with every other problem.
+  f.String("log-format", &c.log_format, "text|json", "log line format");
+  f.String("log-level", &c.log_level, "debug|info|warn|error", "least severe level logged");
+  f.String("ports-file", &c.ports_file, "FILE",
+           "write the bound ports as JSON here (useful with port 0)");
+  f.String("instance", &c.instance, "NAME",
            "this controller's identity in its jobs' markers (DNS-1123 label); recorded in the "
            "state store at first start (default: derived from --git-url, else --manifests)");
   f.Bool("check-config", &c.check_config,
@@ -155,9 +162,21 @@ FlagSet MakeFlags(Config& c) {
   return f;
 }
 
-int Fail(const std::string& message) {
+// Prints the one-line error; `code` is kExitUsage for a usage error (bad
+// flags, found before any work), 1 for a failure to start.
+int Fail(const std::string& message, int code = 1) {
   std::fprintf(stderr, "mlspace-controller: %s\n", Redact(message).c_str());
-  return 1;
+  return code;
+}
+
+// "<context>: <message>", unless the message already begins with the
+// context (the libraries name the flag or subject themselves: "--manifests
+// /x: not a git work tree", "gateway credentials: ..."), or with `also`.
+std::string InContext(const std::string& context, const std::string& message,
+                      const std::string& also = "") {
+  if (message.rfind(context, 0) == 0) return message;
+  if (!also.empty() && message.rfind(also, 0) == 0) return message;
+  return context + ": " + message;
 }
 
 // The local gateway's launcher: --local-launcher, else beside this binary
@@ -343,29 +362,41 @@ int Run(int argc, char** argv) {
   FlagSet flags = MakeFlags(cfg);
   if (Status s = flags.Parse(argc, argv); !s.ok()) {
     if (CheckConfigRequested(argc, argv)) return ReportProblems({s.message()});
-    return Fail(s.message());
+    return Fail(s.message(), kExitUsage);
   }
   if (flags.help_requested()) {
     std::fputs(flags.Help().c_str(), stdout);
     return 0;
   }
+  if (flags.version_requested()) {
+    std::printf("%s\n", VersionLine("mlspace-controller").c_str());
+    return 0;
+  }
   if (cfg.check_config) return ReportProblems(CheckConfig(cfg, flags.positional()));
   if (!flags.positional().empty()) {
-    return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)");
+    return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)", kExitUsage);
   }
   auto level = ParseLogLevel(cfg.log_level);
-  if (!level.ok()) return Fail("--" + level.status().message());
+  if (!level.ok()) {
+    return Fail("--log-level \"" + cfg.log_level + "\": expected one of debug|info|warn|error",
+                kExitUsage);
+  }
   auto format = ParseLogFormat(cfg.log_format);
-  if (!format.ok()) return Fail("--" + format.status().message());
+  if (!format.ok()) {
+    return Fail("--log-format \"" + cfg.log_format + "\": expected one of text|json", kExitUsage);
+  }
   Logger::Get().SetLevel(*level);
   Logger::Get().SetFormat(*format);
 
-  if (Status s = reconciler::CheckInstanceFlag(cfg.instance); !s.ok()) return Fail(s.message());
+  if (Status s = reconciler::CheckInstanceFlag(cfg.instance); !s.ok()) {
+    return Fail(s.message(), kExitUsage);
+  }
   if (cfg.manifests.empty() == cfg.git_url.empty()) {
-    return Fail("give exactly one of --manifests DIR or --git-url URL");
+    return Fail("give exactly one of --manifests DIR or --git-url URL", kExitUsage);
   }
   if (cfg.gateway_url.empty() && cfg.gateway != "local") {
-    return Fail("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)");
+    return Fail("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)",
+                kExitUsage);
   }
   if (!cfg.manifests.empty()) {
     std::error_code ec;
@@ -376,7 +407,7 @@ int Run(int argc, char** argv) {
   std::optional<HostPort> api_bind;
   if (cfg.api_bind != "off" && !cfg.api_bind.empty()) {
     auto hp = ParseHostPort(cfg.api_bind, "--api-bind-address");
-    if (!hp.ok()) return Fail(hp.status().message());
+    if (!hp.ok()) return Fail(hp.status().message(), kExitUsage);
     api_bind = *hp;
   }
   std::shared_ptr<const apiserver::TokenAuthenticator> api_tokens;
@@ -388,8 +419,9 @@ int Run(int argc, char** argv) {
   const apiserver::TlsFiles api_tls{cfg.api_tls_cert_file, cfg.api_tls_key_file};
   if (api_bind && !api_bind->IsLoopback() && (!api_tokens || !api_tls.enabled())) {
     return Fail("--api-bind-address " + api_bind->ToString() +
-                ": a non-loopback API needs --api-token-file and --api-tls-cert-file/"
-                "--api-tls-private-key-file (kubectl sends tokens only over https)");
+                    ": a non-loopback API needs --api-token-file and --api-tls-cert-file/"
+                    "--api-tls-private-key-file (kubectl sends tokens only over https)",
+                kExitUsage);
   }
 
   // Signals are taken by sigwait below; block them before any thread starts
@@ -409,7 +441,7 @@ int Run(int argc, char** argv) {
   std::unique_ptr<source::ManifestSource> source;
   if (!cfg.manifests.empty()) {
     auto s = source::GitSource::Open({cfg.manifests, true});
-    if (!s.ok()) return Fail("--manifests: " + s.status().message());
+    if (!s.ok()) return Fail(InContext("--manifests", s.status().message()));
     source = std::move(*s);
   } else {
     source::GitRemoteSource::Options o;
@@ -424,7 +456,7 @@ int Run(int argc, char** argv) {
       o.credentials = *creds;
     }
     auto s = source::GitRemoteSource::Open(o);
-    if (!s.ok()) return Fail("--git-url: " + s.status().message());
+    if (!s.ok()) return Fail(InContext("--git-url", s.status().message()));
     source = std::move(*s);
   }
 
@@ -439,7 +471,7 @@ int Run(int argc, char** argv) {
       return std::string(v);
     };
     auto creds = gateway::http::LoadCredentials(env, cfg.secrets_dir);
-    if (!creds.ok()) return Fail("gateway credentials: " + creds.status().message());
+    if (!creds.ok()) return Fail(InContext("gateway credentials", creds.status().message()));
     gateway::http::ClientOptions o;
     o.base_url = cfg.gateway_url;
     o.credentials = *creds;
@@ -449,7 +481,9 @@ int Run(int argc, char** argv) {
     o.clock = &clock;
     o.observer = bridge.GatewayObserver();
     auto client = gateway::http::MakeGatewayClient(o);
-    if (!client.ok()) return Fail("--gateway-url: " + client.status().message());
+    if (!client.ok()) {
+      return Fail(InContext("--gateway-url", client.status().message()));
+    }
     gateway = std::move(*client);
   } else {
     gateway::LocalGatewayOptions o;
@@ -460,7 +494,9 @@ int Run(int argc, char** argv) {
       return Fail("--gateway=local: mlspace-launch not found; pass --local-launcher PATH");
     }
     auto local = gateway::LocalGateway::Create(o, clock);
-    if (!local.ok()) return Fail("--gateway=local: " + local.status().message());
+    if (!local.ok()) {
+      return Fail(InContext("--gateway=local", local.status().message(), "local gateway"));
+    }
     gateway = std::move(*local);
   }
 
@@ -539,9 +575,8 @@ int Run(int argc, char** argv) {
   mo.probes = &probes;
   auto metrics_server = metrics::HttpServer::Start(mo);
   if (!metrics_server.ok()) return Fail(metrics_server.status().message());
-  LogInfo("metrics listening", {{"port", std::to_string((*metrics_server)->port())}});
-
-  if (Status s = controller->Start(); !s.ok()) return Fail("start: " + s.message());
+  const std::string metrics_address = BoundAddress(cfg.metrics_bind, (*metrics_server)->port());
+  LogInfo("metrics listening", {{"address", metrics_address}});
 
   // Gauges read rather than reported: the workqueue's in-flight times (a
   // stuck reconcile shows as a growing longest_running_processor_seconds).
@@ -556,12 +591,26 @@ int Run(int argc, char** argv) {
       wake_cv.wait_for(lock, seconds(1));
     }
   });
+  auto stop_gauges = [&] {  // before every return from here on
+    {
+      std::lock_guard lock(wake_mu);
+      stopping = true;
+    }
+    wake_cv.notify_all();
+    if (gauges.joinable()) gauges.join();
+  };
 
+  // The listeners open before Controller::Start: the API serves the stored
+  // objects (and /readyz says "not synced yet") while a restart parses every
+  // manifest, seconds at 10,000. /reconcile waits for Start to have run.
+  std::atomic<bool> controller_started{false};
   apiserver::ApiHandler handler(
       **store, clock,
       apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
                                  [&controller](std::string* why) { return controller->Ready(why); },
-                                 [&controller] { controller->TriggerReconcile(); },
+                                 [&controller, &controller_started] {
+                                   if (controller_started.load()) controller->TriggerReconcile();
+                                 },
                                  [&controller] { return controller->source_status(); },
                                  [&gateway](const std::string& job, const std::string& region,
                                             int tail) { return gateway->Logs(job, region, tail); }},
@@ -569,15 +618,18 @@ int Run(int argc, char** argv) {
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;
   int api_port = 0;
+  std::string api_address = "off";
   if (api_bind) {
     auto s = apiserver::ApiServer::Start(handler,
                                          {*api_bind, 8, api_tokens ? "token-file" : "", api_tls});
     if (!s.ok()) {
       controller->Stop();
+      stop_gauges();
       return Fail(s.status().message());
     }
     api_server = std::move(*s);
     api_port = api_server->port();
+    api_address = BoundAddress(*api_bind, api_port);
   } else {
     metrics::HttpServerOptions po;
     po.bind_address = cfg.health_bind.host.empty() ? ":" + std::to_string(cfg.health_bind.port)
@@ -587,6 +639,7 @@ int Run(int argc, char** argv) {
     auto s = metrics::HttpServer::Start(po);
     if (!s.ok()) {
       controller->Stop();
+      stop_gauges();
       return Fail(s.status().message());
     }
     probe_server = std::move(*s);
@@ -598,24 +651,28 @@ int Run(int argc, char** argv) {
     std::ofstream(tmp) << ports.dump() << "\n";
     fs::rename(tmp, cfg.ports_file);
   }
+  if (Status s = controller->Start(); !s.ok()) {
+    stop_gauges();
+    return Fail("start: " + s.message());
+  }
+  controller_started.store(true);
   LogInfo("controller started",
-          {{"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
+          {{"version", std::string(GetBuildVersion().version)},
+           {"commit", std::string(GetBuildVersion().commit)},
+           {"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
            {"gateway", cfg.gateway_url.empty() ? "local" : cfg.gateway_url},
            {"stateDir", cfg.state_dir},
-           {"api", api_bind ? "127.0.0.1:" + std::to_string(api_port) : "off"},
-           {"metrics", ":" + std::to_string((*metrics_server)->port())}});
+           {"api", api_address},
+           {"metrics", metrics_address},
+           {"health",
+            probe_server ? BoundAddress(cfg.health_bind, probe_server->port()) : api_address}});
 
   int sig = 0;
   sigwait(&signals, &sig);
   LogInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   if (api_server) api_server->Stop();
   bool clean = controller->Stop();
-  {
-    std::lock_guard lock(wake_mu);
-    stopping = true;
-  }
-  wake_cv.notify_all();
-  gauges.join();
+  stop_gauges();
   controller.reset();
   LogInfo(clean ? "stopped" : "stopped; some reconciles did not finish within the grace period");
   return 0;

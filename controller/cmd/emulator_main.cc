@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "controller/core/address.h"
+#include "controller/core/build_info.h"
+#include "controller/core/flags.h"
 #include "controller/core/log.h"
 #include "controller/core/time_util.h"
 #include "controller/gateway/local/emulator_server.h"
@@ -27,53 +30,123 @@ using namespace mlspace;  // NOLINT: a main's wiring
 namespace gw = mlspace::gateway;
 namespace emu = mlspace::gateway::emulator;
 
-constexpr const char* kHelp = R"(Usage: mlspace-gateway-emulator [flags]
-
-Serves the MLSpace Gateway v2 jobs API on loopback for tests, e2e runs and
+constexpr const char* kSummary =
+    R"(Serves the MLSpace Gateway v2 jobs API on loopback for tests, e2e runs and
 benchmarks. Prints "listening on HOST:PORT" once ready; stops on SIGTERM or
 SIGINT.
-
-Server:
-  --listen HOST:PORT        bind address (default 127.0.0.1:0; 0 = any free port)
-  --port-file FILE          also write the chosen port to FILE
-  --threads N               HTTP worker threads (default 32)
-  --record FILE             append every request and answer as JSON lines
-  --log-level LEVEL         debug|info|warn|error (default info)
-Auth (every jobs call needs x-workspace-id and a bearer token or x-api-key):
-  --client-id ID            service-account id accepted by /service_auth
-  --client-secret SECRET    its secret (or --client-secret-file FILE)
-  --api-key KEY             x-api-key accepted instead of a token (or --api-key-file)
-  --workspace-id ID         required x-workspace-id value (default: any)
-  --token-ttl DURATION      lifetime of issued tokens (default 1h)
-  --rate-limit N            requests per minute, 429 + Retry-After beyond (default
-                            1000; 0 disables)
-Backend:
-  --execute local|none      local: run jobs as processes through mlspace-launch
-                            (default); none: simulate, no processes
-  --state-dir DIR           local: job records and logs (default ./.mlspace-emulator)
-  --launcher PATH           local: program run for every job (default: the
-                            mlspace-launch beside this binary, else the job's script)
-  --max-running N           local: jobs running at once (default 4)
-  --kill-grace DURATION     local: SIGTERM -> SIGKILL delay on cancel (default 10s)
-  --pending-duration D      none: time a job stays pending (default 1s)
-  --run-duration D          none: time a job runs (default 5s)
-Faults (RULE = probability 0..1 | every:N, optionally @op+op with ops auth ping
-submit list get delete restart logs; default: all jobs operations):
-  --fault-429 RULE, --fault-500 RULE, --fault-502 RULE, --fault-503 RULE
-  --fault-after-create RULE     create the job, then answer --fault-after-create-code
-  --fault-after-create-code N   (default 500)
-  --fault-latency DURATION      added latency, on --fault-latency-rule (default always)
-  --fault-drop RULE             close the connection without an answer
-  --fault-drop-after-create RULE  create the job, then close without an answer
-  --fault-hide-polls N          new jobs are missing from the next N list answers
-  --fault-retry-after SECONDS   Retry-After sent with injected 429/503 (default 1)
+Fault RULE = a probability 0..1 or every:N, optionally @op+op with ops auth ping
+submit list get delete restart logs (default: all jobs operations).
 Control endpoints (no auth): GET|POST|DELETE /_emulator/faults (JSON object
-with the --fault-* names without the prefix), GET /_emulator/stats.
-)";
+with the --fault-* names without the prefix), GET /_emulator/stats.)";
 
-int Fail(const std::string& message) {
+// Flag values before they become EmulatorOptions.
+struct Config {
+  HostPort bind{"127.0.0.1", 0};
+  std::string port_file;
+  int threads = 32;
+  std::string record;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string client_id;
+  std::string client_secret;
+  std::string client_secret_file;
+  std::string api_key;
+  std::string api_key_file;
+  std::string workspace_id;
+  Duration token_ttl = std::chrono::hours(1);
+  int rate_limit = 1000;
+  std::string execute = "local";
+  std::string state_dir = ".mlspace-emulator";
+  std::string local_launcher;
+  int local_max_running = 4;
+  Duration kill_grace = std::chrono::seconds(10);
+  Duration pending_duration = std::chrono::seconds(1);
+  Duration run_duration = std::chrono::seconds(5);
+};
+
+// Flag names follow mlspace-controller's for the same things (--bind-address
+// like its --*-bind-address, --local-launcher, --local-max-running); the
+// emulator's earlier spellings stay as hidden aliases.
+FlagSet MakeFlags(Config& c, emu::FaultConfig& faults) {
+  FlagSet f("mlspace-gateway-emulator", kSummary, /*env_prefix=*/"");
+  f.Section("Server");
+  f.Address("bind-address", &c.bind, "where to listen; port 0 picks a free port");
+  f.Alias("listen", "bind-address");
+  f.String("port-file", &c.port_file, "FILE", "also write the chosen port to FILE");
+  f.Int("threads", &c.threads, "HTTP worker threads", 1, 100000);
+  f.String("record", &c.record, "FILE", "append every request and answer as JSON lines");
+  f.Choice("log-level", &c.log_level, {"debug", "info", "warn", "error"}, "least severe log level");
+  f.Choice("log-format", &c.log_format, {"text", "json"}, "log line format");
+  f.Section("Auth (every jobs call needs x-workspace-id and a bearer token or x-api-key)");
+  f.String("client-id", &c.client_id, "ID", "service-account id accepted by /service_auth");
+  f.String("client-secret", &c.client_secret, "SECRET",
+           "its secret (or --client-secret-file FILE)");
+  f.String("client-secret-file", &c.client_secret_file, "FILE", "file holding the client secret");
+  f.String("api-key", &c.api_key, "KEY", "x-api-key accepted instead of a token");
+  f.String("api-key-file", &c.api_key_file, "FILE", "file holding the x-api-key");
+  f.String("workspace-id", &c.workspace_id, "ID", "required x-workspace-id value (default: any)");
+  f.Func(
+      "token-ttl", "DURATION", "lifetime of issued tokens",
+      [&c](std::string_view v) -> Status {
+        auto d = ParseDuration(v);
+        if (!d.ok() || d->count() <= 0) {
+          return InvalidArgumentError("want a positive duration like 1h or 30s");
+        }
+        c.token_ttl = *d;
+        return OkStatus();
+      },
+      "1h");
+  f.Int("rate-limit", &c.rate_limit, "requests per minute, 429 + Retry-After beyond (0 disables)",
+        0, 1000000000);
+  f.Section("Backend");
+  f.Choice("execute", &c.execute, {"local", "none"},
+           "local: run jobs as processes through mlspace-launch; none: simulate, no processes");
+  f.String("state-dir", &c.state_dir, "DIR", "local: job records and logs");
+  f.String("local-launcher", &c.local_launcher, "FILE",
+           "local: program run for every job (default: the mlspace-launch beside this binary, "
+           "else the job's script)");
+  f.Alias("launcher", "local-launcher");
+  f.Int("local-max-running", &c.local_max_running, "local: jobs running at once", 1, 1000000);
+  f.Alias("max-running", "local-max-running");
+  f.Dur("kill-grace", &c.kill_grace, "local: SIGTERM -> SIGKILL delay on cancel");
+  f.Dur("pending-duration", &c.pending_duration, "none: time a job stays pending");
+  f.Dur("run-duration", &c.run_duration, "none: time a job runs");
+  f.Section("Faults");
+  for (const std::string& key : emu::FaultKeys()) {
+    std::string placeholder = "RULE";
+    std::string help = "inject this fault by RULE";
+    if (key == "after-create-code") {
+      placeholder = "N";
+      help = "HTTP code answered by --fault-after-create (default 500)";
+    } else if (key == "latency") {
+      placeholder = "DURATION";
+      help = "added latency, on --fault-latency-rule (default always)";
+    } else if (key == "hide-polls") {
+      placeholder = "N";
+      help = "new jobs are missing from the next N list answers";
+    } else if (key == "retry-after") {
+      placeholder = "N";
+      help = "Retry-After seconds sent with injected 429/503 (default 1)";
+    } else if (key == "after-create") {
+      help = "create the job, then answer --fault-after-create-code";
+    } else if (key == "drop") {
+      help = "close the connection without an answer";
+    } else if (key == "drop-after-create") {
+      help = "create the job, then close without an answer";
+    } else if (key == "latency-rule") {
+      help = "when --fault-latency applies";
+    } else {
+      help = "answer " + key + " by RULE";
+    }
+    f.Func("fault-" + key, placeholder, help,
+           [&faults, key](std::string_view v) { return emu::ApplyFaultSetting(faults, key, v); });
+  }
+  return f;
+}
+
+int Fail(const std::string& message, int code = 1) {
   std::fprintf(stderr, "mlspace-gateway-emulator: %s\n", message.c_str());
-  return 2;
+  return code;
 }
 
 std::string ReadSecretFile(const std::string& path, bool& ok) {
@@ -100,114 +173,58 @@ std::string DefaultLauncher() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags;
-  static const std::vector<std::string> kKnown = {
-      "listen",      "port-file",    "threads",          "record",
-      "log-level",   "client-id",    "client-secret",    "client-secret-file",
-      "api-key",     "api-key-file", "workspace-id",     "token-ttl",
-      "rate-limit",  "execute",      "state-dir",        "launcher",
-      "max-running", "kill-grace",   "pending-duration", "run-duration"};
+  Config cfg;
   emu::EmulatorOptions opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    }
-    if (arg.rfind("--", 0) != 0) return Fail("unexpected argument \"" + arg + "\" (see --help)");
-    std::string name = arg.substr(2);
-    std::string value;
-    const size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else {
-      if (i + 1 >= argc) return Fail("flag --" + name + " needs a value");
-      value = argv[++i];
-    }
-    if (name.rfind("fault-", 0) == 0) {
-      const Status s = emu::ApplyFaultSetting(opts.faults, name.substr(6), value);
-      if (!s.ok()) return Fail("--" + name + ": " + s.message());
-      continue;
-    }
-    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
-      return Fail("unknown flag --" + name + " (see --help)");
-    }
-    flags[name] = value;
+  FlagSet flags = MakeFlags(cfg, opts.faults);
+  if (Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s.message(), kExitUsage);
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
   }
-  auto get = [&](const std::string& k, const std::string& def) {
-    const auto it = flags.find(k);
-    return it == flags.end() ? def : it->second;
-  };
-  auto get_int = [&](const std::string& k, int def, int min, int& out) -> bool {
-    const std::string v = get(k, std::to_string(def));
-    char* end = nullptr;
-    const long n = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || n < min || n > 1'000'000'000) return false;
-    out = static_cast<int>(n);
-    return true;
-  };
-  auto get_duration = [&](const std::string& k, const std::string& def, Duration& out) -> bool {
-    auto d = ParseDuration(get(k, def));
-    if (!d.ok()) return false;
-    out = *d;
-    return true;
-  };
+  if (flags.version_requested()) {
+    std::printf("%s\n", VersionLine("mlspace-gateway-emulator").c_str());
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    return Fail("unexpected argument \"" + flags.positional()[0] + "\" (see --help)", kExitUsage);
+  }
+  Logger::Get().SetLevel(*ParseLogLevel(cfg.log_level));  // checked by the flag
+  Logger::Get().SetFormat(*ParseLogFormat(cfg.log_format));
 
-  if (flags.count("log-level")) {
-    auto lvl = ParseLogLevel(flags["log-level"]);
-    if (!lvl.ok()) return Fail("--log-level: " + lvl.status().message());
-    Logger::Get().SetLevel(*lvl);
-  }
-  opts.listen = get("listen", "127.0.0.1:0");
-  opts.record_path = get("record", "");
-  opts.client_id = get("client-id", "");
-  opts.client_secret = get("client-secret", "");
-  opts.api_key = get("api-key", "");
-  opts.workspace_id = get("workspace-id", "");
+  opts.listen = cfg.bind.ToString();
+  opts.record_path = cfg.record;
+  opts.client_id = cfg.client_id;
+  opts.client_secret = cfg.client_secret;
+  opts.api_key = cfg.api_key;
+  opts.workspace_id = cfg.workspace_id;
+  opts.max_threads = cfg.threads;
+  opts.rate_limit_per_minute = cfg.rate_limit;
+  opts.token_ttl = cfg.token_ttl;
   bool ok = true;
-  if (flags.count("client-secret-file")) {
-    opts.client_secret = ReadSecretFile(flags["client-secret-file"], ok);
-    if (!ok) return Fail("--client-secret-file: cannot read " + flags["client-secret-file"]);
+  if (!cfg.client_secret_file.empty()) {
+    opts.client_secret = ReadSecretFile(cfg.client_secret_file, ok);
+    if (!ok) return Fail("--client-secret-file " + cfg.client_secret_file + ": cannot read");
   }
-  if (flags.count("api-key-file")) {
-    opts.api_key = ReadSecretFile(flags["api-key-file"], ok);
-    if (!ok) return Fail("--api-key-file: cannot read " + flags["api-key-file"]);
-  }
-  if (!get_int("threads", 32, 1, opts.max_threads)) return Fail("--threads: want an integer >= 1");
-  if (!get_int("rate-limit", 1000, 0, opts.rate_limit_per_minute)) {
-    return Fail("--rate-limit: want an integer >= 0");
-  }
-  if (!get_duration("token-ttl", "1h", opts.token_ttl) || opts.token_ttl.count() <= 0) {
-    return Fail("--token-ttl: want a positive duration like 1h or 30s");
+  if (!cfg.api_key_file.empty()) {
+    opts.api_key = ReadSecretFile(cfg.api_key_file, ok);
+    if (!ok) return Fail("--api-key-file " + cfg.api_key_file + ": cannot read");
   }
 
-  const std::string execute = get("execute", "local");
   std::unique_ptr<gw::JobGateway> backend;
-  if (execute == "local") {
+  if (cfg.execute == "local") {
     gw::LocalGatewayOptions lo;
-    lo.state_dir = get("state-dir", ".mlspace-emulator");
-    lo.launcher_path = flags.count("launcher") ? flags["launcher"] : DefaultLauncher();
-    if (!get_int("max-running", 4, 1, lo.max_running)) {
-      return Fail("--max-running: want an integer >= 1");
-    }
-    if (!get_duration("kill-grace", "10s", lo.kill_grace)) {
-      return Fail("--kill-grace: want a duration like 10s");
-    }
+    lo.state_dir = cfg.state_dir;
+    lo.launcher_path = cfg.local_launcher.empty() ? DefaultLauncher() : cfg.local_launcher;
+    lo.max_running = cfg.local_max_running;
+    lo.kill_grace = cfg.kill_grace;
     auto local = gw::LocalGateway::Create(lo);
     if (!local.ok()) return Fail(local.status().message());
     backend = std::move(local).value();
-  } else if (execute == "none") {
-    gw::SimGatewayOptions so;
-    if (!get_duration("pending-duration", "1s", so.pending_duration)) {
-      return Fail("--pending-duration: want a duration like 500ms or 2s");
-    }
-    if (!get_duration("run-duration", "5s", so.run_duration)) {
-      return Fail("--run-duration: want a duration like 5s or 1m");
-    }
-    backend = std::make_unique<gw::SimulatedGateway>(so);
   } else {
-    return Fail("--execute: want local or none, got \"" + execute + "\"");
+    gw::SimGatewayOptions so;
+    so.pending_duration = cfg.pending_duration;
+    so.run_duration = cfg.run_duration;
+    backend = std::make_unique<gw::SimulatedGateway>(so);
   }
 
   // Block the stop signals before any thread starts, so they are taken only
@@ -222,22 +239,21 @@ int main(int argc, char** argv) {
   emu::EmulatorServer server(opts, *backend);
   if (Status s = server.Start(); !s.ok()) return Fail(s.message());
   // The port file first: whoever reads the stdout line may look for it.
-  if (flags.count("port-file")) {
-    const std::string path = flags["port-file"];
+  if (!cfg.port_file.empty()) {
+    const std::string& path = cfg.port_file;
     {
       std::ofstream out(path + ".tmp");
       out << server.port() << "\n";
-      if (!out) return Fail("--port-file: cannot write " + path);
+      if (!out) return Fail("--port-file " + path + ": cannot write");
     }
     std::error_code ec;
     std::filesystem::rename(path + ".tmp", path, ec);
-    if (ec) return Fail("--port-file: cannot write " + path + ": " + ec.message());
+    if (ec) return Fail("--port-file " + path + ": cannot write: " + ec.message());
   }
-  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
-  std::printf("listening on %s:%u\n", host.empty() ? "0.0.0.0" : host.c_str(),
-              static_cast<unsigned>(server.port()));
+  const std::string bound = BoundAddress(cfg.bind, server.port());
+  std::printf("listening on %s\n", bound.c_str());
   std::fflush(stdout);
-  LogInfo("emulator ready", {{"port", std::to_string(server.port())}, {"execute", execute}});
+  LogInfo("emulator ready", {{"address", bound}, {"execute", cfg.execute}});
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LogInfo("emulator stopping", {{"signal", std::to_string(sig)}});

@@ -1,6 +1,14 @@
 #include "controller/core/address.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace mlspace {
 
@@ -33,6 +41,56 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view flag) {
     return bad("port must be a number from 0 to 65535");
   }
   return HostPort{std::string(host), static_cast<uint16_t>(value)};
+}
+
+std::string BoundAddress(const HostPort& bind, int port) {
+  HostPort bound{bind.host.empty() ? "0.0.0.0" : bind.host, static_cast<uint16_t>(port)};
+  return bound.ToString();
+}
+
+namespace {
+
+// 0 when a TCP socket binds to `hp` (with SO_REUSEADDR, as every listener
+// here does), else the errno of the failure; -1 when the host is not an IP
+// literal (names are not resolved here).
+int ProbeBind(const HostPort& hp) {
+  std::string host = hp.host.empty() ? "0.0.0.0" : hp.host;
+  if (host == "localhost") host = "127.0.0.1";
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(hp.port);
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(hp.port);
+    len = sizeof(*v6);
+  } else {
+    return -1;
+  }
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int err = bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 ? 0 : errno;
+  // A busy port whose owner set SO_REUSEADDR too still binds; listen fails.
+  if (err == 0 && listen(fd, 1) != 0) err = errno;
+  close(fd);
+  return err;
+}
+
+}  // namespace
+
+Status ListenError(std::string_view flag, const HostPort& bind, std::string_view library_detail) {
+  std::string reason(library_detail);
+  if (int err = ProbeBind(bind); err > 0) {
+    reason = std::strerror(err);
+    if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(reason[0]));
+  }
+  return UnavailableError(std::string(flag) + " " + bind.ToString() + ": cannot listen: " + reason);
 }
 
 }  // namespace mlspace

@@ -22,4 +22,16 @@ struct HostPort {
 // `flag` names the flag in the error, e.g. "--api-bind-address".
 Result<HostPort> ParseHostPort(std::string_view text, std::string_view flag);
 
+// "host:port" as a bound listener is reached: the empty host (all
+// interfaces) is shown as 0.0.0.0, `port` is the port actually bound.
+std::string BoundAddress(const HostPort& bind, int port);
+
+// The error for a listener that could not be opened on `bind`:
+// "<flag> <host:port>: cannot listen: <reason>". HTTP libraries report a
+// busy port in their own words (civetweb: "null context when constructing
+// CivetServer"), so the reason is found by binding a TCP socket to the same
+// address once more, e.g. "address already in use"; when that bind succeeds
+// (the failure was elsewhere), `library_detail` is the reason. Thread-safe.
+Status ListenError(std::string_view flag, const HostPort& bind, std::string_view library_detail);
+
 }  // namespace mlspace

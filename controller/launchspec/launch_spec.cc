@@ -103,7 +103,7 @@ struct FlagScanner {
     } else if (key.starts_with(kChunkPrefix)) {
       index_text = key.substr(kChunkPrefix.size());
     } else {
-      return Fail("unknown flag " + Quote(std::string("--").append(key)));
+      return Fail("unknown flag " + FlagName(key));
     }
     auto index = ParseDecimal(index_text);
     if (!index || *index > UINT32_MAX) {
@@ -132,7 +132,7 @@ Result<RawFlags> ScanFlags(std::span<const std::string_view> args) {
       continue;
     }
     if (!IsSpecKey(token)) {
-      scanner.Fail("unknown flag " + Quote(std::string("--").append(token)));
+      scanner.Fail("unknown flag " + FlagName(token));
       continue;
     }
     // `--key value`: a value never starts with "--" (base64, digits, hex).

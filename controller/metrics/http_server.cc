@@ -98,14 +98,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   try {
     server->server_ = std::make_unique<CivetServer>(civet_options);
   } catch (const std::exception& e) {
-    return UnavailableError(options.flag + " \"" + options.bind_address +
-                            "\": cannot listen: " + e.what());
+    // civetweb says "null context when constructing CivetServer" for a busy
+    // port; ListenError finds the real reason.
+    return ListenError(options.flag, hp, e.what());
   }
   std::vector<int> ports = server->server_->getListeningPorts();
-  if (ports.empty()) {
-    return UnavailableError(options.flag + " \"" + options.bind_address +
-                            "\": cannot listen: no port bound");
-  }
+  if (ports.empty()) return ListenError(options.flag, hp, "no port bound");
   server->port_ = ports.front();
   server->wake_host_ =
       hp.host.empty() || hp.host == "0.0.0.0" || hp.host == "localhost" ? "127.0.0.1" : hp.host;

@@ -2,15 +2,9 @@
 
 #include <sstream>
 
+#include "controller/core/build_info.h"
 #include "controller/metrics/process_collector.h"
 #include "controller/metrics/text_format.h"
-
-#ifndef MLSPACE_VERSION
-#define MLSPACE_VERSION "0.0.0"
-#endif
-#ifndef MLSPACE_REVISION
-#define MLSPACE_REVISION "unknown"
-#endif
 
 namespace mlspace::metrics {
 namespace {
@@ -89,7 +83,9 @@ std::string_view ReconcileResultLabel(ReconcileResult result) {
 }
 
 BuildInfo DefaultBuildInfo() {
-  return BuildInfo{MLSPACE_VERSION, MLSPACE_REVISION,
+  // The same values --version prints (controller/core/build_info.h).
+  BuildVersion v = GetBuildVersion();
+  return BuildInfo{std::string(v.version), std::string(v.commit),
                    CompilerVersion() + " c++" + std::to_string(__cplusplus)};
 }
 

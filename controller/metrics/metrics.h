@@ -23,7 +23,7 @@ enum class ReconcileResult { kSuccess, kError, kRequeue, kRequeueAfter };
 std::string_view ReconcileResultLabel(ReconcileResult result);
 
 // Values of the build_info series. Defaults come from the build (CMake project
-// version, git revision at configure time, compiler).
+// version and git commit as --version prints them, compiler).
 struct BuildInfo {
   std::string version;
   std::string revision;

@@ -144,11 +144,22 @@ Status Controller::Start() {
   LogInfo("instance identity", {{"instance", identity_.instance},
                                 {"legacyMarkers", identity_.legacy_markers ? "true" : "false"}});
   MLSPACE_RETURN_IF_ERROR(reconciler_->Prime());
+  // A restart knows its stored jobs' regions from Prime: list them before
+  // the source sync, which parses every manifest (seconds at 10,000), so
+  // the first poll does not wait for it. Regions only the new desired state
+  // uses (a cold start: all of them) are listed right after the sync.
+  PollOnce();
   if (Status s = SyncOnce(); !s.ok()) {
     LogWarn("first source sync failed; nothing will be pruned until it succeeds",
             {{"error", s.ToString()}});
   }
-  PollOnce();
+  const std::set<std::string> listed = observed_.Regions();
+  for (const std::string& region : reconciler_->RegionsInUse()) {
+    if (listed.count(region) == 0) {
+      PollOnce();
+      break;
+    }
+  }
   ResyncOnce();  // every key, open intents included
   pool_ = std::make_unique<runtime::WorkerPool>(
       kName, *queue_,

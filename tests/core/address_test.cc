@@ -1,6 +1,9 @@
 #include "controller/core/address.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace mlspace {
 namespace {
@@ -30,6 +33,36 @@ TEST(AddressTest, ErrorsNameTheFlag) {
   EXPECT_FALSE(ParseHostPort("h:99999", "f").ok());
   EXPECT_FALSE(ParseHostPort("h:8x", "f").ok());
   EXPECT_FALSE(ParseHostPort("::1:80", "f").ok());
+}
+
+TEST(AddressTest, BoundAddressShowsTheHostAndTheChosenPort) {
+  EXPECT_EQ(BoundAddress({"", 0}, 8080), "0.0.0.0:8080");
+  EXPECT_EQ(BoundAddress({"127.0.0.1", 0}, 41234), "127.0.0.1:41234");
+  EXPECT_EQ(BoundAddress({"::1", 0}, 9), "[::1]:9");
+}
+
+TEST(AddressTest, ListenErrorFindsTheRealReason) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  HostPort busy{"127.0.0.1", ntohs(a.sin_port)};
+  Status s = ListenError("--metrics-bind-address", busy, "null context when constructing");
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "--metrics-bind-address " + busy.ToString() +
+                             ": cannot listen: address already in use");
+  close(fd);
+  // The port is free again: the library's own words are all there is.
+  EXPECT_EQ(ListenError("--x", busy, "thread start failed").message(),
+            "--x " + busy.ToString() + ": cannot listen: thread start failed");
+  // A name is not resolved.
+  EXPECT_EQ(ListenError("--x", {"example.invalid", 1}, "lib").message(),
+            "--x example.invalid:1: cannot listen: lib");
 }
 
 }  // namespace

@@ -470,7 +470,7 @@ std::vector<BadRun> BadRuns() {
        {"--spec-version=1", "--spec-num-parts=2", ok[1]},
        201,
        "missing part 1 of 2"},
-      {"UnknownFlag", {ok[0], ok[1], ok[3], "--verbose"}, 201, "unknown flag \"--verbose\""},
+      {"UnknownFlag", {ok[0], ok[1], ok[3], "--verbose"}, 201, "unknown flag --verbose"},
       {"BadBase64",
        {"--spec-version=1", "--spec-num-parts=1", "--spec-part-0=!!!!"},
        202,

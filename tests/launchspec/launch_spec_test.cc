@@ -321,7 +321,7 @@ std::vector<BadCase> BadCases() {
       {"UnknownFlag",
        {good[0], part0, sha, good[3], "--spec-color=red"},
        ErrorKind::kFlags,
-       "unknown flag \"--spec-color\""},
+       "unknown flag --spec-color"},
       {"PositionalArgument",
        {good[0], part0, "stray", good[3]},
        ErrorKind::kFlags,

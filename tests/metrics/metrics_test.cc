@@ -1,5 +1,7 @@
 #include "controller/metrics/metrics.h"
 
+#include "controller/core/build_info.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -233,6 +235,9 @@ TEST(MetricsTest, BuildInfoCarriesVersionRevisionAndCompiler) {
   BuildInfo d = DefaultBuildInfo();
   EXPECT_FALSE(d.version.empty());
   EXPECT_FALSE(d.cppversion.empty());
+  // The same values every binary prints for --version.
+  EXPECT_EQ(d.version, GetBuildVersion().version);
+  EXPECT_EQ(d.revision, GetBuildVersion().commit);
 }
 
 std::multiset<std::string> NonProcessLines(const std::string& text) {

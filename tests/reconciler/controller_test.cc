@@ -523,5 +523,73 @@ TEST_F(ControllerTest, StartUpResolvesOpenIntentsByAdoption) {
   EXPECT_TRUE(c->Stop());
 }
 
+// A source that notes, when the controller reads it, how many List calls
+// the gateway had seen: Start's order is observable.
+class OrderNotingSource : public source::ManifestSource {
+ public:
+  OrderNotingSource(source::ManifestSource& inner, FakeJobGateway& gateway)
+      : inner_(inner), gateway_(gateway) {}
+  Result<source::Snapshot> Read() override {
+    if (lists_at_first_read_ < 0) lists_at_first_read_ = gateway_.CountCalls("List");
+    return inner_.Read();
+  }
+  Result<std::string> ReadBlob(const std::string& id) override { return inner_.ReadBlob(id); }
+  Status Refresh() override { return inner_.Refresh(); }
+  bool WaitForChange(std::chrono::milliseconds t) override { return inner_.WaitForChange(t); }
+  void Wake() override { inner_.Wake(); }
+  int lists_at_first_read() const { return lists_at_first_read_; }
+
+ private:
+  source::ManifestSource& inner_;
+  FakeJobGateway& gateway_;
+  int lists_at_first_read_ = -1;
+};
+
+TEST_F(ControllerTest, RestartPollsStoredRegionsBeforeTheSourceSync) {
+  // A restart: the store holds a Submitted job in SR006 (its manifest is
+  // still there). The first poll must not wait for the sync, which parses
+  // every manifest.
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  store::ObjectRecord r;
+  r.key = ObjectKey{"default", "a"};
+  r.region = "SR006";
+  r.status.phase = api::Phase::kSubmitted;
+  r.status.remote_job_name = "gone-job";
+  store::WriteBatch b;
+  b.upserts.push_back(r);
+  ASSERT_TRUE(store_.Write(b).ok());
+  OrderNotingSource noting(source_, gateway_);
+  ControllerDeps d;
+  d.source = &noting;
+  d.gateway = &gateway_;
+  d.store = &store_;
+  d.clock = &clock_;
+  ControllerOptions o;
+  o.workers = 1;
+  Controller c(d, o);
+  ASSERT_TRUE(c.Start().ok());
+  EXPECT_EQ(noting.lists_at_first_read(), 1) << "SR006 listed before the source was read";
+  EXPECT_EQ(gateway_.CountCalls("List"), 1) << "and not again after the sync";
+  EXPECT_TRUE(c.Stop());
+}
+
+TEST_F(ControllerTest, ColdStartPollsTheManifestsRegionsAfterTheSync) {
+  // Nothing stored: the regions are known only from the manifests.
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
+  OrderNotingSource noting(source_, gateway_);
+  ControllerDeps d;
+  d.source = &noting;
+  d.gateway = &gateway_;
+  d.store = &store_;
+  d.clock = &clock_;
+  ControllerOptions o;
+  o.workers = 1;
+  Controller c(d, o);
+  ASSERT_TRUE(c.Start().ok());
+  EXPECT_EQ(noting.lists_at_first_read(), 0);
+  EXPECT_EQ(gateway_.CountCalls("List"), 1) << "SR006 listed once, right after the sync";
+  EXPECT_TRUE(c.Stop());
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler

@@ -362,7 +362,7 @@ Status EmulatorServer::Impl::Start() {
   auto v = schema::Validator::Create(std::move(doc));
   if (!v.ok()) return v.status().WithContext("emulator: request schemas");
   validator_ = std::move(v).value();
-  MLSPACE_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(opts_.listen, "--listen"));
+  MLSPACE_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(opts_.listen, "--bind-address"));
   if (!opts_.record_path.empty()) {
     record_.open(opts_.record_path, std::ios::out | std::ios::app);
     if (!record_) return InvalidArgumentError("--record: cannot open " + opts_.record_path);
@@ -383,7 +383,7 @@ Status EmulatorServer::Impl::Start() {
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
     server_->start();
   } catch (const Poco::Exception& e) {
-    return UnavailableError("emulator: cannot listen on " + opts_.listen + ": " + e.displayText());
+    return ListenError("--bind-address", hp, e.displayText());
   }
   running_ = true;
   return OkStatus();

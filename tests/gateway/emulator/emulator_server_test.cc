@@ -449,12 +449,14 @@ TEST_F(EmulatorServerTest, StartFailsOnBadAddressOrBusyPort) {
   EmulatorOptions o;
   o.listen = "127.0.0.1:" + std::to_string(server_->port());
   EmulatorServer busy(o, *sim_, clock_);
-  EXPECT_FALSE(busy.Start().ok());
+  const Status in_use = busy.Start();
+  EXPECT_EQ(in_use.message(),
+            "--bind-address " + o.listen + ": cannot listen: address already in use");
   o.listen = "no-port";
   EmulatorServer bad(o, *sim_, clock_);
   const Status s = bad.Start();
   EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("--listen"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("--bind-address"), std::string::npos) << s.message();
 }
 
 TEST(FaultRuleTest, ParsesAndRejects) {
