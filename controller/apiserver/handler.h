@@ -4,6 +4,7 @@
 // Poco adapter (server.h) only moves bytes; routing, encoding, auth and
 // selectors live here so they are tested without sockets.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,12 +30,28 @@ struct ApiRequest {
   std::string Header(const std::string& lower_name) const;
 };
 
+// A streamed answer's sink (watches). Implemented by the HTTP adapter.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Sends `chunk` and flushes it. False when the client is gone or the
+  // server is stopping: the producer must return.
+  virtual bool Write(std::string_view chunk) = 0;
+  // False once the client closed the connection or the server stops.
+  virtual bool Alive() = 0;
+};
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::map<std::string, std::string> headers;
+  // When set, `body` is ignored: the adapter sends the headers, then calls
+  // this on the request's thread, which writes chunks until it returns.
+  std::function<void(ResponseStream&)> stream;
 };
+
+class ChangeLog;
 
 // What the API needs from the running controller. Each may be called from
 // any HTTP thread concurrently; leaving one empty means "always true"/no-op.
@@ -50,6 +67,13 @@ struct ControllerHooks {
 struct HandlerOptions {
   std::string token;  // required as "Authorization: Bearer" when non-empty
   std::string version = "v0.1.0";
+  // What list/get/watch serve (must outlive the handler). Null: lists and
+  // gets read the store directly and watch is refused (unit tests only).
+  const ChangeLog* changes = nullptr;
+  // Watch BOOKMARK period when allowWatchBookmarks=true, and the longest a
+  // watch without timeoutSeconds lasts (kube-apiserver's default is 30-60m).
+  std::chrono::milliseconds bookmark_interval{std::chrono::seconds(60)};
+  std::chrono::seconds max_watch{std::chrono::minutes(30)};
 };
 
 // Parsed labelSelector: equality (=, ==), inequality (!=), existence (key)
@@ -79,7 +103,9 @@ class ApiHandler {
  private:
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse HandleEvents(const ApiRequest& req, const std::string& ns) const;
+  ApiResponse HandleCore(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse ListObjects(const ApiRequest& req, const std::string* ns) const;
+  ApiResponse WatchObjects(const ApiRequest& req, const std::string* ns) const;
   ApiResponse GetObject(const ApiRequest& req, const std::string& ns,
                         const std::string& name) const;
   bool Authorized(const ApiRequest& req) const;
@@ -94,5 +120,9 @@ class ApiHandler {
 std::string AggregatedDiscovery();
 std::string LegacyGroupList();
 std::string ApiResourceList();
+// Core group: /api (APIVersions), /api/v1 (events only) and the aggregated
+// form kubectl asks /api for.
+std::string CoreAggregatedDiscovery();
+std::string CoreResourceList();
 
 }  // namespace mlspace::apiserver

@@ -6,12 +6,16 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
+#include <sys/socket.h>
 
+#include <atomic>
 #include <cctype>
 #include <sstream>
 
@@ -22,9 +26,64 @@ namespace {
 
 constexpr size_t kMaxBodyBytes = 4 << 20;
 
+// Shared by the listener and its handlers: whether the server is stopping
+// and how many streams (watches) hold a thread now.
+struct StreamState {
+  std::atomic<bool> stopping{false};
+  std::atomic<int> active{0};
+  int max = 0;
+};
+
+// Chunked writes on the request's connection. Alive() peeks at the socket
+// so an idle watch notices a client that hung up within a second.
+class ChunkedStream final : public ResponseStream {
+ public:
+  ChunkedStream(std::ostream& out, Poco::Net::StreamSocket* socket, const StreamState& state)
+      : out_(out), socket_(socket), state_(state) {}
+
+  bool Write(std::string_view chunk) override {
+    if (!Alive()) return false;
+    try {
+      out_.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      out_.flush();
+    } catch (const Poco::Exception&) {
+      failed_ = true;
+    } catch (const std::ios_base::failure&) {
+      failed_ = true;
+    }
+    failed_ = failed_ || !out_.good();
+    return !failed_;
+  }
+
+  bool Alive() override {
+    if (failed_ || state_.stopping.load()) return false;
+    if (!socket_) return true;
+    try {
+      if (socket_->poll(Poco::Timespan(0),
+                        Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
+        // Readable while streaming: either the peer closed (0 bytes) or it
+        // sent something we do not expect mid-watch; only EOF ends it.
+        char c;
+        int n = socket_->receiveBytes(&c, 1, MSG_PEEK);
+        if (n <= 0) failed_ = true;
+      }
+    } catch (const Poco::Exception&) {
+      failed_ = true;
+    }
+    return !failed_;
+  }
+
+ private:
+  std::ostream& out_;
+  Poco::Net::StreamSocket* socket_;
+  const StreamState& state_;
+  bool failed_ = false;
+};
+
 class RequestHandler final : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit RequestHandler(const ApiHandler& handler) : handler_(handler) {}
+  RequestHandler(const ApiHandler& handler, StreamState& streams)
+      : handler_(handler), streams_(streams) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
@@ -49,6 +108,23 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
       reply.body =
           R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"malformed request"})";
     }
+    if (reply.stream) {
+      // Watches hold their thread for as long as they last: cap them so
+      // plain requests always find one.
+      if (streams_.active.fetch_add(1) >= streams_.max) {
+        streams_.active.fetch_sub(1);
+        reply.stream = nullptr;
+        reply.status = 429;
+        reply.content_type = "application/json";
+        reply.headers["Retry-After"] = "1";
+        reply.body =
+            R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"TooManyRequests","code":429,"message":"too many concurrent watches; retry"})";
+      } else {
+        Stream(request, response, reply);
+        streams_.active.fetch_sub(1);
+        return;
+      }
+    }
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     response.setContentType(reply.content_type);
     for (const auto& [k, v] : reply.headers) response.set(k, v);
@@ -57,24 +133,47 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
   }
 
  private:
+  void Stream(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+              const ApiResponse& reply) {
+    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    response.setContentType(reply.content_type);
+    for (const auto& [k, v] : reply.headers) response.set(k, v);
+    response.setChunkedTransferEncoding(true);
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
+    try {
+      std::ostream& out = response.send();
+      out.flush();  // headers now: kubectl waits for them before reading events
+      ChunkedStream stream(out, impl ? &impl->socket() : nullptr, streams_);
+      reply.stream(stream);
+    } catch (const Poco::Exception&) {
+      // The client went away mid-stream; nothing left to tell it.
+    }
+  }
+
   const ApiHandler& handler_;
+  StreamState& streams_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  explicit Factory(const ApiHandler& handler) : handler_(handler) {}
+  Factory(const ApiHandler& handler, StreamState& streams) : handler_(handler), streams_(streams) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
-    return new RequestHandler(handler_);
+    return new RequestHandler(handler_, streams_);
   }
 
  private:
   const ApiHandler& handler_;
+  StreamState& streams_;
 };
 
 }  // namespace
 
 struct ApiServer::Impl {
+  StreamState streams;
+  // Each connection holds a thread (keep-alive included) and each watch
+  // holds its connection's, so the pool has room for both.
+  std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t port = 0;
   bool stopped = false;
@@ -101,10 +200,14 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
                 /*reusePort=*/false);
     socket.listen(64);
     impl->port = socket.address().port();
+    int threads = options.max_threads + options.max_watches;
+    impl->streams.max = options.max_watches;
+    impl->pool = std::make_unique<Poco::ThreadPool>(2, threads);
     auto params = new Poco::Net::HTTPServerParams;  // owned by the server
-    params->setMaxThreads(options.max_threads);
+    params->setMaxThreads(threads);
     params->setKeepAlive(true);
-    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler), socket, params);
+    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler, impl->streams),
+                                                           *impl->pool, socket, params);
     impl->server->start();
   } catch (const Poco::Exception& e) {
     return UnavailableError("--api-bind-address " + options.bind.ToString() + ": " +
@@ -120,6 +223,7 @@ uint16_t ApiServer::port() const { return impl_->port; }
 void ApiServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->streams.stopping = true;  // watches notice within a second
   try {
     impl_->server->stopAll(/*abortCurrent=*/false);
   } catch (const Poco::Exception&) {

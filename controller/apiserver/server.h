@@ -16,6 +16,9 @@ struct ServerOptions {
   HostPort bind{"127.0.0.1", 8081};
   int max_threads = 8;
   std::string token;  // a non-loopback bind without one is refused
+  // Concurrent watches, each holding a thread of its own on top of
+  // max_threads; more answer 429 (clients retry).
+  int max_watches = 256;
 };
 
 class ApiServer {
