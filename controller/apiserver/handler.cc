@@ -540,7 +540,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
   bool table = WantsTable(req);
   r.content_type = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
   r.stream = [this, filter = std::move(*filter), include = *include, from = *from, timeout, table,
-              bookmarks = IsTrue(req.Query("allowWatchBookmarks"))](ResponseStream& out) {
+              bookmarks = IsTrue(req.Query("allowWatchBookmarks"))](const ChunkWriter& write) {
     const ChangeLog& log = *options_.changes;
     auto start = std::chrono::steady_clock::now();
     auto end = start + timeout;
@@ -563,7 +563,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
       json status = StatusFailure(410, "Expired",
                                   "too old resource version: " + std::to_string(rv) + " (" +
                                       std::to_string(log.OldestResumableVersion()) + ")");
-      out.Write(json{{"type", "ERROR"}, {"object", status}}.dump() + "\n");
+      write(json{{"type", "ERROR"}, {"object", status}}.dump() + "\n");
     };
 
     int64_t cursor = 0;
@@ -573,7 +573,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
         if (filter.Matches(v->record)) event("ADDED", *v);
       }
       cursor = rv;
-      if (!buf.empty() && !out.Write(buf)) return;
+      if (!buf.empty() && !write(buf)) return;
       buf.clear();
     } else {
       cursor = *from;
@@ -582,7 +582,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
       if (cursor > log.CurrentVersion()) return gone(cursor);
     }
     std::vector<Change> changes;
-    while (out.Alive()) {
+    while (write("")) {
       auto now = std::chrono::steady_clock::now();
       if (now >= end) return;
       // Wake at least once a second to notice a closed client.
@@ -603,7 +603,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
                        {{"kind", api::kKind},
                         {"apiVersion", api::kApiVersion},
                         {"metadata", {{"resourceVersion", std::to_string(cursor)}}}}}};
-            if (!out.Write(mark.dump() + "\n")) return;
+            if (!write(mark.dump() + "\n")) return;
           }
           break;
         case ChangeLog::WaitResult::kChanges:
@@ -611,7 +611,7 @@ ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* n
             cursor = c.resource_version;
             if (filter.Matches(c.object->record)) event(ChangeTypeName(c.type), *c.object);
           }
-          if (!buf.empty() && !out.Write(buf)) return;
+          if (!buf.empty() && !write(buf)) return;
           buf.clear();
           break;
       }

@@ -30,25 +30,19 @@ struct ApiRequest {
   std::string Header(const std::string& lower_name) const;
 };
 
-// A streamed answer's sink (watches). Implemented by the HTTP adapter.
-class ResponseStream {
- public:
-  virtual ~ResponseStream() = default;
-  // Sends `chunk` and flushes it. False when the client is gone or the
-  // server is stopping: the producer must return.
-  virtual bool Write(std::string_view chunk) = 0;
-  // False once the client closed the connection or the server stops.
-  virtual bool Alive() = 0;
-};
+// Writes one piece of a streamed answer (and flushes it); false once the
+// client went away or the server is stopping. An empty piece writes nothing
+// and only asks "still wanted?" (a watch asks about once a second).
+using ChunkWriter = std::function<bool(std::string_view)>;
 
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::map<std::string, std::string> headers;
-  // When set, `body` is ignored: the adapter sends the headers, then calls
-  // this on the request's thread, which writes chunks until it returns.
-  std::function<void(ResponseStream&)> stream;
+  // When set, the answer is streamed with chunked transfer encoding: the
+  // server calls it once on the request's thread; `body` is not sent.
+  std::function<void(const ChunkWriter&)> stream = nullptr;
 };
 
 class ChangeLog;

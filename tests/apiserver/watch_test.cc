@@ -45,9 +45,12 @@ store::WriteBatch Upsert(store::ObjectRecord r) {
 }
 
 // Collects what a watch writes; the test closes it to end the stream.
-class RecordingStream final : public ResponseStream {
+class RecordingStream {
  public:
-  bool Write(std::string_view chunk) override {
+  ChunkWriter Writer() {
+    return [this](std::string_view chunk) { return chunk.empty() ? Alive() : Write(chunk); };
+  }
+  bool Write(std::string_view chunk) {
     std::lock_guard lock(mu_);
     if (closed_) return false;
     size_t pos = 0;
@@ -61,7 +64,7 @@ class RecordingStream final : public ResponseStream {
     cv_.notify_all();
     return true;
   }
-  bool Alive() override {
+  bool Alive() {
     std::lock_guard lock(mu_);
     return !closed_;
   }
@@ -115,7 +118,7 @@ class WatchTest : public ::testing::Test {
     EXPECT_TRUE(r.stream);
     auto run = std::make_unique<Running>();
     if (!r.stream) return run;
-    run->thread = std::thread([fn = r.stream, s = run->stream] { fn(*s); });
+    run->thread = std::thread([fn = r.stream, s = run->stream] { fn(s->Writer()); });
     return run;
   }
 
