@@ -20,16 +20,21 @@ std::string_view ChangeTypeName(ChangeType t) {
 
 bool IsServed(const store::ObjectRecord& r) { return r.status.phase != api::Phase::kRemoved; }
 
-namespace {
-
-std::string DumpObject(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void ObjectVersion::Encode() {
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  text = dump(object);
+  auto meta = object.find("metadata");
+  metadata_text = meta == object.end() ? "{}" : dump(*meta);
 }
+
+namespace {
 
 VersionPtr MakeVersion(store::ObjectRecord r) {
   auto v = std::make_shared<ObjectVersion>();
   v->object = RecordToObject(r);
-  v->text = DumpObject(v->object);
+  v->Encode();
   v->record = std::move(r);
   return v;
 }
@@ -84,7 +89,7 @@ void ChangeLog::Apply(const store::WriteBatch& batch) {
   auto stamp = [](ObjectVersion& v, int64_t rv) {
     v.record.resource_version = rv;
     v.object["metadata"]["resourceVersion"] = std::to_string(rv);
-    v.text = DumpObject(v.object);
+    v.Encode();
   };
 
   std::lock_guard lock(mu_);

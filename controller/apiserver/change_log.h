@@ -35,6 +35,10 @@ struct ObjectVersion {
   store::ObjectRecord record;  // record.resource_version is this version's rv
   nlohmann::json object;       // RecordToObject(record), encoded once
   std::string text;            // object.dump(), so lists and watches only copy bytes
+  std::string metadata_text;   // object["metadata"].dump(), for Table rows
+
+  // Sets text and metadata_text from object.
+  void Encode();
 };
 using VersionPtr = std::shared_ptr<const ObjectVersion>;
 

@@ -481,7 +481,7 @@ std::string ListBody(const std::vector<VersionPtr>& items, int64_t rv) {
 VersionPtr VersionOf(store::ObjectRecord r) {
   auto v = std::make_shared<ObjectVersion>();
   v->object = RecordToObject(r);
-  v->text = v->object.dump(-1, ' ', false, json::error_handler_t::replace);
+  v->Encode();
   v->record = std::move(r);
   return v;
 }
@@ -509,11 +509,9 @@ ApiResponse ApiHandler::ListObjects(const ApiRequest& req, const std::string* ns
       if (IsServed(r) && filter->Matches(r)) selected.push_back(VersionOf(std::move(r)));
     }
   }
-  if (WantsTable(req)) {
-    return JsonReply(200, VersionsToTable(selected, rv, clock_.Now(), *include));
-  }
   ApiResponse r;
-  r.body = ListBody(selected, rv);
+  r.body =
+      WantsTable(req) ? TableBody(selected, rv, clock_.Now(), *include) : ListBody(selected, rv);
   return r;
 }
 

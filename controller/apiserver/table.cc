@@ -76,20 +76,27 @@ namespace {
 
 json NullIfEmpty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
-}  // namespace
-
-json TableRow(const ObjectVersion& v, TimePoint now, IncludeObject include) {
+json Cells(const ObjectVersion& v, TimePoint now) {
   const store::ObjectRecord& r = v.record;
   auto [reason, message] = PhaseReason(r.status);
   std::string image;
   if (auto it = v.object.find("spec"); it != v.object.end() && it->is_object()) {
     image = it->value("image", "");
   }
-  json row{
-      {"cells", json::array({r.key.name, r.region, std::string(api::PhaseName(r.status.phase)),
-                             NullIfEmpty(reason), r.status.attempt, FormatAge(now - r.created_at),
-                             NullIfEmpty(r.status.remote_job_name), NullIfEmpty(image),
-                             NullIfEmpty(message)})}};
+  return json::array({r.key.name, r.region, std::string(api::PhaseName(r.status.phase)),
+                      NullIfEmpty(reason), r.status.attempt, FormatAge(now - r.created_at),
+                      NullIfEmpty(r.status.remote_job_name), NullIfEmpty(image),
+                      NullIfEmpty(message)});
+}
+
+// PartialObjectMetadata as nlohmann dumps it (keys sorted), up to metadata.
+constexpr char kPartialPrefix[] =
+    R"({"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadata","metadata":)";
+
+}  // namespace
+
+json TableRow(const ObjectVersion& v, TimePoint now, IncludeObject include) {
+  json row{{"cells", Cells(v, now)}};
   switch (include) {
     case IncludeObject::kNone:
       break;
@@ -103,6 +110,38 @@ json TableRow(const ObjectVersion& v, TimePoint now, IncludeObject include) {
       break;
   }
   return row;
+}
+
+std::string TableBody(const std::vector<VersionPtr>& versions, int64_t resource_version,
+                      TimePoint now, IncludeObject include) {
+  std::string body = VersionsToTable({}, resource_version, now, include).dump();
+  // It ends with "rows":[]} (keys sorted, rows last): splice the rows in.
+  constexpr std::string_view kTail = "[]}";
+  body.resize(body.size() - kTail.size());
+  body += '[';
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const ObjectVersion& v = *versions[i];
+    if (i) body += ',';
+    body += R"({"cells":)";
+    body += Cells(v, now).dump(-1, ' ', false, json::error_handler_t::replace);
+    switch (include) {
+      case IncludeObject::kNone:
+        break;
+      case IncludeObject::kMetadata:
+        body += R"(,"object":)";
+        body += kPartialPrefix;
+        body += v.metadata_text;
+        body += '}';
+        break;
+      case IncludeObject::kObject:
+        body += R"(,"object":)";
+        body += v.text;
+        break;
+    }
+    body += '}';
+  }
+  body += "]}";
+  return body;
 }
 
 json VersionsToTable(const std::vector<VersionPtr>& versions, int64_t resource_version,

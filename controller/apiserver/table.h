@@ -36,6 +36,11 @@ nlohmann::json VersionsToTable(const std::vector<VersionPtr>& versions, int64_t 
                                TimePoint now, IncludeObject include,
                                bool column_definitions = true);
 
+// VersionsToTable(...).dump() built from the versions' encoded text: what a
+// 10,000-row list answers without copying every object into a JSON tree.
+std::string TableBody(const std::vector<VersionPtr>& versions, int64_t resource_version,
+                      TimePoint now, IncludeObject include);
+
 // The REASON/MESSAGE a user needs at a glance: the condition behind the
 // current phase (Stalled=True first), e.g. Failed's reason for a failed job.
 std::pair<std::string, std::string> PhaseReason(const api::JobStatus& s);

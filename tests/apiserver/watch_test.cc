@@ -13,6 +13,7 @@
 #include "controller/api/yaml_json.h"
 #include "controller/apiserver/change_log.h"
 #include "controller/apiserver/handler.h"
+#include "controller/apiserver/object_codec.h"
 #include "controller/apiserver/openapi.h"
 #include "controller/apiserver/table.h"
 #include "tests/fakes/fake_clock.h"
@@ -518,6 +519,34 @@ TEST_F(WatchTest, OpenApiIsServed) {
   EXPECT_TRUE(
       json::parse(gv.body)["components"]["schemas"].contains("io.mlspace.v1alpha1.MLSpaceJob"));
   EXPECT_EQ(handler_.Handle(Req("/openapi/v2")).status, 404);
+}
+
+}  // namespace
+}  // namespace mlspace::apiserver
+
+namespace mlspace::apiserver {
+namespace {
+
+// The spliced Table text is exactly the JSON tree's dump, for every
+// includeObject form.
+TEST(TableTest, TableBodyEqualsTheTreeDump) {
+  std::vector<VersionPtr> versions;
+  for (auto phase : {api::Phase::kRunning, api::Phase::kPending}) {
+    auto v = std::make_shared<ObjectVersion>();
+    v->record = Record("ns", phase == api::Phase::kRunning ? "a\"quoted" : "b", phase);
+    v->record.labels = {{"team", "x"}};
+    v->object = RecordToObject(v->record);
+    v->Encode();
+    versions.push_back(v);
+  }
+  TimePoint now = versions[0]->record.created_at + 42s;
+  for (auto inc : {IncludeObject::kNone, IncludeObject::kMetadata, IncludeObject::kObject}) {
+    EXPECT_EQ(json::parse(TableBody(versions, 7, now, inc)),
+              VersionsToTable(versions, 7, now, inc));
+    EXPECT_EQ(TableBody(versions, 7, now, inc), VersionsToTable(versions, 7, now, inc).dump());
+  }
+  EXPECT_EQ(TableBody({}, 3, now, IncludeObject::kMetadata),
+            VersionsToTable({}, 3, now, IncludeObject::kMetadata).dump());
 }
 
 }  // namespace
