@@ -122,6 +122,10 @@ class ObservingStore final : public store::StateStore {
   Result<std::vector<store::Event>> Events(const ObjectKey& key, size_t limit) override {
     return inner_.Events(key, limit);
   }
+  Result<store::StoreIdentity> Identity() override { return inner_.Identity(); }
+  Status RecordInstance(const std::string& instance) override {
+    return inner_.RecordInstance(instance);
+  }
 
  private:
   store::StateStore& inner_;
