@@ -69,6 +69,22 @@ class DocumentParser {
     doc_.errors.push_back(Where(field) + "unknown field \"" + field + "\"");
   }
 
+  // Scalars of spec with the CRD's type, whatever else is wrong.
+  static json ReadableSpec(const json& obj) {
+    auto spec = obj.find("spec");
+    if (spec == obj.end() || !spec->is_object()) return nullptr;
+    static const char* const kStrings[] = {"region", "image",      "instanceType",  "type",
+                                           "queue",  "allocation", "priorityClass", "workingDir"};
+    json out = json::object();
+    for (const char* k : kStrings) {
+      if (auto it = spec->find(k); it != spec->end() && it->is_string()) out[k] = *it;
+    }
+    for (const char* k : {"workers", "processesPerWorker"}) {
+      if (auto it = spec->find(k); it != spec->end() && it->is_number_integer()) out[k] = *it;
+    }
+    return out.empty() ? json(nullptr) : out;
+  }
+
   ManifestDocument Parse(const json& obj) {
     doc_.kind = ManifestDocument::Kind::kInvalid;
     doc_.reason = kReasonInvalidSpec;
@@ -128,6 +144,7 @@ class DocumentParser {
     MLSpaceJob job;
     job.source_path = std::string(path_);
     CheckMetadata(obj, job.metadata);
+    doc_.readable_spec = ReadableSpec(obj);
 
     auto validator = CrdValidator();
     if (!validator.ok()) {
@@ -161,6 +178,7 @@ class DocumentParser {
     job.spec_hash = SpecHash(job.spec);
     doc_.kind = ManifestDocument::Kind::kJob;
     doc_.reason.clear();
+    doc_.readable_spec = nullptr;
     doc_.job = std::move(job);
     return std::move(doc_);
   }

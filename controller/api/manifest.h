@@ -44,6 +44,10 @@ struct ManifestDocument {
   std::vector<std::string> errors;
   std::string reason;  // kInvalid: kReasonParseError or kReasonInvalidSpec
   std::string warning;
+  // kInvalid MLSpaceJob: the spec's scalar fields that could still be read
+  // (region, image, ...), so the API shows what the object was meant to be.
+  // Null when none.
+  nlohmann::json readable_spec;
 
   // The errors joined with "; " (kInvalid), for a status message.
   std::string Message() const;

@@ -6,8 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/api/types.h"
+#include "controller/apiserver/change_log.h"
+#include "controller/apiserver/events.h"
 #include "controller/apiserver/object_codec.h"
+#include "controller/apiserver/openapi.h"
 #include "controller/apiserver/source_resource.h"
+#include "controller/apiserver/table.h"
+#include "controller/core/log.h"
 #include "controller/core/object_key.h"
 #include "controller/core/time_util.h"
 
@@ -61,9 +66,9 @@ json ResourceJson() {
       {"singularResource", "mlspacejob"},
       {"scope", "Namespaced"},
       {"responseKind", {{"group", api::kGroup}, {"version", api::kVersion}, {"kind", api::kKind}}},
-      {"verbs", json::array({"get", "list"})},
+      {"verbs", json::array({"get", "list", "watch"})},
       {"shortNames", json::array({"msj"})},
-      {"categories", json::array({"mlspace"})},
+      {"categories", json::array({"all", "mlspace"})},
       {"subresources",
        json::array({{{"subresource", "status"},
                      {"responseKind",
@@ -71,44 +76,62 @@ json ResourceJson() {
                      {"verbs", json::array({"get"})}}})}};
 }
 
-// Field selectors kubectl sends: metadata.name=X and metadata.namespace=X.
-struct FieldSelector {
-  std::string name;
-  std::string namespace_name;
-};
-
-Result<FieldSelector> ParseFieldSelector(std::string_view text, std::string_view prefix) {
-  FieldSelector fs;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t comma = text.find(',', pos);
-    if (comma == std::string_view::npos) comma = text.size();
-    std::string_view term = text.substr(pos, comma - pos);
-    pos = comma + 1;
-    if (term.empty()) continue;
-    size_t eq = term.find('=');
-    if (eq == std::string_view::npos) {
-      return InvalidArgumentError("fieldSelector \"" + std::string(term) +
-                                  "\": expected key=value");
-    }
-    std::string_view key = term.substr(0, eq);
-    std::string_view value = term.substr(eq + 1);
-    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
-    if (key == std::string(prefix) + ".name") {
-      fs.name = std::string(value);
-    } else if (key == std::string(prefix) + ".namespace") {
-      fs.namespace_name = std::string(value);
-    } else if (prefix == "involvedObject" &&
-               (key == "involvedObject.kind" || key == "involvedObject.uid")) {
-      // kubectl describe narrows by kind and uid too; name+namespace already
-      // identify the object in this API.
-    } else {
-      return InvalidArgumentError("fieldSelector: field \"" + std::string(key) +
-                                  "\" is not supported");
-    }
-  }
-  return fs;
+json EventsResourceJson() {
+  return json{{"resource", "events"},
+              {"singularResource", "event"},
+              {"scope", "Namespaced"},
+              {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Event"}}},
+              {"verbs", json::array({"get", "list"})},
+              {"shortNames", json::array({"ev"})}};
 }
+
+// Fields `kubectl describe`, `kubectl events --for` and
+// `get events --field-selector` filter events on.
+const std::vector<std::string_view>& EventSelectorFields() {
+  static const std::vector<std::string_view> f{"involvedObject.kind",
+                                               "involvedObject.name",
+                                               "involvedObject.namespace",
+                                               "involvedObject.uid",
+                                               "involvedObject.apiVersion",
+                                               "metadata.name",
+                                               "metadata.namespace",
+                                               "type",
+                                               "reason"};
+  return f;
+}
+
+std::optional<std::string> EventField(const json& e, std::string_view field) {
+  size_t dot = field.find('.');
+  const json* v = &e;
+  std::string_view rest = field;
+  while (true) {
+    std::string part(rest.substr(0, dot));
+    auto it = v->find(part);
+    if (it == v->end()) return std::nullopt;
+    v = &*it;
+    if (dot == std::string_view::npos) break;
+    rest = rest.substr(dot + 1);
+    dot = rest.find('.');
+  }
+  if (!v->is_string()) return std::nullopt;
+  return v->get<std::string>();
+}
+
+// resourceVersion as a watch start: nullopt for ""/"0" (start with the
+// current objects as ADDED), else the number.
+Result<std::optional<int64_t>> ParseResourceVersion(const std::string& text) {
+  if (text.empty() || text == "0") return std::optional<int64_t>();
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > (INT64_MAX - 9) / 10) {
+      return InvalidArgumentError("resourceVersion \"" + text + "\": expected a number");
+    }
+    v = v * 10 + (c - '0');
+  }
+  return std::optional<int64_t>(v);
+}
+
+bool IsTrue(const std::string& v) { return v == "true" || v == "1"; }
 
 }  // namespace
 
@@ -209,9 +232,9 @@ std::string ApiResourceList() {
            {"singularName", "mlspacejob"},
            {"namespaced", true},
            {"kind", api::kKind},
-           {"verbs", json::array({"get", "list"})},
+           {"verbs", json::array({"get", "list", "watch"})},
            {"shortNames", json::array({"msj"})},
-           {"categories", json::array({"mlspace"})}};
+           {"categories", json::array({"all", "mlspace"})}};
   json status{{"name", std::string(api::kPlural) + "/status"},
               {"singularName", ""},
               {"namespaced", true},
@@ -221,6 +244,32 @@ std::string ApiResourceList() {
            {"apiVersion", "v1"},
            {"groupVersion", api::kApiVersion},
            {"resources", json::array({res, status, SourceApiResource()})}};
+  return doc.dump();
+}
+
+std::string CoreAggregatedDiscovery() {
+  json doc{
+      {"kind", "APIGroupDiscoveryList"},
+      {"apiVersion", "apidiscovery.k8s.io/v2"},
+      {"metadata", json::object()},
+      {"items", json::array({{{"metadata", json::object()},
+                              {"versions", json::array({{{"version", "v1"},
+                                                         {"freshness", "Current"},
+                                                         {"resources", json::array({
+                                                                           EventsResourceJson(),
+                                                                       })}}})}}})}};
+  return doc.dump();
+}
+
+std::string CoreResourceList() {
+  json doc{{"kind", "APIResourceList"},
+           {"groupVersion", "v1"},
+           {"resources", json::array({{{"name", "events"},
+                                       {"singularName", "event"},
+                                       {"namespaced", true},
+                                       {"kind", "Event"},
+                                       {"verbs", json::array({"get", "list"})},
+                                       {"shortNames", json::array({"ev"})}}})}};
   return doc.dump();
 }
 
@@ -310,13 +359,64 @@ ApiResponse ApiHandler::Route(const ApiRequest& req) const {
     }
     return HandleResource(req, parts);
   }
-  // Core events, for kubectl describe: /api/v1/namespaces/{ns}/events.
-  if (parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces" &&
-      parts[4] == "events" && req.method == "GET") {
-    return HandleEvents(req, parts[3]);
+  if (req.path == "/openapi/v3") {
+    ApiResponse r;
+    r.body = OpenApiRoot();
+    return r;
   }
-  // /api itself answers 404 on purpose: an empty core group makes kubectl
-  // refetch discovery on every command.
+  if (req.path == std::string("/openapi/v3/apis/") + api::kApiVersion) {
+    auto doc = OpenApiGroupVersion();
+    if (!doc.ok()) return Failure(500, "InternalError", doc.status().message());
+    ApiResponse r;
+    r.body = **doc;
+    return r;
+  }
+  // The core group serves events only (kubectl describe, get events,
+  // kubectl events). Listing v1 with at least one resource keeps kubectl's
+  // discovery cache valid (an empty v1 makes it refetch on every command).
+  if (!parts.empty() && parts[0] == "api") return HandleCore(req, parts);
+  return Failure(404, "NotFound", "the server could not find the requested resource");
+}
+
+ApiResponse ApiHandler::HandleCore(const ApiRequest& req,
+                                   const std::vector<std::string>& parts) const {
+  if (parts.size() == 1) {
+    ApiResponse r;
+    if (req.Header("accept").find("apidiscovery.k8s.io") != std::string::npos) {
+      r.content_type = kAggregatedContentType;
+      r.body = CoreAggregatedDiscovery();
+    } else {
+      r.body = json{{"kind", "APIVersions"},
+                    {"versions", json::array({"v1"})},
+                    {"serverAddressByClientCIDRs",
+                     json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", ""}}})}}
+                   .dump();
+    }
+    return r;
+  }
+  if (parts[1] != "v1") {
+    return Failure(404, "NotFound", "the server could not find the requested resource");
+  }
+  if (parts.size() == 2) {
+    ApiResponse r;
+    r.body = CoreResourceList();
+    return r;
+  }
+  // /api/v1/events, /api/v1/namespaces/{ns}/events[/{name}]
+  if (parts.size() == 3 && parts[2] == "events") return HandleEvents(req, "");
+  if (parts.size() >= 5 && parts.size() <= 6 && parts[2] == "namespaces" && parts[4] == "events") {
+    if (parts.size() == 5) return HandleEvents(req, parts[3]);
+    ApiRequest one = req;
+    one.query.erase("fieldSelector");
+    one.query.emplace("fieldSelector", "metadata.name=" + parts[5]);
+    ApiResponse r = HandleEvents(one, parts[3]);
+    if (r.status != 200 || WantsTable(req)) return r;
+    json list = json::parse(r.body);
+    if (list["items"].empty()) {
+      return Failure(404, "NotFound", "events \"" + parts[5] + "\" not found");
+    }
+    return JsonReply(200, list["items"][0]);
+  }
   return Failure(404, "NotFound", "the server could not find the requested resource");
 }
 
@@ -351,80 +451,251 @@ ApiResponse ApiHandler::HandleResource(const ApiRequest& req,
   return Failure(404, "NotFound", "the server could not find the requested resource");
 }
 
+namespace {
+
+// Filters shared by list and watch.
+struct ListFilter {
+  std::optional<std::string> ns;  // a copy: watches outlive the request
+  LabelSelector labels;
+  FieldSelector fields;
+
+  bool Matches(const store::ObjectRecord& r) const {
+    if (ns && r.key.namespace_name != *ns) return false;
+    if (!labels.Matches(r.labels)) return false;
+    return fields.Matches([&r](std::string_view f) { return JobField(r, f); });
+  }
+};
+
+Result<ListFilter> ParseListFilter(const ApiRequest& req, const std::string* ns) {
+  ListFilter f;
+  if (ns) f.ns = *ns;
+  MLSPACE_ASSIGN_OR_RETURN(f.labels, LabelSelector::Parse(req.Query("labelSelector")));
+  MLSPACE_ASSIGN_OR_RETURN(f.fields,
+                           FieldSelector::Parse(req.Query("fieldSelector"), JobSelectorFields()));
+  return f;
+}
+
+std::string ListBody(const std::vector<VersionPtr>& items, int64_t rv) {
+  size_t size = 160;
+  for (const auto& v : items) size += v->text.size() + 1;
+  std::string body;
+  body.reserve(size);
+  body += R"({"apiVersion":")";
+  body += api::kApiVersion;
+  body += R"(","kind":")";
+  body += api::kKind;
+  body += R"(List","metadata":{"resourceVersion":")";
+  body += std::to_string(rv);
+  body += R"("},"items":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) body += ',';
+    body += items[i]->text;
+  }
+  body += "]}";
+  return body;
+}
+
+VersionPtr VersionOf(store::ObjectRecord r) {
+  auto v = std::make_shared<ObjectVersion>();
+  v->object = RecordToObject(r);
+  v->Encode();
+  v->record = std::move(r);
+  return v;
+}
+
+}  // namespace
+
 ApiResponse ApiHandler::ListObjects(const ApiRequest& req, const std::string* ns) const {
-  auto selector = LabelSelector::Parse(req.Query("labelSelector"));
-  if (!selector.ok()) return Failure(400, "BadRequest", selector.status().message());
-  auto fields = ParseFieldSelector(req.Query("fieldSelector"), "metadata");
-  if (!fields.ok()) return Failure(400, "BadRequest", fields.status().message());
-  if (req.Query("watch") == "true" || req.Query("watch") == "1") {
-    return Failure(405, "MethodNotAllowed", "watch is not supported yet");
-  }
-  auto all = store_.List();
-  if (!all.ok()) return Failure(500, "InternalError", all.status().message());
-  std::vector<store::ObjectRecord> selected;
+  auto filter = ParseListFilter(req, ns);
+  if (!filter.ok()) return Failure(400, "BadRequest", filter.status().message());
+  auto include = ParseIncludeObject(req.Query("includeObject"));
+  if (!include.ok()) return Failure(400, "BadRequest", include.status().message());
+  if (IsTrue(req.Query("watch"))) return WatchObjects(req, ns);
+
+  std::vector<VersionPtr> selected;
   int64_t rv = 0;
-  for (auto& r : *all) {
-    rv = std::max(rv, r.resource_version);
-    if (ns && r.key.namespace_name != *ns) continue;
-    if (!fields->name.empty() && r.key.name != fields->name) continue;
-    if (!fields->namespace_name.empty() && r.key.namespace_name != fields->namespace_name) continue;
-    if (!selector->Matches(r.labels)) continue;
-    selected.push_back(std::move(r));
+  if (options_.changes) {
+    for (auto& v : options_.changes->List(&rv)) {
+      if (filter->Matches(v->record)) selected.push_back(std::move(v));
+    }
+  } else {
+    auto all = store_.List();
+    if (!all.ok()) return Failure(500, "InternalError", all.status().message());
+    for (auto& r : *all) {
+      rv = std::max(rv, r.resource_version);
+      if (IsServed(r) && filter->Matches(r)) selected.push_back(VersionOf(std::move(r)));
+    }
   }
-  if (WantsTable(req)) return JsonReply(200, RecordsToTable(selected, rv, clock_.Now()));
-  return JsonReply(200, RecordsToList(selected, rv));
+  ApiResponse r;
+  r.body =
+      WantsTable(req) ? TableBody(selected, rv, clock_.Now(), *include) : ListBody(selected, rv);
+  return r;
+}
+
+ApiResponse ApiHandler::WatchObjects(const ApiRequest& req, const std::string* ns) const {
+  if (!options_.changes) {
+    return Failure(405, "MethodNotAllowed", "watch needs the controller's change log");
+  }
+  auto filter = ParseListFilter(req, ns);
+  if (!filter.ok()) return Failure(400, "BadRequest", filter.status().message());
+  auto include = ParseIncludeObject(req.Query("includeObject"));
+  if (!include.ok()) return Failure(400, "BadRequest", include.status().message());
+  auto from = ParseResourceVersion(req.Query("resourceVersion"));
+  if (!from.ok()) return Failure(400, "BadRequest", from.status().message());
+  std::chrono::seconds timeout = options_.max_watch;
+  if (std::string t = req.Query("timeoutSeconds"); !t.empty()) {
+    auto v = ParseResourceVersion(t);  // same grammar: a non-negative integer
+    if (!v.ok() || !v->has_value()) {
+      return Failure(400, "BadRequest", "timeoutSeconds \"" + t + "\": expected seconds > 0");
+    }
+    timeout = std::min(timeout, std::chrono::seconds(**v));
+  }
+
+  ApiResponse r;
+  bool table = WantsTable(req);
+  r.content_type = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
+  r.stream = [this, filter = std::move(*filter), include = *include, from = *from, timeout, table,
+              bookmarks = IsTrue(req.Query("allowWatchBookmarks"))](const ChunkWriter& write) {
+    const ChangeLog& log = *options_.changes;
+    auto start = std::chrono::steady_clock::now();
+    auto end = start + timeout;
+    auto next_bookmark = start + options_.bookmark_interval;
+    std::string buf;
+    auto event = [&](std::string_view type, const ObjectVersion& v) {
+      buf += R"({"type":")";
+      buf += type;
+      buf += R"(","object":)";
+      if (table) {
+        buf += VersionsToTable({std::make_shared<ObjectVersion>(v)}, v.record.resource_version,
+                               clock_.Now(), include)
+                   .dump(-1, ' ', false, json::error_handler_t::replace);
+      } else {
+        buf += v.text;
+      }
+      buf += "}\n";
+    };
+    auto gone = [&](int64_t rv) {
+      json status = StatusFailure(410, "Expired",
+                                  "too old resource version: " + std::to_string(rv) + " (" +
+                                      std::to_string(log.OldestResumableVersion()) + ")");
+      write(json{{"type", "ERROR"}, {"object", status}}.dump() + "\n");
+    };
+
+    int64_t cursor = 0;
+    if (!from) {
+      int64_t rv = 0;
+      for (const auto& v : log.List(&rv)) {
+        if (filter.Matches(v->record)) event("ADDED", *v);
+      }
+      cursor = rv;
+      if (!buf.empty() && !write(buf)) return;
+      buf.clear();
+    } else {
+      cursor = *from;
+      // A version this log never issued (the controller restarted since
+      // the client listed) is as unusable as one it forgot: relist.
+      if (cursor > log.CurrentVersion()) return gone(cursor);
+    }
+    std::vector<Change> changes;
+    while (write("")) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= end) return;
+      // Wake at least once a second to notice a closed client.
+      auto wait_until = std::min({end, now + std::chrono::seconds(1), next_bookmark});
+      changes.clear();
+      switch (log.WaitForChanges(cursor, wait_until, &changes)) {
+        case ChangeLog::WaitResult::kShutdown:
+          return;
+        case ChangeLog::WaitResult::kGone:
+          // Fell behind the bounded history (a slow reader): drop it; the
+          // client relists, as informers do on 410.
+          return gone(cursor);
+        case ChangeLog::WaitResult::kTimeout:
+          if (bookmarks && std::chrono::steady_clock::now() >= next_bookmark) {
+            next_bookmark = std::chrono::steady_clock::now() + options_.bookmark_interval;
+            json mark{{"type", "BOOKMARK"},
+                      {"object",
+                       {{"kind", api::kKind},
+                        {"apiVersion", api::kApiVersion},
+                        {"metadata", {{"resourceVersion", std::to_string(cursor)}}}}}};
+            if (!write(mark.dump() + "\n")) return;
+          }
+          break;
+        case ChangeLog::WaitResult::kChanges:
+          for (const auto& c : changes) {
+            cursor = c.resource_version;
+            if (filter.Matches(c.object->record)) event(ChangeTypeName(c.type), *c.object);
+          }
+          if (!buf.empty() && !write(buf)) return;
+          buf.clear();
+          break;
+      }
+    }
+  };
+  return r;
 }
 
 ApiResponse ApiHandler::GetObject(const ApiRequest& req, const std::string& ns,
                                   const std::string& name) const {
-  auto rec = store_.Get(ObjectKey{ns, name});
-  if (!rec.ok()) return Failure(500, "InternalError", rec.status().message());
-  if (!rec->has_value()) return JsonReply(404, NotFoundStatus(name));
-  const store::ObjectRecord& r = **rec;
-  if (WantsTable(req)) return JsonReply(200, RecordsToTable({r}, r.resource_version, clock_.Now()));
-  return JsonReply(200, RecordToObject(r));
+  auto include = ParseIncludeObject(req.Query("includeObject"));
+  if (!include.ok()) return Failure(400, "BadRequest", include.status().message());
+  VersionPtr v;
+  if (options_.changes) {
+    v = options_.changes->Get(ObjectKey{ns, name});
+  } else {
+    auto rec = store_.Get(ObjectKey{ns, name});
+    if (!rec.ok()) return Failure(500, "InternalError", rec.status().message());
+    if (rec->has_value() && IsServed(**rec)) v = VersionOf(std::move(**rec));
+  }
+  if (!v) return JsonReply(404, NotFoundStatus(name));
+  if (WantsTable(req)) {
+    return JsonReply(200, VersionsToTable({v}, v->record.resource_version, clock_.Now(), *include));
+  }
+  ApiResponse r;
+  r.body = v->text;
+  return r;
 }
 
 ApiResponse ApiHandler::HandleEvents(const ApiRequest& req, const std::string& ns) const {
-  auto fields = ParseFieldSelector(req.Query("fieldSelector"), "involvedObject");
+  if (IsTrue(req.Query("watch"))) {
+    return Failure(405, "MethodNotAllowed", "watching events is not supported; list them instead");
+  }
+  auto fields = FieldSelector::Parse(req.Query("fieldSelector"), EventSelectorFields());
   if (!fields.ok()) return Failure(400, "BadRequest", fields.status().message());
-  json items = json::array();
-  std::vector<ObjectKey> keys;
-  if (!fields->name.empty()) {
-    keys.push_back(ObjectKey{ns, fields->name});
+  std::string kind = fields->Equal("involvedObject.kind");
+  if (!kind.empty() && kind != api::kKind) {
+    return JsonReply(
+        200, WantsTable(req) ? EventTable(json::array(), clock_.Now()) : EventList(json::array()));
+  }
+  // Removed objects' records stay in the store (not served as objects) and
+  // so do their events: list every record, served or not.
+  std::vector<store::ObjectRecord> records;
+  std::string name = fields->Equal("involvedObject.name");
+  if (!name.empty() && !ns.empty()) {
+    auto rec = store_.Get(ObjectKey{ns, name});
+    if (!rec.ok()) return Failure(500, "InternalError", rec.status().message());
+    if (rec->has_value()) records.push_back(std::move(**rec));
   } else {
     auto all = store_.List();
     if (!all.ok()) return Failure(500, "InternalError", all.status().message());
-    for (const auto& r : *all) {
-      if (r.key.namespace_name == ns) keys.push_back(r.key);
+    for (auto& r : *all) {
+      if (ns.empty() || r.key.namespace_name == ns) records.push_back(std::move(r));
     }
   }
-  for (const auto& key : keys) {
-    auto events = store_.Events(key, 500);
+  json items = json::array();
+  for (const auto& r : records) {
+    auto events = store_.Events(r.key, 500);
     if (!events.ok()) return Failure(500, "InternalError", events.status().message());
+    std::string uid = ObjectUid(r);
     for (const auto& e : *events) {
-      std::string ts = FormatRfc3339(e.time);
-      items.push_back(
-          {{"metadata",
-            {{"name", key.name + "." + std::to_string(e.id)}, {"namespace", key.namespace_name}}},
-           {"involvedObject",
-            {{"kind", api::kKind},
-             {"apiVersion", api::kApiVersion},
-             {"name", key.name},
-             {"namespace", key.namespace_name}}},
-           {"reason", e.reason},
-           {"message", e.message},
-           {"type", e.type},
-           {"count", 1},
-           {"firstTimestamp", ts},
-           {"lastTimestamp", ts},
-           {"source", {{"component", "mlspace-controller"}}}});
+      json ej = EventToJson(e, uid);
+      if (fields->Matches([&ej](std::string_view f) { return EventField(ej, f); })) {
+        items.push_back(std::move(ej));
+      }
     }
   }
-  return JsonReply(200, json{{"kind", "EventList"},
-                             {"apiVersion", "v1"},
-                             {"metadata", json::object()},
-                             {"items", std::move(items)}});
+  if (WantsTable(req)) return JsonReply(200, EventTable(items, clock_.Now()));
+  return JsonReply(200, EventList(std::move(items)));
 }
 
 }  // namespace mlspace::apiserver

@@ -4,6 +4,7 @@
 // Poco adapter (server.h) only moves bytes; routing, encoding, auth and
 // selectors live here so they are tested without sockets.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,9 +33,9 @@ struct ApiRequest {
   std::string Header(const std::string& lower_name) const;
 };
 
-// Writes one piece of a streamed answer; false once the client went away or
-// the server is stopping. An empty piece writes nothing and only asks
-// "still wanted?".
+// Writes one piece of a streamed answer (and flushes it); false once the
+// client went away or the server is stopping. An empty piece writes nothing
+// and only asks "still wanted?" (a watch asks about once a second).
 using ChunkWriter = std::function<bool(std::string_view)>;
 
 struct ApiResponse {
@@ -48,6 +49,8 @@ struct ApiResponse {
   // The authenticated user ("" when no token is configured), for logs.
   std::string user = "";
 };
+
+class ChangeLog;
 
 // What the API needs from the running controller. Each may be called from
 // any HTTP thread concurrently; leaving one empty means "always true"/no-op.
@@ -68,6 +71,13 @@ struct HandlerOptions {
   // one of its tokens (and `token` is not used).
   std::shared_ptr<const TokenAuthenticator> tokens = nullptr;
   LogOptions logs = {};
+  // What list/get/watch serve (must outlive the handler). Null: lists and
+  // gets read the store directly and watch is refused (unit tests only).
+  const ChangeLog* changes = nullptr;
+  // Watch BOOKMARK period when allowWatchBookmarks=true, and the longest a
+  // watch without timeoutSeconds lasts (kube-apiserver's default is 30-60m).
+  std::chrono::milliseconds bookmark_interval{std::chrono::seconds(60)};
+  std::chrono::seconds max_watch{std::chrono::minutes(30)};
 };
 
 // Parsed labelSelector: equality (=, ==), inequality (!=), existence (key)
@@ -98,7 +108,9 @@ class ApiHandler {
   ApiResponse Route(const ApiRequest& req) const;
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse HandleEvents(const ApiRequest& req, const std::string& ns) const;
+  ApiResponse HandleCore(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse ListObjects(const ApiRequest& req, const std::string* ns) const;
+  ApiResponse WatchObjects(const ApiRequest& req, const std::string* ns) const;
   ApiResponse GetObject(const ApiRequest& req, const std::string& ns,
                         const std::string& name) const;
   // The user a request authenticates as ("" with no token configured);
@@ -115,5 +127,9 @@ class ApiHandler {
 std::string AggregatedDiscovery();
 std::string LegacyGroupList();
 std::string ApiResourceList();
+// Core group: /api (APIVersions), /api/v1 (events only) and the aggregated
+// form kubectl asks /api for.
+std::string CoreAggregatedDiscovery();
+std::string CoreResourceList();
 
 }  // namespace mlspace::apiserver

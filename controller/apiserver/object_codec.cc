@@ -39,11 +39,13 @@ json RecordToObject(const store::ObjectRecord& r) {
     spec = json::parse(r.spec_json, nullptr, /*allow_exceptions=*/false);
     if (spec.is_discarded()) spec = json::object();
   }
+  json status = api::StatusToJson(r.status);
+  if (!r.source_path.empty()) status["sourcePath"] = r.source_path;
   return json{{"apiVersion", api::kApiVersion},
               {"kind", api::kKind},
               {"metadata", std::move(meta)},
               {"spec", std::move(spec)},
-              {"status", api::StatusToJson(r.status)}};
+              {"status", std::move(status)}};
 }
 
 json RecordsToList(const std::vector<store::ObjectRecord>& records, int64_t resource_version) {

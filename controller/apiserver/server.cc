@@ -7,16 +7,20 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetSSL.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <mutex>
 #include <sstream>
 
@@ -27,10 +31,28 @@ namespace {
 
 constexpr size_t kMaxBodyBytes = 4 << 20;
 
+// Shared by the listener and its handlers: whether the server is stopping
+// and how many streams (watches) hold a thread now.
+struct StreamState {
+  std::atomic<bool> stopping{false};
+  std::atomic<int> active{0};
+  int max = 0;
+};
+
+// True once the peer closed its end: a watch waiting for changes notices a
+// client that hung up within a second instead of at its next event. Peeks
+// at the raw descriptor (never consumes; with TLS a pending record counts
+// as "still there", and the next write finds out).
+bool PeerClosed(Poco::Net::StreamSocket& socket) {
+  char c;
+  ssize_t n = ::recv(socket.impl()->sockfd(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 class RequestHandler final : public Poco::Net::HTTPRequestHandler {
  public:
-  RequestHandler(const ApiHandler& handler, const std::atomic<bool>& stopping)
-      : handler_(handler), stopping_(stopping) {}
+  RequestHandler(const ApiHandler& handler, StreamState& streams)
+      : handler_(handler), streams_(streams) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
@@ -69,29 +91,50 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
                                {"code", std::to_string(reply.status)},
                                {"user", reply.user}});
     }
+    if (reply.stream) {
+      // Watches hold their thread for as long as they last: cap them so
+      // plain requests always find one.
+      if (streams_.active.fetch_add(1) >= streams_.max) {
+        streams_.active.fetch_sub(1);
+        reply.stream = nullptr;
+        reply.status = 429;
+        reply.content_type = "application/json";
+        reply.headers["Retry-After"] = "1";
+        reply.body =
+            R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"TooManyRequests","code":429,"message":"too many concurrent watches; retry"})";
+      } else {
+        Stream(request, response, reply);
+        streams_.active.fetch_sub(1);
+        return;
+      }
+    }
     // The true reason phrase ("404 Not Found"): setStatus alone keeps "OK".
     response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     response.setContentType(reply.content_type);
     for (const auto& [k, v] : reply.headers) response.set(k, v);
-    if (reply.stream) {
-      Stream(reply, response);
-      return;
-    }
     response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
     response.send() << reply.body;
   }
 
  private:
-  void Stream(const ApiResponse& reply, Poco::Net::HTTPServerResponse& response) {
+  void Stream(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+              const ApiResponse& reply) {
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    response.setContentType(reply.content_type);
+    for (const auto& [k, v] : reply.headers) response.set(k, v);
     response.setChunkedTransferEncoding(true);
-    response.setKeepAlive(false);
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
+    Poco::Net::StreamSocket* socket = impl ? &impl->socket() : nullptr;
     try {
       std::ostream& out = response.send();
-      out.flush();  // the status line and headers go out at once
+      out.flush();  // headers now: kubectl waits for them before reading events
       bool gone = false;
       reply.stream([&](std::string_view piece) {
-        if (gone || stopping_.load()) return false;
-        if (piece.empty()) return true;
+        if (gone || streams_.stopping.load()) return false;
+        if (piece.empty()) {
+          gone = socket && PeerClosed(*socket);
+          return !gone;
+        }
         out.write(piece.data(), static_cast<std::streamsize>(piece.size()));
         out.flush();
         gone = !out.good();
@@ -104,21 +147,20 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
   }
 
   const ApiHandler& handler_;
-  const std::atomic<bool>& stopping_;
+  StreamState& streams_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(const ApiHandler& handler, const std::atomic<bool>& stopping)
-      : handler_(handler), stopping_(stopping) {}
+  Factory(const ApiHandler& handler, StreamState& streams) : handler_(handler), streams_(streams) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
-    return new RequestHandler(handler_, stopping_);
+    return new RequestHandler(handler_, streams_);
   }
 
  private:
   const ApiHandler& handler_;
-  const std::atomic<bool>& stopping_;
+  StreamState& streams_;
 };
 
 }  // namespace
@@ -137,7 +179,10 @@ Status ParseRequestTarget(const std::string& target, ApiRequest& req) {
 struct ApiServer::Impl {
   // Declared first so it outlives the server's threads and the context.
   std::unique_ptr<CertificateSource> certs;
-  std::atomic<bool> stopping{false};
+  StreamState streams;
+  // Each connection holds a thread (keep-alive included) and each watch
+  // holds its connection's, so the pool has room for both.
+  std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t port = 0;
   bool stopped = false;
@@ -186,19 +231,21 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiHandler& handler,
                 /*reusePort=*/false);
     socket.listen(64);
     impl->port = socket.address().port();
+    int threads = options.max_threads + options.max_watches;
+    impl->streams.max = options.max_watches;
+    impl->pool = std::make_unique<Poco::ThreadPool>(2, threads);
     auto params = new Poco::Net::HTTPServerParams;  // owned by the server
-    params->setMaxThreads(options.max_threads);
+    params->setMaxThreads(threads);
     params->setKeepAlive(true);
-    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler, impl->stopping),
-                                                           socket, params);
+    impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(handler, impl->streams),
+                                                           *impl->pool, socket, params);
     impl->server->start();
   } catch (const Poco::Exception& e) {
     return ListenError("--api-bind-address", options.bind, e.displayText());
   }
-  LogInfo("API server listening",
-          {{"address", BoundAddress(options.bind, impl->port)},
-           {"scheme", context ? "https" : "http"},
-           {"auth", options.token.empty() ? "none" : "bearer token"}});
+  LogInfo("API server listening", {{"address", BoundAddress(options.bind, impl->port)},
+                                   {"scheme", context ? "https" : "http"},
+                                   {"auth", options.token.empty() ? "none" : "bearer token"}});
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 
@@ -207,7 +254,7 @@ uint16_t ApiServer::port() const { return impl_->port; }
 void ApiServer::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  impl_->stopping = true;  // streams (log follow) end at their next write
+  impl_->streams.stopping = true;  // watches notice within a second
   try {
     impl_->server->stopAll(/*abortCurrent=*/false);
   } catch (const Poco::Exception&) {

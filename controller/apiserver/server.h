@@ -16,10 +16,14 @@ namespace mlspace::apiserver {
 struct ServerOptions {
   HostPort bind{"127.0.0.1", 8081};
   int max_threads = 8;
-  // Non-empty when the handler requires a bearer token (--api-token-file).
+  // Non-empty when the handler requires a bearer token (--api-token-file);
+  // a non-loopback bind without one is refused.
   std::string token;
   // Serve HTTPS with these files (reloaded when they change); empty: HTTP.
   TlsFiles tls = {};
+  // Concurrent watches, each holding a thread of its own on top of
+  // max_threads; more answer 429 (clients retry).
+  int max_watches = 256;
 };
 
 // Fills req.path and req.query (percent-decoded) from a request target

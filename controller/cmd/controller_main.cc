@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "controller/apiserver/change_log.h"
 #include "controller/apiserver/handler.h"
 #include "controller/apiserver/server.h"
 #include "controller/cmd/metrics_bridge.h"
@@ -523,11 +524,16 @@ int Run(int argc, char** argv) {
   copts.reconciler.retry_cap = cfg.retry_cap;
 
   DirectorySecretResolver secrets(cfg.secrets_dir);
+  // The API serves list/get/watch from memory, fed by every committed write.
+  apiserver::ChangeLog change_log;
+  if (Status s = change_log.Load(**store); !s.ok()) return Fail(s.message());
+  apiserver::ObservingStore observed_store(**store, change_log);
+
   reconciler::ControllerDeps deps;
   deps.secrets = &secrets;
   deps.source = source.get();
   deps.gateway = gateway.get();
-  deps.store = store->get();
+  deps.store = &observed_store;
   deps.clock = &clock;
   deps.reconciler_observer = &bridge;
   deps.queue_observer = &bridge;
@@ -614,7 +620,7 @@ int Run(int argc, char** argv) {
                                  [&controller] { return controller->source_status(); },
                                  [&gateway](const std::string& job, const std::string& region,
                                             int tail) { return gateway->Logs(job, region, tail); }},
-      apiserver::HandlerOptions{"", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}});
+      apiserver::HandlerOptions{"", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log});
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;
   int api_port = 0;

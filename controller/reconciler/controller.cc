@@ -4,7 +4,9 @@
 
 #include <set>
 
+#include "controller/api/codec.h"
 #include "controller/core/log.h"
+#include "controller/core/redact.h"
 #include "controller/reconciler/instance.h"
 #include "controller/reconciler/submit_request.h"
 
@@ -107,6 +109,12 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   rd.observed = &observed_;
   rd.build_request = std::move(build);
   rd.encode_spec = deps_.encode_spec;
+  if (!rd.encode_spec) {
+    // The API serves the spec as written plus defaults. Secrets are
+    // references in a spec; Redact() keeps a literal that happens to equal
+    // a registered secret out of the store (which would refuse the batch).
+    rd.encode_spec = [](const api::JobSpec& spec) { return Redact(api::SpecToJson(spec).dump()); };
+  }
   rd.observer = deps_.reconciler_observer;
   reconciler_ = std::make_unique<JobReconciler>(std::move(rd), ro);
   queue_ = std::make_unique<runtime::WorkQueue>(kName, *deps_.clock,

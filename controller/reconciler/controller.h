@@ -90,6 +90,7 @@ struct ControllerDeps {
   std::function<Duration(int consecutive_failures)> fetch_delay;
   // Empty: ResolveSecrets(secrets) + BuildSubmitRequest (submit_request.h).
   SubmitRequestBuilder build_request;
+  // Empty: Redact(api::SpecToJson(spec).dump()).
   SpecEncoder encode_spec;
 };
 

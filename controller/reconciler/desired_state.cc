@@ -20,7 +20,7 @@ InvalidManifest DuplicateName(const ObjectKey& key, const std::vector<std::strin
   }
   return InvalidManifest{"DuplicateName",
                          key.ToString() + " is declared by more than one file: " + joined,
-                         std::string(files.front())};
+                         std::string(files.front()), ""};
 }
 
 }  // namespace
@@ -82,7 +82,7 @@ std::map<ObjectKey, DesiredObjectPtr> BuildDesiredObjects(const std::vector<Pars
       d->job = list.front()->job;
     } else {
       d->invalid = list.front()->invalid.value_or(
-          InvalidManifest{"InvalidSpec", "invalid manifest", list.front()->file});
+          InvalidManifest{"InvalidSpec", "invalid manifest", list.front()->file, ""});
     }
     out.emplace(key, std::move(d));
   }
@@ -287,8 +287,9 @@ DesiredObjectPtr DesiredStateBuilder::Compute(
     } else if (v.front().doc->kind == api::ManifestDocument::Kind::kJob) {
       d->job = *v.front().doc->job;
     } else {
-      d->invalid =
-          InvalidManifest{v.front().doc->reason, v.front().doc->Message(), v.front().file->path};
+      const auto& doc = *v.front().doc;
+      d->invalid = InvalidManifest{doc.reason, doc.Message(), v.front().file->path,
+                                   doc.readable_spec.is_object() ? doc.readable_spec.dump() : ""};
     }
     return d;
   }
@@ -304,7 +305,7 @@ DesiredObjectPtr DesiredStateBuilder::Compute(
   auto kl = keyless_.find(live_file);
   if (kl == keyless_.end()) return nullptr;
   auto d = std::make_shared<DesiredObject>();
-  d->invalid = InvalidManifest{kl->second->reason, kl->second->Message(), live_file};
+  d->invalid = InvalidManifest{kl->second->reason, kl->second->Message(), live_file, ""};
   return d;
 }
 

@@ -32,6 +32,9 @@ struct InvalidManifest {
   std::string reason;   // CamelCase: InvalidSpec, ParseError, DuplicateName, ...
   std::string message;  // one line; names the file (and line where known)
   std::string file;     // relative to the manifests directory
+  // JSON of the spec fields that could be read (api::ManifestDocument::
+  // readable_spec), "" when none: served for an object never valid.
+  std::string readable_spec_json;
 };
 
 struct DesiredObject {

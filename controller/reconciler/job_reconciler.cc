@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
@@ -121,11 +122,12 @@ void JobReconciler::AddEvent(Step& st, std::string type, std::string reason,
   e.type = std::move(type);
   e.reason = std::move(reason);
   e.message = Redact(message);
-  LogInfo("event", {{"object", st.key.ToString()},
-                    {"reason", e.reason},
-                    {"remoteJob", st.rec.status.remote_job_name},
-                    {"revision", st.rec.status.synced_revision},
-                    {"message", e.message}});
+  // Warnings (invalid manifests, failures, refused prunes) at WARN.
+  (e.type == "Warning" ? LogWarn : LogInfo)("event", {{"object", st.key.ToString()},
+                                                      {"reason", e.reason},
+                                                      {"remoteJob", st.rec.status.remote_job_name},
+                                                      {"revision", st.rec.status.synced_revision},
+                                                      {"message", e.message}});
   st.batch.events.push_back(std::move(e));
 }
 
@@ -758,6 +760,15 @@ ReconcileResult JobReconciler::HandleInvalid(Step& st, const InvalidManifest& in
   auto& s = st.rec.status;
   s.synced_revision = desired.revision;
   if (st.rec.source_path.empty()) st.rec.source_path = inv.file;
+  // Never valid: serve the fields that could be read (a once-valid object
+  // keeps the spec of the generation it last ran).
+  if (st.rec.spec_hash.empty() && !inv.readable_spec_json.empty()) {
+    st.rec.spec_json = Redact(inv.readable_spec_json);
+    auto j = nlohmann::json::parse(inv.readable_spec_json, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("region") && j["region"].is_string()) {
+      st.rec.region = j["region"].get<std::string>();
+    }
+  }
   bool running = IsActive(st.rec) ||
                  (s.phase == Phase::kInvalid && !s.remote_job_name.empty() && !s.completion_time);
   bool changed = s.phase != Phase::kInvalid || !st.CondIs(api::kCondAccepted, kFalse, inv.reason) ||

@@ -194,10 +194,19 @@ class ControllerProcess {
     }
     return o;
   }
+  // The object's phase; "Removed" once a removed manifest's object left the
+  // API (list/get answer 404) while its record and events stay in the
+  // store: its events include Removed. "" when absent otherwise.
   std::string Phase(const std::string& name) const {
     nlohmann::json o = Object(name);
-    if (o.is_null()) return "";
-    return o["status"].value("phase", "");
+    if (!o.is_null()) return o["status"].value("phase", "");
+    nlohmann::json ev = GetJson(
+        api_port_, "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D" + name);
+    if (!ev.is_object() || !ev["items"].is_array()) return "";
+    for (const auto& e : ev["items"]) {
+      if (e.value("reason", "") == "Removed") return "Removed";
+    }
+    return "";
   }
   nlohmann::json List() const {
     return GetJson(api_port_, "/apis/mlspace.io/v1alpha1/mlspacejobs");

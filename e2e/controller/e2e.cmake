@@ -38,3 +38,11 @@ mlspace_test(source_status_e2e_test
   LABELS e2e
   TIMEOUT 120)
 add_dependencies(source_status_e2e_test ${_bins})
+
+# The real kubectl against the controller's API (skipped without kubectl).
+mlspace_test(kubectl_e2e_test
+  SOURCES ${_dir}/kubectl_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 240)
+add_dependencies(kubectl_e2e_test ${_bins})

@@ -124,8 +124,8 @@ TEST_F(HandlerTest, TableHasPrinterColumnsAndPrintedAge) {
   ASSERT_EQ(j["kind"], "Table");
   std::vector<std::string> names;
   for (const auto& c : j["columnDefinitions"]) names.push_back(c["name"]);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"Name", "Region", "Phase", "Remote Job", "Attempt", "Age"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Name", "Region", "Phase", "Reason", "Attempts", "Age",
+                                             "Remote Job", "Image", "Message"}));
   ASSERT_EQ(j["rows"].size(), 2u);
   const auto& cells = j["rows"][1]["cells"];  // llama sorts after bert
   EXPECT_EQ(cells[0], "llama");
@@ -148,7 +148,13 @@ TEST_F(HandlerTest, DiscoveryAggregatedAndLegacy) {
   EXPECT_EQ(legacy["kind"], "APIGroupList");
   auto rl = json::parse(Get("/apis/mlspace.io/v1alpha1").body);
   EXPECT_EQ(rl["resources"][0]["shortNames"][0], "msj");
-  EXPECT_EQ(Get("/api").status, 404);
+  // The core group lists events, never an empty v1 (kubectl would refetch
+  // discovery on every command).
+  auto core =
+      Get("/api", {}, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+  ASSERT_EQ(core.status, 200);
+  EXPECT_EQ(json::parse(core.body)["items"][0]["versions"][0]["resources"][0]["resource"],
+            "events");
 }
 
 TEST_F(HandlerTest, ProbesAndReconcileWebhook) {

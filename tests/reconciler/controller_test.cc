@@ -593,3 +593,33 @@ TEST_F(ControllerTest, ColdStartPollsTheManifestsRegionsAfterTheSync) {
 
 }  // namespace
 }  // namespace mlspace::reconciler
+
+namespace mlspace::reconciler {
+namespace {
+
+// What the API serves comes from the record: the spec as written plus
+// defaults for a valid object, the readable fields for one never valid.
+TEST_F(ControllerTest, RecordsCarryTheSpecAndInvalidObjectsTheirReadableFields) {
+  auto c = Make();
+  source_.SetFiles("rev1", {{"a.yaml", Manifest("a")},
+                            {"bad.yaml", Manifest("bad", "echo hi", "  workers: 0\n")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  for (const char* n : {"a", "bad"}) c->reconciler().Reconcile(ObjectKey{"default", n});
+  auto a = Rec("a");
+  ASSERT_TRUE(a.has_value());
+  auto spec = nlohmann::json::parse(a->spec_json);
+  EXPECT_EQ(spec["image"], "cr.ai.cloud.ru/base/py3.11:1");
+  EXPECT_EQ(spec["workers"], 1);  // defaulted
+  EXPECT_EQ(spec["runPolicy"]["backoffLimit"], 3);
+  auto bad = Rec("bad");
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->status.phase, api::Phase::kInvalid);
+  EXPECT_EQ(bad->region, "SR006");
+  auto readable = nlohmann::json::parse(bad->spec_json);
+  EXPECT_EQ(readable["region"], "SR006");
+  EXPECT_EQ(readable["image"], "cr.ai.cloud.ru/base/py3.11:1");
+  EXPECT_EQ(readable["workers"], 0);
+}
+
+}  // namespace
+}  // namespace mlspace::reconciler

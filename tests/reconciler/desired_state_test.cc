@@ -76,7 +76,7 @@ struct Reference {
     for (const auto& inv : set->invalid) {
       if (inv.key) {
         parsed.push_back({*inv.key, inv.source_path, std::nullopt,
-                          InvalidManifest{inv.reason, inv.message, inv.source_path}});
+                          InvalidManifest{inv.reason, inv.message, inv.source_path, ""}});
         present.insert(*inv.key);
       }
     }
@@ -85,7 +85,7 @@ struct Reference {
       for (const auto& [k, file] : live) {
         if (file == inv.source_path && !present.count(k)) {
           parsed.push_back({k, inv.source_path, std::nullopt,
-                            InvalidManifest{inv.reason, inv.message, inv.source_path}});
+                            InvalidManifest{inv.reason, inv.message, inv.source_path, ""}});
           present.insert(k);
         }
       }
@@ -405,7 +405,7 @@ TEST(LiveRecordsTest, TracksWritesAndOrphansAgainstTheDesiredState) {
 
   auto desired = std::make_shared<DesiredState>();
   desired->objects[ObjectKey{"default", "a"}] = std::make_shared<DesiredObject>(
-      DesiredObject{std::nullopt, InvalidManifest{"X", "x", "a.yaml"}});
+      DesiredObject{std::nullopt, InvalidManifest{"X", "x", "a.yaml", ""}});
   live.SetDesired(desired, {ObjectKey{"default", "a"}});
   EXPECT_EQ(live.Orphans(),
             (std::map<ObjectKey, std::string>{{ObjectKey{"default", "c"}, "c.yaml"}}));

@@ -387,7 +387,7 @@ TEST_F(ReconcilerTest, PruneFlagOffNeverCancels) {
 TEST_F(ReconcilerTest, InvalidManifestSendsNothing) {
   ParsedObject bad{
       Key("a"), "jobs/a.yaml", std::nullopt,
-      InvalidManifest{"InvalidSpec", "jobs/a.yaml:7:5: spec.workers: must be >= 1", "jobs/a.yaml"}};
+      InvalidManifest{"InvalidSpec", "jobs/a.yaml:7:5: spec.workers: must be >= 1", "jobs/a.yaml", ""}};
   SetDesired({}, "rev1", {bad});
   Reconcile();
   auto rec = Record();
@@ -403,7 +403,7 @@ TEST_F(ReconcilerTest, InvalidNewRevisionKeepsRunningGenerationWithStalled) {
   std::string name = SubmitAndRun(job);
   ParsedObject bad{
       Key("a"), "jobs/a.yaml", std::nullopt,
-      InvalidManifest{"ParseError", "jobs/a.yaml:3:1: bad indentation", "jobs/a.yaml"}};
+      InvalidManifest{"ParseError", "jobs/a.yaml:3:1: bad indentation", "jobs/a.yaml", ""}};
   SetDesired({}, "rev2", {bad});
   Reconcile();
   auto rec = Record();
