@@ -141,8 +141,8 @@ Status GatewayHealth::Check() const {
   std::lock_guard lock(mu_);
   if (authorized_) return OkStatus();
   const TimePoint now = clock_.Now();
-  std::string when = probe_out_ ? "a probe request is in flight"
-                                : "next probe in " + Secs(next_probe_at_ - now);
+  std::string when =
+      probe_out_ ? "a probe request is in flight" : "next probe in " + Secs(next_probe_at_ - now);
   return UnavailableError("gateway rejects the credentials (" + last_error_ + "); " + when);
 }
 
@@ -189,8 +189,7 @@ gateway::Outcome<std::string> HealthCheckedGateway::Restart(const std::string& j
 
 gateway::Outcome<std::string> HealthCheckedGateway::Logs(const std::string& job_name,
                                                          const std::string& region, int tail) {
-  return Call<std::string>("logs " + job_name,
-                           [&] { return inner_.Logs(job_name, region, tail); });
+  return Call<std::string>("logs " + job_name, [&] { return inner_.Logs(job_name, region, tail); });
 }
 
 }  // namespace mlspace::reconciler

@@ -48,8 +48,8 @@ class GatewayHealth {
   // Admission of one request.
   struct Ticket {
     bool allowed = true;
-    bool probe = false;     // the one request sent while unauthorized
-    Duration wait{0};       // !allowed: when the next probe may go
+    bool probe = false;  // the one request sent while unauthorized
+    Duration wait{0};    // !allowed: when the next probe may go
   };
 
   // `clock` and `observer` (optional) must outlive this.

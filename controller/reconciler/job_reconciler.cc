@@ -453,15 +453,14 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
 
   bool suspend = job.spec.run_policy.suspend;
   if (DebugOn()) {
-    LogDebug("desired vs recorded",
-             {{"object", st.key.ToString()},
-              {"specHash", ShortHash(job.spec_hash)},
-              {"recordedSpecHash", ShortHash(st.rec.spec_hash)},
-              {"generation", std::to_string(st.rec.generation)},
-              {"phase", std::string(api::PhaseName(s.phase))},
-              {"suspend", suspend ? "true" : "false"},
-              {"attempt", std::to_string(s.attempt)},
-              {"failedAttempts", std::to_string(st.rec.failed_attempts)}});
+    LogDebug("desired vs recorded", {{"object", st.key.ToString()},
+                                     {"specHash", ShortHash(job.spec_hash)},
+                                     {"recordedSpecHash", ShortHash(st.rec.spec_hash)},
+                                     {"generation", std::to_string(st.rec.generation)},
+                                     {"phase", std::string(api::PhaseName(s.phase))},
+                                     {"suspend", suspend ? "true" : "false"},
+                                     {"attempt", std::to_string(s.attempt)},
+                                     {"failedAttempts", std::to_string(st.rec.failed_attempts)}});
   }
   switch (s.phase) {
     case Phase::kSucceeded:
