@@ -241,8 +241,8 @@ ApiResponse ApiHandler::Handle(const ApiRequest& req) const {
     bool ok = !hooks_.healthy || hooks_.healthy();
     return Text(ok ? 200 : 500, ok ? "ok" : "unhealthy: worker loop stuck");
   }
-  if (req.path == "/readyz" && hooks_.readyz) {
-    auto [ok, body] = hooks_.readyz(req.query.count("verbose") > 0);
+  if (req.path == "/readyz" && ready_report_) {
+    auto [ok, body] = ready_report_(req.query.count("verbose") > 0);
     return Text(ok ? 200 : 503, body);
   }
   if (req.path == "/readyz") {

@@ -48,6 +48,10 @@ struct ControllerHooks {
   std::function<std::shared_ptr<const api::SourceStatus>()> source_status = {};
 };
 
+// The controller's readiness report in controller-runtime's format
+// ({ok, body}; verbose = "?verbose": every check listed).
+using ReadyReport = std::function<std::pair<bool, std::string>(bool verbose)>;
+
 struct HandlerOptions {
   std::string token;  // required as "Authorization: Bearer" when non-empty
   std::string version = "v0.1.0";
@@ -77,6 +81,11 @@ class ApiHandler {
 
   ApiResponse Handle(const ApiRequest& req) const;
 
+  // When set, /readyz answers with the report (so every readiness check,
+  // e.g. "gateway", shows on the API port) instead of hooks.ready. Call
+  // before the server starts.
+  void SetReadyReport(ReadyReport report) { ready_report_ = std::move(report); }
+
  private:
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse HandleEvents(const ApiRequest& req, const std::string& ns) const;
@@ -88,6 +97,7 @@ class ApiHandler {
   store::StateStore& store_;
   const Clock& clock_;
   ControllerHooks hooks_;
+  ReadyReport ready_report_;
   HandlerOptions options_;
 };
 

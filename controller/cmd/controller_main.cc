@@ -559,6 +559,11 @@ int Run(int argc, char** argv) {
                                  [&controller] { controller->TriggerReconcile(); },
                                  [&controller] { return controller->source_status(); }},
       apiserver::HandlerOptions{api_token, "v" + metrics::DefaultBuildInfo().version});
+  // /readyz on the API port is the probe report too (the "gateway" check).
+  handler.SetReadyReport([&probes](bool verbose) {
+    metrics::ProbeReport r = probes.RunReady(verbose);
+    return std::make_pair(r.ok, r.body);
+  });
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;
   int api_port = 0;

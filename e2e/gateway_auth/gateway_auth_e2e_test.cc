@@ -69,11 +69,27 @@ TEST(GatewayAuthE2eTest, WrongKeyPausesOnceAndFixedFileRecovers) {
   const std::string log = tmp / "controller.log";
   const std::string ports = tmp / "ports.json";
   // No MLSPACE_API_KEY in the environment: the key comes from the file.
-  Process controller({BinaryPath("controller/cmd/mlspace-controller"), "--manifests",
-                      repo.path(), "--state-dir", tmp / "state", "--gateway-url", emulator.url(),
-                      "--secrets-dir", tmp / "secrets", "--api-bind-address", "127.0.0.1:0",
-                      "--metrics-bind-address", "127.0.0.1:0", "--ports-file", ports,
-                      "--poll-interval", "200ms", "--resync-interval", "2s", "--workers", "2"},
+  Process controller({BinaryPath("controller/cmd/mlspace-controller"),
+                      "--manifests",
+                      repo.path(),
+                      "--state-dir",
+                      tmp / "state",
+                      "--gateway-url",
+                      emulator.url(),
+                      "--secrets-dir",
+                      tmp / "secrets",
+                      "--api-bind-address",
+                      "127.0.0.1:0",
+                      "--metrics-bind-address",
+                      "127.0.0.1:0",
+                      "--ports-file",
+                      ports,
+                      "--poll-interval",
+                      "200ms",
+                      "--resync-interval",
+                      "2s",
+                      "--workers",
+                      "2"},
                      log);
   int api_port = 0, metrics_port = 0;
   ASSERT_TRUE(WaitFor(

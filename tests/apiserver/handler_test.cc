@@ -172,12 +172,12 @@ TEST_F(HandlerTest, ReadyzHookServesTheProbeReportWithVerbose) {
   std::vector<bool> asked;
   ControllerHooks hooks;
   hooks.ready = [](std::string*) { return true; };
-  hooks.readyz = [&asked](bool verbose) {
+  ApiHandler h(store_, clock_, hooks, HandlerOptions{"", "v"});
+  h.SetReadyReport([&asked](bool verbose) {
     asked.push_back(verbose);
     return std::make_pair(false, std::string("[+]controller ok\n[-]gateway failed: 401\n"
                                              "readyz check failed\n"));
-  };
-  ApiHandler h(store_, clock_, hooks, HandlerOptions{"", "v"});
+  });
   auto r = Get("/readyz", {}, "application/json", &h);
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(r.body.find("[-]gateway failed: 401"), std::string::npos) << r.body;
