@@ -17,9 +17,10 @@ std::string EventName(const store::Event& e) {
 }
 
 json EventToJson(const store::Event& e, const std::string& uid) {
-  // The store keeps one row per event; until it aggregates repeats, each
-  // row is an Event seen once.
+  // The store aggregates repeats: one row per (object, type, reason,
+  // message) with its count, first and last time, as Kubernetes does.
   std::string ts = FormatRfc3339(e.time);
+  std::string first = FormatRfc3339(e.first_time == TimePoint{} ? e.time : e.first_time);
   json involved{{"kind", api::kKind},
                 {"apiVersion", api::kApiVersion},
                 {"name", e.key.name},
@@ -31,13 +32,13 @@ json EventToJson(const store::Event& e, const std::string& uid) {
                {{"name", EventName(e)},
                 {"namespace", e.key.namespace_name},
                 {"resourceVersion", std::to_string(e.id)},
-                {"creationTimestamp", ts}}},
+                {"creationTimestamp", first}}},
               {"involvedObject", std::move(involved)},
               {"reason", e.reason},
               {"message", e.message},
               {"type", e.type},
-              {"count", 1},
-              {"firstTimestamp", ts},
+              {"count", e.count},
+              {"firstTimestamp", first},
               {"lastTimestamp", ts},
               {"eventTime", nullptr},
               {"reportingComponent", "mlspace-controller"},

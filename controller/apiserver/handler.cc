@@ -298,6 +298,10 @@ ApiResponse ApiHandler::Handle(const ApiRequest& req) const {
     bool ok = !hooks_.healthy || hooks_.healthy();
     return Text(ok ? 200 : 500, ok ? "ok" : "unhealthy: worker loop stuck");
   }
+  if (req.path == "/readyz" && ready_report_) {
+    auto [ok, body] = ready_report_(req.query.count("verbose") > 0);
+    return Text(ok ? 200 : 503, body);
+  }
   if (req.path == "/readyz") {
     std::string why;
     bool ok = !hooks_.ready || hooks_.ready(&why);

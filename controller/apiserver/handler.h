@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/api/source_status.h"
@@ -64,6 +65,10 @@ struct ControllerHooks {
   JobLogsFn job_logs = nullptr;  // the log subresource (JobGateway::Logs)
 };
 
+// The controller's readiness report in controller-runtime's format
+// ({ok, body}; verbose = "?verbose": every check listed).
+using ReadyReport = std::function<std::pair<bool, std::string>(bool verbose)>;
+
 struct HandlerOptions {
   std::string token;  // required as "Authorization: Bearer" when non-empty
   std::string version = "v0.1.0";
@@ -104,6 +109,11 @@ class ApiHandler {
 
   ApiResponse Handle(const ApiRequest& req) const;
 
+  // When set, /readyz answers with the report (so every readiness check,
+  // e.g. "gateway", shows on the API port) instead of hooks.ready. Call
+  // before the server starts.
+  void SetReadyReport(ReadyReport report) { ready_report_ = std::move(report); }
+
  private:
   ApiResponse Route(const ApiRequest& req) const;
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
@@ -120,6 +130,7 @@ class ApiHandler {
   store::StateStore& store_;
   const Clock& clock_;
   ControllerHooks hooks_;
+  ReadyReport ready_report_;
   HandlerOptions options_;
 };
 

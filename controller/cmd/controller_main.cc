@@ -471,11 +471,13 @@ int Run(int argc, char** argv) {
       if (!v) return std::nullopt;
       return std::string(v);
     };
-    auto creds = gateway::http::LoadCredentials(env, cfg.secrets_dir);
+    // Followed, not read once: fixing a wrong secret file recovers without
+    // a restart (the controller pauses on 401/403 and probes until then).
+    auto creds = gateway::http::CredentialFiles::Load(env, cfg.secrets_dir, clock);
     if (!creds.ok()) return Fail(InContext("gateway credentials", creds.status().message()));
     gateway::http::ClientOptions o;
     o.base_url = cfg.gateway_url;
-    o.credentials = *creds;
+    o.credential_files = *creds;
     o.allow_insecure = cfg.gateway_insecure;
     o.rate_per_second = cfg.gateway_rate;
     o.burst = cfg.gateway_burst;
@@ -548,6 +550,7 @@ int Run(int argc, char** argv) {
           std::chrono::duration_cast<std::chrono::milliseconds>(interval), f, u));
     };
   }
+  deps.gateway_health_observer = &bridge;
   auto controller = std::make_unique<reconciler::Controller>(std::move(deps), copts);
 
   metrics.RegisterController(reconciler::Controller::kName, cfg.workers);
@@ -573,6 +576,9 @@ int Run(int argc, char** argv) {
     std::string why;
     return controller->Ready(&why) ? OkStatus() : UnavailableError(why);
   });
+  // Failing while the gateway answers 401/403 (wrong or expired credentials).
+  probes.AddReadyCheck("gateway",
+                       [&controller]() -> Status { return controller->gateway_health().Check(); });
 
   metrics::HttpServerOptions mo;
   mo.bind_address = cfg.metrics_bind.ToString();
@@ -620,7 +626,13 @@ int Run(int argc, char** argv) {
                                  [&controller] { return controller->source_status(); },
                                  [&gateway](const std::string& job, const std::string& region,
                                             int tail) { return gateway->Logs(job, region, tail); }},
-      apiserver::HandlerOptions{"", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log});
+      apiserver::HandlerOptions{
+          "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log});
+  // /readyz on the API port is the probe report too (the "gateway" check).
+  handler.SetReadyReport([&probes](bool verbose) {
+    metrics::ProbeReport r = probes.RunReady(verbose);
+    return std::make_pair(r.ok, r.body);
+  });
   std::unique_ptr<apiserver::ApiServer> api_server;
   std::unique_ptr<metrics::HttpServer> probe_server;
   int api_port = 0;

@@ -72,6 +72,10 @@ void MetricsBridge::OnSubmission(const ObjectKey&, std::string_view result) {
 
 void MetricsBridge::OnRetry(const ObjectKey&) { metrics_.IncJobRetries(); }
 
+void MetricsBridge::OnGatewayUp(bool up) { metrics_.SetGatewayUp(up); }
+
+void MetricsBridge::OnGatewayAuthFailure() { metrics_.IncGatewayAuthFailures(); }
+
 void MetricsBridge::OnCancellation(const ObjectKey&, std::string_view reason) {
   metrics_.IncCancellation(std::string(reason));
 }

@@ -9,6 +9,7 @@
 
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/metrics/metrics.h"
+#include "controller/reconciler/gateway_health.h"
 #include "controller/reconciler/observed_cache.h"
 #include "controller/reconciler/observer.h"
 #include "controller/runtime/worker_pool.h"
@@ -20,7 +21,8 @@ namespace mlspace::cmd {
 class MetricsBridge final : public reconciler::ReconcilerObserver,
                             public runtime::WorkQueueObserver,
                             public runtime::WorkerPoolObserver,
-                            public reconciler::SourceObserver {
+                            public reconciler::SourceObserver,
+                            public reconciler::GatewayHealthObserver {
  public:
   // Both must outlive the bridge.
   MetricsBridge(metrics::Metrics& metrics, store::StateStore& store);
@@ -59,6 +61,10 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // (Polls need no observer here: each list is counted and timed by the
   // gateway families, endpoint="jobs_list".)
   void OnSourceStatus(const api::SourceStatus& status, bool fetch_failed) override;
+
+  // GatewayHealthObserver: mlspace_gateway_up, mlspace_gateway_auth_failures_total.
+  void OnGatewayUp(bool up) override;
+  void OnGatewayAuthFailure() override;
 
   // The Gateway v2 client's per-request hook.
   gateway::http::RequestObserver GatewayObserver();

@@ -152,6 +152,8 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"mlspacejob_pending_duration_seconds", MetricType::Histogram, {}},
         {"mlspace_gateway_requests_total", MetricType::Counter, {"endpoint", "code"}},
         {"mlspace_gateway_throttled_total", MetricType::Counter, {}},
+        {"mlspace_gateway_up", MetricType::Gauge, {}},
+        {"mlspace_gateway_auth_failures_total", MetricType::Counter, {}},
         {"gitops_source_revision_info", MetricType::Gauge, {"revision"}},
         {"gitops_source_last_sync_timestamp_seconds", MetricType::Gauge, {}},
         {"gitops_manifests", MetricType::Gauge, {"state"}},
@@ -223,6 +225,12 @@ Metrics::Metrics(BuildInfo build)
                                       "status code.")),
       gateway_throttled_(CounterFamily(*registry_, "mlspace_gateway_throttled_total",
                                        "Gateway answers with HTTP 429 Too Many Requests.")),
+      gateway_up_(GaugeFamily(*registry_, "mlspace_gateway_up",
+                              "1 while the gateway accepts the controller's credentials, 0 while "
+                              "it answers 401/403 (requests paused but for one probe per "
+                              "backoff).")),
+      gateway_auth_failures_(CounterFamily(*registry_, "mlspace_gateway_auth_failures_total",
+                                           "Gateway answers with HTTP 401 or 403.")),
       revision_info_(GaugeFamily(*registry_, "gitops_source_revision_info",
                                  "The manifest source revision last read. Value is always 1.")),
       last_sync_(GaugeFamily(*registry_, "gitops_source_last_sync_timestamp_seconds",
@@ -252,6 +260,8 @@ Metrics::Metrics(BuildInfo build)
   for (const char* r : kPruneReasons) prune_refused_.Add({{"reason", r}});
   retries_.Add({});
   gateway_throttled_.Add({});
+  gateway_up_.Add({}).Set(1);
+  gateway_auth_failures_.Add({});
   run_duration_.Add({}, JobRunDurationBuckets());
   pending_duration_.Add({}, JobPendingDurationBuckets());
   for (const char* s : {"valid", "invalid", "ignored"}) manifests_.Add({{"state", s}});
@@ -391,6 +401,8 @@ void Metrics::IncGatewayRequest(const std::string& endpoint, const std::string& 
   gateway_requests_.Add({{"endpoint", endpoint}, {"code", code}}).Increment();
 }
 void Metrics::IncGatewayThrottled() { gateway_throttled_.Add({}).Increment(); }
+void Metrics::SetGatewayUp(bool up) { gateway_up_.Add({}).Set(up ? 1 : 0); }
+void Metrics::IncGatewayAuthFailures() { gateway_auth_failures_.Add({}).Increment(); }
 
 void Metrics::SetObjectInfo(const std::string& ns, const std::string& name,
                             const std::string& region, const std::string& remote_job) {

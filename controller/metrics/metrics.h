@@ -103,6 +103,11 @@ class Metrics {
   void IncGatewayRequest(const std::string& endpoint, const std::string& code);
   // One HTTP 429 answer from the gateway.
   void IncGatewayThrottled();
+  // mlspace_gateway_up: 1 while the gateway accepts the credentials, 0 while
+  // it answers 401/403 (requests paused but for one probe per backoff).
+  void SetGatewayUp(bool up);
+  // mlspace_gateway_auth_failures_total: one 401/403 answer.
+  void IncGatewayAuthFailures();
 
   // --- MLSpaceJob objects -------------------------------------------------
   // The info series of one object; a changed region or remote job replaces
@@ -174,6 +179,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& pending_duration_;
   prometheus::Family<prometheus::Counter>& gateway_requests_;
   prometheus::Family<prometheus::Counter>& gateway_throttled_;
+  prometheus::Family<prometheus::Gauge>& gateway_up_;
+  prometheus::Family<prometheus::Counter>& gateway_auth_failures_;
   prometheus::Family<prometheus::Gauge>& revision_info_;
   prometheus::Family<prometheus::Gauge>& last_sync_;
   prometheus::Family<prometheus::Gauge>& manifests_;

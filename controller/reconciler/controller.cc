@@ -77,6 +77,9 @@ class Controller::RecordingStore final : public store::StateStore {
 Controller::Controller(ControllerDeps deps, ControllerOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
+      health_(std::make_unique<GatewayHealth>(*deps_.clock, options_.gateway_health,
+                                              deps_.gateway_health_observer)),
+      gateway_(std::make_unique<HealthCheckedGateway>(*deps_.gateway, *health_)),
       store_(std::make_unique<RecordingStore>(*deps_.store, live_)),
       builder_(options_.prune_max_fraction) {
   ReconcilerOptions ro = options_.reconciler;
@@ -103,7 +106,8 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   }
   JobReconciler::Deps rd;
   rd.store = store_.get();
-  rd.gateway = deps_.gateway;
+  rd.gateway = gateway_.get();
+  rd.health = health_.get();
   rd.clock = deps_.clock;
   rd.desired = &desired_;
   rd.observed = &observed_;
@@ -117,11 +121,12 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   }
   rd.observer = deps_.reconciler_observer;
   reconciler_ = std::make_unique<JobReconciler>(std::move(rd), ro);
+  health_->SetOnRecovered([this] { OnGatewayRecovered(); });
   queue_ = std::make_unique<runtime::WorkQueue>(kName, *deps_.clock,
                                                 runtime::DefaultControllerRateLimiter(*deps_.clock),
                                                 deps_.queue_observer);
   poller_ = std::make_unique<RegionPoller>(
-      *deps_.gateway, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
+      *gateway_, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
       [this](const ObjectKey& k) { Enqueue(k, runtime::Priority::kLow); }, deps_.poll_observer);
   auto status = std::make_shared<api::SourceStatus>();
   status->name = options_.source_name;
@@ -137,6 +142,12 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
 }
 
 Controller::~Controller() { Stop(); }
+
+void Controller::OnGatewayRecovered() {
+  // Objects waiting on the credentials sit in the delay heap for up to the
+  // auth backoff; reconcile them now rather than then.
+  if (!stopping_) ResyncOnce();
+}
 
 void Controller::Enqueue(const ObjectKey& key, runtime::Priority priority) {
   queue_->Add(key.ToString(), priority);

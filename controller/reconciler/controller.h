@@ -29,6 +29,7 @@
 #include "controller/core/secret_file.h"
 #include "controller/gateway/job_gateway.h"
 #include "controller/reconciler/desired_state.h"
+#include "controller/reconciler/gateway_health.h"
 #include "controller/reconciler/job_reconciler.h"
 #include "controller/reconciler/observed_cache.h"
 #include "controller/reconciler/observer.h"
@@ -66,6 +67,8 @@ struct ControllerOptions {
   // Finer knobs of the reconcile rules; prune, retention and poll interval
   // above override the matching fields.
   ReconcilerOptions reconciler;
+  // 401/403 handling: one probe per backoff while the credentials are refused.
+  GatewayHealthOptions gateway_health;
 };
 
 struct ControllerDeps {
@@ -79,6 +82,7 @@ struct ControllerDeps {
   runtime::WorkerPoolObserver* pool_observer = nullptr;
   PollObserver* poll_observer = nullptr;
   SourceObserver* source_observer = nullptr;
+  GatewayHealthObserver* gateway_health_observer = nullptr;
   // secretKeyRef values (cmd/: a DirectorySecretResolver over --secrets-dir);
   // null: every secretKeyRef fails. Must outlive the Controller.
   const SecretResolver* secrets = nullptr;
@@ -133,6 +137,8 @@ class Controller {
   JobReconciler& reconciler() { return *reconciler_; }
   runtime::WorkQueue& queue() { return *queue_; }
   const ObservedCache& observed() const { return observed_; }
+  // Whether the gateway accepts the credentials (/readyz "gateway" check).
+  const GatewayHealth& gateway_health() const { return *health_; }
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
   // The identity resolved by Start (empty before).
   const store::StoreIdentity& identity() const { return identity_; }
@@ -144,6 +150,7 @@ class Controller {
   // first poll after a mass submit sees every job appear).
   void Enqueue(const ObjectKey& key, runtime::Priority priority = runtime::Priority::kNormal);
   void WatchSource();
+  void OnGatewayRecovered();
   Status SeedLiveRecords();
   bool FetchDue(TimePoint now) const;
   // Publishes the status after a sync attempt (sync_mu_ held).
@@ -151,6 +158,10 @@ class Controller {
 
   ControllerDeps deps_;
   ControllerOptions options_;
+  // Every gateway call of the reconciler and the poller goes through gateway_,
+  // which asks health_ first (a 401/403 pauses requests controller-wide).
+  std::unique_ptr<GatewayHealth> health_;
+  std::unique_ptr<HealthCheckedGateway> gateway_;
   DesiredStateHolder desired_;
   api::SourceStatusHolder source_status_;
   ObservedCache observed_;

@@ -27,13 +27,10 @@ ReconcileResult Fail(Status s, std::optional<Duration> at_least = std::nullopt) 
   return {at_least, std::move(s)};
 }
 
-// A gateway error requeues with backoff, but never sooner than the
-// server's Retry-After.
-ReconcileResult FailGw(const gateway::Error& e) {
-  std::optional<Duration> at_least;
-  if (e.retry_after > Duration::zero()) at_least = e.retry_after;
-  return Fail(e.ToStatus(), at_least);
-}
+// Debug lines at each decision (what was compared, why a request was or
+// was not sent). Callers test this first so the fields are only built when
+// --log-level debug asked for them.
+bool DebugOn() { return Logger::Get().Enabled(LogLevel::kDebug); }
 
 bool IsActive(const store::ObjectRecord& r) {
   return (r.status.phase == Phase::kSubmitted || r.status.phase == Phase::kRunning) &&
@@ -122,12 +119,16 @@ void JobReconciler::AddEvent(Step& st, std::string type, std::string reason,
   e.type = std::move(type);
   e.reason = std::move(reason);
   e.message = Redact(message);
-  // Warnings (invalid manifests, failures, refused prunes) at WARN.
-  (e.type == "Warning" ? LogWarn : LogInfo)("event", {{"object", st.key.ToString()},
-                                                      {"reason", e.reason},
-                                                      {"remoteJob", st.rec.status.remote_job_name},
-                                                      {"revision", st.rec.status.synced_revision},
-                                                      {"message", e.message}});
+  std::vector<LogField> fields{{"object", st.key.ToString()},
+                               {"reason", e.reason},
+                               {"remoteJob", st.rec.status.remote_job_name},
+                               {"revision", st.rec.status.synced_revision},
+                               {"message", e.message}};
+  if (e.type == "Warning") {
+    LogWarn("event", fields);
+  } else {
+    LogInfo("event", fields);
+  }
   st.batch.events.push_back(std::move(e));
 }
 
@@ -207,6 +208,17 @@ ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
   st.intents = std::move(intents).value();
 
   const DesiredObject* d = desired->Find(key);
+  if (DebugOn()) {
+    LogDebug("reconcile", {{"object", key.ToString()},
+                           {"desired", !d ? "missing" : (d->job ? "valid" : "invalid")},
+                           {"desiredSpec", d && d->job ? ShortHash(d->job->spec_hash) : ""},
+                           {"recorded", st.had_record ? "yes" : "no"},
+                           {"recordedSpec", ShortHash(st.rec.spec_hash)},
+                           {"phase", std::string(api::PhaseName(st.rec.status.phase))},
+                           {"remoteJob", st.rec.status.remote_job_name},
+                           {"revision", desired->revision},
+                           {"sourceOk", desired->source_ok ? "true" : "false"}});
+  }
   if (d && d->job) {
     const api::MLSpaceJob& job = *d->job;
     st.rec.source_path = job.source_path;
@@ -217,8 +229,13 @@ ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
 
   // An open intent means an attempt may exist remotely: settle it first.
   for (auto it = st.intents.rbegin(); it != st.intents.rend(); ++it) {
-    if (it->state == store::IntentState::kOpen)
+    if (it->state == store::IntentState::kOpen) {
+      if (DebugOn()) {
+        LogDebug("open submit intent: settling it before anything else",
+                 {{"object", key.ToString()}, {"marker", it->marker}});
+      }
       return Finish(st, HandleIntent(st, *it, d, *desired));
+    }
   }
   if (!d) {
     if (!st.had_record) return Done();
@@ -240,6 +257,13 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
     }
     if (!found.empty()) {
       const gateway::RemoteJob* keep = found.front();
+      if (DebugOn()) {
+        LogDebug("marker found in list: adopting, not resubmitting",
+                 {{"object", st.key.ToString()},
+                  {"marker", intent.marker},
+                  {"remoteJob", keep->name},
+                  {"carriers", std::to_string(found.size())}});
+      }
       // The record follows the adopted attempt (it may never have been
       // written if the controller stopped between intent and status).
       st.rec.region = intent.region;
@@ -254,7 +278,7 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
         auto c = CancelRemote(st, found[i]->name, "duplicate",
                               "duplicate of " + keep->name + " (marker " + intent.marker +
                                   "): cancelling " + found[i]->name);
-        if (!c.ok()) return FailGw(c.error());
+        if (!c.ok()) return GatewayFailed(st, c.error());
         AddEvent(st, "Warning", "DuplicateCancelled",
                  found[i]->name + " carries marker " + intent.marker + " like the older " +
                      keep->name + "; kept the oldest, cancelled the rest");
@@ -281,6 +305,10 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
 
   // Not seen. Only lists sent after the POST count as evidence of absence.
   if (!snap || snap->started_at <= intent.updated_at) {
+    if (DebugOn()) {
+      LogDebug("marker not seen; waiting for a list sent after the submit",
+               {{"object", st.key.ToString()}, {"marker", intent.marker}});
+    }
     deps_.observed->WatchNextList(intent.region, st.key);
     return After(options_.poll_interval);
   }
@@ -298,6 +326,15 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
   bool confirmed =
       intent.absent_lists >= options_.absent_lists_required && waited >= options_.ambiguous_grace;
   if (!confirmed) {
+    if (DebugOn()) {
+      LogDebug("marker absent; not resubmitting yet",
+               {{"object", st.key.ToString()},
+                {"marker", intent.marker},
+                {"absentLists", std::to_string(intent.absent_lists)},
+                {"required", std::to_string(options_.absent_lists_required)},
+                {"waited", Secs(waited)},
+                {"grace", Secs(options_.ambiguous_grace)}});
+    }
     if (counted) st.batch.intents.push_back(intent);
     deps_.observed->WatchNextList(intent.region, st.key);
     st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
@@ -321,7 +358,20 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
   std::string evidence = "marker " + intent.marker + " absent from " +
                          std::to_string(intent.absent_lists) + " consecutive lists over " +
                          Secs(waited);
+  if (DebugOn()) {
+    LogDebug("open intent confirmed absent", {{"object", st.key.ToString()},
+                                              {"marker", intent.marker},
+                                              {"wanted", wanted ? "true" : "false"},
+                                              {"absentLists", std::to_string(intent.absent_lists)},
+                                              {"waited", Secs(waited)}});
+  }
   if (wanted) {
+    if (deps_.health) {
+      if (Duration wait = deps_.health->Blocked(); wait > Duration::zero()) {
+        MarkUnauthorized(st, deps_.health->last_error());
+        return After(wait);
+      }
+    }
     if (st.rec.spec_hash != intent.spec_hash) {
       st.rec.spec_hash = intent.spec_hash;
       st.rec.generation += 1;
@@ -394,7 +444,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
       std::string old = s.remote_job_name;
       auto c =
           CancelRemote(st, old, "replace", "spec changed (onSpecChange=Replace): cancelled " + old);
-      if (!c.ok()) return FailGw(c.error());
+      if (!c.ok()) return GatewayFailed(st, c.error());
       StartNewGeneration(st, job);
       return Now();  // the next step submits the new generation
     }
@@ -405,9 +455,23 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
   if (s.phase == Phase::kPending) st.rec.region = job.spec.region;
 
   bool suspend = job.spec.run_policy.suspend;
+  if (DebugOn()) {
+    LogDebug("desired vs recorded", {{"object", st.key.ToString()},
+                                     {"specHash", ShortHash(job.spec_hash)},
+                                     {"recordedSpecHash", ShortHash(st.rec.spec_hash)},
+                                     {"generation", std::to_string(st.rec.generation)},
+                                     {"phase", std::string(api::PhaseName(s.phase))},
+                                     {"suspend", suspend ? "true" : "false"},
+                                     {"attempt", std::to_string(s.attempt)},
+                                     {"failedAttempts", std::to_string(st.rec.failed_attempts)}});
+  }
   switch (s.phase) {
     case Phase::kSucceeded:
     case Phase::kFailed:
+      if (DebugOn()) {
+        LogDebug("terminal for this generation; nothing sent",
+                 {{"object", st.key.ToString()}, {"phase", std::string(api::PhaseName(s.phase))}});
+      }
       return Done();  // terminal: sticky for this generation
     case Phase::kSuspended:
       if (suspend) return Done();
@@ -425,6 +489,11 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
         return Done();
       }
       if (st.rec.next_attempt_at && st.now < *st.rec.next_attempt_at) {
+        if (DebugOn()) {
+          LogDebug("retry backoff not elapsed; not submitting",
+                   {{"object", st.key.ToString()},
+                    {"nextAttemptAt", FormatRfc3339(*st.rec.next_attempt_at)}});
+        }
         return After(*st.rec.next_attempt_at - st.now);
       }
       return Submit(st, job);
@@ -433,7 +502,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
       if (suspend) {
         std::string old = s.remote_job_name;
         auto c = CancelRemote(st, old, "suspend", "suspended: cancelled " + old);
-        if (!c.ok()) return FailGw(c.error());
+        if (!c.ok()) return GatewayFailed(st, c.error());
         SetPhase(st, Phase::kSuspended);
         st.Cond(api::kCondSuspended, kTrue, "Suspended", "runPolicy.suspend is true");
         st.CondOff(api::kCondRunning, "Suspended");
@@ -451,6 +520,10 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
   const std::string& region = st.rec.region;
   auto snap = deps_.observed->Region(region);
   if (!snap) {
+    if (DebugOn()) {
+      LogDebug("no list of the region yet; waiting for the poll",
+               {{"object", st.key.ToString()}, {"region", region}});
+    }
     deps_.observed->WatchNextList(region, st.key);
     return After(options_.poll_interval);
   }
@@ -469,7 +542,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       auto c = CancelRemote(st, carriers[i]->name, "duplicate",
                             "duplicate of " + keep->name + " (marker " + marker + "): cancelled " +
                                 carriers[i]->name);
-      if (!c.ok()) return FailGw(c.error());
+      if (!c.ok()) return GatewayFailed(st, c.error());
       AddEvent(st, "Warning", "DuplicateCancelled",
                carriers[i]->name + " carries marker " + marker + " like the older " + keep->name +
                    "; kept the oldest, cancelled the rest");
@@ -489,10 +562,18 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       since = std::max(since, c->last_transition_time);
     }
     if (snap->started_at <= since) {
+      if (DebugOn()) {
+        LogDebug("job not in a list older than its submit; waiting for the next list",
+                 {{"object", st.key.ToString()}, {"remoteJob", name}});
+      }
       deps_.observed->WatchNextList(region, st.key);
       return After(options_.poll_interval);
     }
     // The list did not show it: ask for this one job.
+    if (DebugOn()) {
+      LogDebug("job missing from a fresh list; sending one GET",
+               {{"object", st.key.ToString()}, {"remoteJob", name}});
+    }
     auto g = deps_.gateway->Get(name);
     if (g.ok()) {
       got = std::move(g).value();
@@ -521,7 +602,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       deps_.observed->WatchNextList(region, st.key);
       return After(options_.poll_interval);
     } else {
-      return FailGw(g.error());
+      return GatewayFailed(st, g.error());
     }
   }
   {
@@ -530,6 +611,13 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
   }
 
   gateway::RemoteStatus rs = remote->status;
+  if (DebugOn()) {
+    LogDebug("observed remote job", {{"object", st.key.ToString()},
+                                     {"remoteJob", name},
+                                     {"remoteStatus", std::string(gateway::RemoteStatusName(rs))},
+                                     {"phase", std::string(api::PhaseName(s.phase))},
+                                     {"listGeneration", std::to_string(snap->generation)}});
+  }
   if (gateway::IsSuccess(rs)) {
     SetPhase(st, Phase::kSucceeded);
     s.exit_code.reset();
@@ -574,7 +662,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
                             "activeDeadlineSeconds " +
                                 std::to_string(*job->spec.run_policy.active_deadline_seconds) +
                                 " passed: cancelled " + name);
-      if (!c.ok()) return FailGw(c.error());
+      if (!c.ok()) return GatewayFailed(st, c.error());
       SetPhase(st, Phase::kFailed);
       s.completion_time = st.now;
       st.Cond(api::kCondFailed, kTrue, "DeadlineExceeded",
@@ -660,6 +748,20 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
                                           store::SubmitIntent intent) {
   auto& s = st.rec.status;
   ObjectKey key = st.key;
+  if (deps_.health) {
+    // While the credentials are refused, no intent and no request: one
+    // probe per backoff (whoever's turn it is) decides for everybody.
+    if (Duration wait = deps_.health->Blocked(); wait > Duration::zero()) {
+      if (DebugOn()) {
+        LogDebug("submit not sent: the gateway rejects the credentials",
+                 {{"object", st.key.ToString()},
+                  {"attempt", std::to_string(intent.attempt)},
+                  {"retryIn", Secs(wait)}});
+      }
+      MarkUnauthorized(st, deps_.health->last_error());
+      return After(wait);
+    }
+  }
   auto req = deps_.build_request(job, intent.marker);
   if (!req.ok()) {
     std::string msg = Redact(req.status().message());
@@ -690,6 +792,12 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
   s.attempt = intent.attempt;
   st.rec.region = intent.region;
 
+  if (DebugOn()) {
+    LogDebug("sending submit", {{"object", st.key.ToString()},
+                                {"attempt", std::to_string(intent.attempt)},
+                                {"marker", intent.marker},
+                                {"region", intent.region}});
+  }
   auto out = deps_.gateway->Submit(*req);
   intent.updated_at = deps_.clock->Now();
   if (out.ok()) {
@@ -727,6 +835,19 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       deps_.observed->WatchNextList(intent.region, st.key);
       st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "ambiguous"); });
       return After(options_.poll_interval);
+    case gateway::ErrorKind::kUnauthorized:
+      // Provably not processed; a controller-wide state, not this object's
+      // retry: the phase stays, a condition says why, GatewayHealth decides
+      // when requests resume.
+      intent.state = store::IntentState::kAbandoned;
+      st.batch.intents.push_back(intent);
+      s.last_error = msg;
+      MarkUnauthorized(st, deps_.health ? deps_.health->last_error() : msg);
+      st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "unauthorized"); });
+      if (deps_.health) {
+        return After(std::max(deps_.health->Blocked(), options_.gateway_retry_base));
+      }
+      return Fail(e.ToStatus(), GatewayBackoff(key, e.retry_after));
     case gateway::ErrorKind::kInvalid:
       intent.state = store::IntentState::kAbandoned;
       st.batch.intents.push_back(intent);
@@ -739,8 +860,9 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "invalid"); });
       return Done();
     default: {
-      // Provably not processed (429, refused before sending, 401): the same
-      // attempt is sent again after backoff, honouring Retry-After.
+      // Provably not processed (429, refused before sending): the same
+      // attempt is sent again after the per-object backoff (>= 1 s, doubling),
+      // never sooner than Retry-After.
       intent.state = store::IntentState::kAbandoned;
       st.batch.intents.push_back(intent);
       s.last_error = msg;
@@ -748,11 +870,57 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       AddEvent(st, "Warning", "SubmitRetrying", msg);
       std::string result = e.kind == gateway::ErrorKind::kThrottled ? "throttled" : "unavailable";
       st.notes.push_back([key, result](ReconcilerObserver& o) { o.OnSubmission(key, result); });
-      std::optional<Duration> at_least;
-      if (e.retry_after > Duration::zero()) at_least = e.retry_after;
-      return Fail(e.ToStatus(), at_least);
+      Duration wait = GatewayBackoff(key, e.retry_after);
+      if (DebugOn()) {
+        LogDebug("submit not processed; retrying later",
+                 {{"object", st.key.ToString()},
+                  {"kind", std::string(gateway::ErrorKindName(e.kind))},
+                  {"retryIn", Secs(wait)}});
+      }
+      return Fail(e.ToStatus(), wait);
     }
   }
+}
+
+void JobReconciler::MarkUnauthorized(Step& st, const std::string& message) {
+  // A condition, not an event per object: the controller logs one WARN per
+  // change of the gateway's state, and /readyz shows it.
+  st.Cond(api::kCondStalled, kTrue, kReasonGatewayUnauthorized,
+          "the gateway rejects the controller's credentials (" + message +
+              "); waiting for them to work, phase kept");
+}
+
+Duration JobReconciler::GatewayBackoff(const ObjectKey& key, Duration retry_after) {
+  int n = 0;
+  {
+    std::lock_guard lock(mu_);
+    n = ++gateway_failures_[key];
+  }
+  const double base = std::chrono::duration<double>(options_.gateway_retry_base).count();
+  const double cap = std::chrono::duration<double>(options_.gateway_retry_cap).count();
+  const double d = std::min(cap, base * std::pow(2.0, std::min(n - 1, 30)));
+  return std::max(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(d)),
+                  retry_after);
+}
+
+ReconcileResult JobReconciler::GatewayFailed(Step& st, const gateway::Error& e) {
+  if (e.kind == gateway::ErrorKind::kUnauthorized && deps_.health) {
+    MarkUnauthorized(st, deps_.health->last_error());
+    Duration wait = std::max(deps_.health->Blocked(), options_.gateway_retry_base);
+    if (DebugOn()) {
+      LogDebug("gateway call refused (credentials); waiting for the gateway",
+               {{"object", st.key.ToString()}, {"retryIn", Secs(wait)}});
+    }
+    return After(wait);
+  }
+  Duration wait = GatewayBackoff(st.key, e.retry_after);
+  if (DebugOn()) {
+    LogDebug("gateway call failed; retrying later",
+             {{"object", st.key.ToString()},
+              {"kind", std::string(gateway::ErrorKindName(e.kind))},
+              {"retryIn", Secs(wait)}});
+  }
+  return Fail(e.ToStatus(), wait);
 }
 
 ReconcileResult JobReconciler::HandleInvalid(Step& st, const InvalidManifest& inv,
@@ -797,6 +965,13 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
     return After(until - st.now);
   }
   PruneVerdict v = desired.source_ok ? desired.prune : ComputePruneVerdict(false, 0, 0, 0, 1.0);
+  if (DebugOn()) {
+    LogDebug("manifest missing", {{"object", st.key.ToString()},
+                                  {"pruneAllowed", v.allowed ? "true" : "false"},
+                                  {"pruneReason", v.reason},
+                                  {"active", IsActive(st.rec) ? "true" : "false"},
+                                  {"pruneFlag", options_.prune ? "true" : "false"}});
+  }
   if (!v.allowed) {
     const api::Condition* c = api::FindCondition(s.conditions, api::kCondStalled);
     bool already =
@@ -822,7 +997,7 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
       auto c = CancelRemote(
           st, name, "prune",
           "manifest removed from revision " + desired.revision + ": cancelled " + name);
-      if (!c.ok()) return FailGw(c.error());
+      if (!c.ok()) return GatewayFailed(st, c.error());
     }
   }
   SetPhase(st, Phase::kRemoved);
@@ -837,6 +1012,11 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
 }
 
 ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
+  if (deps_.health && st.CondIs(api::kCondStalled, kTrue, kReasonGatewayUnauthorized) &&
+      deps_.health->authorized()) {
+    st.Cond(api::kCondStalled, kFalse, "GatewayAuthorized",
+            "the gateway accepts the controller's credentials again");
+  }
   bool changed = !st.had_record || !RecordEqual(st.rec, st.original);
   if (st.drop) {
     st.batch.deletes.push_back(st.key);
@@ -847,8 +1027,17 @@ ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
       !st.batch.events.empty()) {
     if (Status w = deps_.store->Write(st.batch); !w.ok()) return Fail(w);
   }
+  if (DebugOn()) {
+    LogDebug(changed ? "step done; record written" : "step done; nothing changed, nothing written",
+             {{"object", st.key.ToString()},
+              {"phase", std::string(api::PhaseName(st.rec.status.phase))},
+              {"events", std::to_string(st.batch.events.size())},
+              {"requeueAfter", r.requeue_after ? Secs(*r.requeue_after) : std::string("none")},
+              {"error", r.error.ok() ? std::string() : r.error.ToString()}});
+  }
   {
     std::lock_guard lock(mu_);
+    if (r.error.ok()) gateway_failures_.erase(st.key);
     bool active = !st.drop && (IsActive(st.rec) || st.rec.status.phase == Phase::kPending);
     SetActiveRegionLocked(st.key, active && !st.rec.region.empty() ? &st.rec.region : nullptr);
   }

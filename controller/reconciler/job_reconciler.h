@@ -25,6 +25,7 @@
 #include "controller/gateway/job_gateway.h"
 #include "controller/reconciler/desired_state.h"
 #include "controller/reconciler/failure_reason.h"
+#include "controller/reconciler/gateway_health.h"
 #include "controller/reconciler/observed_cache.h"
 #include "controller/reconciler/observer.h"
 #include "controller/runtime/worker_pool.h"
@@ -66,6 +67,11 @@ struct ReconcilerOptions {
   Duration adopt_clock_skew = std::chrono::minutes(10);
   // When to look again while waiting for the next list.
   Duration poll_interval = std::chrono::seconds(30);
+  // A gateway call that failed with 429, 5xx or no answer is retried for
+  // this object after base·2ⁿ⁻¹ (capped), or the server's Retry-After when
+  // longer; the count resets when a step of the object succeeds.
+  Duration gateway_retry_base = std::chrono::seconds(1);
+  Duration gateway_retry_cap = std::chrono::minutes(5);
 };
 
 class JobReconciler {
@@ -79,6 +85,10 @@ class JobReconciler {
     SubmitRequestBuilder build_request;
     SpecEncoder encode_spec;                 // may be empty
     ReconcilerObserver* observer = nullptr;  // may be null
+    // Controller-wide 401/403 state (may be null: every 401 is then an
+    // ordinary per-object error). `gateway` should be the
+    // HealthCheckedGateway over the same GatewayHealth.
+    GatewayHealth* health = nullptr;
   };
 
   // Every pointer in `deps` (but observer) must be set and outlive this.
@@ -134,6 +144,13 @@ class JobReconciler {
   void SetPhase(Step& st, api::Phase phase);
   void AddEvent(Step& st, std::string type, std::string reason, const std::string& message);
   runtime::ReconcileResult Finish(Step& st, runtime::ReconcileResult r);
+  // A failed gateway call: 401/403 → the object keeps its phase, gets
+  // Stalled=True GatewayUnauthorized and waits for GatewayHealth; anything
+  // else → an error requeued after the per-object gateway backoff (≥ 1 s,
+  // ≥ Retry-After).
+  runtime::ReconcileResult GatewayFailed(Step& st, const gateway::Error& e);
+  void MarkUnauthorized(Step& st, const std::string& message);
+  Duration GatewayBackoff(const ObjectKey& key, Duration retry_after);
   Duration RetryBackoff(int failures) const;
 
   Deps deps_;
@@ -148,6 +165,7 @@ class JobReconciler {
     int lists = 0;
   };
   std::map<std::string, Missing> missing_;           // remote job name → absence count
+  std::map<ObjectKey, int> gateway_failures_;        // consecutive 429/5xx/network per key
   std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
   std::map<std::string, int> active_region_counts_;  // region → entries of active_regions_
   std::set<std::string> primed_intent_regions_;

@@ -134,9 +134,16 @@ int RegionPoller::PollOnce() {
     if (!out.ok()) {
       ++failed;
       int n = cache_.RecordFailure(region);
-      LogWarn("list failed", {{"region", region},
-                              {"error", out.error().message},
-                              {"consecutiveFailures", std::to_string(n)}});
+      std::vector<LogField> fields{{"region", region},
+                                   {"error", out.error().message},
+                                   {"consecutiveFailures", std::to_string(n)}};
+      // 401/403 is the controller-wide state GatewayHealth warns about once
+      // per change; a WARN per poll would repeat it every interval.
+      if (out.Is(gateway::ErrorKind::kUnauthorized)) {
+        LogDebug("list failed", fields);
+      } else {
+        LogWarn("list failed", fields);
+      }
       if (observer_) observer_->OnList(region, false, finished - started, 0);
       continue;
     }

@@ -62,13 +62,20 @@ struct SubmitIntent {
   TimePoint updated_at{};
 };
 
+// Events are aggregated as Kubernetes does: one stored event per (object,
+// type, reason, message). Writing an event that matches a stored one bumps
+// its count and its (last) time; first_time stays.
 struct Event {
   ObjectKey key;
-  TimePoint time{};
+  TimePoint time{};             // when it last happened (the time written)
   std::string type = "Normal";  // "Normal" | "Warning"
   std::string reason;           // CamelCase: Submitted, Adopted, Retried, ...
   std::string message;          // redacted before it gets here
-  int64_t id = 0;               // assigned by the store
+  int64_t id = 0;               // assigned by the store; kept when aggregated
+  // Set by the store (ignored in a WriteBatch): how often it happened and
+  // when first.
+  int64_t count = 1;
+  TimePoint first_time{};
 };
 
 // Everything one reconcile changes, applied in a single transaction, in this
@@ -109,7 +116,9 @@ class StateStore {
   // Applies the batch atomically and durably (synchronous commit): when
   // this returns OK, the batch survives a crash. Assigns resource_version
   // to each upserted record (store-wide monotonically increasing) and ids to
-  // events; per-object event history is trimmed to a bounded size.
+  // new events; an event equal in (key, type, reason, message) to a stored
+  // one is aggregated into it (count + 1, time = the new time). Per-object
+  // event history is trimmed to a bounded size (the least recently seen go).
   virtual Status Write(const WriteBatch& batch) = 0;
 
   // Intents not yet kSubmitted or kAbandoned, oldest first (resolved on
@@ -119,7 +128,8 @@ class StateStore {
   // All intents of one object, newest first.
   virtual Result<std::vector<SubmitIntent>> Intents(const ObjectKey& key) = 0;
 
-  // The newest `limit` events of one object, oldest first.
+  // The `limit` most recently seen events of one object, ordered by last
+  // time (then id), oldest first.
   virtual Result<std::vector<Event>> Events(const ObjectKey& key, size_t limit) = 0;
 
   // The recorded identity (instance empty until RecordInstance).

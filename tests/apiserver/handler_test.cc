@@ -172,6 +172,26 @@ TEST_F(HandlerTest, ProbesAndReconcileWebhook) {
   EXPECT_EQ(reconciles_.load(), 1);
 }
 
+// With the readyz hook, /readyz is the controller's probe report (so a
+// failing "gateway" check shows on the API port too), ?verbose listing it.
+TEST_F(HandlerTest, ReadyzHookServesTheProbeReportWithVerbose) {
+  std::vector<bool> asked;
+  ControllerHooks hooks;
+  hooks.ready = [](std::string*) { return true; };
+  ApiHandler h(store_, clock_, hooks, HandlerOptions{"", "v"});
+  h.SetReadyReport([&asked](bool verbose) {
+    asked.push_back(verbose);
+    return std::make_pair(false, std::string("[+]controller ok\n[-]gateway failed: 401\n"
+                                             "readyz check failed\n"));
+  });
+  auto r = Get("/readyz", {}, "application/json", &h);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("[-]gateway failed: 401"), std::string::npos) << r.body;
+  r = Get("/readyz", {{"verbose", ""}}, "application/json", &h);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(asked, (std::vector<bool>{false, true}));
+}
+
 TEST_F(HandlerTest, WritesAreRefusedUntilSupported) {
   ApiRequest req;
   req.method = "DELETE";

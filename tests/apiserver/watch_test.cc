@@ -16,6 +16,7 @@
 #include "controller/apiserver/object_codec.h"
 #include "controller/apiserver/openapi.h"
 #include "controller/apiserver/table.h"
+#include "controller/core/time_util.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_state_store.h"
 
@@ -548,6 +549,36 @@ TEST(TableTest, TableBodyEqualsTheTreeDump) {
   }
   EXPECT_EQ(TableBody({}, 3, now, IncludeObject::kMetadata),
             VersionsToTable({}, 3, now, IncludeObject::kMetadata).dump());
+}
+
+}  // namespace
+}  // namespace mlspace::apiserver
+
+namespace mlspace::apiserver {
+namespace {
+
+// Kubernetes aggregates repeats of one (object, type, reason, message): the
+// store keeps one row with a count, and the Event shows it.
+TEST_F(WatchTest, RepeatedEventsAreOneEventWithCountAndFirstLastTime) {
+  store::Event e;
+  e.key = ObjectKey{"nlp", "llama"};
+  e.type = "Warning";
+  e.reason = "SubmitRetrying";
+  e.message = "gateway unavailable";
+  const std::string first = FormatRfc3339(clock_.Now());
+  for (int i = 0; i < 3; ++i) {
+    e.time = clock_.Now();
+    store::WriteBatch b = Upsert(Record("nlp", "llama", api::Phase::kPending));
+    b.events = {e};
+    ASSERT_TRUE(observed_.Write(b).ok());
+    clock_.Advance(std::chrono::seconds(10));
+  }
+  auto list = json::parse(handler_.Handle(Req("/api/v1/namespaces/nlp/events")).body);
+  ASSERT_EQ(list["items"].size(), 1u) << list.dump();
+  const auto& ev = list["items"][0];
+  EXPECT_EQ(ev["count"], 3);
+  EXPECT_EQ(ev["firstTimestamp"], first);
+  EXPECT_NE(ev["lastTimestamp"], ev["firstTimestamp"]);
 }
 
 }  // namespace

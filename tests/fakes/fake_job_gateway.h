@@ -46,6 +46,7 @@ class FakeJobGateway final : public gateway::JobGateway {
     std::lock_guard lock(mu_);
     calls_.push_back({"Submit", req.job_desc.value_or("")});
     submits_.push_back(req);
+    if (unauthorized_) return AuthErr("submit");
     std::optional<Script> script;
     if (!submit_script_.empty()) {
       script = submit_script_.front();
@@ -94,6 +95,7 @@ class FakeJobGateway final : public gateway::JobGateway {
   gateway::Outcome<gateway::RemoteJob> Get(const std::string& job_name) override {
     std::lock_guard lock(mu_);
     calls_.push_back({"Get", job_name});
+    if (unauthorized_) return AuthErr("get " + job_name);
     if (fail_gets_ > 0) {
       --fail_gets_;
       return Err(gateway::ErrorKind::kUnavailable, 503, "get: 503");
@@ -109,6 +111,7 @@ class FakeJobGateway final : public gateway::JobGateway {
       const gateway::ListOptions& opts) override {
     std::lock_guard lock(mu_);
     calls_.push_back({"List", opts.region});
+    if (unauthorized_) return AuthErr("list " + opts.region);
     if (fail_lists_ > 0) {
       --fail_lists_;
       return Err(gateway::ErrorKind::kUnavailable, 503, "list: 503");
@@ -134,6 +137,7 @@ class FakeJobGateway final : public gateway::JobGateway {
     std::lock_guard lock(mu_);
     calls_.push_back({"Cancel", job_name});
     (void)region;
+    if (unauthorized_) return AuthErr("cancel " + job_name);
     if (fail_cancels_ > 0) {
       --fail_cancels_;
       return Err(gateway::ErrorKind::kUnavailable, 503, "cancel: 503");
@@ -189,6 +193,12 @@ class FakeJobGateway final : public gateway::JobGateway {
   void FailNextCancels(int n) {
     std::lock_guard lock(mu_);
     fail_cancels_ = n;
+  }
+  // While set, Submit, Get, List and Cancel answer 401 (wrong credentials),
+  // creating nothing; the call is still recorded.
+  void SetUnauthorized(bool on) {
+    std::lock_guard lock(mu_);
+    unauthorized_ = on;
   }
 
   // Adds a job as if created outside this fake's Submit (e.g. a duplicate
@@ -313,6 +323,11 @@ class FakeJobGateway final : public gateway::JobGateway {
     return e;
   }
 
+  static gateway::Error AuthErr(const std::string& op) {
+    return Err(gateway::ErrorKind::kUnauthorized, 401,
+               op + ": 401 from gateway: Invalid api-key for workspace (code 10)");
+  }
+
   TimePoint NowLocked() {
     if (clock_) return clock_->Now();
     synthetic_ += std::chrono::seconds(1);
@@ -343,6 +358,7 @@ class FakeJobGateway final : public gateway::JobGateway {
   int fail_cancels_ = 0;
   int fail_logs_ = 0;
   int last_logs_tail_ = -1;
+  bool unauthorized_ = false;
   int seq_ = 0;
   TimePoint synthetic_ = TimePoint(std::chrono::seconds(1'600'000'000));
   std::vector<Call> calls_;

@@ -307,10 +307,30 @@ class FakeStateStore final : public store::StateStore {
       }
     }
     for (const store::Event& e : batch.events) {
-      store::Event copy = e;
-      copy.id = ++event_id_;
-      auto& list = events_[copy.key];
-      list.push_back(std::move(copy));
+      auto& list = events_[e.key];
+      // Aggregated like the SQLite store: one entry per (type, reason,
+      // message), kept ordered by last time, then id.
+      auto same = std::find_if(list.begin(), list.end(), [&](const store::Event& x) {
+        return x.type == e.type && x.reason == e.reason && x.message == e.message;
+      });
+      store::Event copy;
+      if (same != list.end()) {
+        copy = *same;
+        list.erase(same);
+        copy.count += 1;
+        copy.time = std::max(copy.time, e.time);
+        copy.first_time = std::min(copy.first_time, e.time);
+      } else {
+        copy = e;
+        copy.id = ++event_id_;
+        copy.count = 1;
+        copy.first_time = e.time;
+      }
+      auto pos = std::upper_bound(list.begin(), list.end(), copy,
+                                  [](const store::Event& a, const store::Event& b) {
+                                    return a.time != b.time ? a.time < b.time : a.id < b.id;
+                                  });
+      list.insert(pos, std::move(copy));
       if (list.size() > max_events_) {
         list.erase(list.begin(),
                    list.begin() + static_cast<std::ptrdiff_t>(list.size() - max_events_));

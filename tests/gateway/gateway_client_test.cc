@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -543,6 +544,92 @@ TEST(MakeGatewayClientTest, RejectsInsecureAndMissingCredentials) {
   EXPECT_TRUE(MakeGatewayClient(o).ok());
   o.credentials.api_key.clear();
   EXPECT_FALSE(MakeGatewayClient(o).ok());
+}
+
+// --- credential files followed --------------------------------------------
+
+// Fixing a wrong key file recovers without a restart: the client re-reads
+// the files (checked at most once per recheck interval) and a service_auth
+// token issued for the old secret is not reused.
+TEST_F(GatewayClientTest, FollowsChangedCredentialFiles) {
+  namespace fs = std::filesystem;
+  fs::path dir =
+      fs::temp_directory_path() /
+      ("mlspace-credfiles-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "mlspace");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::string tmp = (dir / "mlspace" / (name + ".tmp")).string();
+    std::ofstream(tmp) << text;
+    fs::rename(tmp, dir / "mlspace" / name);  // atomic, like a Secret update
+  };
+  write("workspace-id", "ws-files-1");
+  write("api-key", "key-wrong-1");
+  auto files = CredentialFiles::Load([](const std::string&) { return std::nullopt; }, dir.string(),
+                                     clock_, seconds(1));
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  options_.credentials = {};
+  options_.credential_files = *files;
+  transport_->SetHandler([](const FakeHttpTransport::Request& r) {
+    if (FindHeader(r.headers, "x-api-key") != "key-right-2") {
+      return FakeHttpTransport::Response(
+          401, R"({"error_code":10,"error_message":"Invalid api-key for workspace"})");
+    }
+    return FakeHttpTransport::Response(200, R"({"job_name":"j","status":"job not found"})");
+  });
+  auto c = Client();
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kUnauthorized));
+  write("api-key", "key-right-2\n");
+  // Not re-checked within the interval: still the old key.
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kUnauthorized));
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kNotFound));
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(FindHeader(reqs[2].headers, "x-api-key"), "key-right-2");
+  EXPECT_EQ(FindHeader(reqs[2].headers, "x-workspace-id"), "ws-files-1");
+  // The new value is a registered secret too.
+  EXPECT_EQ(Redact("k=key-right-2"), "k=***");
+
+  // A file caught half-written (empty) keeps the working credentials.
+  write("api-key", "");
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kNotFound));
+  EXPECT_EQ(FindHeader(transport_->requests().back().headers, "x-api-key"), "key-right-2");
+  fs::remove_all(dir);
+}
+
+TEST_F(ServiceAuthTest, ChangedClientSecretFileDropsTheCachedToken) {
+  namespace fs = std::filesystem;
+  fs::path dir =
+      fs::temp_directory_path() /
+      ("mlspace-credfiles-sa-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "mlspace");
+  std::ofstream(dir / "mlspace" / "workspace-id") << "ws-sa-1";
+  std::ofstream(dir / "mlspace" / "client-id") << "client-id-1";
+  std::ofstream(dir / "mlspace" / "client-secret") << "cs-file-SECRET-1";
+  auto files = CredentialFiles::Load([](const std::string&) { return std::nullopt; }, dir.string(),
+                                     clock_, seconds(1));
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  options_.credentials = {};
+  options_.credential_files = *files;
+  auto c = Client();
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kNotFound));
+  EXPECT_EQ(auth_calls_, 1);
+  {
+    std::ofstream(dir / "mlspace" / "client-secret.tmp") << "cs-file-SECRET-2";
+    fs::rename(dir / "mlspace" / "client-secret.tmp", dir / "mlspace" / "client-secret");
+  }
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(c->Get("j").Is(ErrorKind::kNotFound));
+  EXPECT_EQ(auth_calls_, 2);  // a token for the new secret, not the cached one
+  std::string auth_body;
+  for (const auto& r : transport_->requests()) {
+    if (r.target == "/public/v2/service_auth") auth_body = r.body;
+  }
+  EXPECT_EQ(json::parse(auth_body)["client_secret"], "cs-file-SECRET-2");
+  fs::remove_all(dir);
 }
 
 }  // namespace

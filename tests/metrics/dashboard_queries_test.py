@@ -141,8 +141,8 @@ class HttpCheckTest(unittest.TestCase):
         FakePrometheus.empty = {"mlspace_gateway_throttled_total"}
         rc, out = self.run_main()
         self.assertEqual(rc, 1)
-        self.assertIn("FAILED Throttling (HTTP 429) [A]: empty result", out)
-        rc, out = self.run_main("--allow-empty", "Throttling (HTTP 429)")
+        self.assertIn("FAILED Throttling (429) and credentials (401/403) [A]: empty result", out)
+        rc, out = self.run_main("--allow-empty", "Throttling (429) and credentials (401/403)")
         self.assertEqual(rc, 0, out)
 
     def test_a_query_error_fails(self):

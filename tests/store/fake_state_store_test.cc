@@ -174,6 +174,38 @@ TEST(FakeStateStoreTest, EventsTrimmedAndDeletesCascade) {
   EXPECT_TRUE(ev->empty());
 }
 
+// Same aggregation contract as SqliteStateStore (sqlite_state_store_test).
+TEST(FakeStateStoreTest, RepeatedEventsAreAggregated) {
+  FakeStateStore fake;
+  const ObjectKey key{"default", "a"};
+  for (int i = 0; i < 3; ++i) {
+    Event e;
+    e.key = key;
+    e.type = "Warning";
+    e.reason = "SubmitRetrying";
+    e.message = "401";
+    e.time = At(10 + i);
+    WriteBatch b;
+    b.events = {e};
+    ASSERT_TRUE(fake.Write(b).ok());
+  }
+  Event other;
+  other.key = key;
+  other.reason = "Submitted";
+  other.time = At(11);
+  WriteBatch b;
+  b.events = {other};
+  ASSERT_TRUE(fake.Write(b).ok());
+  auto ev = fake.Events(key, 10);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->size(), 2u);
+  EXPECT_EQ((*ev)[0].reason, "Submitted");  // last seen at 11, before 12
+  EXPECT_EQ((*ev)[1].reason, "SubmitRetrying");
+  EXPECT_EQ((*ev)[1].count, 3);
+  EXPECT_EQ((*ev)[1].first_time, At(10));
+  EXPECT_EQ((*ev)[1].time, At(12));
+}
+
 TEST(FakeStateStoreTest, RefusesSecretValues) {
   SecretRegistry::Get().Add("s3cr3t-token-value");
   FakeStateStore fake;

@@ -466,6 +466,14 @@ void BuildVersion1Database(const std::string& db_path) {
   s << "INSERT INTO intents VALUES ('mlsj:default/old-job/h1h1h1h1/1', 'default', 'old-job',"
        " 'h1', 1, 'SR006', 'Open', '', 1690000000000000000, 1690000000000000000)",
       now;
+  // Three repeats of one event and one other: step 3 folds the repeats.
+  for (const char* t : {"1690000000000000000", "1690000000000000005", "1690000000000000009"}) {
+    s << std::string(
+             "INSERT INTO events (namespace, name, time_ns, type, reason, message)"
+             " VALUES ('default', 'old-job', ") +
+             t + ", 'Warning', 'SubmitRetrying', 'r')",
+        now;
+  }
   s << "INSERT INTO events (namespace, name, time_ns, type, reason, message)"
        " VALUES ('default', 'old-job', 1690000000000000000, 'Normal', 'Submitted', 'x')",
       now;
@@ -504,6 +512,18 @@ TEST(SqliteStateStoreTest, MigratesVersion1ToCurrent) {
     b.upserts = {**rec};
     ASSERT_TRUE(store->Write(b).ok());
     EXPECT_EQ(store->resource_version(), 8);
+
+    // Step 3 folded the three SubmitRetrying rows into one with count 3.
+    auto events = store->Events(ObjectKey{"default", "old-job"}, 10);
+    ASSERT_TRUE(events.ok()) << events.status().ToString();
+    ASSERT_EQ(events->size(), 2u);
+    const Event& retry = (*events)[1];  // the most recently seen is last
+    EXPECT_EQ(retry.reason, "SubmitRetrying");
+    EXPECT_EQ(retry.count, 3);
+    EXPECT_EQ(retry.first_time, NsTime(1690000000000000000));
+    EXPECT_EQ(retry.time, NsTime(1690000000000000009));
+    EXPECT_EQ((*events)[0].reason, "Submitted");
+    EXPECT_EQ((*events)[0].count, 1);
   }
   auto raw = RawSession(tmp.file("state.db"));
   std::string version;
@@ -736,4 +756,77 @@ TEST(SqliteStateStoreTest, CommittedBatchSurvivesAKilledWriter) {
 }
 
 }  // namespace
+TEST(SqliteStateStoreTest, RepeatedEventsAreAggregatedWithCountAndFirstLastTime) {
+  TempDir tmp;
+  {
+    auto store = MustOpen(tmp.path());
+    ASSERT_NE(store, nullptr);
+    const ObjectKey key{"default", "a"};
+    auto event = [&](const std::string& type, const std::string& reason, const std::string& message,
+                     int64_t t) {
+      Event e;
+      e.key = key;
+      e.type = type;
+      e.reason = reason;
+      e.message = message;
+      e.time = NsTime(t);
+      return e;
+    };
+    for (int i = 0; i < 11; ++i) {
+      WriteBatch b;
+      b.events = {event("Warning", "SubmitRetrying", "401 from gateway", 1000 + i)};
+      ASSERT_TRUE(store->Write(b).ok());
+    }
+    // Same reason, other message or type: separate events.
+    WriteBatch other;
+    other.events = {event("Warning", "SubmitRetrying", "429 from gateway", 2000),
+                    event("Normal", "SubmitRetrying", "401 from gateway", 2001)};
+    ASSERT_TRUE(store->Write(other).ok());
+    // A repeat inside one batch aggregates too.
+    WriteBatch twice;
+    twice.events = {event("Normal", "Submitted", "ok", 3000),
+                    event("Normal", "Submitted", "ok", 3001)};
+    ASSERT_TRUE(store->Write(twice).ok());
+
+    auto events = store->Events(key, 10);
+    ASSERT_TRUE(events.ok()) << events.status().ToString();
+    ASSERT_EQ(events->size(), 4u);
+    const Event& first = (*events)[0];
+    EXPECT_EQ(first.reason, "SubmitRetrying");
+    EXPECT_EQ(first.message, "401 from gateway");
+    EXPECT_EQ(first.type, "Warning");
+    EXPECT_EQ(first.count, 11);
+    EXPECT_EQ(first.first_time, NsTime(1000));
+    EXPECT_EQ(first.time, NsTime(1010));
+    EXPECT_EQ((*events)[1].message, "429 from gateway");
+    EXPECT_EQ((*events)[1].count, 1);
+    EXPECT_EQ((*events)[2].type, "Normal");
+    EXPECT_EQ((*events)[3].reason, "Submitted");
+    EXPECT_EQ((*events)[3].count, 2);
+    EXPECT_EQ((*events)[3].first_time, NsTime(3000));
+    EXPECT_EQ((*events)[3].time, NsTime(3001));
+
+    // A repeat of the oldest moves it to the end (ordered by last time) and
+    // keeps its id.
+    const int64_t id = first.id;
+    WriteBatch again;
+    again.events = {event("Warning", "SubmitRetrying", "401 from gateway", 4000)};
+    ASSERT_TRUE(store->Write(again).ok());
+    events = store->Events(key, 10);
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->size(), 4u);
+    EXPECT_EQ(events->back().id, id);
+    EXPECT_EQ(events->back().count, 12);
+    EXPECT_EQ(events->back().first_time, NsTime(1000));
+    EXPECT_EQ(events->back().time, NsTime(4000));
+  }
+  // Counts survive a reopen.
+  auto store = MustOpen(tmp.path());
+  ASSERT_NE(store, nullptr);
+  auto events = store->Events(ObjectKey{"default", "a"}, 1);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ(events->front().count, 12);
+}
+
 }  // namespace mlspace::store

@@ -1,6 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+
+#include "controller/core/clock.h"
 
 #include "controller/core/result.h"
 #include "controller/gateway/http/poco_http_transport.h"
@@ -31,5 +38,39 @@ struct Credentials {
 // no workspace id or no usable credential is found, or only one of client
 // id / secret.
 Result<Credentials> LoadCredentials(const EnvLookup& env, const std::string& secrets_dir);
+
+// Credentials that follow their files, so fixing a wrong secret (or a
+// Kubernetes Secret update, which swaps a symlink) takes effect without a
+// restart. Current() re-reads with LoadCredentials when any candidate file
+// of --secrets-dir changed (exists, mtime, size, inode) since the last read,
+// checking at most once per `recheck`. A re-read that fails (a file being
+// rewritten, now empty) keeps the previous credentials and is tried again
+// at the next change. Environment variables are read once and win over
+// files, as in LoadCredentials. Thread-safe.
+class CredentialFiles {
+ public:
+  // Reads once; fails like LoadCredentials. `clock` must outlive the object.
+  static Result<std::shared_ptr<CredentialFiles>> Load(EnvLookup env, std::string secrets_dir,
+                                                       const Clock& clock,
+                                                       Duration recheck = std::chrono::seconds(1));
+
+  // The credentials, and a number that grows each time they changed.
+  std::pair<Credentials, uint64_t> Current();
+
+  CredentialFiles(EnvLookup env, std::string secrets_dir, const Clock& clock, Duration recheck);
+
+ private:
+  std::string Signature() const;
+
+  const EnvLookup env_;
+  const std::string secrets_dir_;
+  const Clock& clock_;
+  const Duration recheck_;
+  std::mutex mu_;
+  Credentials current_;
+  uint64_t version_ = 0;
+  std::string signature_;
+  TimePoint checked_at_{};
+};
 
 }  // namespace mlspace::gateway::http

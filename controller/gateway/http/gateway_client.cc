@@ -114,11 +114,19 @@ HttpExchange GatewayClient::SendObserved(const std::string& endpoint, const Http
   return ex;
 }
 
-Outcome<std::string> GatewayClient::BearerToken(bool force_refresh) {
-  const Credentials& c = options_.credentials;
+std::pair<Credentials, uint64_t> GatewayClient::CurrentCredentials() const {
+  if (options_.credential_files) return options_.credential_files->Current();
+  return {options_.credentials, 0};
+}
+
+Outcome<std::string> GatewayClient::BearerToken(bool force_refresh, const Credentials& c,
+                                                uint64_t version) {
   if (!c.HasClientSecret()) return c.access_token;  // static, possibly empty
   std::lock_guard lock(token_mu_);
-  if (!force_refresh && !token_.empty() && clock_.Now() < token_refresh_at_) return token_;
+  if (!force_refresh && !token_.empty() && token_credentials_version_ == version &&
+      clock_.Now() < token_refresh_at_) {
+    return token_;
+  }
   Call call;
   call.op = "service_auth";
   call.endpoint = "POST /service_auth";
@@ -133,6 +141,7 @@ Outcome<std::string> GatewayClient::BearerToken(bool force_refresh) {
   if (!tok.ok()) return MakeError(ErrorKind::kInternal, tok.status().message());
   SecretRegistry::Get().Add(tok->access_token);
   token_ = tok->access_token;
+  token_credentials_version_ = version;
   double fraction = std::clamp(options_.token_refresh_fraction, 0.0, 1.0);
   token_refresh_at_ =
       clock_.Now() + std::chrono::duration_cast<Duration>(tok->expires_in * fraction);
@@ -140,7 +149,7 @@ Outcome<std::string> GatewayClient::BearerToken(bool force_refresh) {
 }
 
 Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
-  const Credentials& creds = options_.credentials;
+  const auto [creds, creds_version] = CurrentCredentials();
   const int max_attempts = std::max(1, options_.max_attempts);
   bool refreshed = false;
   std::optional<Error> last;
@@ -153,7 +162,7 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
     req.headers.emplace_back("User-Agent", options_.user_agent);
     if (!call.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
     if (call.authenticated) {
-      auto token = BearerToken(false);
+      auto token = BearerToken(false, creds, creds_version);
       if (!token.ok()) {
         Error e = token.error();
         e.message = Redact(call.op + ": " + e.message);
@@ -201,7 +210,7 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
       // The token expired early or was revoked: the service rejected the
       // request unprocessed, so one refresh and re-send is safe.
       refreshed = true;
-      auto token = BearerToken(true);
+      auto token = BearerToken(true, creds, creds_version);
       if (!token.ok()) {
         Error e = token.error();
         e.message = Redact(call.op + ": " + e.message);
@@ -372,7 +381,8 @@ Outcome<std::string> GatewayClient::Logs(const std::string& job_name, const std:
 
 Result<std::unique_ptr<GatewayClient>> MakeGatewayClient(const ClientOptions& options) {
   MLSPACE_ASSIGN_OR_RETURN(ParsedUrl url, ParseBaseUrl(options.base_url));
-  const Credentials& c = options.credentials;
+  const Credentials c =
+      options.credential_files ? options.credential_files->Current().first : options.credentials;
   if (c.workspace_id.empty()) {
     return FailedPreconditionError("gateway client: no workspace id (MLSPACE_WORKSPACE_ID)");
   }

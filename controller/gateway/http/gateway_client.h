@@ -38,6 +38,10 @@ struct ClientOptions {
   // scheme://host[:port][/prefix]; calls go to <prefix>/public/v2/...
   std::string base_url;
   Credentials credentials;
+  // When set, used instead of `credentials` and followed on every call: a
+  // changed credential file takes effect at the next request (a cached
+  // service_auth token from the old ones is dropped).
+  std::shared_ptr<CredentialFiles> credential_files;
   bool allow_insecure = false;  // plain http to a non-loopback host
   Duration connect_timeout = std::chrono::seconds(10);
   Duration request_timeout = std::chrono::seconds(60);
@@ -90,8 +94,11 @@ class GatewayClient final : public JobGateway {
   // Runs one call with auth, rate limit and the retry rules; returns the
   // 2xx response or the Error.
   Outcome<HttpResponse> Execute(const Call& call);
-  // A bearer token for the next request; fetches one when needed.
-  Outcome<std::string> BearerToken(bool force_refresh);
+  // The credentials for the next request and their version.
+  std::pair<Credentials, uint64_t> CurrentCredentials() const;
+  // A bearer token for the next request; fetches one when needed (or when
+  // the credentials changed since the cached one was issued).
+  Outcome<std::string> BearerToken(bool force_refresh, const Credentials& c, uint64_t version);
   HttpExchange SendObserved(const std::string& endpoint, const HttpRequest& req);
   Duration Backoff(int attempt);
   std::optional<Duration> RetryAfter(const HttpResponse& resp) const;
@@ -104,6 +111,7 @@ class GatewayClient final : public JobGateway {
 
   std::mutex token_mu_;  // serialises service_auth calls
   std::string token_;
+  uint64_t token_credentials_version_ = 0;
   TimePoint token_refresh_at_{};
 
   std::mutex rng_mu_;

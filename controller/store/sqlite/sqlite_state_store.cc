@@ -94,6 +94,27 @@ const std::vector<Migration>& Migrations() {
        {
            "ALTER TABLE objects ADD COLUMN exit_code INTEGER",
        }},
+      {5,
+       "events aggregated: one row per (object, type, reason, message) with count and first "
+       "time",
+       {
+           "ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
+           "ALTER TABLE events ADD COLUMN first_time_ns INTEGER NOT NULL DEFAULT 0",
+           // Fold existing repeats into their newest row (highest id).
+           "UPDATE events SET"
+           " count = (SELECT COUNT(*) FROM events e WHERE e.namespace = events.namespace"
+           "  AND e.name = events.name AND e.type = events.type AND e.reason = events.reason"
+           "  AND e.message = events.message),"
+           " first_time_ns = (SELECT MIN(e.time_ns) FROM events e"
+           "  WHERE e.namespace = events.namespace AND e.name = events.name"
+           "  AND e.type = events.type AND e.reason = events.reason"
+           "  AND e.message = events.message)",
+           "DELETE FROM events WHERE id NOT IN"
+           " (SELECT MAX(id) FROM events GROUP BY namespace, name, type, reason, message)",
+           "CREATE UNIQUE INDEX events_by_identity ON events (namespace, name, type, reason,"
+           " message)",
+           "CREATE INDEX events_by_last_time ON events (namespace, name, time_ns, id)",
+       }},
   };
   return kMigrations;
 }
@@ -544,10 +565,17 @@ Status SqliteStateStore::ApplyLocked(const WriteBatch& batch, int64_t* resource_
   }
   std::set<ObjectKey> event_keys;
   for (const Event& e : batch.events) {
-    s << "INSERT INTO events (namespace, name, time_ns, type, reason, message)"
-         " VALUES (?, ?, ?, ?, ?, ?)",
-        bind(e.key.namespace_name), bind(e.key.name), bind(static_cast<Poco::Int64>(ToNs(e.time))),
-        bind(e.type), bind(e.reason), bind(e.message), now;
+    // Aggregated as Kubernetes does: a repeat keeps its row (and id) and
+    // moves its last time; MAX keeps the last time from going back when an
+    // older step's batch commits late.
+    const auto t = static_cast<Poco::Int64>(ToNs(e.time));
+    s << "INSERT INTO events (namespace, name, time_ns, type, reason, message, count,"
+         " first_time_ns) VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
+         " ON CONFLICT (namespace, name, type, reason, message) DO UPDATE SET"
+         " count = count + 1, time_ns = MAX(time_ns, excluded.time_ns),"
+         " first_time_ns = MIN(first_time_ns, excluded.first_time_ns)",
+        bind(e.key.namespace_name), bind(e.key.name), bind(t), bind(e.type), bind(e.reason),
+        bind(e.message), bind(t), now;
     event_keys.insert(e.key);
   }
   const auto keep = static_cast<Poco::Int64>(
@@ -555,7 +583,8 @@ Status SqliteStateStore::ApplyLocked(const WriteBatch& batch, int64_t* resource_
                        static_cast<size_t>(std::numeric_limits<Poco::Int64>::max())));
   for (const ObjectKey& k : event_keys) {
     s << "DELETE FROM events WHERE namespace = ? AND name = ? AND id NOT IN"
-         " (SELECT id FROM events WHERE namespace = ? AND name = ? ORDER BY id DESC LIMIT ?)",
+         " (SELECT id FROM events WHERE namespace = ? AND name = ?"
+         " ORDER BY time_ns DESC, id DESC LIMIT ?)",
         bind(k.namespace_name), bind(k.name), bind(k.namespace_name), bind(k.name), bind(keep), now;
   }
   return OkStatus();
@@ -742,16 +771,16 @@ Result<std::vector<SubmitIntent>> SqliteStateStore::Intents(const ObjectKey& key
 
 Result<std::vector<Event>> SqliteStateStore::Events(const ObjectKey& key, size_t limit) {
   std::lock_guard lock(mu_);
-  std::vector<Poco::Int64> id, time;
+  std::vector<Poco::Int64> id, time, count, first;
   std::vector<std::string> type, reason, message;
   const auto lim = static_cast<Poco::Int64>(
       std::min<size_t>(limit, static_cast<size_t>(std::numeric_limits<Poco::Int64>::max())));
   try {
     Poco::Data::Statement st(*session_);
-    st << "SELECT id, time_ns, type, reason, message FROM events"
-          " WHERE namespace = ? AND name = ? ORDER BY id DESC LIMIT ?",
+    st << "SELECT id, time_ns, type, reason, message, count, first_time_ns FROM events"
+          " WHERE namespace = ? AND name = ? ORDER BY time_ns DESC, id DESC LIMIT ?",
         bind(key.namespace_name), bind(key.name), bind(lim), into(id), into(time), into(type),
-        into(reason), into(message);
+        into(reason), into(message), into(count), into(first);
     st.execute();
   } catch (const Poco::Exception& e) {
     return FromPoco(db_path_, "list events of " + key.ToString(), e);
@@ -765,6 +794,8 @@ Result<std::vector<Event>> SqliteStateStore::Events(const ObjectKey& key, size_t
     e.type = type[i];
     e.reason = reason[i];
     e.message = message[i];
+    e.count = count[i];
+    e.first_time = FromNs(first[i]);
   }
   return out;
 }

@@ -27,7 +27,7 @@ namespace mlspace::store {
 
 // The schema version this build writes. Older files are migrated on Open
 // (one transaction per step); newer ones are refused.
-inline constexpr int kCurrentSchemaVersion = 4;
+inline constexpr int kCurrentSchemaVersion = 5;
 
 // File names inside the state directory.
 inline constexpr char kDatabaseFileName[] = "state.db";
