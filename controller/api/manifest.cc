@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <vector>
 
 #include "controller/api/codec.h"
 #include "controller/api/crd.h"
@@ -39,6 +40,40 @@ const std::set<std::string>& KnownMetadataFields() {
                                                "selfLink",
                                                "generateName"};
   return fields;
+}
+
+// Case-insensitive Levenshtein distance, stopping early past `limit`
+// (the strings compared here are a few dozen bytes at most).
+size_t EditDistance(std::string_view a, std::string_view b, size_t limit) {
+  if (a.size() > b.size() + limit || b.size() > a.size() + limit) return limit + 1;
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                  std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// A header a typo away from ours (`kind: MLSpaceJb`, `mlspce.io/v1alpha1`,
+// `mlspace.io` without a version). Such a document, when it also names an
+// object and has a spec, was meant for us: reading it as "not ours" would
+// turn a one-character typo into the removal of a running job.
+bool NearMissOfOurs(const std::string& api_version, const std::string& kind) {
+  constexpr size_t kMaxEdits = 2;
+  std::string_view group = api_version;
+  if (auto slash = group.find('/'); slash != std::string_view::npos) {
+    group = group.substr(0, slash);
+  }
+  return EditDistance(group, kGroup, kMaxEdits) <= kMaxEdits ||
+         EditDistance(kind, kKind, kMaxEdits) <= kMaxEdits;
 }
 
 bool HasExtension(std::string_view path) {
@@ -102,7 +137,8 @@ class DocumentParser {
       // Our group with another version or kind was meant for us (a typo, a
       // version this controller does not serve): an invalid declaration
       // that keeps its object (never a removal), not an ignored document.
-      if (av.rfind(std::string(kGroup) + "/", 0) == 0) {
+      const bool our_group = av.rfind(std::string(kGroup) + "/", 0) == 0;
+      if (our_group || (obj.contains("spec") && HasMetadataName(obj) && NearMissOfOurs(av, k))) {
         if (av != kApiVersion) {
           Error("apiVersion", "\"" + av + "\" is not served; use " + kApiVersion);
         }
@@ -166,6 +202,11 @@ class DocumentParser {
   }
 
  private:
+  static bool HasMetadataName(const json& obj) {
+    auto md = obj.find("metadata");
+    return md != obj.end() && md->is_object() && md->contains("name");
+  }
+
   void StringMap(const json& md, const char* field, std::map<std::string, std::string>& out) {
     auto it = md.find(field);
     if (it == md.end() || it->is_null()) return;

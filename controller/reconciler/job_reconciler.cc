@@ -784,7 +784,11 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
     }
     return Done();
   }
-  if (IsActive(st.rec)) {
+  // An Invalid object whose last valid generation still runs (a manifest
+  // typo, then the file deleted) has a remote job to cancel as well.
+  bool invalid_running =
+      s.phase == Phase::kInvalid && !s.remote_job_name.empty() && !s.completion_time;
+  if (IsActive(st.rec) || invalid_running) {
     std::string name = s.remote_job_name;
     auto ann = st.rec.annotations.find(api::kPruneAnnotation);
     bool opted_out = ann != st.rec.annotations.end() && ann->second == "disabled";

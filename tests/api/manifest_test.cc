@@ -308,6 +308,41 @@ TEST(ParseManifest, OtherGroupsAreIgnoredOurGroupsOtherVersionsAreInvalid) {
   EXPECT_EQ(Only(txt).kind, Kind::kIgnored);
 }
 
+// Issue 11: a one-character typo in the header of a running job's manifest
+// must not read as "not ours" (a removal): it is an invalid declaration of
+// the object it names.
+TEST(ParseManifest, NearMissHeadersWithNameAndSpecAreInvalidNotIgnored) {
+  const std::string rest = "metadata: {name: t}\nspec: {region: SR006}\n";
+  for (const std::string header : {"apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJb\n",
+                                   "apiVersion: mlspace.io/v1alpha1\nkind: mlspacejob\n",
+                                   "apiVersion: mlspce.io/v1alpha1\nkind: MLSpaceJob\n",
+                                   "apiVersion: mlspace.io\nkind: MLSpaceJob\n",
+                                   "apiVersion: mlspace.oi/v1alpha1\nkind: MLSpaceJob\n",
+                                   "apiVersion: batch/v1\nkind: MLSpaceJobb\n"}) {
+    auto r = ParseManifestFile("t.yaml", header + rest);
+    EXPECT_EQ(Only(r).kind, Kind::kInvalid) << header;
+    ASSERT_TRUE(Only(r).key.has_value()) << header;
+    EXPECT_EQ(Only(r).key->name, "t");
+  }
+  auto kind =
+      ParseManifestFile("t.yaml", "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJb\n" + rest);
+  EXPECT_THAT(Only(kind).Message(),
+              HasSubstr("kind: \"MLSpaceJb\" is not a kind of mlspace.io; expected MLSpaceJob"));
+  auto group =
+      ParseManifestFile("t.yaml", "apiVersion: mlspce.io/v1alpha1\nkind: MLSpaceJob\n" + rest);
+  EXPECT_THAT(
+      Only(group).Message(),
+      HasSubstr("apiVersion: \"mlspce.io/v1alpha1\" is not served; use mlspace.io/v1alpha1"));
+  // Far from ours, or without a spec: another tool's object, ignored.
+  EXPECT_EQ(Only(ParseManifestFile("j.yaml", "apiVersion: batch/v1\nkind: Job\n" + rest)).kind,
+            Kind::kIgnored);
+  EXPECT_EQ(Only(ParseManifestFile("n.yaml",
+                                   "apiVersion: mlspce.io/v1\nkind: MLSpaceJb\n"
+                                   "metadata: {name: n}\n"))
+                .kind,
+            Kind::kIgnored);
+}
+
 TEST(ParseManifest, KustomizationsAndValuesFilesAreIgnoredNotInvalid) {
   auto k = ParseManifestFile("kustomization.yaml",
                              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
