@@ -343,6 +343,68 @@ TEST(ParseManifest, NearMissHeadersWithNameAndSpecAreInvalidNotIgnored) {
             Kind::kIgnored);
 }
 
+std::string JobWith(const std::string& spec_tail) {
+  return "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: u}\n"
+         "spec:\n  region: SR006\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+         "  instanceType: cpu.2C.8G\n" +
+         spec_tail;
+}
+
+// Issue 11: what cannot be stored as JSON or passed to exec(2) is refused
+// at the manifest, naming the field.
+TEST(ParseManifest, InvalidUtf8AndNulAreRefusedNamingTheField) {
+  auto ok = ParseManifestFile("u.yaml", JobWith("  command: [python, \"é.py\"]\n"));
+  ASSERT_EQ(Only(ok).kind, Kind::kJob) << Only(ok).Message();
+
+  auto raw = ParseManifestFile("u.yaml", JobWith("  command: [python, \"a\xff\xfe.py\"]\n"));
+  EXPECT_EQ(Only(raw).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(raw).Message(), HasSubstr("spec.command[1]: invalid UTF-8 at byte 1"));
+
+  auto label = ParseManifestFile(
+      "u.yaml",
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\n"
+      "metadata: {name: u, labels: {team: \"\xc3\"}}\nspec: {region: SR006, image: i, "
+      "instanceType: t, command: [x]}\n");
+  EXPECT_THAT(Only(label).Message(), HasSubstr("metadata.labels.team: invalid UTF-8"));
+
+  auto escaped = ParseManifestFile("u.yaml", JobWith("  command: [python, \"a\\0b\"]\n"));
+  EXPECT_EQ(Only(escaped).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(escaped).Message(),
+              HasSubstr("spec.command[1]: contains a NUL byte at offset 1"));
+
+  std::string raw_nul =
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: u}\n"
+      "spec: {region: SR006, instanceType: t, command: [x], image: \"cr/p";
+  raw_nul += std::string(1, '\0') + "y:1\"}\n";
+  auto image = ParseManifestFile("u.yaml", raw_nul);
+  EXPECT_EQ(Only(image).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(image).Message(), HasSubstr("spec.image: contains a NUL byte"));
+
+  auto env = ParseManifestFile("u.yaml",
+                               JobWith("  command: [x]\n  env: [{name: A, value: \"1\\x002\"}]\n"));
+  EXPECT_THAT(Only(env).Message(), HasSubstr("spec.env[0].value: contains a NUL byte"));
+}
+
+TEST(ParseManifest, CommandsThatCannotExecAreRefused) {
+  // One argument over MAX_ARG_STRLEN (131,072 bytes with its NUL).
+  auto one = ParseManifestFile(
+      "u.yaml", JobWith("  command: [sh, -c, \"" + std::string(131072, 'a') + "\"]\n"));
+  EXPECT_EQ(Only(one).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(one).Message(),
+              HasSubstr("spec.command[2]: is 131072 bytes; one argument or environment entry is "
+                        "limited to 131071 bytes"));
+  auto fits = ParseManifestFile(
+      "u.yaml", JobWith("  command: [sh, -c, \"" + std::string(131071, 'a') + "\"]\n"));
+  EXPECT_EQ(Only(fits).kind, Kind::kJob) << Only(fits).Message();
+  // The issue's 4 MB command, as many arguments each under the limit.
+  std::string many = "  command: [sh";
+  for (int i = 0; i < 40; ++i) many += ", \"" + std::string(100'000, 'b') + "\"";
+  auto total = ParseManifestFile("u.yaml", JobWith(many + "]\n"));
+  EXPECT_EQ(Only(total).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(total).Message(), HasSubstr("spec.command: command and env total"));
+  EXPECT_THAT(Only(total).Message(), HasSubstr("at most 524288"));
+}
+
 TEST(ParseManifest, KustomizationsAndValuesFilesAreIgnoredNotInvalid) {
   auto k = ParseManifestFile("kustomization.yaml",
                              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
