@@ -429,8 +429,9 @@ static ParseResult ParseManifestFileUnescaped(std::string_view path, std::string
   }
   if (content.size() > kMaxFileBytes) {
     return whole_file(ManifestDocument::Kind::kInvalid,
-                      std::string(path) + ": file is larger than " +
-                          std::to_string(kMaxFileBytes >> 20) + " MiB");
+                      std::string(path) + ": file is " + std::to_string(content.size()) +
+                          " bytes, larger than the " + std::to_string(kMaxFileBytes >> 20) +
+                          " MiB limit");
   }
   auto docs = internal::ParseYamlStream(content);
   if (!docs.ok()) {
@@ -546,8 +547,24 @@ Result<ManifestSet> ManifestCache::Update(const std::vector<ManifestFile>& files
       next[f.path] = old->second;
     } else {
       auto content = reader(f.blob_id);
-      if (!content.ok()) return content.status().WithContext("read " + f.path);
-      auto r = std::make_shared<const ParseResult>(ParseManifestFile(f.path, *content));
+      std::shared_ptr<const ParseResult> r;
+      if (!content.ok() && content.status().code() == StatusCode::kResourceExhausted) {
+        // Too large to read (the reader judged the size without loading it):
+        // this file is invalid, the source is fine.
+        ParseResult big;
+        big.path = f.path;
+        ManifestDocument d;
+        d.kind = ManifestDocument::Kind::kInvalid;
+        d.reason = kReasonParseError;
+        d.errors.push_back(
+            internal::EscapeControlChars(f.path + ": " + content.status().message()));
+        big.documents.push_back(std::move(d));
+        r = std::make_shared<const ParseResult>(std::move(big));
+      } else if (!content.ok()) {
+        return content.status().WithContext("read " + f.path);
+      } else {
+        r = std::make_shared<const ParseResult>(ParseManifestFile(f.path, *content));
+      }
       ++parsed;
       next[f.path] = Entry{f.blob_id, std::move(r)};
     }

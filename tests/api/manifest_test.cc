@@ -660,6 +660,33 @@ TEST(ManifestCache, ReaderFailureFailsTheUpdateAndKeepsTheCache) {
   EXPECT_EQ(ok->jobs.size(), 2u);
 }
 
+// Issue 11: a reader that refuses a blob by its size (ResourceExhausted,
+// without reading it) makes that file invalid with the size; the update and
+// the other files go on.
+TEST(ManifestCache, OversizedBlobIsAnInvalidFileNotAFailedUpdate) {
+  FakeBlobs b;
+  b.blobs = {{"b1", Job("one")}};
+  ManifestCache cache;
+  auto reader = [&](const std::string& id) -> Result<std::string> {
+    if (id == "huge") {
+      return ResourceExhaustedError("file is 314572800 bytes, larger than the 8 MiB limit");
+    }
+    return b.Reader()(id);
+  };
+  auto r = cache.Update({{"one.yaml", "b1"}, {"data.yaml", "huge"}}, reader);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs.size(), 1u);
+  ASSERT_EQ(r->invalid.size(), 1u);
+  EXPECT_EQ(r->invalid[0].source_path, "data.yaml");
+  EXPECT_EQ(r->invalid[0].reason, kReasonParseError);
+  EXPECT_EQ(r->invalid[0].message,
+            "data.yaml: file is 314572800 bytes, larger than the 8 MiB limit");
+  // In memory the parser's own limit names the size too.
+  auto big = ParseManifestFile("big.yaml", std::string((8 << 20) + 1, '#'));
+  EXPECT_THAT(Only(big).Message(),
+              HasSubstr("big.yaml: file is 8388609 bytes, larger than the 8 MiB limit"));
+}
+
 TEST(ParseObject, ValidatesApiBodies) {
   nlohmann::json obj = {
       {"apiVersion", "mlspace.io/v1alpha1"},
