@@ -1,5 +1,7 @@
 #include "controller/api/manifest.h"
 
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -685,6 +687,46 @@ TEST(ManifestCache, OversizedBlobIsAnInvalidFileNotAFailedUpdate) {
   auto big = ParseManifestFile("big.yaml", std::string((8 << 20) + 1, '#'));
   EXPECT_THAT(Only(big).Message(),
               HasSubstr("big.yaml: file is 8388609 bytes, larger than the 8 MiB limit"));
+}
+
+long PeakRssKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Issue 11: 8 MB of nested flow sequences (under the file limit) was built
+// by yaml-cpp in full (~1.1 GB RSS) before the 64-level guard. The raw text
+// is scanned first now.
+TEST(ParseManifest, DeepFlowNestingIsRefusedBeforeYamlCppBuildsIt) {
+  const std::string head =
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: a}\nspec:\n"
+      "  command: ";
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+  }
+  long before = PeakRssKib();
+  auto deep = ParseManifestFile(
+      "a.yaml", head + std::string(4'000'000, '[') + std::string(4'000'000, ']') + "\n");
+  long after = PeakRssKib();
+  EXPECT_EQ(Only(deep).kind, Kind::kInvalid);
+  EXPECT_EQ(Only(deep).Message(), "a.yaml:5:76: flow collections nested deeper than 64 levels");
+  // The input itself and a copy are 16 MB; yaml-cpp's tree would be ~1 GB.
+  EXPECT_LT(after - before, 128 * 1024);
+  std::string compact;
+  for (int i = 0; i < 70; ++i) compact += "- ";
+  auto dashes = ParseManifestFile("d.yaml", head + "\n    " + compact + "x\n");
+  EXPECT_THAT(Only(dashes).Message(), HasSubstr("block sequences nested deeper than 64 levels"));
+  // Brackets inside quoted scalars and comments are text, not nesting.
+  std::string many(70, '[');
+  auto ok =
+      ParseManifestFile("ok.yaml", head + "[\"" + many + "\", '" + many + "''" + many + "'] # " +
+                                       many + "\n  region: SR006\n  image: i\n  instanceType: t\n");
+  EXPECT_EQ(Only(ok).kind, Kind::kJob) << Only(ok).Message();
 }
 
 TEST(ParseObject, ValidatesApiBodies) {
