@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <vector>
 
 #include "controller/api/codec.h"
 #include "controller/api/crd.h"
@@ -39,6 +40,76 @@ const std::set<std::string>& KnownMetadataFields() {
                                                "selfLink",
                                                "generateName"};
   return fields;
+}
+
+// Case-insensitive Levenshtein distance, stopping early past `limit`
+// (the strings compared here are a few dozen bytes at most).
+size_t EditDistance(std::string_view a, std::string_view b, size_t limit) {
+  if (a.size() > b.size() + limit || b.size() > a.size() + limit) return limit + 1;
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                  std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// A header a typo away from ours (`kind: MLSpaceJb`, `mlspce.io/v1alpha1`,
+// `mlspace.io` without a version). Such a document, when it also names an
+// object and has a spec, was meant for us: reading it as "not ours" would
+// turn a one-character typo into the removal of a running job.
+bool NearMissOfOurs(const std::string& api_version, const std::string& kind) {
+  constexpr size_t kMaxEdits = 2;
+  std::string_view group = api_version;
+  if (auto slash = group.find('/'); slash != std::string_view::npos) {
+    group = group.substr(0, slash);
+  }
+  return EditDistance(group, kGroup, kMaxEdits) <= kMaxEdits ||
+         EditDistance(kind, kKind, kMaxEdits) <= kMaxEdits;
+}
+
+// What exec(2) takes (docs/resource.md, "Limits"). Linux refuses one
+// argument or environment string over MAX_ARG_STRLEN (131,072 bytes with
+// its NUL) and a whole argv+envp over ARG_MAX (typically 2 MiB). The
+// command and env also travel to the launcher as base64 flags (4/3 of the
+// size), so the total stays far below ARG_MAX.
+constexpr size_t kMaxArgBytes = 128 << 10;      // one string, NUL included
+constexpr size_t kMaxCommandBytes = 512 << 10;  // command + env, NULs included
+
+// Length of the valid UTF-8 sequence at s[i], 0 when it is not one
+// (overlong forms, surrogates and code points past U+10FFFF included).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+  if (n == 0 || c > 0xF4 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  }
+  if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
+  if (c == 0xED && b(i + 1) >= 0xA0) return 0;  // surrogate
+  if (c == 0xF0 && b(i + 1) < 0x90) return 0;   // overlong
+  if (c == 0xF4 && b(i + 1) >= 0x90) return 0;  // past U+10FFFF
+  return n;
+}
+
+// Byte offset of the first invalid UTF-8 sequence, npos when none.
+size_t FirstInvalidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
 }
 
 bool HasExtension(std::string_view path) {
@@ -118,7 +189,8 @@ class DocumentParser {
       // Our group with another version or kind was meant for us (a typo, a
       // version this controller does not serve): an invalid declaration
       // that keeps its object (never a removal), not an ignored document.
-      if (av.rfind(std::string(kGroup) + "/", 0) == 0) {
+      const bool our_group = av.rfind(std::string(kGroup) + "/", 0) == 0;
+      if (our_group || (obj.contains("spec") && HasMetadataName(obj) && NearMissOfOurs(av, k))) {
         if (av != kApiVersion) {
           Error("apiVersion", "\"" + av + "\" is not served; use " + kApiVersion);
         }
@@ -162,6 +234,8 @@ class DocumentParser {
       }
     }
     if (!doc_.errors.empty()) return std::move(doc_);
+    CheckRunnable(obj);
+    if (!doc_.errors.empty()) return std::move(doc_);
 
     json spec = obj.at("spec");
     Status st = (*validator)->ApplyDefaults(spec, kCrdSpecSchemaPointer);
@@ -184,6 +258,90 @@ class DocumentParser {
   }
 
  private:
+  // Every string (keys too) must be UTF-8: the object is stored and sent
+  // as JSON, which cannot carry anything else.
+  void CheckUtf8(const json& v, const std::string& path) {
+    if (v.is_string()) {
+      size_t at = FirstInvalidUtf8(v.get_ref<const std::string&>());
+      if (at != std::string_view::npos) {
+        Error(path, "invalid UTF-8 at byte " + std::to_string(at));
+      }
+    } else if (v.is_object()) {
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        std::string child = path.empty() ? it.key() : path + "." + it.key();
+        if (FirstInvalidUtf8(it.key()) != std::string_view::npos) {
+          Error(path, "a field name is not valid UTF-8");
+        } else {
+          CheckUtf8(*it, child);
+        }
+      }
+    } else if (v.is_array()) {
+      for (size_t i = 0; i < v.size(); ++i) CheckUtf8(v[i], path + "[" + std::to_string(i) + "]");
+    }
+  }
+
+  // One string that becomes an exec(2) argument or environment entry:
+  // NUL would cut it short (the launcher refuses it at run time, burning
+  // backoffLimit), and one over MAX_ARG_STRLEN fails with E2BIG.
+  size_t CheckExecString(const json& v, const std::string& path, size_t extra = 0) {
+    if (!v.is_string()) return 0;
+    const auto& s = v.get_ref<const std::string&>();
+    if (auto nul = s.find('\0'); nul != std::string::npos) {
+      Error(path,
+            "contains a NUL byte at offset " + std::to_string(nul) + " (exec cannot pass it)");
+    }
+    size_t bytes = s.size() + extra + 1;
+    if (bytes > kMaxArgBytes) {
+      Error(path, "is " + std::to_string(s.size()) +
+                      " bytes; one argument or environment entry "
+                      "is limited to " +
+                      std::to_string(kMaxArgBytes - 1) + " bytes");
+    }
+    return bytes;
+  }
+
+  // What can reach the launcher must be able to run there: caught here, at
+  // the manifest, rather than after submission.
+  void CheckRunnable(const json& obj) {
+    CheckUtf8(obj, "");
+    const json& spec = obj.at("spec");
+    if (!spec.is_object()) return;
+    size_t total = 0;
+    for (const char* f : {"image", "workingDir", "launcherPath"}) {
+      if (auto it = spec.find(f); it != spec.end()) CheckExecString(*it, "spec." + std::string(f));
+    }
+    if (auto cmd = spec.find("command"); cmd != spec.end() && cmd->is_array()) {
+      for (size_t i = 0; i < cmd->size(); ++i) {
+        total += CheckExecString((*cmd)[i], "spec.command[" + std::to_string(i) + "]");
+      }
+    }
+    if (auto env = spec.find("env"); env != spec.end() && env->is_array()) {
+      for (size_t i = 0; i < env->size(); ++i) {
+        const json& e = (*env)[i];
+        if (!e.is_object()) continue;
+        std::string p = "spec.env[" + std::to_string(i) + "]";
+        size_t name_bytes = 0;
+        if (auto n = e.find("name"); n != e.end()) name_bytes = CheckExecString(*n, p + ".name");
+        // "name=value": the value's entry counts the name and '='.
+        if (auto v = e.find("value"); v != e.end()) {
+          total += CheckExecString(*v, p + ".value", name_bytes);
+        } else {
+          total += name_bytes;
+        }
+      }
+    }
+    if (total > kMaxCommandBytes) {
+      Error("spec.command", "command and env total " + std::to_string(total) + " bytes; at most " +
+                                std::to_string(kMaxCommandBytes) +
+                                " fit the launch flags and exec(2)");
+    }
+  }
+
+  static bool HasMetadataName(const json& obj) {
+    auto md = obj.find("metadata");
+    return md != obj.end() && md->is_object() && md->contains("name");
+  }
+
   void StringMap(const json& md, const char* field, std::map<std::string, std::string>& out) {
     auto it = md.find(field);
     if (it == md.end() || it->is_null()) return;
@@ -289,8 +447,9 @@ static ParseResult ParseManifestFileUnescaped(std::string_view path, std::string
   }
   if (content.size() > kMaxFileBytes) {
     return whole_file(ManifestDocument::Kind::kInvalid,
-                      std::string(path) + ": file is larger than " +
-                          std::to_string(kMaxFileBytes >> 20) + " MiB");
+                      std::string(path) + ": file is " + std::to_string(content.size()) +
+                          " bytes, larger than the " + std::to_string(kMaxFileBytes >> 20) +
+                          " MiB limit");
   }
   auto docs = internal::ParseYamlStream(content);
   if (!docs.ok()) {
@@ -406,8 +565,24 @@ Result<ManifestSet> ManifestCache::Update(const std::vector<ManifestFile>& files
       next[f.path] = old->second;
     } else {
       auto content = reader(f.blob_id);
-      if (!content.ok()) return content.status().WithContext("read " + f.path);
-      auto r = std::make_shared<const ParseResult>(ParseManifestFile(f.path, *content));
+      std::shared_ptr<const ParseResult> r;
+      if (!content.ok() && content.status().code() == StatusCode::kResourceExhausted) {
+        // Too large to read (the reader judged the size without loading it):
+        // this file is invalid, the source is fine.
+        ParseResult big;
+        big.path = f.path;
+        ManifestDocument d;
+        d.kind = ManifestDocument::Kind::kInvalid;
+        d.reason = kReasonParseError;
+        d.errors.push_back(
+            internal::EscapeControlChars(f.path + ": " + content.status().message()));
+        big.documents.push_back(std::move(d));
+        r = std::make_shared<const ParseResult>(std::move(big));
+      } else if (!content.ok()) {
+        return content.status().WithContext("read " + f.path);
+      } else {
+        r = std::make_shared<const ParseResult>(ParseManifestFile(f.path, *content));
+      }
       ++parsed;
       next[f.path] = Entry{f.blob_id, std::move(r)};
     }

@@ -103,7 +103,10 @@ class ManifestCache {
   // Parses the changed files of a revision (reading them through `reader`)
   // and assembles the set. A reader error fails the whole update and keeps
   // the previous cache: a source that cannot be read never looks like
-  // "manifests removed".
+  // "manifests removed". A ResourceExhausted error from the reader (a blob
+  // refused by its size) is not a failure: that file is invalid
+  // (ParseError) with the reader's message, e.g. "x.yaml: file is N bytes,
+  // larger than the 8 MiB limit".
   Result<ManifestSet> Update(const std::vector<ManifestFile>& files, const Reader& reader);
 
   // Any range of objects with .path and .blob_id (source::Snapshot::files).

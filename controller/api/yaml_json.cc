@@ -225,6 +225,74 @@ class EventBudget final : public YAML::EventHandler {
   const size_t max_events_;
 };
 
+// Nesting on the raw text, before yaml-cpp sees it: yaml-cpp builds (and
+// recurses through) every level of "[[[[...", about 250 bytes of memory per
+// input byte, before any of our limits can apply. Counts flow collections
+// ('[', '{' outside quoted scalars and comments) and compact block
+// sequences ("- - - x" on one line). Content of block scalars ('|', '>') is
+// not told apart, so a literal with more than max_depth unclosed brackets
+// is refused too (no real command needs that).
+Status CheckRawNesting(std::string_view text, const YamlLimits& limits) {
+  const size_t max_depth = static_cast<size_t>(limits.max_depth);
+  size_t depth = 0, line = 1, col = 0;
+  char quote = 0;
+  char prev = '\n';  // the last significant (non-space) character
+  bool line_start = true;
+  size_t dashes = 0;
+  auto too_deep = [&](const char* what) {
+    return InvalidArgumentError(std::to_string(line) + ":" + std::to_string(col) + ": " + what +
+                                " nested deeper than " + std::to_string(max_depth) + " levels");
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    ++col;
+    if (c == '\n') {
+      ++line;
+      col = 0;
+      line_start = true;
+      dashes = 0;
+      if (quote == 0) prev = '\n';
+      continue;
+    }
+    if (quote != 0) {
+      if (quote == '"' && c == '\\') {
+        ++i, ++col;
+      } else if (c == quote) {
+        if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+          ++i, ++col;  // '' inside a single-quoted scalar
+        } else {
+          quote = 0;
+          prev = 'x';
+        }
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') continue;
+    if (line_start && c == '-' && (i + 1 == text.size() || text[i + 1] == ' ')) {
+      if (++dashes > max_depth) return too_deep("block sequences");
+      prev = '-';
+      continue;
+    }
+    line_start = false;
+    if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i, ++col;
+      continue;
+    }
+    if ((c == '"' || c == '\'') &&
+        std::string_view("\n[{,:-?").find(prev) != std::string_view::npos) {
+      quote = c;
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      if (++depth > max_depth) return too_deep("flow collections");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+    prev = c;
+  }
+  return OkStatus();
+}
+
 Status CheckStreamBounds(const std::string& text, const YamlLimits& limits) {
   std::istringstream in(text);
   YAML::Parser parser(in);
@@ -244,6 +312,7 @@ Status CheckStreamBounds(const std::string& text, const YamlLimits& limits) {
 Result<std::vector<YamlDocument>> ParseYamlStream(std::string_view text, const YamlLimits& limits) {
   std::vector<YAML::Node> nodes;
   try {
+    MLSPACE_RETURN_IF_ERROR(CheckRawNesting(text, limits));
     std::string copy(text);
     MLSPACE_RETURN_IF_ERROR(CheckStreamBounds(copy, limits));
     nodes = YAML::LoadAll(copy);

@@ -188,6 +188,53 @@ gateway::Outcome<gateway::CancelResult> JobReconciler::CancelRemote(Step& st,
 }
 
 ReconcileResult JobReconciler::Reconcile(const ObjectKey& key) {
+  try {
+    return ReconcileOnce(key);
+  } catch (const std::exception& e) {
+    return ReportException(key, e.what());
+  } catch (...) {
+    return ReportException(key, "a non-standard exception");
+  }
+}
+
+// A bug or a third-party library's refusal: the object says so (Stalled,
+// ReconcileError, the message) instead of keeping a condition from the
+// step that threw. The workqueue retries with backoff.
+ReconcileResult JobReconciler::ReportException(const ObjectKey& key, const std::string& what) {
+  // One printable ASCII line: the message goes into the record's JSON and
+  // may quote the very bytes that made a library throw.
+  std::string line = what;
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  Status err = InternalError("reconcile threw: " + line);
+  try {
+    Step st;
+    st.key = key;
+    st.now = deps_.clock->Now();
+    auto rec = deps_.store->Get(key);
+    if (!rec.ok()) return Fail(err);
+    st.had_record = rec->has_value();
+    if (st.had_record) {
+      st.rec = **rec;
+    } else {
+      st.rec.key = key;
+      st.rec.created_at = st.now;
+    }
+    st.original = st.rec;
+    std::string msg = Redact(err.message());
+    if (!st.CondIs(api::kCondStalled, kTrue, "ReconcileError") || st.rec.status.last_error != msg) {
+      AddEvent(st, "Warning", "ReconcileError", msg);
+    }
+    st.rec.status.last_error = msg;
+    st.Cond(api::kCondStalled, kTrue, "ReconcileError", msg);
+    return Finish(st, Fail(err));
+  } catch (...) {
+    return Fail(err);
+  }
+}
+
+ReconcileResult JobReconciler::ReconcileOnce(const ObjectKey& key) {
   auto desired = deps_.desired->Get();
   if (!desired) return After(std::chrono::seconds(1));  // before the first source sync
   Step st;
@@ -985,7 +1032,11 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
     }
     return Done();
   }
-  if (IsActive(st.rec)) {
+  // An Invalid object whose last valid generation still runs (a manifest
+  // typo, then the file deleted) has a remote job to cancel as well.
+  bool invalid_running =
+      s.phase == Phase::kInvalid && !s.remote_job_name.empty() && !s.completion_time;
+  if (IsActive(st.rec) || invalid_running) {
     std::string name = s.remote_job_name;
     auto ann = st.rec.annotations.find(api::kPruneAnnotation);
     bool opted_out = ann != st.rec.annotations.end() && ann->second == "disabled";

@@ -119,6 +119,9 @@ class JobReconciler {
 
  private:
   struct Step;
+  runtime::ReconcileResult ReconcileOnce(const ObjectKey& key);
+  // Records an exception that escaped ReconcileOnce on the object itself.
+  runtime::ReconcileResult ReportException(const ObjectKey& key, const std::string& what);
 
   runtime::ReconcileResult HandleIntent(Step& st, store::SubmitIntent intent,
                                         const DesiredObject* d, const DesiredState& desired);

@@ -148,6 +148,23 @@ Result<std::string> ReadBlobBytes(git_repository* repo, const std::string& blob_
   if (blob_id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&oid, blob_id.c_str()) != 0) {
     return InvalidArgumentError("malformed blob id '" + blob_id + "'");
   }
+  // The size from the object header first: a huge blob (a committed
+  // dataset) must never be inflated into memory only to be refused.
+  git_odb* odb_raw = nullptr;
+  if (int rc = git_repository_odb(&odb_raw, repo); rc != 0) {
+    return GitError("opening the object database", rc);
+  }
+  std::unique_ptr<git_odb, void (*)(git_odb*)> odb(odb_raw, git_odb_free);
+  size_t size = 0;
+  git_object_t type = GIT_OBJECT_INVALID;
+  if (int rc = git_odb_read_header(&size, &type, odb.get(), &oid); rc != 0) {
+    if (rc == GIT_ENOTFOUND) return NotFoundError("blob " + blob_id + " not found");
+    return GitError("reading blob " + blob_id, rc);
+  }
+  if (size > kMaxBlobBytes) {
+    return ResourceExhaustedError("file is " + std::to_string(size) + " bytes, larger than the " +
+                                  std::to_string(kMaxBlobBytes >> 20) + " MiB limit");
+  }
   git_blob* raw = nullptr;
   int rc = git_blob_lookup(&raw, repo, &oid);
   if (rc == GIT_ENOTFOUND) return NotFoundError("blob " + blob_id + " not found");

@@ -62,7 +62,9 @@ struct TreeCache {
 Result<Snapshot> ReadCommitSnapshot(git_repository* repo, const git_oid& commit,
                                     const std::string& subpath, TreeCache* cache);
 
-// The bytes of the blob with hex id `blob_id`.
+// The bytes of the blob with hex id `blob_id`. A blob over kMaxBlobBytes
+// is ResourceExhausted ("file is N bytes, larger than the 8 MiB limit"),
+// judged from the object header without reading the blob.
 Result<std::string> ReadBlobBytes(git_repository* repo, const std::string& blob_id);
 
 }  // namespace mlspace::source::internal

@@ -13,6 +13,9 @@
 
 namespace mlspace::source {
 
+// The largest manifest file read (the manifest parser's own limit, 8 MiB).
+inline constexpr size_t kMaxBlobBytes = size_t{8} << 20;
+
 struct ManifestEntry {
   std::string path;     // relative to the manifests directory, '/'-separated
   std::string blob_id;  // content id (git blob sha): equal ids, equal bytes
@@ -36,7 +39,9 @@ class ManifestSource {
   virtual Result<Snapshot> Read() = 0;
 
   // The bytes of one blob listed in a Snapshot. Callers cache parses by
-  // blob_id, so only changed files are read and parsed again.
+  // blob_id, so only changed files are read and parsed again. A blob over
+  // kMaxBlobBytes is ResourceExhausted with its size, without being read
+  // (the file is invalid; the source is fine).
   virtual Result<std::string> ReadBlob(const std::string& blob_id) = 0;
 
   // Brings the checkout up to date when it follows a remote (fetch), a no-op

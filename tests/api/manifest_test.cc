@@ -1,5 +1,7 @@
 #include "controller/api/manifest.h"
 
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -308,6 +310,103 @@ TEST(ParseManifest, OtherGroupsAreIgnoredOurGroupsOtherVersionsAreInvalid) {
   EXPECT_EQ(Only(txt).kind, Kind::kIgnored);
 }
 
+// Issue 11: a one-character typo in the header of a running job's manifest
+// must not read as "not ours" (a removal): it is an invalid declaration of
+// the object it names.
+TEST(ParseManifest, NearMissHeadersWithNameAndSpecAreInvalidNotIgnored) {
+  const std::string rest = "metadata: {name: t}\nspec: {region: SR006}\n";
+  for (const std::string header : {"apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJb\n",
+                                   "apiVersion: mlspace.io/v1alpha1\nkind: mlspacejob\n",
+                                   "apiVersion: mlspce.io/v1alpha1\nkind: MLSpaceJob\n",
+                                   "apiVersion: mlspace.io\nkind: MLSpaceJob\n",
+                                   "apiVersion: mlspace.oi/v1alpha1\nkind: MLSpaceJob\n",
+                                   "apiVersion: batch/v1\nkind: MLSpaceJobb\n"}) {
+    auto r = ParseManifestFile("t.yaml", header + rest);
+    EXPECT_EQ(Only(r).kind, Kind::kInvalid) << header;
+    ASSERT_TRUE(Only(r).key.has_value()) << header;
+    EXPECT_EQ(Only(r).key->name, "t");
+  }
+  auto kind =
+      ParseManifestFile("t.yaml", "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJb\n" + rest);
+  EXPECT_THAT(Only(kind).Message(),
+              HasSubstr("kind: \"MLSpaceJb\" is not a kind of mlspace.io; expected MLSpaceJob"));
+  auto group =
+      ParseManifestFile("t.yaml", "apiVersion: mlspce.io/v1alpha1\nkind: MLSpaceJob\n" + rest);
+  EXPECT_THAT(
+      Only(group).Message(),
+      HasSubstr("apiVersion: \"mlspce.io/v1alpha1\" is not served; use mlspace.io/v1alpha1"));
+  // Far from ours, or without a spec: another tool's object, ignored.
+  EXPECT_EQ(Only(ParseManifestFile("j.yaml", "apiVersion: batch/v1\nkind: Job\n" + rest)).kind,
+            Kind::kIgnored);
+  EXPECT_EQ(Only(ParseManifestFile("n.yaml",
+                                   "apiVersion: mlspce.io/v1\nkind: MLSpaceJb\n"
+                                   "metadata: {name: n}\n"))
+                .kind,
+            Kind::kIgnored);
+}
+
+std::string JobWith(const std::string& spec_tail) {
+  return "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: u}\n"
+         "spec:\n  region: SR006\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+         "  instanceType: cpu.2C.8G\n" +
+         spec_tail;
+}
+
+// Issue 11: what cannot be stored as JSON or passed to exec(2) is refused
+// at the manifest, naming the field.
+TEST(ParseManifest, InvalidUtf8AndNulAreRefusedNamingTheField) {
+  auto ok = ParseManifestFile("u.yaml", JobWith("  command: [python, \"é.py\"]\n"));
+  ASSERT_EQ(Only(ok).kind, Kind::kJob) << Only(ok).Message();
+
+  auto raw = ParseManifestFile("u.yaml", JobWith("  command: [python, \"a\xff\xfe.py\"]\n"));
+  EXPECT_EQ(Only(raw).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(raw).Message(), HasSubstr("spec.command[1]: invalid UTF-8 at byte 1"));
+
+  auto label = ParseManifestFile(
+      "u.yaml",
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\n"
+      "metadata: {name: u, labels: {team: \"\xc3\"}}\nspec: {region: SR006, image: i, "
+      "instanceType: t, command: [x]}\n");
+  EXPECT_THAT(Only(label).Message(), HasSubstr("metadata.labels.team: invalid UTF-8"));
+
+  auto escaped = ParseManifestFile("u.yaml", JobWith("  command: [python, \"a\\0b\"]\n"));
+  EXPECT_EQ(Only(escaped).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(escaped).Message(),
+              HasSubstr("spec.command[1]: contains a NUL byte at offset 1"));
+
+  std::string raw_nul =
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: u}\n"
+      "spec: {region: SR006, instanceType: t, command: [x], image: \"cr/p";
+  raw_nul += std::string(1, '\0') + "y:1\"}\n";
+  auto image = ParseManifestFile("u.yaml", raw_nul);
+  EXPECT_EQ(Only(image).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(image).Message(), HasSubstr("spec.image: contains a NUL byte"));
+
+  auto env = ParseManifestFile("u.yaml",
+                               JobWith("  command: [x]\n  env: [{name: A, value: \"1\\x002\"}]\n"));
+  EXPECT_THAT(Only(env).Message(), HasSubstr("spec.env[0].value: contains a NUL byte"));
+}
+
+TEST(ParseManifest, CommandsThatCannotExecAreRefused) {
+  // One argument over MAX_ARG_STRLEN (131,072 bytes with its NUL).
+  auto one = ParseManifestFile(
+      "u.yaml", JobWith("  command: [sh, -c, \"" + std::string(131072, 'a') + "\"]\n"));
+  EXPECT_EQ(Only(one).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(one).Message(),
+              HasSubstr("spec.command[2]: is 131072 bytes; one argument or environment entry is "
+                        "limited to 131071 bytes"));
+  auto fits = ParseManifestFile(
+      "u.yaml", JobWith("  command: [sh, -c, \"" + std::string(131071, 'a') + "\"]\n"));
+  EXPECT_EQ(Only(fits).kind, Kind::kJob) << Only(fits).Message();
+  // The issue's 4 MB command, as many arguments each under the limit.
+  std::string many = "  command: [sh";
+  for (int i = 0; i < 40; ++i) many += ", \"" + std::string(100'000, 'b') + "\"";
+  auto total = ParseManifestFile("u.yaml", JobWith(many + "]\n"));
+  EXPECT_EQ(Only(total).kind, Kind::kInvalid);
+  EXPECT_THAT(Only(total).Message(), HasSubstr("spec.command: command and env total"));
+  EXPECT_THAT(Only(total).Message(), HasSubstr("at most 524288"));
+}
+
 TEST(ParseManifest, KustomizationsAndValuesFilesAreIgnoredNotInvalid) {
   auto k = ParseManifestFile("kustomization.yaml",
                              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
@@ -561,6 +660,73 @@ TEST(ManifestCache, ReaderFailureFailsTheUpdateAndKeepsTheCache) {
   auto ok = cache.UpdateFrom(snapshot, b.Reader());
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->jobs.size(), 2u);
+}
+
+// Issue 11: a reader that refuses a blob by its size (ResourceExhausted,
+// without reading it) makes that file invalid with the size; the update and
+// the other files go on.
+TEST(ManifestCache, OversizedBlobIsAnInvalidFileNotAFailedUpdate) {
+  FakeBlobs b;
+  b.blobs = {{"b1", Job("one")}};
+  ManifestCache cache;
+  auto reader = [&](const std::string& id) -> Result<std::string> {
+    if (id == "huge") {
+      return ResourceExhaustedError("file is 314572800 bytes, larger than the 8 MiB limit");
+    }
+    return b.Reader()(id);
+  };
+  auto r = cache.Update({{"one.yaml", "b1"}, {"data.yaml", "huge"}}, reader);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs.size(), 1u);
+  ASSERT_EQ(r->invalid.size(), 1u);
+  EXPECT_EQ(r->invalid[0].source_path, "data.yaml");
+  EXPECT_EQ(r->invalid[0].reason, kReasonParseError);
+  EXPECT_EQ(r->invalid[0].message,
+            "data.yaml: file is 314572800 bytes, larger than the 8 MiB limit");
+  // In memory the parser's own limit names the size too.
+  auto big = ParseManifestFile("big.yaml", std::string((8 << 20) + 1, '#'));
+  EXPECT_THAT(Only(big).Message(),
+              HasSubstr("big.yaml: file is 8388609 bytes, larger than the 8 MiB limit"));
+}
+
+long PeakRssKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Issue 11: 8 MB of nested flow sequences (under the file limit) was built
+// by yaml-cpp in full (~1.1 GB RSS) before the 64-level guard. The raw text
+// is scanned first now.
+TEST(ParseManifest, DeepFlowNestingIsRefusedBeforeYamlCppBuildsIt) {
+  const std::string head =
+      "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata: {name: a}\nspec:\n"
+      "  command: ";
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+  }
+  long before = PeakRssKib();
+  auto deep = ParseManifestFile(
+      "a.yaml", head + std::string(4'000'000, '[') + std::string(4'000'000, ']') + "\n");
+  long after = PeakRssKib();
+  EXPECT_EQ(Only(deep).kind, Kind::kInvalid);
+  EXPECT_EQ(Only(deep).Message(), "a.yaml:5:76: flow collections nested deeper than 64 levels");
+  // The input itself and a copy are 16 MB; yaml-cpp's tree would be ~1 GB.
+  EXPECT_LT(after - before, 128 * 1024);
+  std::string compact;
+  for (int i = 0; i < 70; ++i) compact += "- ";
+  auto dashes = ParseManifestFile("d.yaml", head + "\n    " + compact + "x\n");
+  EXPECT_THAT(Only(dashes).Message(), HasSubstr("block sequences nested deeper than 64 levels"));
+  // Brackets inside quoted scalars and comments are text, not nesting.
+  std::string many(70, '[');
+  auto ok =
+      ParseManifestFile("ok.yaml", head + "[\"" + many + "\", '" + many + "''" + many + "'] # " +
+                                       many + "\n  region: SR006\n  image: i\n  instanceType: t\n");
+  EXPECT_EQ(Only(ok).kind, Kind::kJob) << Only(ok).Message();
 }
 
 TEST(ParseObject, ValidatesApiBodies) {

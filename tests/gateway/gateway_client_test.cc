@@ -130,6 +130,17 @@ TEST_F(GatewayClientTest, InvalidSubmitIsNeverSent) {
   EXPECT_TRUE(transport_->requests().empty());
 }
 
+// Issue 11: a string nlohmann cannot encode threw out of Submit after the
+// reconciler had committed its intent (then SubmitAmbiguous forever).
+TEST_F(GatewayClientTest, UnencodableSubmitIsInvalidAndNeverSent) {
+  auto r = Req();
+  r.job_desc = std::string("bad \xff byte");
+  auto out = Client()->Submit(r);
+  ASSERT_TRUE(out.Is(ErrorKind::kInvalid)) << out.error().message;
+  EXPECT_NE(out.error().message.find("cannot be encoded as JSON"), std::string::npos);
+  EXPECT_TRUE(transport_->requests().empty());
+}
+
 TEST_F(GatewayClientTest, SubmitErrorStatuses) {
   struct Case {
     int status;

@@ -485,6 +485,45 @@ TEST_F(ControllerTest, RunsWorkersSubmitsCancelsOnRemovalAndStopsGracefully) {
   EXPECT_EQ(c->ActiveWorkers(), 0);
 }
 
+// Issue 11: a typo in `kind:` of a running job's manifest is an invalid
+// declaration (the job keeps running); emptying the file is a removal.
+TEST_F(ControllerTest, KindTypoKeepsTheRunningJobEmptyingTheFileCancelsIt) {
+  auto c = Make();
+  source_.SetFiles(
+      "rev1", {{"a.yaml", Manifest("a")}, {"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}});
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Rec("a");
+    return a && a->status.phase == api::Phase::kSubmitted;
+  }));
+  std::string a_job = Rec("a")->status.remote_job_name;
+  std::string typo = Manifest("a");
+  typo.replace(typo.find("kind: MLSpaceJob"), 16, "kind: MLSpaceJb");
+  source_.SetFiles("rev2",
+                   {{"a.yaml", typo}, {"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}});
+  c->TriggerReconcile();
+  ASSERT_TRUE(Eventually([&] {
+    const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+    return a && a->invalid.has_value();
+  }));
+  EXPECT_NE(c->desired()->Find(ObjectKey{"default", "a"})->invalid->message.find("MLSpaceJb"),
+            std::string::npos);
+  // Let the workers reconcile the invalid revision before looking.
+  ASSERT_TRUE(Eventually([&] { return c->queue().Len() == 0; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_NE(Rec("a")->status.phase, api::Phase::kRemoved);
+  EXPECT_TRUE(gateway_.cancelled().empty()) << "a typo must not cancel a running job";
+
+  source_.SetFiles("rev3", {{"a.yaml", ""}, {"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}});
+  c->TriggerReconcile();
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Rec("a");
+    return a && a->status.phase == api::Phase::kRemoved;
+  }));
+  EXPECT_EQ(gateway_.cancelled(), std::vector<std::string>{a_job});
+  EXPECT_TRUE(c->Stop());
+}
+
 TEST_F(ControllerTest, StartUpResolvesOpenIntentsByAdoption) {
   source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}});
   // A previous process committed an intent and POSTed, then died.

@@ -384,6 +384,30 @@ TEST_F(ReconcilerTest, PruneFlagOffNeverCancels) {
   EXPECT_TRUE(gateway_.cancelled().empty());
 }
 
+// Issue 11: an exception escaping a reconcile is an error on the object
+// (Stalled=True ReconcileError with the message), not a stale condition.
+TEST_F(ReconcilerTest, ExceptionInAReconcileIsAConditionOnTheObject) {
+  Restart([](const api::MLSpaceJob&, const std::string&) -> Result<gateway::SubmitRequest> {
+    throw std::runtime_error("[json.exception.type_error.316] invalid UTF-8 byte at index 3: 0xFF");
+  });
+  SetDesired({MakeJob("a", "h1")});
+  auto r = Reconcile();
+  EXPECT_FALSE(r.error.ok());
+  auto rec = Record();
+  const api::Condition* stalled = Cond(rec, api::kCondStalled);
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_EQ(stalled->status, "True");
+  EXPECT_EQ(stalled->reason, "ReconcileError");
+  EXPECT_NE(stalled->message.find("invalid UTF-8 byte at index 3"), std::string::npos);
+  EXPECT_NE(rec.status.last_error.find("reconcile threw"), std::string::npos);
+  const api::Condition* submitted = Cond(rec, api::kCondSubmitted);
+  EXPECT_TRUE(submitted == nullptr || submitted->reason != "SubmitAmbiguous");
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 0);
+  EXPECT_EQ(CountEvent("ReconcileError"), 1);
+  Reconcile();
+  EXPECT_EQ(CountEvent("ReconcileError"), 1) << "the same error is one event";
+}
+
 TEST_F(ReconcilerTest, InvalidManifestSendsNothing) {
   ParsedObject bad{
       Key("a"), "jobs/a.yaml", std::nullopt,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -75,6 +76,69 @@ TEST_F(GitSourceTest, ReadsCommittedManifestsRecursivelyWithBlobIds) {
   auto bytes = src->ReadBlob(snap->files[1].blob_id);
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(*bytes, "kind: B\n");
+}
+
+// Peak resident memory of this process in KiB since the last reset, or -1
+// when the kernel does not allow resetting it (/proc/self/clear_refs "5").
+long ResetPeakRss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return clear.good() ? 0 : -1;
+}
+long PeakRssKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+long RssKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Issue 11: a committed 300 MB .yaml was inflated whole before the 8 MiB
+// limit applied. Now its size comes from the object header: refused with
+// the size, and the peak RSS does not grow by the blob.
+TEST_F(GitSourceTest, OversizedBlobIsRefusedBySizeWithoutBeingRead) {
+  constexpr size_t kBig = size_t{96} << 20;
+  WriteFile(repo_ / "jobs/a.yaml", "kind: A\n");
+  {
+    std::ofstream out(repo_ / "jobs/data.yaml", std::ios::binary);
+    std::string chunk(1 << 20, '#');
+    for (size_t i = 0; i < kBig >> 20; ++i) out << chunk;
+  }
+  CommitAll(repo_, "big");
+  auto src = OpenSource(repo_ / "jobs");
+  ASSERT_NE(src, nullptr);
+  auto snap = src->Read();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  ASSERT_THAT(Paths(*snap), ElementsAre("a.yaml", "data.yaml"));
+  ASSERT_TRUE(src->ReadBlob(snap->files[0].blob_id).ok());  // warm up libgit2's caches
+
+  if (ResetPeakRss() != 0) GTEST_SKIP() << "/proc/self/clear_refs is not writable";
+  long before = RssKib();
+  auto big = src->ReadBlob(snap->files[1].blob_id);
+  long peak = PeakRssKib();
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(big.status().message(), "file is 100663296 bytes, larger than the 8 MiB limit");
+  ASSERT_GT(before, 0);
+  EXPECT_LT(peak - before, 16 * 1024) << "the blob was read into memory";
+  // Right at the limit the bytes are read.
+  WriteFile(repo_ / "jobs/data.yaml", std::string(kMaxBlobBytes, '#'));
+  CommitAll(repo_, "at the limit");
+  snap = src->Read();
+  ASSERT_TRUE(snap.ok());
+  auto at = src->ReadBlob(snap->files[1].blob_id);
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  EXPECT_EQ(at->size(), kMaxBlobBytes);
 }
 
 TEST_F(GitSourceTest, ChangeGivesNewBlobIdAndKeepsOthers) {

@@ -272,7 +272,13 @@ Outcome<std::string> GatewayClient::Submit(const SubmitRequest& req) {
   call.endpoint = "POST /jobs";
   call.method = "POST";
   call.target = "/jobs";
-  call.body = SubmitRequestToJson(req).dump();
+  try {
+    call.body = SubmitRequestToJson(req).dump();
+  } catch (const std::exception& e) {
+    // nlohmann refuses invalid UTF-8: nothing was sent, so this is a
+    // refusal of the request, never an ambiguous submit.
+    return MakeError(ErrorKind::kInvalid, op + ": request cannot be encoded as JSON: " + e.what());
+  }
   call.idempotent = false;
   auto resp = Execute(call);
   if (!resp.ok()) return resp.error();
