@@ -8,17 +8,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "controller/apiserver/change_log.h"
@@ -505,13 +502,13 @@ int Run(int argc, char** argv) {
 
   reconciler::ControllerOptions copts;
   copts.workers = cfg.workers;
-  copts.poll_interval = cfg.poll_interval;
+  copts.reconciler.poll_interval = cfg.poll_interval;
   copts.resync_interval = cfg.resync_interval;
   copts.source_poll_interval = cfg.source_poll_interval;
-  copts.prune = cfg.prune;
+  copts.reconciler.prune = cfg.prune;
   copts.prune_max_fraction = cfg.prune_max_fraction;
   copts.launcher_path = cfg.launcher_path;
-  copts.removed_retention = cfg.removed_retention;
+  copts.reconciler.removed_retention = cfg.removed_retention;
   copts.shutdown_grace = cfg.shutdown_grace;
   copts.instance = cfg.instance;
   std::error_code abs_ec;
@@ -593,24 +590,7 @@ int Run(int argc, char** argv) {
   // Gauges read rather than reported: the workqueue's in-flight times (a
   // stuck reconcile shows as a growing longest_running_processor_seconds).
   // gitops_* follow the source status (MetricsBridge::OnSourceStatus).
-  std::mutex wake_mu;
-  std::condition_variable wake_cv;
-  bool stopping = false;
-  std::thread gauges([&] {
-    std::unique_lock lock(wake_mu);
-    while (!stopping) {
-      bridge.UpdateQueueGauges(reconciler::Controller::kName, controller->queue());
-      wake_cv.wait_for(lock, seconds(1));
-    }
-  });
-  auto stop_gauges = [&] {  // before every return from here on
-    {
-      std::lock_guard lock(wake_mu);
-      stopping = true;
-    }
-    wake_cv.notify_all();
-    if (gauges.joinable()) gauges.join();
-  };
+  bridge.StartGauges({reconciler::Controller::kName, &controller->queue()}, clock, seconds(1));
 
   // The listeners open before Controller::Start: the API serves the stored
   // objects (and /readyz says "not synced yet") while a restart parses every
@@ -642,7 +622,7 @@ int Run(int argc, char** argv) {
                                          {*api_bind, 8, api_tokens ? "token-file" : "", api_tls});
     if (!s.ok()) {
       controller->Stop();
-      stop_gauges();
+      bridge.StopGauges();  // before `controller` goes
       return Fail(s.status().message());
     }
     api_server = std::move(*s);
@@ -657,7 +637,7 @@ int Run(int argc, char** argv) {
     auto s = metrics::HttpServer::Start(po);
     if (!s.ok()) {
       controller->Stop();
-      stop_gauges();
+      bridge.StopGauges();  // before `controller` goes
       return Fail(s.status().message());
     }
     probe_server = std::move(*s);
@@ -670,7 +650,7 @@ int Run(int argc, char** argv) {
     fs::rename(tmp, cfg.ports_file);
   }
   if (Status s = controller->Start(); !s.ok()) {
-    stop_gauges();
+    bridge.StopGauges();  // before `controller` goes
     return Fail("start: " + s.message());
   }
   controller_started.store(true);
@@ -690,7 +670,7 @@ int Run(int argc, char** argv) {
   LogInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   if (api_server) api_server->Stop();
   bool clean = controller->Stop();
-  stop_gauges();
+  bridge.StopGauges();
   controller.reset();
   LogInfo(clean ? "stopped" : "stopped; some reconciles did not finish within the grace period");
   return 0;

@@ -66,6 +66,23 @@ void MetricsBridge::UpdateQueueGauges(const std::string& queue, const runtime::W
   metrics_.SetWorkqueueLongestRunningProcessorSeconds(queue, q.LongestRunningProcessorSeconds());
 }
 
+void MetricsBridge::UpdateGauges(const GaugeSources& sources) {
+  if (sources.queue != nullptr) UpdateQueueGauges(sources.queue_name, *sources.queue);
+}
+
+void MetricsBridge::StartGauges(GaugeSources sources, const Clock& clock, Duration interval) {
+  gauges_ = std::make_unique<runtime::Periodic>(
+      "gauges", clock, interval, 0.0,
+      [this, sources = std::move(sources)] { UpdateGauges(sources); });
+  gauges_->Start();
+}
+
+void MetricsBridge::StopGauges() {
+  if (gauges_) gauges_->Stop();
+}
+
+MetricsBridge::~MetricsBridge() { StopGauges(); }
+
 void MetricsBridge::OnSubmission(const ObjectKey&, std::string_view result) {
   metrics_.IncSubmission(SubmissionResultLabel(result));
 }

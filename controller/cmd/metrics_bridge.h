@@ -12,6 +12,7 @@
 #include "controller/reconciler/gateway_health.h"
 #include "controller/reconciler/observed_cache.h"
 #include "controller/reconciler/observer.h"
+#include "controller/runtime/periodic.h"
 #include "controller/runtime/worker_pool.h"
 #include "controller/runtime/workqueue.h"
 #include "controller/store/state_store.h"
@@ -34,6 +35,20 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // Copies the queue's in-flight gauges (workqueue_unfinished_work_seconds,
   // workqueue_longest_running_processor_seconds); call periodically.
   void UpdateQueueGauges(const std::string& queue, const runtime::WorkQueue& q);
+
+  // Where the read (not reported) gauges come from.
+  struct GaugeSources {
+    std::string queue_name;
+    const runtime::WorkQueue* queue = nullptr;  // must outlive StopGauges()
+  };
+  // One pass: the queue's in-flight gauges (UpdateQueueGauges).
+  void UpdateGauges(const GaugeSources& sources);
+  // Runs UpdateGauges every `interval` on a runtime::Periodic until
+  // StopGauges() (or the destructor). Call once.
+  void StartGauges(GaugeSources sources, const Clock& clock, Duration interval);
+  // Idempotent; waits for a running pass.
+  void StopGauges();
+  ~MetricsBridge() override;
 
   // ReconcilerObserver
   void OnSubmission(const ObjectKey& key, std::string_view result) override;
@@ -74,6 +89,7 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
 
   metrics::Metrics& metrics_;
   store::StateStore& store_;
+  std::unique_ptr<runtime::Periodic> gauges_;
 };
 
 }  // namespace mlspace::cmd

@@ -83,9 +83,6 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
       store_(std::make_unique<RecordingStore>(*deps_.store, live_)),
       builder_(options_.prune_max_fraction) {
   ReconcilerOptions ro = options_.reconciler;
-  ro.prune = options_.prune;
-  ro.removed_retention = options_.removed_retention;
-  ro.poll_interval = options_.poll_interval;
   // Start replaces it with the resolved identity (the flag, else the
   // recorded or default one); tests that drive steps without Start use it.
   ro.instance = options_.instance;
@@ -197,7 +194,7 @@ Status Controller::Start() {
       },
       /*run_first=*/false);
   poll_loop_ = std::make_unique<runtime::Periodic>(
-      "poll", *deps_.clock, options_.poll_interval, options_.poll_jitter,
+      "poll", *deps_.clock, options_.reconciler.poll_interval, options_.poll_jitter,
       [this] {
         PollOnce();
         ReleaseFreedMemory();

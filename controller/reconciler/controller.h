@@ -41,17 +41,17 @@
 
 namespace mlspace::reconciler {
 
-// Mirrors the mlspace-controller flags of DESIGN.md section 7.
+// Mirrors the mlspace-controller flags of DESIGN.md section 7. Each knob
+// lives in one place: the loop's own here, the reconcile rules' (poll
+// interval, prune, removed retention, retries) in `reconciler`, which the
+// poll loop reads too.
 struct ControllerOptions {
   int workers = 4;                                           // --workers
-  Duration poll_interval = std::chrono::seconds(30);         // --poll-interval
   double poll_jitter = 0.2;                                  // each wait is interval·(1+jitter·u)
   Duration resync_interval = std::chrono::minutes(10);       // --resync-interval
   Duration source_poll_interval = std::chrono::seconds(30);  // fallback to inotify
-  bool prune = true;                                         // --prune
   double prune_max_fraction = 0.5;                           // --prune-max-fraction
-  std::string launcher_path;                                 // --launcher-path (empty: api default)
-  Duration removed_retention = std::chrono::hours(24);       // --removed-retention
+  std::string launcher_path;                                 // --launcher-path (empty: default)
   Duration shutdown_grace = std::chrono::seconds(30);
   // --instance: the identity this controller's markers carry. Empty: the
   // one recorded in the store, else DefaultInstance(instance_source),
@@ -64,8 +64,8 @@ struct ControllerOptions {
   std::string source_name = "default";
   std::string source_url;
   std::string source_ref;
-  // Finer knobs of the reconcile rules; prune, retention and poll interval
-  // above override the matching fields.
+  // --poll-interval, --prune, --removed-retention, --ambiguous-submit-grace,
+  // --retry-backoff-base/-cap.
   ReconcilerOptions reconciler;
   // 401/403 handling: one probe per backoff while the credentials are refused.
   GatewayHealthOptions gateway_health;
@@ -110,8 +110,8 @@ class Controller {
   // Resolves and records the instance identity (a --instance contradicting
   // the recorded one is an error), loads the store's in-flight regions and
   // live records, syncs the source once, lists every region once, enqueues
-  // every known key (open intents included), then starts the workers and the loops. A failed first source read is not an
-  // error here (Ready() stays false; nothing is pruned); a store that cannot
+  // every known key (open intents included), then starts the workers and the loops. A failed first
+  // source read is not an error here (Ready() stays false; nothing is pruned); a store that cannot
   // be read is.
   Status Start();
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -244,6 +245,32 @@ TEST_F(MetricsBridgeTest, SourceStatusSetsTheGitopsFamilies) {
   t = metrics_.Serialize();
   EXPECT_TRUE(Has(t, "gitops_source_fetch_errors_total 2")) << t;
   EXPECT_TRUE(Has(t, "gitops_source_ready 0")) << t;
+}
+
+// What controller_main's gauges thread did, now on a runtime::Periodic in
+// the bridge: the queue's in-flight gauges, first pass at once.
+TEST_F(MetricsBridgeTest, GaugeLoopCopiesTheQueueGauges) {
+  testing::FakeClock clock;
+  runtime::WorkQueue q("mlspacejob", clock,
+                       std::make_unique<runtime::ItemExponentialFailureRateLimiter>(
+                           std::chrono::milliseconds(5), seconds(1)));
+  metrics_.RegisterWorkqueue("mlspacejob");
+  q.Add("a");
+  ASSERT_TRUE(q.Get());
+  clock.Advance(seconds(4));
+  bridge_.StartGauges({"mlspacejob", &q}, clock, seconds(1));
+  std::string t;
+  for (int i = 0; i < 2000; ++i) {
+    t = metrics_.Serialize();
+    if (Has(t, "workqueue_longest_running_processor_seconds{name=\"mlspacejob\"} 4")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  bridge_.StopGauges();  // waits for a running pass
+  EXPECT_TRUE(Has(t, "workqueue_longest_running_processor_seconds{name=\"mlspacejob\"} 4")) << t;
+  EXPECT_TRUE(Has(t, "workqueue_unfinished_work_seconds{name=\"mlspacejob\"} 4")) << t;
+  bridge_.StopGauges();  // idempotent
+  q.Done("a");
+  q.ShutDown();
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ class ControllerIntegrationTest : public ::testing::Test {
   static reconciler::ControllerOptions Options() {
     reconciler::ControllerOptions o;
     o.workers = 2;
-    o.poll_interval = 100ms;
+    o.reconciler.poll_interval = 100ms;
     o.poll_jitter = 0.1;
     o.source_poll_interval = 300ms;
     o.resync_interval = 2s;

@@ -31,6 +31,7 @@
 #include "controller/core/time_util.h"
 #include "controller/core/token_bucket.h"
 #include "controller/gateway/gateway_json.h"
+#include "controller/gateway/local/emulator_routes.h"
 #include "controller/gateway/local/request_schemas.h"
 #include "controller/schema/validator.h"
 
@@ -446,8 +447,7 @@ std::optional<HttpResp> EmulatorServer::Impl::RateLimit() {
   if (rate_.TryTake(&retry_after)) return std::nullopt;
   const double seconds = std::chrono::duration<double>(retry_after).count();
   const int wait = std::max(1, static_cast<int>(std::ceil(seconds)));
-  HttpResp r =
-      ErrorResp(429, 429, "Rate limit exceeded: " + std::to_string(limit) + " per 1 minute");
+  HttpResp r = ErrorResp(429, 429, RateLimitMessage(limit));
   r.headers.emplace_back("Retry-After", std::to_string(wait));
   return r;
 }
@@ -504,7 +504,7 @@ HttpResp EmulatorServer::Impl::BackendError(const Error& e) {
     case ErrorKind::kThrottled:
       return ErrorResp(429, 429, e.message);
     default:
-      return ErrorResp(500, 500, "Oops, something went wrong: " + e.message);
+      return ErrorResp(500, 500, std::string(kInternalErrorMessage) + ": " + e.message);
   }
 }
 
@@ -532,7 +532,7 @@ HttpResp EmulatorServer::Impl::AfterCreate(const std::string& op, const std::str
   }
   if (fail) {
     CountFault("after-create");
-    return ErrorResp(code, code, "Oops, something went wrong");
+    return ErrorResp(code, code, kInternalErrorMessage);
   }
   return ok;
 }
@@ -741,50 +741,22 @@ HttpResp EmulatorServer::Impl::Control(const HttpReq& req) {
       SetFaults(*cfg);
       return JsonResp(200, FaultConfigToJson(*cfg));
     }
-    return JsonResp(405, json{{"detail", "Method Not Allowed"}});
+    return JsonResp(405, json{{"detail", kMethodNotAllowedDetail}});
   }
-  return JsonResp(404, json{{"detail", "Not Found"}});
+  return JsonResp(404, json{{"detail", kNotFoundDetail}});
 }
 
 HttpResp EmulatorServer::Impl::Handle(const HttpReq& req) {
   if (req.path.rfind("/_emulator/", 0) == 0) return Control(req);
   if (req.path == "/metrics" && req.method == "GET") return Metrics();
-  static const std::string kJobs = "/public/v2/jobs";
-  std::string op;
-  std::string job_name;
-  const std::string& p = req.path;
-  const std::string& m = req.method;
-  bool method_ok = true;
-  if (p == "/ping" || p == "/public/v2/ping") {
-    op = "ping";
-    method_ok = m == "GET";
-  } else if (p == "/public/v2/service_auth") {
-    op = "auth";
-    method_ok = m == "POST";
-  } else if (p == kJobs) {
-    op = m == "POST" ? "submit" : "list";
-    method_ok = m == "POST" || m == "GET";
-  } else if (p == kJobs + "/restart") {
-    op = "restart";
-    method_ok = m == "POST";
-  } else if (p.rfind(kJobs + "/", 0) == 0) {
-    std::string rest = p.substr(kJobs.size() + 1);
-    const size_t slash = rest.find('/');
-    if (slash == std::string::npos && !rest.empty()) {
-      job_name = rest;
-      op = m == "DELETE" ? "delete" : "get";
-      method_ok = m == "GET" || m == "DELETE";
-    } else if (slash != std::string::npos && rest.substr(slash) == "/logs" && slash > 0) {
-      job_name = rest.substr(0, slash);
-      op = "logs";
-      method_ok = m == "GET";
-    }
-  }
+  const RouteMatch match = MatchRoute(req.method, req.path);
+  const std::string op = match.route ? std::string(RouteName(*match.route)) : std::string();
+  const std::string& job_name = match.job_name;
   HttpResp resp;
-  if (op.empty()) {
-    resp = JsonResp(404, json{{"detail", "Not Found"}});
-  } else if (!method_ok) {
-    resp = JsonResp(405, json{{"detail", "Method Not Allowed"}});
+  if (!match.route) {
+    resp = JsonResp(404, json{{"detail", kNotFoundDetail}});
+  } else if (!match.method_allowed) {
+    resp = JsonResp(405, json{{"detail", kMethodNotAllowedDetail}});
   } else {
     const PreFaults pre = DecidePreFaults(op);
     if (pre.latency.count() > 0) {
@@ -799,33 +771,42 @@ HttpResp EmulatorServer::Impl::Handle(const HttpReq& req) {
       resp = *limited;
     } else if (pre.status != 0) {
       CountFault(std::to_string(pre.status));
-      resp = pre.status == 429
-                 ? ErrorResp(429, 429,
-                             "Rate limit exceeded: " + std::to_string(opts_.rate_limit_per_minute) +
-                                 " per 1 minute")
-                 : ErrorResp(pre.status, pre.status, "Oops, something went wrong");
+      resp = pre.status == 429 ? ErrorResp(429, 429, RateLimitMessage(opts_.rate_limit_per_minute))
+                               : ErrorResp(pre.status, pre.status, kInternalErrorMessage);
       if (pre.status == 429 || pre.status == 503) {
         std::lock_guard<std::mutex> lock(fault_mu_);
         resp.headers.emplace_back("Retry-After", std::to_string(faults_.retry_after_seconds));
       }
-    } else if (op == "ping") {
+    } else if (*match.route == Route::kPing) {
       resp = JsonResp(200, json{{"status", "ok"}});
-    } else if (op == "auth") {
+    } else if (*match.route == Route::kAuth) {
       resp = ServiceAuth(req);
     } else if (auto denied = CheckAuth(req)) {
       resp = *denied;
-    } else if (op == "submit") {
-      resp = Submit(req);
-    } else if (op == "list") {
-      resp = List(req);
-    } else if (op == "get") {
-      resp = GetJob(job_name);
-    } else if (op == "delete") {
-      resp = Delete(req, job_name);
-    } else if (op == "restart") {
-      resp = RestartJob(req);
-    } else if (op == "logs") {
-      resp = Logs(req, job_name);
+    } else {
+      switch (*match.route) {
+        case Route::kSubmit:
+          resp = Submit(req);
+          break;
+        case Route::kList:
+          resp = List(req);
+          break;
+        case Route::kGet:
+          resp = GetJob(job_name);
+          break;
+        case Route::kDelete:
+          resp = Delete(req, job_name);
+          break;
+        case Route::kRestart:
+          resp = RestartJob(req);
+          break;
+        case Route::kLogs:
+          resp = Logs(req, job_name);
+          break;
+        case Route::kPing:
+        case Route::kAuth:
+          break;  // answered above
+      }
     }
   }
   Count(op.empty() ? "unknown" : op, resp);
