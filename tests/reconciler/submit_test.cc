@@ -422,5 +422,46 @@ TEST_F(ReconcilerTest, StatusIsWrittenOncePerReconcileAndNotAtAllWhenNothingChan
   EXPECT_FALSE(last.events.empty());
 }
 
+// ---- Observe before acting: a lost state store costs no duplicate -------
+
+// The state directory is lost (a new, empty store) while the jobs run: after
+// Prime and the first list, each job is adopted by this instance's marker,
+// nothing is POSTed, and the records follow the remote jobs.
+TEST_F(ReconcilerTest, EmptyStoreAdoptsRunningJobsByMarkerInsteadOfPosting) {
+  auto a = MakeJob("a", "0123456789abcdef");
+  auto b = MakeJob("b", "fedcba9876543210");
+  SetDesired({a, b});
+  std::string name_a = SubmitAndRun(a);
+  std::string name_b = SubmitAndRun(b);
+  SetDesired({a, b});  // SubmitAndRun left only b desired
+  ASSERT_EQ(gateway_.CountCalls("Submit"), 2);
+  clock_.Advance(std::chrono::hours(3));  // well past adopt_clock_skew
+
+  FakeStateStore lost;  // the new, empty state directory
+  ASSERT_TRUE(lost.RecordInstance(kInstance).ok());
+  Process p(lost, gateway_, clock_, desired_, opts_, &observer_);
+  ASSERT_TRUE(p.reconciler->Prime().ok());
+  // Before any list the region is unknown: wait, never POST blind.
+  auto early = p.reconciler->Reconcile(Key("a"));
+  EXPECT_TRUE(early.error.ok());
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  clock_.Advance(30s);
+  p.poller->PollOnce();
+  for (int i = 0; i < 3; ++i) {
+    for (const char* n : {"a", "b"}) EXPECT_TRUE(p.reconciler->Reconcile(Key(n)).error.ok());
+    clock_.Advance(30s);
+    p.poller->PollOnce();
+  }
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2) << "no POST after the state was lost";
+  EXPECT_EQ(gateway_.CountCalls("Cancel"), 0);
+  for (auto [n, remote] : {std::pair{"a", name_a}, std::pair{"b", name_b}}) {
+    auto rec = lost.Get(Key(n));
+    ASSERT_TRUE(rec.ok() && rec->has_value()) << n;
+    EXPECT_EQ((*rec)->status.remote_job_name, remote);
+    EXPECT_EQ((*rec)->status.phase, api::Phase::kRunning) << n;
+    EXPECT_EQ((*rec)->status.attempt, 1);
+  }
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler::testing
