@@ -533,6 +533,7 @@ int Run(int argc, char** argv) {
   deps.queue_observer = &bridge;
   deps.pool_observer = &bridge;
   deps.source_observer = &bridge;
+  deps.poll_observer = &bridge;  // list visibility lag
   if (!cfg.git_url.empty()) {
     // --git-interval drives the remote fetch, with backoff after failures.
     deps.fetch_delay = [interval = cfg.git_interval,

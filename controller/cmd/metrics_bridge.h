@@ -20,7 +20,8 @@ namespace mlspace::cmd {
 class MetricsBridge final : public reconciler::ReconcilerObserver,
                             public runtime::WorkQueueObserver,
                             public runtime::WorkerPoolObserver,
-                            public reconciler::SourceObserver {
+                            public reconciler::SourceObserver,
+                            public reconciler::PollObserver {
  public:
   // Both must outlive the bridge.
   MetricsBridge(metrics::Metrics& metrics, store::StateStore& store);
@@ -59,6 +60,9 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // (Polls need no observer here: each list is counted and timed by the
   // gateway families, endpoint="jobs_list".)
   void OnSourceStatus(const api::SourceStatus& status, bool fetch_failed) override;
+
+  // PollObserver: mlspace_gateway_list_visibility_lag_seconds{region}.
+  void OnListVisibilityLag(const std::string& region, Duration worst) override;
 
   // The Gateway v2 client's per-request hook.
   gateway::http::RequestObserver GatewayObserver();

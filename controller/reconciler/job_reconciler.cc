@@ -299,15 +299,17 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
   }
   if (counted) intent.absent_lists += 1;
   Duration waited = st.now - intent.updated_at;
-  bool confirmed =
-      intent.absent_lists >= options_.absent_lists_required && waited >= options_.ambiguous_grace;
+  // Above a safe multiple of the list lag seen for this controller's own
+  // jobs, so a slow list does not turn a lost answer into a duplicate.
+  const Duration grace = deps_.observed->lag().Grace(intent.region, options_.ambiguous_grace);
+  bool confirmed = intent.absent_lists >= options_.absent_lists_required && waited >= grace;
   if (!confirmed) {
     if (counted) st.batch.intents.push_back(intent);
     deps_.observed->WatchNextList(intent.region, st.key);
     st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
             "looking for marker " + intent.marker + " (absent from " +
                 std::to_string(intent.absent_lists) + " list(s) so far)");
-    return After(std::max(options_.poll_interval, options_.ambiguous_grace - waited));
+    return After(std::max(options_.poll_interval, grace - waited));
   }
   {
     std::lock_guard lock(mu_);
@@ -698,6 +700,7 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
   intent.updated_at = deps_.clock->Now();
   if (out.ok()) {
     const std::string& name = out.value();
+    deps_.observed->lag().RecordSubmit(intent.region, name, intent.updated_at);
     intent.state = store::IntentState::kSubmitted;
     intent.remote_job_name = name;
     st.batch.intents.push_back(intent);

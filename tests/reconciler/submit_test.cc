@@ -463,5 +463,35 @@ TEST_F(ReconcilerTest, EmptyStoreAdoptsRunningJobsByMarkerInsteadOfPosting) {
   }
 }
 
+// The list showed this controller's own job 80s after its POST answer: the
+// ambiguous-submit grace (60s configured) grows to 3x that, so a job whose
+// answer was lost and that the list hides for 100s is adopted, not re-sent.
+TEST_F(ReconcilerTest, LearnedListLagKeepsGraceAboveItSoASlowListCausesNoDuplicate) {
+  auto a = MakeJob("a", "0123456789abcdef");
+  auto b = MakeJob("b", "fedcba9876543210");
+  SetDesired({a, b});
+  ASSERT_TRUE(Reconcile("b").error.ok());
+  ASSERT_EQ(gateway_.Jobs().size(), 1u);
+  gateway_.HideFromLists(gateway_.Jobs()[0].name, 4);
+  for (int i = 0; i < 5; ++i) Poll(20s);  // shown by the 5th list, 100s after
+  EXPECT_EQ(proc_->observed.lag().WorstLag(a.spec.region), 80s);
+
+  gateway_.ScriptSubmit(Fault::kAmbiguousCreated);
+  Reconcile("a");
+  ASSERT_EQ(gateway_.Jobs().size(), 2u);
+  gateway_.HideFromLists(gateway_.Jobs()[1].name, 5);
+  for (int i = 0; i < 5; ++i) {
+    Poll(20s);
+    Reconcile("a");
+    EXPECT_EQ(gateway_.CountCalls("Submit"), 2) << "re-sent after " << (i + 1) * 20 << "s";
+  }
+  Poll(20s);  // visible now
+  Reconcile("a");
+  EXPECT_EQ(PhaseOf("a"), api::Phase::kSubmitted);
+  EXPECT_EQ(CountEvent("Adopted", "a"), 1);
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  EXPECT_EQ(gateway_.JobsWithMarker(MarkerOf(a, 1)).size(), 1u);
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler::testing
