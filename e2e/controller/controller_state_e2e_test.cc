@@ -89,6 +89,12 @@ TEST(ControllerStateE2eTest, LostStateDirectoryCostsNoDuplicatePost) {
   json jobs = emu.Jobs();
   ASSERT_TRUE(jobs.is_array());
   EXPECT_EQ(jobs.size(), static_cast<size_t>(kJobs));
+  // The learned list lag is exported per region once a list succeeded.
+  std::string metrics = HttpCall("GET", c.metrics_port(), "/metrics", "").body;
+  EXPECT_NE(metrics.find(std::string("mlspace_gateway_list_visibility_lag_seconds{region=\"") +
+                         kRegion + "\"}"),
+            std::string::npos)
+      << metrics.substr(0, 2000);
 }
 
 TEST(ControllerStateE2eTest, ZeroByteStateDbIsRefusedWithOneLine) {
