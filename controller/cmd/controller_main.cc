@@ -126,7 +126,8 @@ FlagSet MakeFlags(Config& c) {
   f.Dur("shutdown-grace", &c.shutdown_grace, "time in-flight reconciles get on SIGTERM");
   f.Dur("ambiguous-submit-grace", &c.ambiguous_grace,
         "a submit whose answer was lost is sent again (same marker) only when its marker was "
-        "absent from 2 lists and this long passed");
+        "absent from 2 lists and this long passed (raised to 3x the list lag seen for the "
+        "controller's own jobs, at most 30m)");
   f.Dur("retry-backoff-base", &c.retry_base,
         "wait before retrying a failed attempt: base*2^(failures-1), capped");
   f.Dur("retry-backoff-cap", &c.retry_cap, "the longest wait between retries of failed attempts");
@@ -538,6 +539,7 @@ int Run(int argc, char** argv) {
   deps.queue_observer = &bridge;
   deps.pool_observer = &bridge;
   deps.source_observer = &bridge;
+  deps.poll_observer = &bridge;  // list visibility lag
   if (!cfg.git_url.empty()) {
     // --git-interval drives the remote fetch, with backoff after failures.
     deps.fetch_delay = [interval = cfg.git_interval,

@@ -160,6 +160,10 @@ void MetricsBridge::OnSourceStatus(const api::SourceStatus& status, bool fetch_f
   metrics_.SetSourceInvalidFiles(static_cast<double>(status.invalid_files_total));
 }
 
+void MetricsBridge::OnListVisibilityLag(const std::string& region, Duration worst) {
+  metrics_.SetListVisibilityLag(region, Seconds(worst));
+}
+
 gateway::http::RequestObserver MetricsBridge::GatewayObserver() {
   return [this](const gateway::http::RequestRecord& rec) {
     std::string code = rec.code == 0 ? "<error>" : std::to_string(rec.code);

@@ -23,7 +23,8 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
                             public runtime::WorkQueueObserver,
                             public runtime::WorkerPoolObserver,
                             public reconciler::SourceObserver,
-                            public reconciler::GatewayHealthObserver {
+                            public reconciler::GatewayHealthObserver,
+                            public reconciler::PollObserver {
  public:
   // Both must outlive the bridge.
   MetricsBridge(metrics::Metrics& metrics, store::StateStore& store);
@@ -80,6 +81,8 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // GatewayHealthObserver: mlspace_gateway_up, mlspace_gateway_auth_failures_total.
   void OnGatewayUp(bool up) override;
   void OnGatewayAuthFailure() override;
+  // PollObserver: mlspace_gateway_list_visibility_lag_seconds{region}.
+  void OnListVisibilityLag(const std::string& region, Duration worst) override;
 
   // The Gateway v2 client's per-request hook.
   gateway::http::RequestObserver GatewayObserver();

@@ -154,6 +154,7 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"mlspace_gateway_throttled_total", MetricType::Counter, {}},
         {"mlspace_gateway_up", MetricType::Gauge, {}},
         {"mlspace_gateway_auth_failures_total", MetricType::Counter, {}},
+        {"mlspace_gateway_list_visibility_lag_seconds", MetricType::Gauge, {"region"}},
         {"gitops_source_revision_info", MetricType::Gauge, {"revision"}},
         {"gitops_source_last_sync_timestamp_seconds", MetricType::Gauge, {}},
         {"gitops_manifests", MetricType::Gauge, {"state"}},
@@ -231,6 +232,9 @@ Metrics::Metrics(BuildInfo build)
                               "backoff).")),
       gateway_auth_failures_(CounterFamily(*registry_, "mlspace_gateway_auth_failures_total",
                                            "Gateway answers with HTTP 401 or 403.")),
+      list_lag_(GaugeFamily(*registry_, "mlspace_gateway_list_visibility_lag_seconds",
+                            "Worst time seen from a POST /jobs answer to the start of a list "
+                            "that still did not show the job, by region.")),
       revision_info_(GaugeFamily(*registry_, "gitops_source_revision_info",
                                  "The manifest source revision last read. Value is always 1.")),
       last_sync_(GaugeFamily(*registry_, "gitops_source_last_sync_timestamp_seconds",
@@ -455,6 +459,9 @@ void Metrics::SetSourceRevision(const std::string& revision) {
   if (revision_ != nullptr) revision_info_.Remove(revision_);
   revision_ = &revision_info_.Add({{"revision", revision}});
   revision_->Set(1);
+}
+void Metrics::SetListVisibilityLag(const std::string& region, double seconds) {
+  list_lag_.Add({{"region", region}}).Set(seconds);
 }
 void Metrics::SetLastSyncTimestamp(double unix_seconds) { last_sync_.Add({}).Set(unix_seconds); }
 void Metrics::SetManifestCounts(double valid, double invalid, double ignored) {

@@ -128,6 +128,10 @@ class Metrics {
   void ObserveJobRunDuration(double seconds);
   void ObserveJobPendingDuration(double seconds);
 
+  // mlspace_gateway_list_visibility_lag_seconds{region}: the worst list
+  // visibility lag learned from the controller's own submits.
+  void SetListVisibilityLag(const std::string& region, double seconds);
+
   // --- GitOps source ------------------------------------------------------
   // Keeps exactly one gitops_source_revision_info series.
   void SetSourceRevision(const std::string& revision);
@@ -181,6 +185,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& gateway_throttled_;
   prometheus::Family<prometheus::Gauge>& gateway_up_;
   prometheus::Family<prometheus::Counter>& gateway_auth_failures_;
+  prometheus::Family<prometheus::Gauge>& list_lag_;
   prometheus::Family<prometheus::Gauge>& revision_info_;
   prometheus::Family<prometheus::Gauge>& last_sync_;
   prometheus::Family<prometheus::Gauge>& manifests_;

@@ -284,6 +284,12 @@ ReconcileResult JobReconciler::ReconcileOnce(const ObjectKey& key) {
       return Finish(st, HandleIntent(st, *it, d, *desired));
     }
   }
+  if (d && d->job && !st.had_record && st.intents.empty()) {
+    bool wait = false;
+    if (auto adopted = AdoptLostJob(st, *d, *desired, &wait)) {
+      return wait ? *adopted : Finish(st, *adopted);  // waiting writes nothing
+    }
+  }
   if (!d) {
     if (!st.had_record) return Done();
     return Finish(st, HandleMissing(st, *desired));
@@ -370,8 +376,10 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
   }
   if (counted) intent.absent_lists += 1;
   Duration waited = st.now - intent.updated_at;
-  bool confirmed =
-      intent.absent_lists >= options_.absent_lists_required && waited >= options_.ambiguous_grace;
+  // Above a safe multiple of the list lag seen for this controller's own
+  // jobs, so a slow list does not turn a lost answer into a duplicate.
+  const Duration grace = deps_.observed->lag().Grace(intent.region, options_.ambiguous_grace);
+  bool confirmed = intent.absent_lists >= options_.absent_lists_required && waited >= grace;
   if (!confirmed) {
     if (DebugOn()) {
       LogDebug("marker absent; not resubmitting yet",
@@ -387,7 +395,7 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
     st.Cond(api::kCondSubmitted, kUnknown, "SubmitAmbiguous",
             "looking for marker " + intent.marker + " (absent from " +
                 std::to_string(intent.absent_lists) + " list(s) so far)");
-    return After(std::max(options_.poll_interval, options_.ambiguous_grace - waited));
+    return After(std::max(options_.poll_interval, grace - waited));
   }
   {
     std::lock_guard lock(mu_);
@@ -849,6 +857,7 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
   intent.updated_at = deps_.clock->Now();
   if (out.ok()) {
     const std::string& name = out.value();
+    deps_.observed->lag().RecordSubmit(intent.region, name, intent.updated_at);
     intent.state = store::IntentState::kSubmitted;
     intent.remote_job_name = name;
     st.batch.intents.push_back(intent);
@@ -1124,7 +1133,63 @@ Status JobReconciler::Prime() {
     }
   }
   for (const auto& i : open) primed_intent_regions_.insert(i.region);
+  if (records.empty() && open.empty()) adopt_lost_before_ = deps_.clock->Now();
   return OkStatus();
+}
+
+std::optional<ReconcileResult> JobReconciler::AdoptLostJob(Step& st, const DesiredObject& d,
+                                                           const DesiredState& desired,
+                                                           bool* wait) {
+  TimePoint before;
+  {
+    std::lock_guard lock(mu_);
+    if (!adopt_lost_before_) return std::nullopt;
+    before = *adopt_lost_before_;
+  }
+  if (options_.instance.empty()) return std::nullopt;
+  const api::MLSpaceJob& job = *d.job;
+  auto snap = deps_.observed->Region(job.spec.region);
+  if (!snap) {
+    // Never POST into a region this controller has not looked at yet.
+    deps_.observed->WatchNextList(job.spec.region, st.key);
+    *wait = true;
+    return After(options_.poll_interval);
+  }
+  std::string prefix = MakeMarker(options_.instance, st.key, job.spec_hash, 1);
+  prefix.pop_back();  // "mlsj:<instance>:<ns>/<name>/<hash8>/"
+  int best = 0;
+  std::string best_marker;
+  TimePoint oldest{};
+  for (const auto& [marker, names] : snap->by_marker) {
+    if (marker.compare(0, prefix.size(), prefix) != 0) continue;
+    auto parsed = ParseMarker(marker);
+    if (!parsed || parsed->attempt <= best) continue;
+    std::optional<TimePoint> first;
+    for (const gateway::RemoteJob* j : snap->WithMarker(marker)) {
+      if (j->created && *j->created >= before) continue;  // not from before the loss
+      TimePoint c = j->created ? *j->created : TimePoint{};
+      if (!first || c < *first) first = c;
+    }
+    if (!first) continue;
+    best = parsed->attempt;
+    best_marker = marker;
+    oldest = *first;
+  }
+  if (best == 0) return std::nullopt;
+  LogInfo("state store was empty at start: adopting a job by its marker",
+          {{"object", st.key.ToString()}, {"marker", best_marker}});
+  store::SubmitIntent intent;
+  intent.marker = best_marker;
+  intent.key = st.key;
+  intent.spec_hash = job.spec_hash;
+  intent.attempt = best;
+  intent.region = job.spec.region;
+  intent.state = store::IntentState::kOpen;
+  // The carriers' own creation time, so the reused-marker guard of
+  // HandleIntent (adopt_clock_skew) does not skip a job that ran for hours.
+  intent.created_at = oldest;
+  intent.updated_at = st.now;
+  return HandleIntent(st, intent, &d, desired);
 }
 
 void JobReconciler::SetActiveRegionLocked(const ObjectKey& key, const std::string* region) {

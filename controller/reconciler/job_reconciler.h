@@ -125,6 +125,15 @@ class JobReconciler {
 
   runtime::ReconcileResult HandleIntent(Step& st, store::SubmitIntent intent,
                                         const DesiredObject* d, const DesiredState& desired);
+  // Observe before acting: when the store was empty at Prime (first
+  // install, lost state directory) and this key has neither record nor
+  // intent, adopts the newest attempt of this instance's job for the same
+  // key and spec found in the region's list (created before Prime) instead
+  // of POSTing a duplicate; waits for a first list if there is none yet.
+  // nullopt: nothing to adopt, go on as usual. Sets *wait when the result
+  // only waits for a list (nothing to write).
+  std::optional<runtime::ReconcileResult> AdoptLostJob(Step& st, const DesiredObject& d,
+                                                       const DesiredState& desired, bool* wait);
   runtime::ReconcileResult HandleJob(Step& st, const api::MLSpaceJob& job,
                                      const DesiredState& desired);
   runtime::ReconcileResult HandleInvalid(Step& st, const InvalidManifest& inv,
@@ -172,6 +181,9 @@ class JobReconciler {
   std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
   std::map<std::string, int> active_region_counts_;  // region → entries of active_regions_
   std::set<std::string> primed_intent_regions_;
+  // Set by Prime when the store held no record and no open intent: jobs of
+  // this instance created before then may be ours and are adopted.
+  std::optional<TimePoint> adopt_lost_before_;
   // The regions of one desired state, computed once per state rather than
   // per poll (10,000 objects, a handful of regions).
   std::weak_ptr<const DesiredState> desired_regions_of_;

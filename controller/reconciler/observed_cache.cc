@@ -90,6 +90,7 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
     affected.insert(w->second.begin(), w->second.end());
     watchers_.erase(w);
   }
+  lag_.Observe(*snap);
   regions_[region] = std::move(snap);
   failures_[region] = 0;
   return {affected.begin(), affected.end()};
@@ -149,7 +150,10 @@ int RegionPoller::PollOnce() {
     }
     size_t count = out.value().size();
     auto keys = cache_.Update(region, std::move(out).value(), started, finished);
-    if (observer_) observer_->OnList(region, true, finished - started, count);
+    if (observer_) {
+      observer_->OnList(region, true, finished - started, count);
+      observer_->OnListVisibilityLag(region, cache_.lag().WorstLag(region));
+    }
     for (const auto& k : keys) enqueue_(k);
   }
   return failed;

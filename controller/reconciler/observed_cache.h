@@ -18,6 +18,7 @@
 #include "controller/core/clock.h"
 #include "controller/core/object_key.h"
 #include "controller/gateway/job_gateway.h"
+#include "controller/reconciler/list_lag.h"
 
 namespace mlspace::reconciler {
 
@@ -73,7 +74,13 @@ class ObservedCache {
   // cache alone) every marker is indexed. Affects later Updates.
   void SetOwner(std::string instance, bool legacy_markers);
 
+  // The list visibility lag learned from this controller's own submits;
+  // every Update feeds it the new snapshot.
+  ListLagTracker& lag() { return lag_; }
+  const ListLagTracker& lag() const { return lag_; }
+
  private:
+  ListLagTracker lag_;
   struct Owner {
     bool set = false;
     std::string instance;
@@ -92,6 +99,9 @@ class PollObserver {
   virtual ~PollObserver() = default;
   virtual void OnList(const std::string& /*region*/, bool /*ok*/, Duration /*took*/,
                       size_t /*jobs*/) {}
+  // After each successful list: the worst list visibility lag of the region
+  // seen so far (ListLagTracker::WorstLag).
+  virtual void OnListVisibilityLag(const std::string& /*region*/, Duration /*worst*/) {}
 };
 
 // One poll: one List per region in use, results published to the cache, and

@@ -46,3 +46,11 @@ mlspace_test(kubectl_e2e_test
   LABELS e2e
   TIMEOUT 240)
 add_dependencies(kubectl_e2e_test ${_bins})
+# State is never silently lost (issue 11): a lost state directory adopted
+# without POSTs (60 jobs), a 0-byte state.db refused, a deleted lock file.
+mlspace_test(controller_state_e2e_test
+  SOURCES ${_dir}/controller_state_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 240)
+add_dependencies(controller_state_e2e_test ${_bins})

@@ -86,6 +86,7 @@ void ExerciseEverything(Metrics& m) {
   m.SetLastSyncTimestamp(1.7e9);
   m.SetManifestCounts(3, 1, 2);
   m.IncPruneRefused("max_fraction");
+  m.SetListVisibilityLag("SR006", 1.5);
 }
 
 TEST(MetricsTest, EveryDeclaredFamilyIsCollectedWithItsTypeAndLabels) {

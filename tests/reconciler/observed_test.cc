@@ -198,5 +198,69 @@ TEST(ObservedCacheTest, OnlyOwnMarkersAreIndexedAndWakeKeys) {
   EXPECT_TRUE(upgraded.Region("SR006")->WithMarker("mlsj:blue:default/a/01234567/1").empty());
 }
 
+// ---- List visibility lag ---------------------------------------------
+
+RegionSnapshot LagSnapshot(TimePoint started, std::vector<std::string> names) {
+  RegionSnapshot s;
+  s.region = "SR006";
+  s.started_at = started;
+  for (auto& n : names) {
+    gateway::RemoteJob j;
+    j.name = n;
+    s.jobs.emplace(n, j);
+  }
+  return s;
+}
+
+TEST(ListLagTrackerTest, LagCountsOnceTheJobAppearsAndDrivesTheGrace) {
+  ListLagTracker t;
+  const TimePoint t0 = TimePoint{} + std::chrono::hours(1000);
+  t.RecordSubmit("SR006", "j1", t0);
+  t.Observe(LagSnapshot(t0 - std::chrono::seconds(1), {}));  // sent before the answer
+  t.Observe(LagSnapshot(t0 + std::chrono::seconds(30), {}));
+  t.Observe(LagSnapshot(t0 + std::chrono::seconds(45), {}));
+  EXPECT_EQ(t.WorstLag("SR006"), Duration::zero()) << "not counted before the job shows up";
+  t.Observe(LagSnapshot(t0 + std::chrono::seconds(60), {"j1"}));
+  EXPECT_EQ(t.WorstLag("SR006"), std::chrono::seconds(45));
+  EXPECT_EQ(t.WorstLag("other"), Duration::zero());
+  EXPECT_EQ(t.Grace("SR006", std::chrono::seconds(60)), std::chrono::seconds(135));
+  EXPECT_EQ(t.Grace("SR006", std::chrono::seconds(200)), std::chrono::seconds(200));
+  EXPECT_EQ(t.Grace("other", std::chrono::seconds(60)), std::chrono::seconds(60));
+  // A quicker job later does not lower the worst lag.
+  t.RecordSubmit("SR006", "j2", t0 + std::chrono::seconds(100));
+  t.Observe(LagSnapshot(t0 + std::chrono::seconds(101), {"j1", "j2"}));
+  EXPECT_EQ(t.WorstLag("SR006"), std::chrono::seconds(45));
+}
+
+TEST(ListLagTrackerTest, JobNeverListedIsForgottenAndGraceIsCapped) {
+  ListLagTracker::Options o;
+  o.forget_after = std::chrono::minutes(10);
+  o.max_grace = std::chrono::minutes(5);
+  ListLagTracker t(o);
+  const TimePoint t0 = TimePoint{} + std::chrono::hours(1000);
+  t.RecordSubmit("SR006", "gone", t0);
+  t.Observe(LagSnapshot(t0 + std::chrono::minutes(9), {}));
+  t.Observe(LagSnapshot(t0 + std::chrono::minutes(11), {}));  // forgotten here
+  t.Observe(LagSnapshot(t0 + std::chrono::minutes(12), {"gone"}));
+  EXPECT_EQ(t.WorstLag("SR006"), Duration::zero());
+  t.RecordSubmit("SR006", "slow", t0);
+  t.Observe(LagSnapshot(t0 + std::chrono::minutes(4), {}));
+  t.Observe(LagSnapshot(t0 + std::chrono::minutes(5), {"slow"}));
+  EXPECT_EQ(t.WorstLag("SR006"), std::chrono::minutes(4));
+  EXPECT_EQ(t.Grace("SR006", std::chrono::seconds(60)), std::chrono::minutes(5)) << "capped";
+}
+
+// The cache feeds every published list to its tracker.
+TEST(ListLagTrackerTest, ObservedCacheUpdateFeedsTheTracker) {
+  ObservedCache cache;
+  const TimePoint t0 = TimePoint{} + std::chrono::hours(1000);
+  cache.lag().RecordSubmit("SR006", "j1", t0);
+  cache.Update("SR006", {}, t0 + std::chrono::seconds(20), t0 + std::chrono::seconds(21));
+  gateway::RemoteJob j;
+  j.name = "j1";
+  cache.Update("SR006", {j}, t0 + std::chrono::seconds(40), t0 + std::chrono::seconds(41));
+  EXPECT_EQ(cache.lag().WorstLag("SR006"), std::chrono::seconds(20));
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler

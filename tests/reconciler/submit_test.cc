@@ -423,5 +423,76 @@ TEST_F(ReconcilerTest, StatusIsWrittenOncePerReconcileAndNotAtAllWhenNothingChan
   EXPECT_FALSE(last.events.empty());
 }
 
+// ---- Observe before acting: a lost state store costs no duplicate -------
+
+// The state directory is lost (a new, empty store) while the jobs run: after
+// Prime and the first list, each job is adopted by this instance's marker,
+// nothing is POSTed, and the records follow the remote jobs.
+TEST_F(ReconcilerTest, EmptyStoreAdoptsRunningJobsByMarkerInsteadOfPosting) {
+  auto a = MakeJob("a", "0123456789abcdef");
+  auto b = MakeJob("b", "fedcba9876543210");
+  SetDesired({a, b});
+  std::string name_a = SubmitAndRun(a);
+  std::string name_b = SubmitAndRun(b);
+  SetDesired({a, b});  // SubmitAndRun left only b desired
+  ASSERT_EQ(gateway_.CountCalls("Submit"), 2);
+  clock_.Advance(std::chrono::hours(3));  // well past adopt_clock_skew
+
+  FakeStateStore lost;  // the new, empty state directory
+  ASSERT_TRUE(lost.RecordInstance(kInstance).ok());
+  Process p(lost, gateway_, clock_, desired_, opts_, &observer_);
+  ASSERT_TRUE(p.reconciler->Prime().ok());
+  // Before any list the region is unknown: wait, never POST blind.
+  auto early = p.reconciler->Reconcile(Key("a"));
+  EXPECT_TRUE(early.error.ok());
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  clock_.Advance(30s);
+  p.poller->PollOnce();
+  for (int i = 0; i < 3; ++i) {
+    for (const char* n : {"a", "b"}) EXPECT_TRUE(p.reconciler->Reconcile(Key(n)).error.ok());
+    clock_.Advance(30s);
+    p.poller->PollOnce();
+  }
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2) << "no POST after the state was lost";
+  EXPECT_EQ(gateway_.CountCalls("Cancel"), 0);
+  for (auto [n, remote] : {std::pair{"a", name_a}, std::pair{"b", name_b}}) {
+    auto rec = lost.Get(Key(n));
+    ASSERT_TRUE(rec.ok() && rec->has_value()) << n;
+    EXPECT_EQ((*rec)->status.remote_job_name, remote);
+    EXPECT_EQ((*rec)->status.phase, api::Phase::kRunning) << n;
+    EXPECT_EQ((*rec)->status.attempt, 1);
+  }
+}
+
+// The list showed this controller's own job 80s after its POST answer: the
+// ambiguous-submit grace (60s configured) grows to 3x that, so a job whose
+// answer was lost and that the list hides for 100s is adopted, not re-sent.
+TEST_F(ReconcilerTest, LearnedListLagKeepsGraceAboveItSoASlowListCausesNoDuplicate) {
+  auto a = MakeJob("a", "0123456789abcdef");
+  auto b = MakeJob("b", "fedcba9876543210");
+  SetDesired({a, b});
+  ASSERT_TRUE(Reconcile("b").error.ok());
+  ASSERT_EQ(gateway_.Jobs().size(), 1u);
+  gateway_.HideFromLists(gateway_.Jobs()[0].name, 4);
+  for (int i = 0; i < 5; ++i) Poll(20s);  // shown by the 5th list, 100s after
+  EXPECT_EQ(proc_->observed.lag().WorstLag(a.spec.region), 80s);
+
+  gateway_.ScriptSubmit(Fault::kAmbiguousCreated);
+  Reconcile("a");
+  ASSERT_EQ(gateway_.Jobs().size(), 2u);
+  gateway_.HideFromLists(gateway_.Jobs()[1].name, 5);
+  for (int i = 0; i < 5; ++i) {
+    Poll(20s);
+    Reconcile("a");
+    EXPECT_EQ(gateway_.CountCalls("Submit"), 2) << "re-sent after " << (i + 1) * 20 << "s";
+  }
+  Poll(20s);  // visible now
+  Reconcile("a");
+  EXPECT_EQ(PhaseOf("a"), api::Phase::kSubmitted);
+  EXPECT_EQ(CountEvent("Adopted", "a"), 1);
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  EXPECT_EQ(gateway_.JobsWithMarker(MarkerOf(a, 1)).size(), 1u);
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler::testing

@@ -663,6 +663,72 @@ TEST(SqliteStateStoreTest, DamagedPagesAreRefused) {
   EXPECT_EQ(testing::ReadFileBytes(tmp.file("state.db")), bytes);
 }
 
+// A 0-byte state.db used to open as an empty store, and the controller then
+// submitted every job again.
+TEST(SqliteStateStoreTest, EmptyFileIsRefusedAndLeftAlone) {
+  TempDir tmp;
+  { std::ofstream out(tmp.file("state.db"), std::ios::binary); }
+  auto r = SqliteStateStore::Open(tmp.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  EXPECT_TRUE(
+      Contains(r.status().message(), "state store " + tmp.file("state.db") + ": is empty (0 bytes"))
+      << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), "delete it to start with an empty store"))
+      << r.status().message();
+  EXPECT_EQ(std::filesystem::file_size(tmp.file("state.db")), 0u);
+}
+
+// Builds a closed store of `n` records (WAL checkpointed into state.db) and
+// returns its bytes.
+std::string ClosedStoreBytes(const TempDir& tmp, int n) {
+  {
+    auto store = MustOpen(tmp.path());
+    EXPECT_NE(store, nullptr);
+    if (!store) return "";
+    WriteBatch b;
+    for (int i = 0; i < n; ++i) b.upserts.push_back(SimpleRecord("obj-" + std::to_string(i)));
+    EXPECT_TRUE(store->Write(b).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("state.db-wal")) &&
+               std::filesystem::file_size(tmp.file("state.db-wal")) > 0);
+  return testing::ReadFileBytes(tmp.file("state.db"));
+}
+
+TEST(SqliteStateStoreTest, TruncatedFileIsRefusedAndLeftAlone) {
+  for (size_t keep : {size_t{50}, size_t{4096}, size_t{0}}) {  // 0: half the file
+    TempDir tmp;
+    std::string bytes = ClosedStoreBytes(tmp, 300);
+    ASSERT_GT(bytes.size(), 3u * 4096u);
+    bytes.resize(keep == 0 ? bytes.size() / 2 : keep);
+    {
+      std::ofstream out(tmp.file("state.db"), std::ios::binary | std::ios::trunc);
+      out << bytes;
+    }
+    auto r = SqliteStateStore::Open(tmp.path());
+    ASSERT_FALSE(r.ok()) << "kept " << bytes.size() << " bytes";
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+    EXPECT_TRUE(
+        Contains(r.status().message(), "state store " + tmp.file("state.db") + ": is truncated ("))
+        << r.status().message();
+    EXPECT_EQ(testing::ReadFileBytes(tmp.file("state.db")), bytes);
+  }
+}
+
+// A checkpointed store whose file is intact still opens (the page-count
+// check does not misfire on a healthy file).
+TEST(SqliteStateStoreTest, ReopensIntactClosedStore) {
+  TempDir tmp;
+  std::string bytes = ClosedStoreBytes(tmp, 300);
+  ASSERT_FALSE(bytes.empty());
+  auto store = MustOpen(tmp.path());
+  ASSERT_NE(store, nullptr);
+  auto all = store->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 300u);
+}
+
 TEST(SqliteStateStoreTest, ForeignSqliteDatabaseIsRefused) {
   TempDir tmp;
   {
@@ -718,6 +784,52 @@ TEST(SqliteStateStoreTest, LockHeldByAnotherProcess) {
   // The lock dies with its holder.
   auto after = SqliteStateStore::Open(tmp.path());
   EXPECT_TRUE(after.ok()) << after.status().ToString();
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+}
+
+// Deleting DIR/lock under a running controller must not let a second one
+// open the same store: the directory itself is locked too.
+TEST(SqliteStateStoreTest, DeletedLockFileStillRefusesSecondOpen) {
+  TempDir tmp;
+  auto first = MustOpen(tmp.path());
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(std::filesystem::remove(tmp.file("lock")));
+  auto second = SqliteStateStore::Open(tmp.path());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(
+      Contains(second.status().message(), "another controller holds the lock on " + tmp.path()))
+      << second.status().message();
+  first.reset();
+  auto third = SqliteStateStore::Open(tmp.path());
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
+TEST(SqliteStateStoreTest, DeletedLockFileStillRefusesAnotherProcess) {
+  TempDir tmp;
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = SqliteStateStore::Open(tmp.path());
+    char c = store.ok() ? 'y' : 'n';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+    if (::read(release[0], &c, 1) != 1) ::_exit(4);
+    ::_exit(store.ok() ? 0 : 2);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  ASSERT_TRUE(std::filesystem::remove(tmp.file("lock")));
+  auto r = SqliteStateStore::Open(tmp.path());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+  ASSERT_EQ(::write(release[1], "x", 1), 1);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
   for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
 }
 

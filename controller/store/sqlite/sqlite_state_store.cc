@@ -200,35 +200,71 @@ Status FromPoco(const std::string& db_path, std::string_view what, const Poco::E
 
 std::string Errno(int err) { return std::strerror(err); }
 
-// Takes the exclusive lock of the state directory. flock locks belong to the
-// open file description, so a second Open in this process conflicts too, and
-// the kernel drops the lock when the holder dies however it dies.
-Result<int> AcquireLock(const std::string& dir) {
-  std::string path = dir + "/" + kLockFileName;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return UnavailableError("state store: cannot open lock file " + path + ": " + Errno(errno));
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
+// Takes the exclusive lock of the state directory: an flock on the directory
+// itself, which cannot be unlinked while it holds files (deleting DIR/lock
+// under a running controller used to let a second one in), then on DIR/lock,
+// which earlier versions lock and which carries the holder's pid for the
+// message. flock locks belong to the open file description, so a second Open
+// in this process conflicts too, and the kernel drops them when the holder
+// dies however it dies. After locking, the path must still name the locked
+// inode: a directory renamed or replaced between open and flock would leave
+// the lock on something no other controller looks at.
+Result<std::vector<int>> AcquireLock(const std::string& dir) {
+  std::vector<int> fds;
+  auto fail = [&fds](Status s) -> Result<std::vector<int>> {
+    for (int fd : fds) ::close(fd);
+    return s;
+  };
+  auto read_pid = [](int fd) {
     std::string pid;
     char buf[32] = {};
     ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
     if (n > 0) pid.assign(buf, static_cast<size_t>(n));
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    ::close(fd);
-    if (err == EWOULDBLOCK) {
-      return FailedPreconditionError("another controller holds the lock on " + dir + " (pid " +
-                                     (pid.empty() ? std::string("unknown") : pid) + ")");
+    return pid.empty() ? std::string("unknown") : pid;
+  };
+  std::string path = dir + "/" + kLockFileName;
+  for (const std::string& target : {dir, path}) {
+    const bool is_dir = target == dir;
+    int fd = is_dir ? ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    : ::open(target.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail(UnavailableError("state store: cannot open " +
+                                   std::string(is_dir ? "state directory " : "lock file ") +
+                                   target + ": " + Errno(errno)));
     }
-    return UnavailableError("state store: cannot lock " + path + ": " + Errno(err));
+    fds.push_back(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      if (err == EWOULDBLOCK) {
+        // The pid lives in DIR/lock; it may be gone (deleted by hand).
+        std::string pid = "unknown";
+        int pfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (pfd >= 0) {
+          pid = read_pid(pfd);
+          ::close(pfd);
+        }
+        return fail(FailedPreconditionError("another controller holds the lock on " + dir +
+                                            " (pid " + pid + ")"));
+      }
+      return fail(UnavailableError("state store: cannot lock " + target + ": " + Errno(err)));
+    }
+    struct stat held {
+    }, named{};
+    if (::fstat(fd, &held) != 0 || ::stat(target.c_str(), &named) != 0 ||
+        held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
+      return fail(UnavailableError("state store: " + target +
+                                   " was replaced while it was being locked; refusing to start "
+                                   "(is another controller starting on " +
+                                   dir + "?)"));
+    }
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 ||
-      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+  if (::ftruncate(fds.back(), 0) != 0 ||
+      ::pwrite(fds.back(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     // The pid is only for the message a second controller prints.
   }
-  return fd;
+  return fds;
 }
 
 // SQLite files start with this 16-byte header; anything else is not a
@@ -236,29 +272,68 @@ Result<int> AcquireLock(const std::string& dir) {
 Status CheckHeader(const std::string& db_path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(db_path, ec);
-  if (ec || size == 0) return OkStatus();  // absent or empty: a new database
+  if (ec) return OkStatus();  // absent: a new database
+  if (size == 0) {
+    // SQLite would take an empty file for a new database, and the controller
+    // would then submit every job again. The store writes its schema before
+    // Open returns, so an empty file was truncated or lost its contents.
+    return DataLossError("state store " + db_path +
+                         ": is empty (0 bytes; truncated or lost?); refusing to start (restore it "
+                         "from a backup, or delete it to start with an empty store: running jobs "
+                         "are then adopted by their markers)");
+  }
   std::ifstream in(db_path, std::ios::binary);
   if (!in) {
     return UnavailableError("state store " + db_path + ": cannot read: " + Errno(errno));
   }
-  char header[16] = {};
-  in.read(header, sizeof(header));
+  unsigned char header[100] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof(header));
+  const auto got = static_cast<size_t>(in.gcount());
   static constexpr char kMagic[16] = "SQLite format 3";  // with the trailing NUL
-  if (in.gcount() != sizeof(header) || std::memcmp(header, kMagic, sizeof(header)) != 0) {
+  if (got < sizeof(kMagic) || std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
     return DataLossError("state store " + db_path +
                          ": is not a SQLite database (file is corrupt?); refusing to start "
                          "(move it aside to start with an empty store)");
+  }
+  auto truncated = [&](const std::string& what) {
+    return DataLossError("state store " + db_path + ": is truncated (" + what +
+                         "); refusing to start (restore it from a backup, or move it aside to "
+                         "start with an empty store)");
+  };
+  if (got < sizeof(header)) {
+    return truncated(std::to_string(size) + " bytes, shorter than the 100-byte header");
+  }
+  // Header fields (big-endian): page size at 16 (1 means 65536), the page
+  // count at 28, valid when the change counter (24) equals the
+  // version-valid-for number (92). With a non-empty WAL beside it, a crash
+  // mid-checkpoint may leave the file short until SQLite replays the WAL, so
+  // only a file without one is held to its page count.
+  auto be32 = [&](size_t at) {
+    return (uint32_t{header[at]} << 24) | (uint32_t{header[at + 1]} << 16) |
+           (uint32_t{header[at + 2]} << 8) | uint32_t{header[at + 3]};
+  };
+  uint64_t page_size = (uint32_t{header[16]} << 8) | uint32_t{header[17]};
+  if (page_size == 1) page_size = 65536;
+  const uint32_t pages = be32(28);
+  std::error_code wal_ec;
+  auto wal_size = std::filesystem::file_size(db_path + "-wal", wal_ec);
+  const bool wal_has_frames = !wal_ec && wal_size > 0;
+  if (!wal_has_frames && pages > 0 && be32(24) == be32(92) && page_size >= 512 &&
+      static_cast<uint64_t>(size) < page_size * pages) {
+    return truncated(std::to_string(size) + " bytes, its header says " + std::to_string(pages) +
+                     " pages of " + std::to_string(page_size));
   }
   return OkStatus();
 }
 
 }  // namespace
 
-SqliteStateStore::SqliteStateStore(std::string state_dir, Options options, int lock_fd)
+SqliteStateStore::SqliteStateStore(std::string state_dir, Options options,
+                                   std::vector<int> lock_fds)
     : state_dir_(std::move(state_dir)),
       db_path_(state_dir_ + "/" + kDatabaseFileName),
       options_(options),
-      lock_fd_(lock_fd) {}
+      lock_fds_(std::move(lock_fds)) {}
 
 SqliteStateStore::~SqliteStateStore() {
   {
@@ -270,7 +345,7 @@ SqliteStateStore::~SqliteStateStore() {
     }
     session_.reset();
   }
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  for (int fd : lock_fds_) ::close(fd);
 }
 
 Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& state_dir,
@@ -287,8 +362,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   } else if (!std::filesystem::is_directory(state_dir, ec)) {
     return InvalidArgumentError("state store: " + state_dir + " is not a directory");
   }
-  MLSPACE_ASSIGN_OR_RETURN(int fd, AcquireLock(state_dir));
-  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(state_dir, options, fd));
+  MLSPACE_ASSIGN_OR_RETURN(std::vector<int> fds, AcquireLock(state_dir));
+  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(state_dir, options, std::move(fds)));
   MLSPACE_RETURN_IF_ERROR(CheckHeader(store->db_path_));
   std::lock_guard lock(store->mu_);
   MLSPACE_RETURN_IF_ERROR(store->OpenDatabase());

@@ -2,7 +2,8 @@
 
 // The StateStore on SQLite (through Poco::Data), in one file per state
 // directory: DIR/state.db (WAL journal, synchronous=FULL) guarded by an
-// flock on DIR/lock for the lifetime of the store. See docs/state-store.md.
+// flock on DIR itself (and on DIR/lock, for older versions and the pid) for
+// the lifetime of the store. See docs/state-store.md.
 
 #include <chrono>
 #include <condition_variable>
@@ -83,7 +84,7 @@ class SqliteStateStore final : public StateStore {
   int64_t transactions_committed() const;
 
  private:
-  SqliteStateStore(std::string state_dir, Options options, int lock_fd);
+  SqliteStateStore(std::string state_dir, Options options, std::vector<int> lock_fds);
 
   Status OpenDatabase();
   Status Migrate();
@@ -101,7 +102,7 @@ class SqliteStateStore final : public StateStore {
   const std::string state_dir_;
   const std::string db_path_;
   const Options options_;
-  int lock_fd_ = -1;
+  std::vector<int> lock_fds_;  // flocked: the state directory, then DIR/lock
 
   mutable std::mutex mu_;  // guards session_ and the counters below
   std::unique_ptr<Poco::Data::Session> session_;
