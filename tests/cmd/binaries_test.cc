@@ -113,7 +113,7 @@ TEST(BinariesTest, UnknownFlagIsAUsageError) {
   // docs/launch-protocol.md): a job's own exit 2 must not look like it.
   Outcome o = RunBinary(kLauncher, "--x");
   EXPECT_EQ(o.exit_code, 201);
-  EXPECT_EQ(o.output, "mlspace-launch: bad flags: unknown flag --x\n");
+  EXPECT_EQ(o.output, "mlspace-launch: bad flags: unknown flag --x (exit 201)\n");
 }
 
 TEST(BinariesTest, BadValuesAndStrayArgumentsAreUsageErrors) {

@@ -409,6 +409,14 @@ TEST_F(ControllerIntegrationTest, ForcePushRewritingHistoryIsFollowed) {
 TEST_F(ControllerIntegrationTest, AmbiguousSubmitIsAdoptedAfterRestartNotResent) {
   fs::path repo = tmp_.path() / "repo";
   GitInit(repo);
+  // A controller that has run before: its store is not empty, so it does
+  // not wait for a first list before submitting (observe before acting is
+  // for new or lost stores and has its own tests).
+  WriteFile(repo / "z.yaml", Manifest("z"));
+  CommitAll(repo, "z");
+  StartLocal(repo);
+  ASSERT_TRUE(WaitPhase("z", Phase::kSubmitted)) << Describe("z");
+  StopController();
   WriteFile(repo / "a.yaml", Manifest("a"));
   CommitAll(repo, "a");
   // The POST creates the job but the answer is lost; the controller then
@@ -437,7 +445,7 @@ TEST_F(ControllerIntegrationTest, AmbiguousSubmitIsAdoptedAfterRestartNotResent)
   ASSERT_TRUE(open.ok());
   EXPECT_TRUE(open->empty());
   EXPECT_EQ(SubmitsFor("a"), 1) << "adopted by its marker, never re-sent";
-  EXPECT_EQ(gateway_.Jobs().size(), 1u);
+  EXPECT_EQ(gateway_.Jobs().size(), 2u);  // z's and a's
 }
 
 }  // namespace
