@@ -284,10 +284,26 @@ ReconcileResult JobReconciler::ReconcileOnce(const ObjectKey& key) {
       return Finish(st, HandleIntent(st, *it, d, *desired));
     }
   }
-  if (d && d->job && !st.had_record && st.intents.empty()) {
+  // A record this controller wrote while waiting for its first list has
+  // never run an attempt: it may still adopt a job lost with the old store.
+  const bool never_ran =
+      !st.had_record || (st.rec.status.attempt == 0 && st.rec.status.remote_job_name.empty());
+  if (d && d->job && never_ran && st.intents.empty()) {
     bool wait = false;
     if (auto adopted = AdoptLostJob(st, *d, *desired, &wait)) {
-      return wait ? *adopted : Finish(st, *adopted);  // waiting writes nothing
+      if (!wait) return Finish(st, *adopted);
+      // Visible while it waits (kubectl get shows it Pending and why), but
+      // nothing is sent: the record has no intent and no attempt.
+      const api::MLSpaceJob& job = *d->job;
+      if (st.rec.spec_hash != job.spec_hash) StartNewGeneration(st, job);
+      if (deps_.encode_spec) st.rec.spec_json = deps_.encode_spec(job.spec);
+      st.Cond(api::kCondSubmitted, kFalse, "AwaitingFirstList",
+              "the state store was new or empty at start: waiting for a first list of region " +
+                  job.spec.region + " to adopt this controller's jobs before any submit");
+      if (deps_.health && !deps_.health->authorized()) {
+        MarkUnauthorized(st, deps_.health->last_error());
+      }
+      return Finish(st, *adopted);
     }
   }
   if (!d) {

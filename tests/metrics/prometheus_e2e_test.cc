@@ -64,6 +64,9 @@ void FeedEveryFamily(Metrics& m) {
   m.IncGatewayRequest("jobs_create", "201");
   m.IncGatewayRequest("jobs_list", "429");
   m.IncGatewayThrottled();
+  m.SetGatewayUp(true);
+  m.IncGatewayAuthFailures();
+  m.SetListVisibilityLag("SR006", 2.5);
   const char* phases[] = {"Pending", "Running", "Succeeded", "Failed"};
   for (int i = 0; i < 8; ++i) {
     std::string name = "job-" + std::to_string(i);
@@ -78,7 +81,10 @@ void FeedEveryFamily(Metrics& m) {
   m.ObserveJobRunDuration(600);
   m.SetSourceRevision("0123456789ab");
   m.SetLastSyncTimestamp(static_cast<double>(std::time(nullptr)));
-  m.SetManifestCounts(8, 1, 0);
+  m.SetManifestCounts(8, 1, 2);
+  m.SetSourceReady(true);
+  m.IncSourceFetchErrors();
+  m.SetSourceInvalidFiles(1);
   m.IncPruneRefused("max_fraction");
 }
 

@@ -446,6 +446,18 @@ TEST_F(ReconcilerTest, EmptyStoreAdoptsRunningJobsByMarkerInsteadOfPosting) {
   auto early = p.reconciler->Reconcile(Key("a"));
   EXPECT_TRUE(early.error.ok());
   EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+  {
+    // Visible while it waits, with the reason, and no intent written.
+    auto rec = lost.Get(Key("a"));
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->status.phase, api::Phase::kPending);
+    const api::Condition* c = api::FindCondition((*rec)->status.conditions, api::kCondSubmitted);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->reason, "AwaitingFirstList");
+    auto intents = lost.Intents(Key("a"));
+    ASSERT_TRUE(intents.ok());
+    EXPECT_TRUE(intents->empty());
+  }
   clock_.Advance(30s);
   p.poller->PollOnce();
   for (int i = 0; i < 3; ++i) {
