@@ -123,7 +123,8 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
                                                 runtime::DefaultControllerRateLimiter(*deps_.clock),
                                                 deps_.queue_observer);
   poller_ = std::make_unique<RegionPoller>(
-      *gateway_, observed_, *deps_.clock, [this] { return reconciler_->RegionsInUse(); },
+      *gateway_, observed_, *deps_.clock,
+      [this] { return observed_.regions_in_use().RegionsInUse(desired_.Get()); },
       [this](const ObjectKey& k) { Enqueue(k, runtime::Priority::kLow); }, deps_.poll_observer);
   auto status = std::make_shared<api::SourceStatus>();
   status->name = options_.source_name;
@@ -170,7 +171,7 @@ Status Controller::Start() {
             {{"error", s.ToString()}});
   }
   const std::set<std::string> listed = observed_.Regions();
-  for (const std::string& region : reconciler_->RegionsInUse()) {
+  for (const std::string& region : observed_.regions_in_use().RegionsInUse(desired_.Get())) {
     if (listed.count(region) == 0) {
       PollOnce();
       break;

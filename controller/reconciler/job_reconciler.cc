@@ -1111,12 +1111,12 @@ ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
               {"requeueAfter", r.requeue_after ? Secs(*r.requeue_after) : std::string("none")},
               {"error", r.error.ok() ? std::string() : r.error.ToString()}});
   }
-  {
+  if (r.error.ok()) {
     std::lock_guard lock(mu_);
-    if (r.error.ok()) gateway_failures_.erase(st.key);
-    bool active = !st.drop && (IsActive(st.rec) || st.rec.status.phase == Phase::kPending);
-    SetActiveRegionLocked(st.key, active && !st.rec.region.empty() ? &st.rec.region : nullptr);
+    gateway_failures_.erase(st.key);
   }
+  bool active = !st.drop && (IsActive(st.rec) || st.rec.status.phase == Phase::kPending);
+  deps_.observed->regions_in_use().SetActive(st.key, active ? st.rec.region : std::string());
   if (deps_.observer) {
     for (auto& n : st.notes) n(*deps_.observer);
     if (changed && !st.drop) {
@@ -1142,13 +1142,12 @@ Result<std::vector<ObjectKey>> JobReconciler::AllKeys() {
 Status JobReconciler::Prime() {
   MLSPACE_ASSIGN_OR_RETURN(auto records, deps_.store->List());
   MLSPACE_ASSIGN_OR_RETURN(auto open, deps_.store->OpenIntents());
-  std::lock_guard lock(mu_);
+  RegionTracker& regions = deps_.observed->regions_in_use();
   for (const auto& r : records) {
-    if ((IsActive(r) || r.status.phase == Phase::kPending) && !r.region.empty()) {
-      SetActiveRegionLocked(r.key, &r.region);
-    }
+    if (IsActive(r) || r.status.phase == Phase::kPending) regions.SetActive(r.key, r.region);
   }
-  for (const auto& i : open) primed_intent_regions_.insert(i.region);
+  for (const auto& i : open) regions.AddIntentRegion(i.region);
+  std::lock_guard lock(mu_);
   if (records.empty() && open.empty()) adopt_lost_before_ = deps_.clock->Now();
   return OkStatus();
 }
@@ -1208,35 +1207,8 @@ std::optional<ReconcileResult> JobReconciler::AdoptLostJob(Step& st, const Desir
   return HandleIntent(st, intent, &d, desired);
 }
 
-void JobReconciler::SetActiveRegionLocked(const ObjectKey& key, const std::string* region) {
-  auto it = active_regions_.find(key);
-  if (it != active_regions_.end()) {
-    if (region && it->second == *region) return;
-    if (--active_region_counts_[it->second] == 0) active_region_counts_.erase(it->second);
-    active_regions_.erase(it);
-  }
-  if (region) {
-    active_regions_.emplace(key, *region);
-    ++active_region_counts_[*region];
-  }
-}
-
 std::set<std::string> JobReconciler::RegionsInUse() {
-  auto d = deps_.desired->Get();
-  std::lock_guard lock(mu_);
-  if (d != desired_regions_of_.lock()) {
-    desired_regions_.clear();
-    if (d) {
-      for (const auto& [k, v] : d->objects) {
-        if (v->job && !v->job->spec.region.empty()) desired_regions_.insert(v->job->spec.region);
-      }
-    }
-    desired_regions_of_ = d;
-  }
-  std::set<std::string> out = desired_regions_;
-  for (const auto& [r, n] : active_region_counts_) out.insert(r);
-  out.insert(primed_intent_regions_.begin(), primed_intent_regions_.end());
-  return out;
+  return deps_.observed->regions_in_use().RegionsInUse(deps_.desired->Get());
 }
 
 }  // namespace mlspace::reconciler

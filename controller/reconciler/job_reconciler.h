@@ -103,12 +103,14 @@ class JobReconciler {
   // (resync and start-up enqueue these).
   Result<std::vector<ObjectKey>> AllKeys();
 
-  // Loads the regions of active records and open intents from the store
+  // Reports the regions of active records and open intents in the store to
+  // the ObservedCache's RegionTracker, and notes whether the store was empty
   // (call once at start-up, before the first poll).
   Status Prime();
 
-  // Regions the poller must list: desired jobs', active records' and open
-  // intents' regions.
+  // Regions the poller must list, as the ObservedCache's RegionTracker
+  // knows them for the current desired state (shorthand for tests; the
+  // Controller asks the tracker itself).
   std::set<std::string> RegionsInUse();
 
   const ReconcilerOptions& options() const { return options_; }
@@ -176,20 +178,11 @@ class JobReconciler {
     uint64_t counted_gen = 0;
     int lists = 0;
   };
-  std::map<std::string, Missing> missing_;           // remote job name → absence count
-  std::map<ObjectKey, int> gateway_failures_;        // consecutive 429/5xx/network per key
-  std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
-  std::map<std::string, int> active_region_counts_;  // region → entries of active_regions_
-  std::set<std::string> primed_intent_regions_;
+  std::map<std::string, Missing> missing_;     // remote job name → absence count
+  std::map<ObjectKey, int> gateway_failures_;  // consecutive 429/5xx/network per key
   // Set by Prime when the store held no record and no open intent: jobs of
   // this instance created before then may be ours and are adopted.
   std::optional<TimePoint> adopt_lost_before_;
-  // The regions of one desired state, computed once per state rather than
-  // per poll (10,000 objects, a handful of regions).
-  std::weak_ptr<const DesiredState> desired_regions_of_;
-  std::set<std::string> desired_regions_;
-
-  void SetActiveRegionLocked(const ObjectKey& key, const std::string* region);
 };
 
 }  // namespace mlspace::reconciler

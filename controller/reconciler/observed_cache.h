@@ -19,6 +19,7 @@
 #include "controller/core/object_key.h"
 #include "controller/gateway/job_gateway.h"
 #include "controller/reconciler/list_lag.h"
+#include "controller/reconciler/region_tracker.h"
 
 namespace mlspace::reconciler {
 
@@ -79,8 +80,12 @@ class ObservedCache {
   ListLagTracker& lag() { return lag_; }
   const ListLagTracker& lag() const { return lag_; }
 
+  // The regions to list (the reconciler feeds it, the poller reads it).
+  RegionTracker& regions_in_use() { return regions_in_use_; }
+
  private:
   ListLagTracker lag_;
+  RegionTracker regions_in_use_;
   struct Owner {
     bool set = false;
     std::string instance;

@@ -13,24 +13,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include <Poco/Exception.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/ThreadPool.h>
-#include <Poco/URI.h>
-
 #include "controller/core/address.h"
 #include "controller/core/log.h"
 #include "controller/core/time_util.h"
 #include "controller/core/token_bucket.h"
 #include "controller/gateway/gateway_json.h"
+#include "controller/gateway/local/emulator_http.h"
 #include "controller/gateway/local/emulator_routes.h"
 #include "controller/gateway/local/request_schemas.h"
 #include "controller/schema/validator.h"
@@ -45,33 +33,6 @@ constexpr const char* kRegions[] = {"DGX2-MT", "A100-MT", "SR003", "SR004",
 constexpr const char* kStatuses[] = {"Completed",  "Completing",  "Deleted",   "Failed",
                                      "Pending",    "Running",     "Stopped",   "Succeeded",
                                      "Terminated", "Terminating", "Restarting"};
-
-struct HttpReq {
-  std::string method;
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> query;
-  std::map<std::string, std::string> headers;  // lowercase names
-  std::string body;
-
-  std::string Header(const std::string& name) const {
-    const auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-  std::optional<std::string> Query(const std::string& name) const {
-    for (const auto& [k, v] : query) {
-      if (k == name) return v;
-    }
-    return std::nullopt;
-  }
-};
-
-struct HttpResp {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  bool drop = false;
-};
 
 HttpResp JsonResp(int status, const json& body) {
   HttpResp r;
@@ -219,7 +180,7 @@ class EmulatorServer::Impl {
 
   Status Start();
   void Stop();
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return http_.port(); }
   void SetFaults(const FaultConfig& f) {
     std::lock_guard<std::mutex> lock(fault_mu_);
     faults_ = f;
@@ -261,9 +222,7 @@ class EmulatorServer::Impl {
   JobGateway& backend_;
   const Clock& clock_;
   std::optional<schema::Validator> validator_;
-  std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
-  uint16_t port_ = 0;
+  HttpListener http_;
   bool running_ = false;
 
   mutable std::mutex fault_mu_;
@@ -288,74 +247,6 @@ class EmulatorServer::Impl {
   std::ofstream record_;
 };
 
-namespace {
-
-class Handler final : public Poco::Net::HTTPRequestHandler {
- public:
-  explicit Handler(EmulatorServer::Impl& impl) : impl_(impl) {}
-
-  void handleRequest(Poco::Net::HTTPServerRequest& request,
-                     Poco::Net::HTTPServerResponse& response) override {
-    HttpReq req;
-    HttpResp resp;
-    try {
-      // Headers and body go out in two writes; without TCP_NODELAY the
-      // second waits for the client's delayed ACK on keep-alive connections.
-      static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket().setNoDelay(true);
-      req.method = request.getMethod();
-      const Poco::URI uri(request.getURI());
-      req.path = uri.getPath();
-      req.query = uri.getQueryParameters();
-      for (const auto& [k, v] : request) {
-        std::string name = k;
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        req.headers[name] = v;
-      }
-      std::istream& in = request.stream();
-      req.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      resp = impl_.Handle(req);
-    } catch (const std::exception& e) {
-      resp = ErrorResp(500, 500, std::string("emulator: ") + e.what());
-    }
-    if (resp.drop) {
-      try {
-        auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(request);
-        Poco::Net::StreamSocket socket = impl.detachSocket();
-        socket.setLinger(true, 0);
-        socket.close();
-      } catch (const Poco::Exception&) {
-      }
-      return;
-    }
-    try {
-      response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(resp.status));
-      response.setContentType(resp.content_type);
-      for (const auto& [k, v] : resp.headers) response.set(k, v);
-      response.setContentLength(static_cast<std::streamsize>(resp.body.size()));
-      response.sendBuffer(resp.body.data(), resp.body.size());
-    } catch (const Poco::Exception&) {
-      // The client went away; nothing to answer.
-    }
-  }
-
- private:
-  EmulatorServer::Impl& impl_;
-};
-
-class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  explicit Factory(EmulatorServer::Impl& impl) : impl_(impl) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(
-      const Poco::Net::HTTPServerRequest&) override {
-    return new Handler(impl_);
-  }
-
- private:
-  EmulatorServer::Impl& impl_;
-};
-
-}  // namespace
-
 Status EmulatorServer::Impl::Start() {
   if (running_) return FailedPreconditionError("emulator: already started");
   auto doc = json::parse(RequestSchemasJson(), nullptr, /*allow_exceptions=*/false);
@@ -368,24 +259,9 @@ Status EmulatorServer::Impl::Start() {
     record_.open(opts_.record_path, std::ios::out | std::ios::app);
     if (!record_) return InvalidArgumentError("--record: cannot open " + opts_.record_path);
   }
-  try {
-    Poco::Net::SocketAddress addr(hp.host.empty() ? "0.0.0.0" : hp.host, hp.port);
-    Poco::Net::ServerSocket socket;
-    socket.bind(addr, /*reuseAddress=*/true, /*reusePort=*/false);
-    socket.listen(256);
-    port_ = socket.address().port();
-    auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(opts_.max_threads);
-    params->setMaxQueued(1024);
-    params->setKeepAlive(true);
-    params->setMaxKeepAliveRequests(0);
-    params->setKeepAliveTimeout(Poco::Timespan(30, 0));
-    pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(2, opts_.max_threads));
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), *pool_, socket, params);
-    server_->start();
-  } catch (const Poco::Exception& e) {
-    return ListenError("--bind-address", hp, e.displayText());
-  }
+  MLSPACE_RETURN_IF_ERROR(http_.Start(
+      hp, "--bind-address", opts_.max_threads, [this](const HttpReq& req) { return Handle(req); },
+      [](const std::string& what) { return ErrorResp(500, 500, "emulator: " + what); }));
   running_ = true;
   return OkStatus();
 }
@@ -393,14 +269,7 @@ Status EmulatorServer::Impl::Start() {
 void EmulatorServer::Impl::Stop() {
   if (!running_) return;
   running_ = false;
-  try {
-    server_->stopAll(/*abortCurrent=*/true);
-    pool_->joinAll();
-  } catch (const Poco::Exception& e) {
-    LogWarn("emulator: stop", {{"error", e.displayText()}});
-  }
-  server_.reset();
-  pool_.reset();
+  http_.Stop();
   std::lock_guard<std::mutex> lock(record_mu_);
   if (record_.is_open()) record_.close();
 }
