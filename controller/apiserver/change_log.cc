@@ -1,7 +1,10 @@
 #include "controller/apiserver/change_log.h"
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 
+#include "controller/apiserver/events.h"
 #include "controller/apiserver/object_codec.h"
 
 namespace mlspace::apiserver {
@@ -41,7 +44,12 @@ VersionPtr MakeVersion(store::ObjectRecord r) {
 
 }  // namespace
 
-ChangeLog::ChangeLog(size_t history) : history_(std::max<size_t>(history, 1)) {}
+ChangeLog::ChangeLog(size_t history) : history_(std::max<size_t>(history, 1)) {
+  event_rv_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  event_oldest_ = event_rv_;
+}
 
 Status ChangeLog::Load(store::StateStore& store) {
   auto all = store.List();
@@ -159,6 +167,50 @@ ChangeLog::WaitResult ChangeLog::WaitForChanges(int64_t after,
   return WaitResult::kChanges;
 }
 
+void ChangeLog::ApplyEvents(std::vector<std::pair<ChangeType, nlohmann::json>> events) {
+  if (events.empty()) return;
+  std::lock_guard lock(mu_);
+  for (auto& [type, ev] : events) {
+    int64_t rv = ++event_rv_;
+    ev["metadata"]["resourceVersion"] = std::to_string(rv);
+    event_changes_.push_back(
+        EventChange{rv, type, std::make_shared<const nlohmann::json>(std::move(ev))});
+    while (event_changes_.size() > history_) {
+      event_oldest_ = event_changes_.front().resource_version;
+      event_changes_.pop_front();
+    }
+  }
+  cv_.notify_all();
+}
+
+int64_t ChangeLog::CurrentEventVersion() const {
+  std::lock_guard lock(mu_);
+  return event_rv_;
+}
+
+int64_t ChangeLog::OldestResumableEventVersion() const {
+  std::lock_guard lock(mu_);
+  return event_oldest_;
+}
+
+ChangeLog::WaitResult ChangeLog::WaitForEvents(int64_t after,
+                                               std::chrono::steady_clock::time_point deadline,
+                                               std::vector<EventChange>* out) const {
+  std::unique_lock lock(mu_);
+  if (after < event_oldest_) return WaitResult::kGone;
+  if (!cv_.wait_until(lock, deadline,
+                      [&] { return shutdown_ || event_rv_ > after || after < event_oldest_; })) {
+    return WaitResult::kTimeout;
+  }
+  if (shutdown_) return WaitResult::kShutdown;
+  if (after < event_oldest_) return WaitResult::kGone;
+  auto first =
+      std::upper_bound(event_changes_.begin(), event_changes_.end(), after,
+                       [](int64_t rv, const EventChange& c) { return rv < c.resource_version; });
+  out->insert(out->end(), first, event_changes_.end());
+  return WaitResult::kChanges;
+}
+
 void ChangeLog::Shutdown() {
   std::lock_guard lock(mu_);
   shutdown_ = true;
@@ -168,8 +220,38 @@ void ChangeLog::Shutdown() {
 Status ObservingStore::Write(const store::WriteBatch& batch) {
   std::lock_guard lock(write_mu_);
   Status s = inner_.Write(batch);
-  if (s.ok()) log_.Apply(batch);
+  if (s.ok()) {
+    log_.Apply(batch);
+    PublishEvents(batch);
+  }
   return s;
+}
+
+void ObservingStore::PublishEvents(const store::WriteBatch& batch) {
+  if (batch.events.empty()) return;
+  // The batch's events carry neither id nor count (the store assigns them
+  // when it aggregates): read each object's newest rows back and match them
+  // by the aggregation key. Under write_mu_, so no other write interleaves.
+  using AggKey = std::tuple<std::string, std::string, std::string>;  // type, reason, message
+  std::map<ObjectKey, std::map<AggKey, int64_t>> written;            // how often in this batch
+  for (const auto& e : batch.events) ++written[e.key][AggKey{e.type, e.reason, e.message}];
+  std::vector<std::pair<ChangeType, nlohmann::json>> out;
+  for (const auto& [key, keys] : written) {
+    auto stored = inner_.Events(key, keys.size() + 64);
+    if (!stored.ok()) continue;  // watchers miss it; lists still show it
+    auto rec = inner_.Get(key);
+    std::string uid = rec.ok() && rec->has_value() ? ObjectUid(**rec) : "";
+    std::set<AggKey> seen;
+    for (const auto& e : *stored) {
+      AggKey k{e.type, e.reason, e.message};
+      auto it = keys.find(k);
+      if (it == keys.end() || !seen.insert(k).second) continue;
+      // A row whose whole count came from this batch is new.
+      ChangeType type = e.count <= it->second ? ChangeType::kAdded : ChangeType::kModified;
+      out.emplace_back(type, EventToJson(e, uid));
+    }
+  }
+  log_.ApplyEvents(std::move(out));
 }
 
 }  // namespace mlspace::apiserver

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/core/object_key.h"
@@ -49,6 +50,16 @@ struct Change {
   int64_t resource_version = 0;
   ChangeType type = ChangeType::kAdded;
   VersionPtr object;  // for kDeleted: the last served version, at this rv
+};
+
+// One published change of a core v1 Event (the store aggregates repeats:
+// a new row is ADDED, a repeat that raised its count MODIFIED). The event
+// log has its own resourceVersion sequence, separate from the objects'.
+struct EventChange {
+  int64_t resource_version = 0;
+  ChangeType type = ChangeType::kAdded;
+  // EventToJson with metadata.resourceVersion set to resource_version.
+  std::shared_ptr<const nlohmann::json> event;
 };
 
 // True for records the API serves (every phase but Removed).
@@ -90,6 +101,17 @@ class ChangeLog {
   // The oldest rv a watch may resume from.
   int64_t OldestResumableVersion() const;
 
+  // Events, with the same semantics as the objects above. The sequence
+  // starts at this process's start time in microseconds, so a version an
+  // earlier process issued is older than the history kept (410), never
+  // mistaken for one of ours.
+  // Publishes stored events (each as EventToJson, resourceVersion unset).
+  void ApplyEvents(std::vector<std::pair<ChangeType, nlohmann::json>> events);
+  int64_t CurrentEventVersion() const;
+  int64_t OldestResumableEventVersion() const;
+  WaitResult WaitForEvents(int64_t after, std::chrono::steady_clock::time_point deadline,
+                           std::vector<EventChange>* out) const;
+
  private:
   void PublishLocked(ChangeType type, VersionPtr v);
 
@@ -101,6 +123,9 @@ class ChangeLog {
   int64_t rv_ = 0;
   int64_t oldest_ = 0;  // a watch from rv >= oldest_ can be served
   bool shutdown_ = false;
+  std::deque<EventChange> event_changes_;
+  int64_t event_rv_ = 0;
+  int64_t event_oldest_ = 0;
 };
 
 // A StateStore that publishes every committed batch to a ChangeLog. Writes
@@ -130,6 +155,9 @@ class ObservingStore final : public store::StateStore {
  private:
   store::StateStore& inner_;
   ChangeLog& log_;
+  // Reads back the batch's events as stored (id, count) and publishes them.
+  void PublishEvents(const store::WriteBatch& batch);
+
   std::mutex write_mu_;
 };
 

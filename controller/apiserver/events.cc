@@ -46,14 +46,14 @@ json EventToJson(const store::Event& e, const std::string& uid) {
               {"source", {{"component", "mlspace-controller"}}}};
 }
 
-json EventList(json items) {
+json EventList(json items, const std::string& resource_version) {
   return json{{"kind", "EventList"},
               {"apiVersion", "v1"},
-              {"metadata", {{"resourceVersion", ""}}},
+              {"metadata", {{"resourceVersion", resource_version}}},
               {"items", std::move(items)}};
 }
 
-json EventTable(const json& items, TimePoint now) {
+json EventTable(const json& items, TimePoint now, const std::string& resource_version) {
   json columns = json::array({
       {{"name", "Last Seen"}, {"type", "string"}},
       {{"name", "Type"}, {"type", "string"}},
@@ -85,7 +85,7 @@ json EventTable(const json& items, TimePoint now) {
   }
   return json{{"kind", "Table"},
               {"apiVersion", "meta.k8s.io/v1"},
-              {"metadata", {{"resourceVersion", ""}}},
+              {"metadata", {{"resourceVersion", resource_version}}},
               {"columnDefinitions", std::move(columns)},
               {"rows", std::move(rows)}};
 }

@@ -73,6 +73,12 @@ json ResourceJson() {
        json::array({{{"subresource", "status"},
                      {"responseKind",
                       {{"group", api::kGroup}, {"version", api::kVersion}, {"kind", api::kKind}}},
+                     {"verbs", json::array({"get"})}},
+                    // logs.cc; text/plain like pods/log, which kube-apiserver
+                    // also lists with its parent's kind.
+                    {{"subresource", "log"},
+                     {"responseKind",
+                      {{"group", api::kGroup}, {"version", api::kVersion}, {"kind", api::kKind}}},
                      {"verbs", json::array({"get"})}}})}};
 }
 
@@ -81,7 +87,7 @@ json EventsResourceJson() {
               {"singularResource", "event"},
               {"scope", "Namespaced"},
               {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Event"}}},
-              {"verbs", json::array({"get", "list"})},
+              {"verbs", json::array({"get", "list", "watch"})},
               {"shortNames", json::array({"ev"})}};
 }
 
@@ -240,10 +246,15 @@ std::string ApiResourceList() {
               {"namespaced", true},
               {"kind", api::kKind},
               {"verbs", json::array({"get"})}};
+  json log_sub{{"name", std::string(api::kPlural) + "/log"},
+               {"singularName", ""},
+               {"namespaced", true},
+               {"kind", api::kKind},
+               {"verbs", json::array({"get"})}};
   json doc{{"kind", "APIResourceList"},
            {"apiVersion", "v1"},
            {"groupVersion", api::kApiVersion},
-           {"resources", json::array({res, status, SourceApiResource()})}};
+           {"resources", json::array({res, status, log_sub, SourceApiResource()})}};
   return doc.dump();
 }
 
@@ -268,7 +279,7 @@ std::string CoreResourceList() {
                                        {"singularName", "event"},
                                        {"namespaced", true},
                                        {"kind", "Event"},
-                                       {"verbs", json::array({"get", "list"})},
+                                       {"verbs", json::array({"get", "list", "watch"})},
                                        {"shortNames", json::array({"ev"})}}})}};
   return doc.dump();
 }
@@ -661,45 +672,155 @@ ApiResponse ApiHandler::GetObject(const ApiRequest& req, const std::string& ns,
 }
 
 ApiResponse ApiHandler::HandleEvents(const ApiRequest& req, const std::string& ns) const {
-  if (IsTrue(req.Query("watch"))) {
-    return Failure(405, "MethodNotAllowed", "watching events is not supported; list them instead");
-  }
+  if (IsTrue(req.Query("watch"))) return WatchEvents(req, ns);
   auto fields = FieldSelector::Parse(req.Query("fieldSelector"), EventSelectorFields());
   if (!fields.ok()) return Failure(400, "BadRequest", fields.status().message());
-  std::string kind = fields->Equal("involvedObject.kind");
-  if (!kind.empty() && kind != api::kKind) {
-    return JsonReply(
-        200, WantsTable(req) ? EventTable(json::array(), clock_.Now()) : EventList(json::array()));
-  }
+  // Taken before reading the store: a watch from here may repeat an event
+  // the list shows, never miss one.
+  std::string rv =
+      options_.changes ? std::to_string(options_.changes->CurrentEventVersion()) : std::string();
+  auto items = CollectEvents(ns, *fields);
+  if (!items.ok()) return Failure(500, "InternalError", items.status().message());
+  if (WantsTable(req)) return JsonReply(200, EventTable(*items, clock_.Now(), rv));
+  return JsonReply(200, EventList(std::move(*items), rv));
+}
+
+Result<json> ApiHandler::CollectEvents(const std::string& ns, const FieldSelector& fields) const {
+  json items = json::array();
+  std::string kind = fields.Equal("involvedObject.kind");
+  if (!kind.empty() && kind != api::kKind) return items;
   // Removed objects' records stay in the store (not served as objects) and
   // so do their events: list every record, served or not.
   std::vector<store::ObjectRecord> records;
-  std::string name = fields->Equal("involvedObject.name");
+  std::string name = fields.Equal("involvedObject.name");
   if (!name.empty() && !ns.empty()) {
     auto rec = store_.Get(ObjectKey{ns, name});
-    if (!rec.ok()) return Failure(500, "InternalError", rec.status().message());
+    if (!rec.ok()) return rec.status();
     if (rec->has_value()) records.push_back(std::move(**rec));
   } else {
     auto all = store_.List();
-    if (!all.ok()) return Failure(500, "InternalError", all.status().message());
+    if (!all.ok()) return all.status();
     for (auto& r : *all) {
       if (ns.empty() || r.key.namespace_name == ns) records.push_back(std::move(r));
     }
   }
-  json items = json::array();
   for (const auto& r : records) {
     auto events = store_.Events(r.key, 500);
-    if (!events.ok()) return Failure(500, "InternalError", events.status().message());
+    if (!events.ok()) return events.status();
     std::string uid = ObjectUid(r);
     for (const auto& e : *events) {
       json ej = EventToJson(e, uid);
-      if (fields->Matches([&ej](std::string_view f) { return EventField(ej, f); })) {
+      if (fields.Matches([&ej](std::string_view f) { return EventField(ej, f); })) {
         items.push_back(std::move(ej));
       }
     }
   }
-  if (WantsTable(req)) return JsonReply(200, EventTable(items, clock_.Now()));
-  return JsonReply(200, EventList(std::move(items)));
+  return items;
+}
+
+// Same resourceVersion, 410, bookmark and timeout rules as WatchObjects,
+// over the change log's event sequence.
+ApiResponse ApiHandler::WatchEvents(const ApiRequest& req, const std::string& ns) const {
+  if (!options_.changes) {
+    return Failure(405, "MethodNotAllowed", "watch needs the controller's change log");
+  }
+  auto fields = FieldSelector::Parse(req.Query("fieldSelector"), EventSelectorFields());
+  if (!fields.ok()) return Failure(400, "BadRequest", fields.status().message());
+  auto from = ParseResourceVersion(req.Query("resourceVersion"));
+  if (!from.ok()) return Failure(400, "BadRequest", from.status().message());
+  std::chrono::seconds timeout = options_.max_watch;
+  if (std::string t = req.Query("timeoutSeconds"); !t.empty()) {
+    auto v = ParseResourceVersion(t);
+    if (!v.ok() || !v->has_value()) {
+      return Failure(400, "BadRequest", "timeoutSeconds \"" + t + "\": expected seconds > 0");
+    }
+    timeout = std::min(timeout, std::chrono::seconds(**v));
+  }
+  ApiResponse r;
+  bool table = WantsTable(req);
+  r.content_type = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
+  r.stream = [this, ns, fields = std::move(*fields), from = *from, timeout, table,
+              bookmarks = IsTrue(req.Query("allowWatchBookmarks"))](const ChunkWriter& write) {
+    const ChangeLog& log = *options_.changes;
+    auto start = std::chrono::steady_clock::now();
+    auto end = start + timeout;
+    auto next_bookmark = start + options_.bookmark_interval;
+    std::string buf;
+    auto selected = [&](const json& e) {
+      return (ns.empty() || e["metadata"]["namespace"] == ns) &&
+             fields.Matches([&e](std::string_view f) { return EventField(e, f); });
+    };
+    auto event = [&](std::string_view type, const json& e) {
+      buf += R"({"type":")";
+      buf += type;
+      buf += R"(","object":)";
+      const json& obj = table ? EventTable(json::array({e}), clock_.Now(),
+                                           e["metadata"]["resourceVersion"].get<std::string>())
+                              : e;
+      buf += obj.dump(-1, ' ', false, json::error_handler_t::replace);
+      buf += "}\n";
+    };
+    auto gone = [&](int64_t rv) {
+      json status = StatusFailure(410, "Expired",
+                                  "too old resource version: " + std::to_string(rv) + " (" +
+                                      std::to_string(log.OldestResumableEventVersion()) + ")");
+      write(json{{"type", "ERROR"}, {"object", status}}.dump() + "\n");
+    };
+    int64_t cursor = 0;
+    if (!from) {
+      cursor = log.CurrentEventVersion();
+      auto items = CollectEvents(ns, fields);
+      if (!items.ok()) {
+        write(json{{"type", "ERROR"},
+                   {"object", StatusFailure(500, "InternalError", items.status().message())}}
+                  .dump() +
+              "\n");
+        return;
+      }
+      for (auto& e : *items) {
+        e["metadata"]["resourceVersion"] = std::to_string(cursor);
+        event("ADDED", e);
+      }
+      if (!buf.empty() && !write(buf)) return;
+      buf.clear();
+    } else {
+      cursor = *from;
+      if (cursor > log.CurrentEventVersion()) return gone(cursor);
+    }
+    std::vector<EventChange> changes;
+    while (write("")) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= end) return;
+      auto wait_until = std::min({end, now + std::chrono::seconds(1), next_bookmark});
+      changes.clear();
+      switch (log.WaitForEvents(cursor, wait_until, &changes)) {
+        case ChangeLog::WaitResult::kShutdown:
+          return;
+        case ChangeLog::WaitResult::kGone:
+          return gone(cursor);
+        case ChangeLog::WaitResult::kTimeout:
+          if (bookmarks && std::chrono::steady_clock::now() >= next_bookmark) {
+            next_bookmark = std::chrono::steady_clock::now() + options_.bookmark_interval;
+            json mark{{"type", "BOOKMARK"},
+                      {"object",
+                       {{"kind", "Event"},
+                        {"apiVersion", "v1"},
+                        {"metadata", {{"resourceVersion", std::to_string(cursor)}}}}}};
+            if (!write(mark.dump() + "\n")) return;
+          }
+          break;
+        case ChangeLog::WaitResult::kChanges:
+          for (const auto& c : changes) {
+            cursor = c.resource_version;
+            if (selected(*c.event)) event(ChangeTypeName(c.type), *c.event);
+          }
+          if (!buf.empty() && !write(buf)) return;
+          buf.clear();
+          break;
+      }
+    }
+  };
+  return r;
 }
 
 }  // namespace mlspace::apiserver

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "controller/api/source_status.h"
 #include "controller/apiserver/auth.h"
 #include "controller/apiserver/logs.h"
+#include "controller/apiserver/table.h"
 #include "controller/core/clock.h"
 #include "controller/core/result.h"
 #include "controller/store/state_store.h"
@@ -118,6 +120,9 @@ class ApiHandler {
   ApiResponse Route(const ApiRequest& req) const;
   ApiResponse HandleResource(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse HandleEvents(const ApiRequest& req, const std::string& ns) const;
+  ApiResponse WatchEvents(const ApiRequest& req, const std::string& ns) const;
+  // The stored events of `ns` ("" = all) that `fields` selects, as v1 Events.
+  Result<nlohmann::json> CollectEvents(const std::string& ns, const FieldSelector& fields) const;
   ApiResponse HandleCore(const ApiRequest& req, const std::vector<std::string>& parts) const;
   ApiResponse ListObjects(const ApiRequest& req, const std::string* ns) const;
   ApiResponse WatchObjects(const ApiRequest& req, const std::string* ns) const;

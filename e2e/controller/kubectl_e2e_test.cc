@@ -194,5 +194,48 @@ TEST_F(KubectlE2eTest, GetDescribeExplainEventsWaitAndWatch) {
   }
 }
 
+// Repeats of one warning are one aggregated event: describe prints its
+// count, and an event watch sees it arrive (the emulator answers every
+// submit 429, so SubmitRetrying repeats at the 1s, 2s, ... backoff).
+TEST_F(KubectlE2eTest, DescribeShowsAnAggregatedCountAndEventWatchSeesNewEvents) {
+  // An event from before the watch, which --watch-only must not print.
+  repo_.Write("jobs/early.yaml", JobManifest("early"));
+  repo_.Commit("early");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string p = controller_->Phase("early");
+        return p == "Running" || p == "Succeeded";
+      },
+      20s));
+  ASSERT_NE(Ok("get events -A").find("Submitted"), std::string::npos);
+  auto watch = Background("get events -A -w --watch-only", "events-watch.log");
+  std::this_thread::sleep_for(1s);  // listed and watching
+  ASSERT_TRUE(emulator_->SetFaults({{"429", "1@submit"}}));
+  repo_.Write("jobs/throttled.yaml", JobManifest("throttled"));
+  repo_.Commit("throttled");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return ReadFile(tmp_ / "events-watch.log").find("SubmitRetrying") != std::string::npos;
+      },
+      15s))
+      << ReadFile(tmp_ / "events-watch.log");
+  std::string describe;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        describe = Ok("describe msj throttled");
+        return describe.find("(x3 over") != std::string::npos;
+      },
+      30s))
+      << describe;
+  EXPECT_NE(describe.find("SubmitRetrying"), std::string::npos) << describe;
+  ASSERT_TRUE(emulator_->SetFaults(nlohmann::json::object()));
+  watch->Signal(SIGTERM);
+  watch->Wait(5s);
+  std::string text = ReadFile(tmp_ / "events-watch.log");
+  EXPECT_EQ(text.find("rror"), std::string::npos) << text;
+  // --watch-only: nothing from before the watch (early's submission).
+  EXPECT_EQ(text.find("Submitted"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace mlspace::e2e

@@ -148,6 +148,20 @@ TEST_F(HandlerTest, DiscoveryAggregatedAndLegacy) {
   EXPECT_EQ(legacy["kind"], "APIGroupList");
   auto rl = json::parse(Get("/apis/mlspace.io/v1alpha1").body);
   EXPECT_EQ(rl["resources"][0]["shortNames"][0], "msj");
+  // The log subresource (logs.cc) is discoverable with verb get, both ways.
+  const json* subresource_log = nullptr;
+  for (const auto& s : res["subresources"]) {
+    if (s["subresource"] == "log") subresource_log = &s;
+  }
+  ASSERT_NE(subresource_log, nullptr);
+  EXPECT_EQ((*subresource_log)["verbs"], json::array({"get"}));
+  const json* legacy_log = nullptr;
+  for (const auto& r : rl["resources"]) {
+    if (r["name"] == "mlspacejobs/log") legacy_log = &r;
+  }
+  ASSERT_NE(legacy_log, nullptr);
+  EXPECT_EQ((*legacy_log)["verbs"], json::array({"get"}));
+  EXPECT_EQ((*legacy_log)["kind"], "MLSpaceJob");
   // The core group lists events, never an empty v1 (kubectl would refetch
   // discovery on every command).
   auto core =

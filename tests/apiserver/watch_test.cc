@@ -486,6 +486,14 @@ TEST_F(WatchTest, DiscoveryListsWatchAndTheCrdsCategories) {
   EXPECT_EQ(legacy["resources"][0]["categories"], (*crd)["spec"]["names"]["categories"]);
   auto core = json::parse(handler_.Handle(Req("/api/v1")).body);
   EXPECT_EQ(core["resources"][0]["name"], "events");
+  EXPECT_EQ(core["resources"][0]["verbs"], json::array({"get", "list", "watch"}));
+  auto core_agg = json::parse(
+      handler_
+          .Handle(Req("/api", {},
+                      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"))
+          .body);
+  EXPECT_EQ(core_agg["items"][0]["versions"][0]["resources"][0]["verbs"],
+            json::array({"get", "list", "watch"}));
   EXPECT_EQ(json::parse(handler_.Handle(Req("/api")).body)["versions"][0], "v1");
 }
 
@@ -579,6 +587,130 @@ TEST_F(WatchTest, RepeatedEventsAreOneEventWithCountAndFirstLastTime) {
   EXPECT_EQ(ev["count"], 3);
   EXPECT_EQ(ev["firstTimestamp"], first);
   EXPECT_NE(ev["lastTimestamp"], ev["firstTimestamp"]);
+}
+
+store::WriteBatch EventBatch(std::string ns, std::string name, std::string reason, TimePoint time) {
+  store::Event e;
+  e.key = ObjectKey{std::move(ns), std::move(name)};
+  e.type = "Warning";
+  e.reason = std::move(reason);
+  e.message = "gateway unavailable";
+  e.time = time;
+  store::WriteBatch b;
+  b.events = {e};
+  return b;
+}
+
+TEST(ChangeLogTest, EventsAreAddedThenModifiedAsTheirCountGrows) {
+  testing::FakeStateStore store;
+  ChangeLog log(16);
+  ObservingStore observed(store, log);
+  ASSERT_TRUE(observed.Write(Upsert(Record("a", "x", api::Phase::kPending))).ok());
+  int64_t start = log.CurrentEventVersion();
+  TimePoint t(std::chrono::seconds(1'700'000'000));
+  ASSERT_TRUE(observed.Write(EventBatch("a", "x", "SubmitRetrying", t)).ok());
+  ASSERT_TRUE(observed.Write(EventBatch("a", "x", "SubmitRetrying", t + 5s)).ok());
+  ASSERT_TRUE(observed.Write(EventBatch("a", "x", "Other", t + 6s)).ok());
+  EXPECT_EQ(log.CurrentVersion(), 1);  // events do not move the objects' sequence
+  std::vector<EventChange> changes;
+  ASSERT_EQ(log.WaitForEvents(start, std::chrono::steady_clock::now(), &changes),
+            ChangeLog::WaitResult::kChanges);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].type, ChangeType::kAdded);
+  EXPECT_EQ((*changes[0].event)["count"], 1);
+  EXPECT_EQ(changes[1].type, ChangeType::kModified);
+  EXPECT_EQ((*changes[1].event)["count"], 2);
+  // The aggregated event keeps its name; only its version moves.
+  EXPECT_EQ((*changes[1].event)["metadata"]["name"], (*changes[0].event)["metadata"]["name"]);
+  EXPECT_EQ((*changes[1].event)["metadata"]["resourceVersion"],
+            std::to_string(changes[1].resource_version));
+  EXPECT_EQ((*changes[1].event)["involvedObject"]["uid"],
+            ObjectUid(store.Get(ObjectKey{"a", "x"})->value()));
+  EXPECT_EQ(changes[2].type, ChangeType::kAdded);
+  EXPECT_EQ((*changes[2].event)["reason"], "Other");
+  EXPECT_LT(changes[0].resource_version, changes[1].resource_version);
+  // A failed write publishes no event.
+  store.FailNextWrite(UnavailableError("disk full"));
+  EXPECT_FALSE(observed.Write(EventBatch("a", "x", "Lost", t + 7s)).ok());
+  EXPECT_EQ(log.CurrentEventVersion(), changes[2].resource_version);
+}
+
+TEST(ChangeLogTest, EventHistoryIsBounded) {
+  testing::FakeStateStore store;
+  ChangeLog log(2);
+  ObservingStore observed(store, log);
+  int64_t start = log.CurrentEventVersion();
+  TimePoint t(std::chrono::seconds(1'700'000'000));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(observed.Write(EventBatch("a", "x", "R" + std::to_string(i), t)).ok());
+  }
+  std::vector<EventChange> changes;
+  EXPECT_EQ(log.WaitForEvents(start, std::chrono::steady_clock::now(), &changes),
+            ChangeLog::WaitResult::kGone);
+  EXPECT_EQ(log.WaitForEvents(start + 2, std::chrono::steady_clock::now(), &changes),
+            ChangeLog::WaitResult::kChanges);
+  EXPECT_EQ(changes.size(), 2u);
+}
+
+TEST_F(WatchTest, EventsWatchFromTheListsVersionSeesNewAndRepeatedEvents) {
+  ASSERT_TRUE(observed_.Write(EventBatch("nlp", "llama", "Old", clock_.Now())).ok());
+  auto list = json::parse(handler_.Handle(Req("/api/v1/events")).body);
+  ASSERT_EQ(list["items"].size(), 1u);
+  std::string rv = list["metadata"]["resourceVersion"];
+  EXPECT_EQ(rv, std::to_string(log_.CurrentEventVersion()));
+  auto w = StartWatch(
+      Req("/api/v1/namespaces/nlp/events", {{"watch", "true"}, {"resourceVersion", rv}}));
+  ASSERT_TRUE(observed_.Write(EventBatch("cv", "yolo", "Elsewhere", clock_.Now())).ok());
+  ASSERT_TRUE(observed_.Write(EventBatch("nlp", "llama", "SubmitRetrying", clock_.Now())).ok());
+  ASSERT_TRUE(observed_.Write(EventBatch("nlp", "llama", "SubmitRetrying", clock_.Now())).ok());
+  auto got = w->stream->WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["type"], "ADDED");
+  EXPECT_EQ(got[0]["object"]["kind"], "Event");
+  EXPECT_EQ(got[0]["object"]["reason"], "SubmitRetrying");
+  EXPECT_EQ(got[1]["type"], "MODIFIED");
+  EXPECT_EQ(got[1]["object"]["count"], 2);
+  // Nothing else arrives (cv's event is another namespace; Old predates rv).
+  EXPECT_EQ(w->stream->WaitFor(3, 200ms).size(), 2u);
+}
+
+TEST_F(WatchTest, EventsWatchFromZeroTableGoneAndBookmark) {
+  ASSERT_TRUE(observed_.Write(EventBatch("nlp", "llama", "Old", clock_.Now())).ok());
+  {
+    auto w = StartWatch(
+        Req("/api/v1/events", {{"watch", "true"}}, "application/json;as=Table;v=v1;g=meta.k8s.io"));
+    auto got = w->stream->WaitFor(1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0]["type"], "ADDED");
+    EXPECT_EQ(got[0]["object"]["kind"], "Table");
+    EXPECT_EQ(got[0]["object"]["rows"][0]["cells"][2], "Old");
+  }
+  int64_t start = log_.CurrentEventVersion();
+  for (int i = 0; i < 10; ++i) {  // the log keeps 8
+    ASSERT_TRUE(
+        observed_.Write(EventBatch("nlp", "llama", "R" + std::to_string(i), clock_.Now())).ok());
+  }
+  for (int64_t rv : {start, log_.CurrentEventVersion() + 1}) {
+    auto w = StartWatch(
+        Req("/api/v1/events", {{"watch", "true"}, {"resourceVersion", std::to_string(rv)}}));
+    auto got = w->stream->WaitFor(1);
+    ASSERT_EQ(got.size(), 1u) << rv;
+    EXPECT_EQ(got[0]["type"], "ERROR");
+    EXPECT_EQ(got[0]["object"]["code"], 410);
+    w->thread.join();
+  }
+  auto w = StartWatch(
+      Req("/api/v1/events", {{"watch", "true"},
+                             {"resourceVersion", std::to_string(log_.CurrentEventVersion())},
+                             {"allowWatchBookmarks", "true"},
+                             {"timeoutSeconds", "1"}}));
+  w->thread.join();
+  auto got = w->stream->WaitFor(1, 0ms);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0]["type"], "BOOKMARK");
+  EXPECT_EQ(got[0]["object"]["kind"], "Event");
+  EXPECT_EQ(got[0]["object"]["metadata"]["resourceVersion"],
+            std::to_string(log_.CurrentEventVersion()));
 }
 
 }  // namespace
