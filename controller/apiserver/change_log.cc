@@ -32,8 +32,6 @@ void ObjectVersion::Encode() {
   metadata_text = meta == object.end() ? "{}" : dump(*meta);
 }
 
-namespace {
-
 VersionPtr MakeVersion(store::ObjectRecord r) {
   auto v = std::make_shared<ObjectVersion>();
   v->object = RecordToObject(r);
@@ -41,8 +39,6 @@ VersionPtr MakeVersion(store::ObjectRecord r) {
   v->record = std::move(r);
   return v;
 }
-
-}  // namespace
 
 ChangeLog::ChangeLog(size_t history) : history_(std::max<size_t>(history, 1)) {
   event_rv_ = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -43,6 +43,9 @@ struct ObjectVersion {
 };
 using VersionPtr = std::shared_ptr<const ObjectVersion>;
 
+// The served version of a stored record: its object and pre-encoded text.
+VersionPtr MakeVersion(store::ObjectRecord r);
+
 enum class ChangeType { kAdded, kModified, kDeleted };
 std::string_view ChangeTypeName(ChangeType t);  // "ADDED", "MODIFIED", "DELETED"
 
@@ -130,27 +133,13 @@ class ChangeLog {
 
 // A StateStore that publishes every committed batch to a ChangeLog. Writes
 // are serialised here so the log sees them in commit order.
-class ObservingStore final : public store::StateStore {
+class ObservingStore final : public store::StateStoreWrapper {
  public:
   // Both must outlive this.
-  ObservingStore(store::StateStore& inner, ChangeLog& log) : inner_(inner), log_(log) {}
+  ObservingStore(store::StateStore& inner, ChangeLog& log)
+      : StateStoreWrapper(inner), inner_(inner), log_(log) {}
 
-  Result<std::optional<store::ObjectRecord>> Get(const ObjectKey& key) override {
-    return inner_.Get(key);
-  }
-  Result<std::vector<store::ObjectRecord>> List() override { return inner_.List(); }
   Status Write(const store::WriteBatch& batch) override;
-  Result<std::vector<store::SubmitIntent>> OpenIntents() override { return inner_.OpenIntents(); }
-  Result<std::vector<store::SubmitIntent>> Intents(const ObjectKey& key) override {
-    return inner_.Intents(key);
-  }
-  Result<std::vector<store::Event>> Events(const ObjectKey& key, size_t limit) override {
-    return inner_.Events(key, limit);
-  }
-  Result<store::StoreIdentity> Identity() override { return inner_.Identity(); }
-  Status RecordInstance(const std::string& instance) override {
-    return inner_.RecordInstance(instance);
-  }
 
  private:
   store::StateStore& inner_;

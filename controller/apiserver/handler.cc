@@ -510,14 +510,6 @@ std::string ListBody(const std::vector<VersionPtr>& items, int64_t rv) {
   return body;
 }
 
-VersionPtr VersionOf(store::ObjectRecord r) {
-  auto v = std::make_shared<ObjectVersion>();
-  v->object = RecordToObject(r);
-  v->Encode();
-  v->record = std::move(r);
-  return v;
-}
-
 }  // namespace
 
 ApiResponse ApiHandler::ListObjects(const ApiRequest& req, const std::string* ns) const {
@@ -538,7 +530,7 @@ ApiResponse ApiHandler::ListObjects(const ApiRequest& req, const std::string* ns
     if (!all.ok()) return Failure(500, "InternalError", all.status().message());
     for (auto& r : *all) {
       rv = std::max(rv, r.resource_version);
-      if (IsServed(r) && filter->Matches(r)) selected.push_back(VersionOf(std::move(r)));
+      if (IsServed(r) && filter->Matches(r)) selected.push_back(MakeVersion(std::move(r)));
     }
   }
   ApiResponse r;
@@ -660,7 +652,7 @@ ApiResponse ApiHandler::GetObject(const ApiRequest& req, const std::string& ns,
   } else {
     auto rec = store_.Get(ObjectKey{ns, name});
     if (!rec.ok()) return Failure(500, "InternalError", rec.status().message());
-    if (rec->has_value() && IsServed(**rec)) v = VersionOf(std::move(**rec));
+    if (rec->has_value() && IsServed(**rec)) v = MakeVersion(std::move(**rec));
   }
   if (!v) return JsonReply(404, NotFoundStatus(name));
   if (WantsTable(req)) {

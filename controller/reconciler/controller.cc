@@ -39,38 +39,24 @@ std::string SyncedMessage(const api::SourceStatus& s) {
 
 // Forwards to the real store; every successful Write and every full List
 // also updates LiveRecords, so a source sync never scans the store.
-class Controller::RecordingStore final : public store::StateStore {
+class Controller::RecordingStore final : public store::StateStoreWrapper {
  public:
-  RecordingStore(store::StateStore& inner, LiveRecords& live) : inner_(inner), live_(live) {}
+  RecordingStore(store::StateStore& inner, LiveRecords& live)
+      : StateStoreWrapper(inner), live_(live) {}
 
-  Result<std::optional<store::ObjectRecord>> Get(const ObjectKey& key) override {
-    return inner_.Get(key);
-  }
   Result<std::vector<store::ObjectRecord>> List() override {
     const uint64_t writes = live_.write_count();
-    auto records = inner_.List();
+    auto records = target().List();
     if (records.ok()) live_.Reseed(*records, writes);
     return records;
   }
   Status Write(const store::WriteBatch& batch) override {
-    Status s = inner_.Write(batch);
+    Status s = target().Write(batch);
     if (s.ok()) live_.Apply(batch);
     return s;
   }
-  Result<std::vector<store::SubmitIntent>> OpenIntents() override { return inner_.OpenIntents(); }
-  Result<std::vector<store::SubmitIntent>> Intents(const ObjectKey& key) override {
-    return inner_.Intents(key);
-  }
-  Result<std::vector<store::Event>> Events(const ObjectKey& key, size_t limit) override {
-    return inner_.Events(key, limit);
-  }
-  Result<store::StoreIdentity> Identity() override { return inner_.Identity(); }
-  Status RecordInstance(const std::string& instance) override {
-    return inner_.RecordInstance(instance);
-  }
 
  private:
-  store::StateStore& inner_;
   LiveRecords& live_;
 };
 

@@ -142,4 +142,36 @@ class StateStore {
   virtual Status RecordInstance(const std::string& instance) = 0;
 };
 
+// Forwards every call to another store (leveldb's EnvWrapper): a decorator
+// overrides only what it adds to, so a new seam method is forwarded by every
+// decorator at once. `target` must outlive the wrapper; thread-safety is the
+// target's.
+class StateStoreWrapper : public StateStore {
+ public:
+  explicit StateStoreWrapper(StateStore& target) : target_(target) {}
+
+  Result<std::optional<ObjectRecord>> Get(const ObjectKey& key) override {
+    return target_.Get(key);
+  }
+  Result<std::vector<ObjectRecord>> List() override { return target_.List(); }
+  Status Write(const WriteBatch& batch) override { return target_.Write(batch); }
+  Result<std::vector<SubmitIntent>> OpenIntents() override { return target_.OpenIntents(); }
+  Result<std::vector<SubmitIntent>> Intents(const ObjectKey& key) override {
+    return target_.Intents(key);
+  }
+  Result<std::vector<Event>> Events(const ObjectKey& key, size_t limit) override {
+    return target_.Events(key, limit);
+  }
+  Result<StoreIdentity> Identity() override { return target_.Identity(); }
+  Status RecordInstance(const std::string& instance) override {
+    return target_.RecordInstance(instance);
+  }
+
+ protected:
+  StateStore& target() { return target_; }
+
+ private:
+  StateStore& target_;
+};
+
 }  // namespace mlspace::store
