@@ -289,7 +289,8 @@ TEST_F(ControllerTest, YamlSyntaxErrorMakesTheFilesObjectInvalidNotRemoved) {
   ASSERT_TRUE(c->SyncOnce().ok());
   source_.SetFiles("rev2", {{"a.yaml", "apiVersion: [unclosed\n  : :"}, {"b.yaml", Manifest("b")}});
   ASSERT_TRUE(c->SyncOnce().ok());
-  const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+  auto desired = c->desired();
+  const DesiredObject* a = desired->Find(ObjectKey{"default", "a"});
   ASSERT_NE(a, nullptr) << "a broken file must not look like a removal";
   ASSERT_TRUE(a->invalid.has_value());
   EXPECT_NE(a->invalid->message.find("a.yaml"), std::string::npos);
@@ -451,7 +452,8 @@ TEST_F(ControllerTest, DuplicateNamesInTwoFilesAreInvalid) {
   auto c = Make();
   source_.SetFiles("rev1", {{"a.yaml", Manifest("a")}, {"copy.yaml", Manifest("a", "echo 2")}});
   ASSERT_TRUE(c->SyncOnce().ok());
-  const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+  auto desired = c->desired();
+  const DesiredObject* a = desired->Find(ObjectKey{"default", "a"});
   ASSERT_NE(a, nullptr);
   ASSERT_TRUE(a->invalid.has_value());
   EXPECT_EQ(a->invalid->reason, "DuplicateName");
@@ -502,11 +504,15 @@ TEST_F(ControllerTest, KindTypoKeepsTheRunningJobEmptyingTheFileCancelsIt) {
   source_.SetFiles("rev2",
                    {{"a.yaml", typo}, {"b.yaml", Manifest("b")}, {"c.yaml", Manifest("c")}});
   c->TriggerReconcile();
+  // Hold the snapshot: the sync thread may replace the desired state at any
+  // moment, and a bare Find() pointer would outlive the state it points into.
+  std::shared_ptr<const DesiredState> desired;
   ASSERT_TRUE(Eventually([&] {
-    const DesiredObject* a = c->desired()->Find(ObjectKey{"default", "a"});
+    desired = c->desired();
+    const DesiredObject* a = desired->Find(ObjectKey{"default", "a"});
     return a && a->invalid.has_value();
   }));
-  EXPECT_NE(c->desired()->Find(ObjectKey{"default", "a"})->invalid->message.find("MLSpaceJb"),
+  EXPECT_NE(desired->Find(ObjectKey{"default", "a"})->invalid->message.find("MLSpaceJb"),
             std::string::npos);
   // Let the workers reconcile the invalid revision before looking.
   ASSERT_TRUE(Eventually([&] { return c->queue().Len() == 0; }));
