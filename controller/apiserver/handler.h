@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller/api/manifest_writer.h"
 #include "controller/api/source_status.h"
 #include "controller/apiserver/auth.h"
 #include "controller/apiserver/logs.h"
@@ -85,6 +86,9 @@ struct HandlerOptions {
   // watch without timeoutSeconds lasts (kube-apiserver's default is 30-60m).
   std::chrono::milliseconds bookmark_interval{std::chrono::seconds(60)};
   std::chrono::seconds max_watch{std::chrono::minutes(30)};
+  // Where writes (create, update, patch, apply, delete) go. Null: the API
+  // is read-only and writes are 405 (--api-write=off).
+  std::shared_ptr<api::ManifestWriter> writer = nullptr;
 };
 
 // Parsed labelSelector: equality (=, ==), inequality (!=), existence (key)
