@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# A throwaway single-node Slurm cluster for the e2e suite and the benchmark.
+#
+#   slurm_cluster.sh start DIR [MIN_JOB_AGE]   starts munged, slurmctld, slurmd
+#                                              under DIR; prints SLURM_CONF=...
+#   slurm_cluster.sh stop DIR                  stops them (by their pid files)
+#
+# Needs root (slurmd runs jobs as their submitter) and the Debian packages
+# slurmctld slurmd slurm-client munge (scripts/deps.sh). No systemd: every
+# daemon runs in the foreground-less mode with its pid, log, state and spool
+# under DIR, munged on its own socket (AuthInfo=socket=...), the Slurm ports
+# picked free, the cluster name unique, so two runs never share anything.
+set -euo pipefail
+
+cmd=${1:?usage: slurm_cluster.sh start|stop DIR}
+dir=${2:?usage: slurm_cluster.sh start|stop DIR}
+
+stop_pidfile() {
+  local f=$1
+  [ -s "$f" ] || return 0
+  local pid
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+if [ "$cmd" = stop ]; then
+  stop_pidfile "$dir/slurmd.pid"
+  stop_pidfile "$dir/slurmctld.pid"
+  stop_pidfile "$dir/munged.pid"
+  exit 0
+fi
+[ "$cmd" = start ] || { echo "slurm_cluster.sh: unknown command $cmd" >&2; exit 2; }
+min_job_age=${3:-300}
+
+[ "$(id -u)" -eq 0 ] || { echo "slurm_cluster.sh: needs root (slurmd)" >&2; exit 1; }
+for b in munged slurmctld slurmd sinfo; do
+  command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || {
+    echo "slurm_cluster.sh: $b missing; run scripts/deps.sh" >&2; exit 1; }
+done
+id munge >/dev/null 2>&1 || { echo "slurm_cluster.sh: no munge user" >&2; exit 1; }
+
+mkdir -p "$dir"/{state,spool,munge,log}
+dir=$(cd "$dir" && pwd)
+chmod 755 "$dir"
+
+# munged refuses group/world-writable key and socket directories.
+key="$dir/munge/munge.key"
+if [ -s /etc/munge/munge.key ]; then
+  cp /etc/munge/munge.key "$key"
+else
+  dd if=/dev/urandom of="$key" bs=1 count=1024 status=none
+fi
+chown -R munge:munge "$dir/munge"
+chmod 700 "$dir/munge"
+chmod 400 "$key"
+sock="$dir/munge/munge.socket"
+runuser -u munge -- /usr/sbin/munged --key-file="$key" --socket="$sock" \
+  --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
+  --seed-file="$dir/munge/munged.seed" --force
+for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+cp "$dir/munge/munged.pid" "$dir/munged.pid"
+chmod 755 "$dir/munge"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+ctld_port=$(free_port)
+slurmd_port=$(free_port)
+while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+host=$(hostname -s)
+cpus=$(nproc)
+mem=$(awk '/MemTotal/ {print int($2/1024/2)}' /proc/meminfo)
+cluster="mls$(date +%s)$$"
+
+cat >"$dir/slurm.conf" <<CONF
+ClusterName=$cluster
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+MinJobAge=$min_job_age
+MaxJobCount=20000
+SlurmctldTimeout=30
+SlurmdTimeout=30
+InactiveLimit=0
+KillWait=5
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8
+CONF
+
+export SLURM_CONF="$dir/slurm.conf"
+/usr/sbin/slurmctld -f "$SLURM_CONF" -i
+/usr/sbin/slurmd -f "$SLURM_CONF" -N "$host"
+for _ in $(seq 1 150); do
+  if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+    echo "SLURM_CONF=$SLURM_CONF"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "slurm_cluster.sh: the node did not become idle; logs in $dir/log" >&2
+sinfo >&2 || true
+tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+exit 1
