@@ -35,6 +35,12 @@ if [ "$cmd" = stop ]; then
   stop_pidfile "$dir/slurmd.pid"
   stop_pidfile "$dir/slurmctld.pid"
   stop_pidfile "$dir/munged.pid"
+  if [ -s "$dir/munge.path" ]; then
+    case $(cat "$dir/munge.path") in
+      /tmp/mlspace-munge.*) rm -rf "$(cat "$dir/munge.path")" ;;
+    esac
+    rm -f "$dir/munge.path"
+  fi
   exit 0
 fi
 [ "$cmd" = start ] || { echo "slurm_cluster.sh: unknown command $cmd" >&2; exit 2; }
@@ -47,27 +53,29 @@ for b in munged slurmctld slurmd sinfo; do
 done
 id munge >/dev/null 2>&1 || { echo "slurm_cluster.sh: no munge user" >&2; exit 1; }
 
-mkdir -p "$dir"/{state,spool,munge,log}
+mkdir -p "$dir"/{state,spool,log}
 dir=$(cd "$dir" && pwd)
-chmod 755 "$dir"
+# munged runs as the munge user, which cannot enter a caller's 0700 temp
+# dir: its key, socket, pid and log live in a directory of their own.
+mdir=$(mktemp -d /tmp/mlspace-munge.XXXXXX)
+chmod 755 "$mdir"
+echo "$mdir" >"$dir/munge.path"
 
 # munged refuses group/world-writable key and socket directories.
-key="$dir/munge/munge.key"
+key="$mdir/munge.key"
 if [ -s /etc/munge/munge.key ]; then
   cp /etc/munge/munge.key "$key"
 else
   dd if=/dev/urandom of="$key" bs=1 count=1024 status=none
 fi
-chown -R munge:munge "$dir/munge"
-chmod 700 "$dir/munge"
+chown -R munge:munge "$mdir"
 chmod 400 "$key"
-sock="$dir/munge/munge.socket"
+sock="$mdir/munge.socket"
 runuser -u munge -- /usr/sbin/munged --key-file="$key" --socket="$sock" \
-  --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
-  --seed-file="$dir/munge/munged.seed" --force
-for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
-cp "$dir/munge/munged.pid" "$dir/munged.pid"
-chmod 755 "$dir/munge"
+  --pid-file="$mdir/munged.pid" --log-file="$mdir/munged.log" \
+  --seed-file="$mdir/munged.seed" --force
+for _ in $(seq 1 50); do [ -S "$sock" ] && [ -s "$mdir/munged.pid" ] && break; sleep 0.1; done
+cp "$mdir/munged.pid" "$dir/munged.pid"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
