@@ -237,7 +237,8 @@ TEST_F(SlurmE2eTest, RunsToCompletionAndServesLogsThroughTheApi) {
 }
 
 TEST_F(SlurmE2eTest, FailingJobReportsExitCodeAndOutput) {
-  repo_.Write("jobs/bad.yaml", Manifest("bad", "echo about to fail: disk full; exit 3", 1, "    backoffLimit: 0\n"));
+  repo_.Write("jobs/bad.yaml",
+              Manifest("bad", "echo about to fail: disk full; exit 3", 1, "    backoffLimit: 0\n"));
   repo_.Commit("bad");
   StartController();
   ASSERT_TRUE(WaitPhase("bad", "Failed")) << Describe("bad");
@@ -286,8 +287,8 @@ TEST_F(SlurmE2eTest, TwoWorkersRunAsTwoTasks) {
 TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
   constexpr int kJobs = 40;
   for (int i = 0; i < kJobs; ++i) {
-    repo_.Write("jobs/b" + std::to_string(i) + ".yaml",
-                Manifest("b" + std::to_string(i), "sleep 1"));
+    repo_.Write("jobs/burst-" + std::to_string(i) + ".yaml",
+                Manifest("burst-" + std::to_string(i), "sleep 1"));
   }
   repo_.Commit("burst");
   // Each round: start, wait until this run has submitted at least one more
@@ -297,7 +298,7 @@ TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
     json jobs = SlurmCluster::Get().Jobs();
     if (!jobs.is_array()) return -1;
     for (const auto& j : jobs) {
-      n += j.value("comment", "").find("mlsj:slurm-e2e:default/b") != std::string::npos;
+      n += j.value("comment", "").find("mlsj:slurm-e2e:default/burst-") != std::string::npos;
     }
     return n;
   };
@@ -316,7 +317,7 @@ TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
   EXPECT_GE(mid_burst_kills, 1) << "no SIGKILL landed while submits were still due";
   StartController();
   for (int i = 0; i < kJobs; ++i) {
-    const std::string name = "b" + std::to_string(i);
+    const std::string name = "burst-" + std::to_string(i);
     ASSERT_TRUE(WaitPhase(name, "Succeeded", 120s)) << name << ": " << Describe(name);
   }
   json jobs = SlurmCluster::Get().Jobs();
@@ -324,7 +325,7 @@ TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
   std::map<std::string, int> per_marker;
   for (const auto& j : jobs) {
     const std::string c = j.value("comment", "");
-    const auto p = c.find("mlsj:slurm-e2e:default/b");
+    const auto p = c.find("mlsj:slurm-e2e:default/burst-");
     if (p == std::string::npos) continue;
     ++per_marker[c.substr(p, c.find(' ', p) - p)];
   }
