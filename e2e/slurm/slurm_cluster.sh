@@ -77,22 +77,35 @@ runuser -u munge -- /usr/sbin/munged --key-file="$key" --socket="$sock" \
 for _ in $(seq 1 50); do [ -S "$sock" ] && [ -s "$mdir/munged.pid" ] && break; sleep 0.1; done
 cp "$mdir/munged.pid" "$dir/munged.pid"
 
+# Below the kernel's ephemeral range (outgoing connections of other tests
+# on 127.x.y.z take ephemeral ports, and their TIME-WAIT entries make
+# slurmctld's bind to 0.0.0.0 fail), checked on 0.0.0.0 like Slurm binds.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
 }
-ctld_port=$(free_port)
-slurmd_port=$(free_port)
-while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
 host=$(hostname -s)
 cpus=$(nproc)
 mem=$(awk '/MemTotal/ {print int($2/1024/2)}' /proc/meminfo)
 cluster="mls$(date +%s)$$"
 
-cat >"$dir/slurm.conf" <<CONF
+cat >"$dir/slurm.conf.in" <<CONF
 ClusterName=$cluster
 SlurmctldHost=$host(127.0.0.1)
-SlurmctldPort=$ctld_port
-SlurmdPort=$slurmd_port
+SlurmctldPort=@CTLD_PORT@
+SlurmdPort=@SLURMD_PORT@
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -125,16 +138,40 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscr
 CONF
 
 export SLURM_CONF="$dir/slurm.conf"
-/usr/sbin/slurmctld -f "$SLURM_CONF" -i
+# A port picked free can be taken before slurmctld binds it: then it exits
+# at once ("Address already in use") and the start is retried on new ports.
+for attempt in 1 2 3 4 5; do
+  ctld_port=$(free_port)
+  slurmd_port=$(free_port)
+  while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+  sed "s/@CTLD_PORT@/$ctld_port/; s/@SLURMD_PORT@/$slurmd_port/" "$dir/slurm.conf.in" >"$SLURM_CONF"
+  /usr/sbin/slurmctld -f "$SLURM_CONF" -i
+  sleep 0.3
+  if [ -s "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    break
+  fi
+  rm -f "$dir/slurmctld.pid"
+  [ "$attempt" = 5 ] && { echo "slurm_cluster.sh: slurmctld did not start" >&2;
+                          tail -5 "$dir/log/slurmctld.log" >&2; exit 1; }
+done
 /usr/sbin/slurmd -f "$SLURM_CONF" -N "$host"
-for _ in $(seq 1 150); do
-  if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+for _ in $(seq 1 100); do
+  if timeout 5 sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
     echo "SLURM_CONF=$SLURM_CONF"
     exit 0
   fi
+  for d in slurmctld slurmd; do
+    if ! { [ -s "$dir/$d.pid" ] && kill -0 "$(cat "$dir/$d.pid")" 2>/dev/null; }; then
+      sleep 0.5  # slurmd writes its pid file a moment after forking
+      [ -s "$dir/$d.pid" ] && kill -0 "$(cat "$dir/$d.pid")" 2>/dev/null && continue
+      echo "slurm_cluster.sh: $d exited; logs in $dir/log" >&2
+      tail -5 "$dir/log/$d.log" >&2 || true
+      exit 1
+    fi
+  done
   sleep 0.2
 done
 echo "slurm_cluster.sh: the node did not become idle; logs in $dir/log" >&2
-sinfo >&2 || true
+timeout 5 sinfo >&2 || true
 tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
 exit 1

@@ -54,7 +54,8 @@ class SlurmCluster {
     return nullptr;
   }
   void Stop() {
-    if (ok_) Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " stop " + dir_.path());
+    if (started_) Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " stop " + dir_path_);
+    started_ = false;
     ok_ = false;
   }
 
@@ -67,13 +68,12 @@ class SlurmCluster {
     ok_ = rc == 0;
     conf_ = dir_.path() + "/cluster/slurm.conf";
     error_ = out;
-    dir_path_ = dir_.path() + "/cluster";
   }
-  ~SlurmCluster() {
-    if (ok_) Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " stop " + dir_path_);
-  }
+  ~SlurmCluster() { Stop(); }
   TempDir dir_;
-  std::string dir_path_;
+  const std::string dir_path_ = dir_.path() + "/cluster";
+  // Even a failed start may have left daemons running: always stopped.
+  bool started_ = true;
   bool ok_ = false;
   std::string conf_;
   std::string error_;
