@@ -47,6 +47,16 @@ done
 git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@localhost commit -qm "$jobs jobs"
 
+# squeue through a wrapper that timestamps each call: the calls in the
+# steady window and the gaps between them show one squeue per poll.
+mkdir -p "$work/bin"
+cat >"$work/bin/squeue" <<SH
+#!/bin/sh
+date +%s.%N >>"$work/squeue.calls"
+exec squeue "\$@"
+SH
+chmod +x "$work/bin/squeue"
+
 cat >"$work/slurm.yaml" <<YAML
 partitions: {SR006: debug}
 instanceTypes: {cpu.small: {}}
@@ -54,6 +64,7 @@ workerLayout: task
 outputDir: $work/out
 launcherPath: $build/launcher/mlspace-launch
 slurmConf: $SLURM_CONF
+squeue: $work/bin/squeue
 YAML
 
 rpcs() {  # total RPCs and REQUEST_JOB_INFO count since the last reset
@@ -67,7 +78,7 @@ submitted() {  # objects with a remote job name
   curl -s "http://127.0.0.1:$api/apis/mlspace.io/v1alpha1/mlspacejobs" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for o in d.get("items",[]) if o.get("status",{}).get("remoteJobName")))' 2>/dev/null || echo 0
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$ctl_pid/stat"; }
+cpu_ticks() { awk '{print $14 + $15, $16 + $17}' "/proc/$ctl_pid/stat"; }
 
 sdiag -r >/dev/null
 start=$(date +%s.%N)
@@ -92,18 +103,25 @@ echo "burst: slurmctld RPCs $burst_rpcs ($(python3 -c "print(f'{$burst_rpcs / ($
 # Steady state: every job known, nothing left to submit.
 sleep 3
 sdiag -r >/dev/null
-t0=$(cpu_ticks)
+read -r t0 c0 < <(cpu_ticks)
 s0=$(date +%s.%N)
 sleep "$steady"
-t1=$(cpu_ticks)
+read -r t1 c1 < <(cpu_ticks)
 s1=$(date +%s.%N)
 read -r st_rpcs st_info < <(rpcs)
 hz=$(getconf CLK_TCK)
-polls=$(python3 -c "print(($s1 - $s0) * 1000 / $poll_ms)")
-python3 - <<PY
-polls = $polls
+python3 - "$work/squeue.calls" <<PY
+import sys
+s0, s1 = $s0, $s1
+calls = [float(l) for l in open(sys.argv[1]) if l.strip()]
+win = [t for t in calls if s0 <= t <= s1]
+gaps = [b - a for a, b in zip(win, win[1:])]
+n = len(win)
 cpu = ($t1 - $t0) / $hz
-print(f"steady: {$jobs} jobs known, {$s1 - $s0:.1f} s at --poll-interval ${poll_ms}ms = {polls:.1f} polls")
-print(f"steady: REQUEST_JOB_INFO {$st_info} ({$st_info / polls:.2f} per poll), all slurmctld RPCs {$st_rpcs}")
-print(f"steady: controller CPU {cpu:.2f} s = {cpu / polls * 1000:.1f} ms per poll ({cpu / ($s1 - $s0) * 100:.1f}% of a core)")
+child = ($c1 - $c0) / $hz
+print(f"steady: {$jobs} jobs known, {s1 - s0:.1f} s, --poll-interval ${poll_ms}ms")
+print(f"steady: squeue calls {n}, gaps between them min {min(gaps):.2f} / median {sorted(gaps)[len(gaps)//2]:.2f} / max {max(gaps):.2f} s")
+print(f"steady: slurmctld REQUEST_JOB_INFO {$st_info} ({$st_info / n:.2f} per squeue call), all RPCs {$st_rpcs}")
+print(f"steady: controller CPU {cpu:.2f} s = {cpu / n * 1000:.1f} ms per poll ({cpu / (s1 - s0) * 100:.1f}% of a core); "
+      f"its children (squeue and the wrapper) {child / n * 1000:.1f} ms per poll")
 PY
