@@ -109,6 +109,7 @@ class SlurmE2eTest : public ::testing::Test {
                                        kRegion +
                                        "\n"
                                        "instanceTypes:\n  cpu.small: {cpusPerTask: 1}\n"
+                                       "  mem.huge: {mem: 900000000M}\n"
                                        "workerLayout: task\n"
                                        "outputDir: " +
                                        out_dir_ +
@@ -266,6 +267,36 @@ TEST_F(SlurmE2eTest, SuspendAndRemovalCancelTheSlurmJob) {
   ASSERT_TRUE(WaitPhase("r", "Removed")) << Describe("r");
   EXPECT_TRUE(WaitFor([&] { return SlurmState(s_id) == "CANCELLED"; }, 20s)) << SlurmState(s_id);
   EXPECT_TRUE(WaitFor([&] { return SlurmState(r_id) == "CANCELLED"; }, 20s)) << SlurmState(r_id);
+}
+
+// Slurm's own words reach the status: a submit sbatch refuses (memory no
+// node has) fails the object with sbatch's error, and a job held because its
+// partition is down says so in the Submitted condition until it runs.
+TEST_F(SlurmE2eTest, SlurmRefusalsAndPendingReasonsReachTheStatus) {
+  std::string huge = Manifest("huge", "echo never", 1, "    backoffLimit: 0\n");
+  huge.replace(huge.find("cpu.small"), 9, "mem.huge");
+  repo_.Write("jobs/huge.yaml", huge);
+  repo_.Commit("huge");
+  ASSERT_EQ(Sh("SLURM_CONF=" + SlurmCluster::Get().conf() +
+               " scontrol update PartitionName=debug State=DOWN"),
+            0);
+  repo_.Write("jobs/held.yaml", Manifest("held", "echo finally"));
+  repo_.Commit("held");
+  StartController();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        json o = Object("huge");
+        return o.is_object() && o["status"].value("phase", "") == "Failed";
+      },
+      60s))
+      << Describe("huge");
+  EXPECT_NE(Describe("huge").find("Memory specification can not be satisfied"), std::string::npos)
+      << Describe("huge");
+  const bool held_seen = WaitFor(
+      [&] { return Describe("held").find("pending: PartitionDown") != std::string::npos; }, 30s);
+  Sh("SLURM_CONF=" + SlurmCluster::Get().conf() + " scontrol update PartitionName=debug State=UP");
+  EXPECT_TRUE(held_seen) << Describe("held");
+  EXPECT_TRUE(WaitPhase("held", "Succeeded")) << Describe("held");
 }
 
 TEST_F(SlurmE2eTest, TwoWorkersRunAsTwoTasks) {

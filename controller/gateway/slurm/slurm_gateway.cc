@@ -337,6 +337,8 @@ RemoteJob ToRemoteJob(const SlurmJob& job) {
   r.instance_type = TagValue(job.comment, kTypeTag);
   r.job_desc = StripTags(job.comment);
   r.created = job.submitted;
+  // "None" is Slurm's "no reason"; anything else says why it waits.
+  if (r.status == RemoteStatus::kPending && job.reason != "None") r.pending_reason = job.reason;
   if (r.status != RemoteStatus::kPending) r.started = job.started;
   if (IsFinished(r.status)) {
     r.completed = job.ended;

@@ -84,6 +84,20 @@ TEST(SqueueJsonTest, ToRemoteJobReadsTheCommentTags) {
   FAIL() << "job 6 not in the sample";
 }
 
+TEST(SqueueJsonTest, PendingReasonIsSlurmsStateReason) {
+  auto jobs = ParseSqueueJson(Sample());
+  ASSERT_TRUE(jobs.ok());
+  std::map<std::string, RemoteJob> by_id;
+  for (const auto& j : *jobs) by_id[j.id] = ToRemoteJob(j);
+  EXPECT_EQ(by_id["8"].status, RemoteStatus::kPending);
+  EXPECT_EQ(by_id["8"].pending_reason, "JobHeldUser");
+  EXPECT_EQ(by_id["5"].pending_reason, "");  // running
+  SlurmJob none;
+  none.state = "PENDING";
+  none.reason = "None";
+  EXPECT_EQ(ToRemoteJob(none).pending_reason, "");
+}
+
 TEST(SqueueJsonTest, LaterVersionsNumbersAndStateListsAreAccepted) {
   auto jobs = ParseSqueueJson(R"({"jobs": [{"job_id": 12, "job_state": ["FAILED"],
       "comment": "c", "end_time": {"set": true, "infinite": false, "number": 100},
