@@ -14,6 +14,7 @@ PACKAGES=(
   debootstrap openssh-client                          # image tests (tests/images)
   prometheus                                          # real Prometheus + promtool (e2e)
   unzip curl procps
+  slurmctld slurmd slurm-client munge               # real single-node Slurm (e2e/slurm)
 )
 
 missing=()

@@ -30,6 +30,7 @@
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/gateway/local/local_gateway.h"
+#include "controller/gateway/slurm/slurm_gateway.h"
 #include "controller/metrics/http_server.h"
 #include "controller/metrics/metrics.h"
 #include "controller/metrics/probes.h"
@@ -62,6 +63,7 @@ struct Config {
   std::string secrets_dir;
   std::string launcher_path;
   std::string local_launcher;
+  std::string slurm_config;  // --gateway=slurm
   int local_max_running = 4;
   int workers = 4;
   Duration poll_interval = seconds(30);
@@ -101,7 +103,8 @@ FlagSet MakeFlags(Config& c) {
   f.Dur("git-interval", &c.git_interval, "how often to fetch --git-url (jittered)");
   f.String("state-dir", &c.state_dir, "DIR", "where the state store (SQLite) and local jobs live");
   f.String("gateway", &c.gateway, "local",
-           "\"local\" runs jobs as local processes; ignored with --gateway-url");
+           "\"local\" runs jobs as local processes, \"slurm\" on Slurm (--slurm-config); ignored "
+           "with --gateway-url");
   f.String("gateway-url", &c.gateway_url, "URL",
            "Gateway v2 base URL, e.g. https://api.ai.cloud.ru");
   f.Bool("gateway-insecure", &c.gateway_insecure, "allow plain http to a non-loopback gateway");
@@ -116,6 +119,8 @@ FlagSet MakeFlags(Config& c) {
            "/home/jovyan/.mlspace/bin/mlspace-launch)");
   f.String("local-launcher", &c.local_launcher, "FILE",
            "mlspace-launch binary for --gateway=local (default: next to this binary)");
+  f.String("slurm-config", &c.slurm_config, "FILE",
+           "Slurm backend configuration for --gateway=slurm (docs/slurm.md)");
   f.Int("local-max-running", &c.local_max_running, "local jobs running at once", 1, 1024);
   f.Int("workers", &c.workers, "concurrent reconciles", 1, 256);
   f.Dur("poll-interval", &c.poll_interval, "how often each region's job list is polled");
@@ -301,8 +306,15 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
     if (auto creds = gateway::http::LoadCredentials(env, cfg.secrets_dir); !creds.ok()) {
       problem(creds.status().message());
     }
+  } else if (cfg.gateway == "slurm") {
+    if (cfg.slurm_config.empty()) {
+      problem("--gateway=slurm: pass --slurm-config FILE");
+    } else if (auto o = gateway::slurm::LoadSlurmOptionsFile(cfg.slurm_config); !o.ok()) {
+      problem("--slurm-config: " + o.status().message());
+    }
   } else if (cfg.gateway != "local") {
-    problem("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)");
+    problem("--gateway \"" + cfg.gateway +
+            "\": expected \"local\" or \"slurm\" (or set --gateway-url)");
   } else {
     std::string launcher = FindLocalLauncher(cfg.local_launcher);
     if (launcher.empty() || access(launcher.c_str(), X_OK) != 0) {
@@ -393,9 +405,10 @@ int Run(int argc, char** argv) {
   if (cfg.manifests.empty() == cfg.git_url.empty()) {
     return Fail("give exactly one of --manifests DIR or --git-url URL", kExitUsage);
   }
-  if (cfg.gateway_url.empty() && cfg.gateway != "local") {
-    return Fail("--gateway \"" + cfg.gateway + "\": expected \"local\" (or set --gateway-url)",
-                kExitUsage);
+  if (cfg.gateway_url.empty() && cfg.gateway != "local" && cfg.gateway != "slurm") {
+    return Fail(
+        "--gateway \"" + cfg.gateway + "\": expected \"local\" or \"slurm\" (or set --gateway-url)",
+        kExitUsage);
   }
   if (!cfg.manifests.empty()) {
     std::error_code ec;
@@ -486,6 +499,13 @@ int Run(int argc, char** argv) {
       return Fail(InContext("--gateway-url", client.status().message()));
     }
     gateway = std::move(*client);
+  } else if (cfg.gateway == "slurm") {
+    if (cfg.slurm_config.empty()) return Fail("--gateway=slurm: pass --slurm-config FILE");
+    auto o = gateway::slurm::LoadSlurmOptionsFile(cfg.slurm_config);
+    if (!o.ok()) return Fail("--slurm-config: " + o.status().message());
+    auto slurm = gateway::slurm::MakeSlurmGateway(std::move(*o));
+    if (!slurm.ok()) return Fail("--gateway=slurm: " + slurm.status().message());
+    gateway = std::move(*slurm);
   } else {
     gateway::LocalGatewayOptions o;
     o.state_dir = cfg.state_dir + "/local-jobs";
@@ -660,7 +680,7 @@ int Run(int argc, char** argv) {
           {{"version", std::string(GetBuildVersion().version)},
            {"commit", std::string(GetBuildVersion().commit)},
            {"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
-           {"gateway", cfg.gateway_url.empty() ? "local" : cfg.gateway_url},
+           {"gateway", cfg.gateway_url.empty() ? cfg.gateway : cfg.gateway_url},
            {"stateDir", cfg.state_dir},
            {"api", api_address},
            {"metrics", metrics_address},

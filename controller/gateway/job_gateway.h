@@ -145,6 +145,10 @@ struct RemoteJob {
   // the gateway knows it: LocalGateway does, Gateway v2 does not (the
   // reconciler then reads the launcher's last line from the output).
   std::optional<int> exit_code = std::nullopt;
+  // Why a pending job waits, in the backend's words (Slurm's state_reason:
+  // "PartitionDown", "QOSMaxJobsPerUserLimit", ...); empty when the backend
+  // gives none (Gateway v2, LocalGateway) or there is nothing to say.
+  std::string pending_reason = {};
 };
 
 struct ListOptions {

@@ -710,6 +710,14 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
         "remote job " + name + " ended with status " + std::string(gateway::RemoteStatusName(rs)),
         &failure);
   }
+  if (s.phase == Phase::kSubmitted && rs == gateway::RemoteStatus::kPending &&
+      !remote->pending_reason.empty()) {
+    // The backend says why it holds the job (Slurm: partition down, QOS
+    // limits): shown in the Submitted condition in its words.
+    st.Cond(api::kCondSubmitted, kTrue, "Submitted",
+            "attempt " + std::to_string(s.attempt) + " submitted as " + name +
+                "; pending: " + remote->pending_reason);
+  }
   if (s.phase == Phase::kSubmitted &&
       (rs == gateway::RemoteStatus::kRunning || rs == gateway::RemoteStatus::kCompleting ||
        rs == gateway::RemoteStatus::kRestarting || rs == gateway::RemoteStatus::kTerminating)) {

@@ -78,7 +78,9 @@ std::vector<ObjectKey> ObservedCache::Update(const std::string& region,
   snap->generation = prev ? prev->generation + 1 : 1;
   for (const auto& [name, job] : snap->jobs) {
     const gateway::RemoteJob* old = prev ? prev->Find(name) : nullptr;
-    if (!old || old->status != job.status) add_key_of(job, affected);
+    if (!old || old->status != job.status || old->pending_reason != job.pending_reason) {
+      add_key_of(job, affected);
+    }
   }
   if (prev) {
     for (const auto& [name, job] : prev->jobs) {

@@ -221,6 +221,11 @@ class FakeJobGateway final : public gateway::JobGateway {
     if (gateway::IsFinished(status)) j.completed = NowLocked();
   }
 
+  // Why the backend holds the job (Slurm's state_reason), shown while pending.
+  void SetPendingReason(const std::string& name, std::string reason) {
+    std::lock_guard lock(mu_);
+    jobs_.at(name).job.pending_reason = std::move(reason);
+  }
   // The job's output, as Logs returns it (whole; the fake ignores `tail`).
   void SetLogs(const std::string& name, std::string text) {
     std::lock_guard lock(mu_);

@@ -34,6 +34,30 @@ TEST_F(ReconcilerTest, FirstRunningSetsStartTimeOnce) {
   EXPECT_EQ(*Record().status.start_time, started);
 }
 
+TEST_F(ReconcilerTest, BackendPendingReasonIsShownInTheSubmittedCondition) {
+  auto job = MakeJob("a", "0123456789abcdef");
+  SetDesired({job});
+  Reconcile();
+  std::string name = Record().status.remote_job_name;
+  Poll();
+  Reconcile();
+  EXPECT_EQ(Cond(Record(), api::kCondSubmitted)->message.find("pending:"), std::string::npos);
+  gateway_.SetPendingReason(name, "PartitionDown");
+  Poll();
+  Reconcile();
+  auto rec = Record();
+  EXPECT_EQ(rec.status.phase, api::Phase::kSubmitted);
+  EXPECT_EQ(Cond(rec, api::kCondSubmitted)->status, "True");
+  EXPECT_NE(Cond(rec, api::kCondSubmitted)
+                ->message.find("submitted as " + name + "; pending: PartitionDown"),
+            std::string::npos)
+      << Cond(rec, api::kCondSubmitted)->message;
+  gateway_.SetStatus(name, RemoteStatus::kRunning);
+  Poll();
+  Reconcile();
+  EXPECT_EQ(PhaseOf(), api::Phase::kRunning);
+}
+
 TEST_F(ReconcilerTest, SucceededSetsCompletionTimeAndIsStickyForTheGeneration) {
   auto job = MakeJob("a", "0123456789abcdef");
   std::string name = SubmitAndRun(job);
@@ -409,9 +433,9 @@ TEST_F(ReconcilerTest, ExceptionInAReconcileIsAConditionOnTheObject) {
 }
 
 TEST_F(ReconcilerTest, InvalidManifestSendsNothing) {
-  ParsedObject bad{
-      Key("a"), "jobs/a.yaml", std::nullopt,
-      InvalidManifest{"InvalidSpec", "jobs/a.yaml:7:5: spec.workers: must be >= 1", "jobs/a.yaml", ""}};
+  ParsedObject bad{Key("a"), "jobs/a.yaml", std::nullopt,
+                   InvalidManifest{"InvalidSpec", "jobs/a.yaml:7:5: spec.workers: must be >= 1",
+                                   "jobs/a.yaml", ""}};
   SetDesired({}, "rev1", {bad});
   Reconcile();
   auto rec = Record();

@@ -17,6 +17,7 @@
 
 #include "controller/core/log.h"
 #include "controller/gateway/gateway_json.h"
+#include "controller/gateway/launch_args.h"
 
 extern char** environ;
 
@@ -348,12 +349,7 @@ Status LocalGateway::StartLocked(Job& job) {
   // Everything the children need is prepared here: after fork only
   // async-signal-safe calls are made (the parent may be multi-threaded).
   std::vector<std::string> args{exe};
-  args.reserve(1 + job.req.flags.size());
-  for (const auto& [k, v] : job.req.flags) {
-    std::string arg = "--";
-    arg.append(k).append("=").append(v);
-    args.push_back(std::move(arg));
-  }
+  for (auto& a : LaunchFlagArgs(job.req)) args.push_back(std::move(a));
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv(*e);

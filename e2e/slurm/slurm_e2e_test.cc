@@ -1,0 +1,375 @@
+// The controller with --gateway=slurm on a real single-node Slurm cluster
+// (e2e/slurm/slurm_cluster.sh): run to completion, a failing job's exit
+// code and output in status, suspend and removal cancel, two workers as two
+// tasks, logs through the API, and SIGKILLs during a burst of submits
+// leaving exactly one Slurm job per manifest generation.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e/harness/harness.h"
+
+namespace mlspace::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr char kRegion[] = "SR006";
+
+// One cluster for the whole suite (starting it takes about a second, but
+// slurmctld keeps job ids increasing, which the tests rely on).
+class SlurmCluster {
+ public:
+  static SlurmCluster& Get() {
+    static SlurmCluster c;
+    return c;
+  }
+  bool ok() const { return ok_; }
+  const std::string& conf() const { return conf_; }
+  const std::string& error() const { return error_; }
+  // Every job slurmctld knows (MinJobAge is 300 s: finished ones too).
+  json Jobs() const {
+    std::string out;
+    if (Sh("SLURM_CONF=" + conf_ + " squeue --json 2>/dev/null", &out) != 0) return nullptr;
+    auto j = json::parse(out, nullptr, false);
+    if (j.is_discarded() || !j.contains("jobs")) return nullptr;
+    return j["jobs"];
+  }
+  json Job(const std::string& id) const {
+    json jobs = Jobs();
+    if (!jobs.is_array()) return nullptr;
+    for (const auto& j : jobs) {
+      if (std::to_string(j.value("job_id", 0)) == id) return j;
+    }
+    return nullptr;
+  }
+  void Stop() {
+    if (started_) Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " stop " + dir_path_);
+    started_ = false;
+    ok_ = false;
+  }
+
+ private:
+  SlurmCluster() {
+    std::string out;
+    const int rc =
+        Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " start " + dir_.path() + "/cluster 300 2>&1",
+           &out);
+    ok_ = rc == 0;
+    conf_ = dir_.path() + "/cluster/slurm.conf";
+    error_ = out;
+  }
+  ~SlurmCluster() { Stop(); }
+  TempDir dir_;
+  const std::string dir_path_ = dir_.path() + "/cluster";
+  // Even a failed start may have left daemons running: always stopped.
+  bool started_ = true;
+  bool ok_ = false;
+  std::string conf_;
+  std::string error_;
+};
+
+class ClusterEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { SlurmCluster::Get().Stop(); }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
+
+std::string Manifest(const std::string& name, const std::string& cmd, int workers = 1,
+                     const std::string& run_policy = "") {
+  std::string m = "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  name: " + name +
+                  "\nspec:\n  region: " + kRegion +
+                  "\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+                  "  instanceType: cpu.small\n  workers: " +
+                  std::to_string(workers) + "\n  command: [/bin/sh, -c, \"" + cmd + "\"]\n";
+  if (!run_policy.empty()) m += "  runPolicy:\n" + run_policy;
+  return m;
+}
+
+class SlurmE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(SlurmCluster::Get().ok())
+        << "the Slurm cluster did not start (needs root and scripts/deps.sh):\n"
+        << SlurmCluster::Get().error();
+    out_dir_ = tmp_ / "slurm-out";
+    WriteFile(tmp_ / "slurm.yaml", "partitions: {" + std::string(kRegion) +
+                                       ": debug}\n"
+                                       "defaultRegion: " +
+                                       kRegion +
+                                       "\n"
+                                       "instanceTypes:\n  cpu.small: {cpusPerTask: 1}\n"
+                                       "  mem.huge: {mem: 900000000M}\n"
+                                       "workerLayout: task\n"
+                                       "outputDir: " +
+                                       out_dir_ +
+                                       "\nlauncherPath: " + BinaryPath("launcher/mlspace-launch") +
+                                       "\nslurmConf: " + SlurmCluster::Get().conf() + "\n");
+  }
+  void TearDown() override {
+    if (proc_ && HasFailure()) {
+      std::fprintf(stderr, "---- controller.log ----\n%s\n",
+                   ReadFile(tmp_ / "controller.log").c_str());
+    }
+    StopController();
+  }
+
+  void StartController() {
+    ports_file_ = tmp_ / ("ports-" + std::to_string(++starts_) + ".json");
+    api_port_ = 0;
+    std::vector<std::string> argv = {BinaryPath("controller/cmd/mlspace-controller"),
+                                     "--manifests",
+                                     repo_.path(),
+                                     "--state-dir",
+                                     tmp_ / "state",
+                                     "--gateway=slurm",
+                                     "--slurm-config",
+                                     tmp_ / "slurm.yaml",
+                                     "--instance",
+                                     "slurm-e2e",
+                                     "--api-bind-address",
+                                     "127.0.0.1:0",
+                                     "--metrics-bind-address",
+                                     "127.0.0.1:0",
+                                     "--ports-file",
+                                     ports_file_,
+                                     "--poll-interval",
+                                     "300ms",
+                                     "--source-poll-interval",
+                                     "1s",
+                                     "--resync-interval",
+                                     "5s",
+                                     "--workers",
+                                     "4",
+                                     "--shutdown-grace",
+                                     "5s"};
+    proc_ = std::make_unique<Process>(argv, tmp_ / "controller.log");
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          if (!proc_->Running()) return true;
+          auto j = json::parse(ReadFile(ports_file_), nullptr, false);
+          if (j.is_discarded() || !j.contains("api")) return false;
+          api_port_ = j["api"].get<int>();
+          return true;
+        },
+        30s));
+    ASSERT_GT(api_port_, 0) << ReadFile(tmp_ / "controller.log");
+  }
+  void StopController() {
+    if (!proc_) return;
+    proc_->Signal(SIGTERM);
+    proc_->Wait(15s);
+    proc_.reset();
+  }
+
+  json Object(const std::string& name) const {
+    json o = GetJson(api_port_, "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/" + name);
+    if (!o.is_object() || o.value("kind", "") != "MLSpaceJob" || !o["status"].is_object()) {
+      return nullptr;
+    }
+    return o;
+  }
+  std::string Phase(const std::string& name) const {
+    json o = Object(name);
+    if (!o.is_null()) return o["status"].value("phase", "");
+    json ev = GetJson(
+        api_port_, "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D" + name);
+    if (ev.is_object() && ev["items"].is_array()) {
+      for (const auto& e : ev["items"]) {
+        if (e.value("reason", "") == "Removed") return "Removed";
+      }
+    }
+    return "";
+  }
+  bool WaitPhase(const std::string& name, const std::string& phase,
+                 std::chrono::milliseconds limit = 60s) {
+    return WaitFor([&] { return Phase(name) == phase; }, limit);
+  }
+  std::string RemoteJob(const std::string& name) const {
+    json o = Object(name);
+    return o.is_object() ? o["status"].value("remoteJobName", "") : "";
+  }
+  std::string SlurmState(const std::string& id) const {
+    json j = SlurmCluster::Get().Job(id);
+    return j.is_object() ? j.value("job_state", "") : "absent";
+  }
+  std::string Describe(const std::string& name) const { return Object(name).dump(); }
+
+  TempDir tmp_;
+  GitRepo repo_{tmp_ / "repo"};
+  std::string out_dir_;
+  std::string ports_file_;
+  int api_port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+TEST_F(SlurmE2eTest, RunsToCompletionAndServesLogsThroughTheApi) {
+  repo_.Write("jobs/ok.yaml", Manifest("ok", "echo hello from slurm; echo second line"));
+  repo_.Commit("ok");
+  StartController();
+  ASSERT_TRUE(WaitPhase("ok", "Succeeded")) << Describe("ok");
+  const std::string id = RemoteJob("ok");
+  json sj = SlurmCluster::Get().Job(id);
+  ASSERT_TRUE(sj.is_object()) << "job " << id << " not in squeue";
+  EXPECT_EQ(sj.value("job_state", ""), "COMPLETED");
+  EXPECT_NE(sj.value("comment", "").find("mlsj:slurm-e2e:default/ok/"), std::string::npos);
+  EXPECT_EQ(sj.value("partition", ""), "debug");
+
+  HttpReply logs =
+      HttpCall("GET", api_port_, "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/ok/log");
+  EXPECT_EQ(logs.status, 200) << logs.body;
+  EXPECT_NE(logs.body.find("hello from slurm\nsecond line\n"), std::string::npos) << logs.body;
+  HttpReply tail =
+      HttpCall("GET", api_port_,
+               "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/ok/log?tailLines=1");
+  EXPECT_EQ(tail.body, "second line\n");
+  EXPECT_EQ(ReadFile(out_dir_ + "/slurm-" + id + ".exit"), "exit 0\n");
+}
+
+TEST_F(SlurmE2eTest, FailingJobReportsExitCodeAndOutput) {
+  repo_.Write("jobs/bad.yaml",
+              Manifest("bad", "echo about to fail: disk full; exit 3", 1, "    backoffLimit: 0\n"));
+  repo_.Commit("bad");
+  StartController();
+  ASSERT_TRUE(WaitPhase("bad", "Failed")) << Describe("bad");
+  json o = Object("bad");
+  EXPECT_EQ(o["status"].value("exitCode", -1), 3) << o.dump();
+  EXPECT_NE(o.dump().find("about to fail: disk full"), std::string::npos) << o.dump();
+  EXPECT_EQ(SlurmState(RemoteJob("bad")), "FAILED");
+}
+
+TEST_F(SlurmE2eTest, SuspendAndRemovalCancelTheSlurmJob) {
+  repo_.Write("jobs/s.yaml", Manifest("s", "sleep 300"));
+  repo_.Write("jobs/r.yaml", Manifest("r", "sleep 300"));
+  repo_.Commit("two sleepers");
+  StartController();
+  ASSERT_TRUE(WaitPhase("s", "Running")) << Describe("s");
+  ASSERT_TRUE(WaitPhase("r", "Running")) << Describe("r");
+  const std::string s_id = RemoteJob("s");
+  const std::string r_id = RemoteJob("r");
+  EXPECT_EQ(SlurmState(s_id), "RUNNING");
+
+  repo_.Write("jobs/s.yaml", Manifest("s", "sleep 300", 1, "    suspend: true\n"));
+  repo_.Remove("jobs/r.yaml");
+  repo_.Commit("suspend s, remove r");
+  ASSERT_TRUE(WaitPhase("s", "Suspended")) << Describe("s");
+  ASSERT_TRUE(WaitPhase("r", "Removed")) << Describe("r");
+  EXPECT_TRUE(WaitFor([&] { return SlurmState(s_id) == "CANCELLED"; }, 20s)) << SlurmState(s_id);
+  EXPECT_TRUE(WaitFor([&] { return SlurmState(r_id) == "CANCELLED"; }, 20s)) << SlurmState(r_id);
+}
+
+// Slurm's own words reach the status: a submit sbatch refuses (memory no
+// node has) fails the object with sbatch's error, and a job held because its
+// partition is down says so in the Submitted condition until it runs.
+TEST_F(SlurmE2eTest, SlurmRefusalsAndPendingReasonsReachTheStatus) {
+  std::string huge = Manifest("huge", "echo never", 1, "    backoffLimit: 0\n");
+  huge.replace(huge.find("cpu.small"), 9, "mem.huge");
+  repo_.Write("jobs/huge.yaml", huge);
+  repo_.Commit("huge");
+  ASSERT_EQ(Sh("SLURM_CONF=" + SlurmCluster::Get().conf() +
+               " scontrol update PartitionName=debug State=DOWN"),
+            0);
+  repo_.Write("jobs/held.yaml", Manifest("held", "echo finally"));
+  repo_.Commit("held");
+  StartController();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        json o = Object("huge");
+        return o.is_object() && o["status"].value("phase", "") == "Failed";
+      },
+      60s))
+      << Describe("huge");
+  EXPECT_NE(Describe("huge").find("Memory specification can not be satisfied"), std::string::npos)
+      << Describe("huge");
+  const bool held_seen = WaitFor(
+      [&] { return Describe("held").find("pending: PartitionDown") != std::string::npos; }, 30s);
+  Sh("SLURM_CONF=" + SlurmCluster::Get().conf() + " scontrol update PartitionName=debug State=UP");
+  EXPECT_TRUE(held_seen) << Describe("held");
+  EXPECT_TRUE(WaitPhase("held", "Succeeded")) << Describe("held");
+}
+
+TEST_F(SlurmE2eTest, TwoWorkersRunAsTwoTasks) {
+  repo_.Write("jobs/w2.yaml", Manifest("w2", "echo worker $SLURM_PROCID of $SLURM_NTASKS", 2));
+  repo_.Commit("w2");
+  StartController();
+  ASSERT_TRUE(WaitPhase("w2", "Succeeded")) << Describe("w2");
+  const std::string id = RemoteJob("w2");
+  const std::string out = ReadFile(out_dir_ + "/slurm-" + id + ".out");
+  EXPECT_NE(out.find("worker 0 of 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("worker 1 of 2"), std::string::npos) << out;
+  json sj = SlurmCluster::Get().Job(id);
+  ASSERT_TRUE(sj.is_object());
+  EXPECT_EQ(sj.value("tasks", 0), 2) << sj.dump();
+}
+
+// SIGKILL of the controller while a burst of manifests is being submitted:
+// every manifest generation ends up with exactly one Slurm job.
+TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
+  constexpr int kJobs = 40;
+  for (int i = 0; i < kJobs; ++i) {
+    repo_.Write("jobs/burst-" + std::to_string(i) + ".yaml",
+                Manifest("burst-" + std::to_string(i), "sleep 1"));
+  }
+  repo_.Commit("burst");
+  // Each round: start, wait until this run has submitted at least one more
+  // job, SIGKILL at once (mid-burst: sbatch calls are in flight).
+  auto burst_jobs = [&] {
+    int n = 0;
+    json jobs = SlurmCluster::Get().Jobs();
+    if (!jobs.is_array()) return -1;
+    for (const auto& j : jobs) {
+      n += j.value("comment", "").find("mlsj:slurm-e2e:default/burst-") != std::string::npos;
+    }
+    return n;
+  };
+  int mid_burst_kills = 0;
+  for (int round = 0; round < 3; ++round) {
+    const int before = burst_jobs();
+    if (before >= kJobs) break;
+    StartController();
+    WaitFor([&] { return burst_jobs() > before; }, 30s);
+    proc_->Signal(SIGKILL);
+    proc_->Wait(10s);
+    proc_.reset();
+    const int after = burst_jobs();
+    if (after > before && after < kJobs) ++mid_burst_kills;
+  }
+  EXPECT_GE(mid_burst_kills, 1) << "no SIGKILL landed while submits were still due";
+  StartController();
+  for (int i = 0; i < kJobs; ++i) {
+    const std::string name = "burst-" + std::to_string(i);
+    ASSERT_TRUE(WaitPhase(name, "Succeeded", 120s)) << name << ": " << Describe(name);
+  }
+  json jobs = SlurmCluster::Get().Jobs();
+  ASSERT_TRUE(jobs.is_array());
+  std::map<std::string, int> per_marker;
+  for (const auto& j : jobs) {
+    const std::string c = j.value("comment", "");
+    const auto p = c.find("mlsj:slurm-e2e:default/burst-");
+    if (p == std::string::npos) continue;
+    ++per_marker[c.substr(p, c.find(' ', p) - p)];
+  }
+  // Jobs of this test only: the state dir is fresh, markers are per
+  // generation; other tests in this suite use other names.
+  int total = 0;
+  for (const auto& [marker, n] : per_marker) {
+    EXPECT_EQ(n, 1) << marker;
+    total += n;
+  }
+  EXPECT_EQ(static_cast<int>(per_marker.size()), kJobs);
+  EXPECT_EQ(total, kJobs);
+}
+
+}  // namespace
+}  // namespace mlspace::e2e
