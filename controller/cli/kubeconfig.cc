@@ -136,7 +136,7 @@ Result<Connection> ResolveConnection(const ConnectionFlags& flags, const GetEnv&
   std::string cluster_name, user_name;
   if (!context_name.empty()) {
     context = FindNamed(files, "contexts", "context", context_name);
-    if (!context && !flags.context.empty()) {
+    if ((!context || !context.IsMap()) && !flags.context.empty()) {
       return NotFoundError("--context " + flags.context + ": no such context in the kubeconfig");
     }
     cluster_name = Scalar(context, "cluster");
