@@ -312,8 +312,12 @@ void Ctl::Print(const json& body, const std::string& output, bool headers) {
   TableOptions t;
   t.wide = output == "wide";
   t.with_namespace = cl_.GetBool("all-namespaces");
-  t.headers = headers && !cl_.GetBool("no-headers");
-  out() << FormatTable(body, t);
+  t.headers = !cl_.GetBool("no-headers");
+  std::string text = FormatTable(body, t);
+  // Rows after the list (watch) are measured with the header, so they line
+  // up under it unless they are wider.
+  if (!headers && t.headers) text.erase(0, text.find('\n') + 1);
+  out() << text;
 }
 
 Result<HttpResponse> Ctl::Watch(const std::string& path, const std::string& accept,
@@ -383,6 +387,7 @@ int Ctl::Get() {
   if (!name.empty()) {
     watch += "&fieldSelector=" + QueryEscape("metadata.name=" + name);
   }
+  json columns = j.value("columnDefinitions", json::array());
   bool first = true;
   bool by_name = !name.empty();
   auto r = Watch(watch, accept, std::chrono::milliseconds(0), [&](const json& ev) {
@@ -400,7 +405,12 @@ int Ctl::Get() {
     }
     first = false;
     if (output == "yaml") out() << "---\n";
-    Print(ev["object"], output, false);
+    json obj = ev.value("object", json::object());
+    // kube-apiserver may leave the columns out after the list; keep the list's.
+    if (obj.value("kind", "") == "Table" && !obj["columnDefinitions"].is_array()) {
+      obj["columnDefinitions"] = columns;
+    }
+    Print(obj, output, false);
     out().flush();
     return true;
   });
