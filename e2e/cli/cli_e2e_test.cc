@@ -121,11 +121,28 @@ TEST_F(CliE2eTest, ReadSideOverHttpsWithAToken) {
 
   std::string logs = Ok("logs train");
   EXPECT_NE(logs.find("hello-from-train\nsecond-line"), std::string::npos) << logs;
+  // The job ended: a follow stream sends the output and ends.
+  EXPECT_NE(Ok("logs train -f").find("second-line"), std::string::npos);
   std::string tail = Ok("logs train --tail 1");
   EXPECT_EQ(tail.find("hello-from-train"), std::string::npos) << tail;
   EXPECT_NE(tail.find("second-line"), std::string::npos) << tail;
 
   EXPECT_NE(Ok("reconcile").find("reconcile requested"), std::string::npos);
+
+  // get -w prints a job committed while it watches, under the header.
+  Process watch({"/bin/sh", "-c",
+                 "exec env " + Kc() + " HOME=" + Q(tmp_ / "home") + " " +
+                     Q(BinaryPath("controller/cli/mlspacectl")) + " get -w"},
+                tmp_ / "watch.log");
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(tmp_ / "watch.log").find("train") != std::string::npos; }, 20s))
+      << ReadFile(tmp_ / "watch.log");
+  repo_.Write("jobs/later.yaml", JobManifest("later"));
+  repo_.Commit("later");
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadFile(tmp_ / "watch.log").find("\nlater ") != std::string::npos; }, 30s))
+      << ReadFile(tmp_ / "watch.log");
+  EXPECT_TRUE(watch.Running());  // still watching
 
   std::string out;
   EXPECT_EQ(Ctl("get nope", &out, Kc()), 1);

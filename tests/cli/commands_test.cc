@@ -78,6 +78,14 @@ class FakeApi {
     if (it == objects_.end()) return std::nullopt;
     return it->second;
   }
+  // Forgets objects, requests and stream events (one server serves the suite:
+  // stopping a Poco HTTPServer takes a quarter second).
+  void Reset() {
+    std::lock_guard<std::mutex> l(mu_);
+    requests_.clear();
+    objects_.clear();
+    events_.clear();
+  }
   void SetStreamEvents(std::vector<json> events) {
     std::lock_guard<std::mutex> l(mu_);
     events_ = std::move(events);
@@ -276,7 +284,13 @@ json Job(const std::string& name, const std::string& image = "img:1") {
 
 class CommandsTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() { api_ptr_ = new FakeApi; }
+  static void TearDownTestSuite() {
+    delete api_ptr_;
+    api_ptr_ = nullptr;
+  }
   void SetUp() override {
+    api_.Reset();
     char tmpl[] = "/tmp/mlspacectl-cmd-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -311,11 +325,14 @@ class CommandsTest : public ::testing::Test {
            "\nspec:\n  region: SR006\n  image: " + image + "\n";
   }
 
-  FakeApi api_;
+  static FakeApi* api_ptr_;
+  FakeApi& api_ = *api_ptr_;
   std::string dir_;
   std::map<std::string, std::string> env_;
   std::ostringstream out_, err_;
 };
+
+FakeApi* CommandsTest::api_ptr_ = nullptr;
 
 TEST_F(CommandsTest, ApplyCreatesConfiguresAndLeavesUnchanged) {
   std::string f = Write("jobs/a.yaml", Manifest("a") + "---\n" + Manifest("b"));
