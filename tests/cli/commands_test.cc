@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -606,6 +607,14 @@ TEST_F(CommandsTest, HelpVersionCompletionUsage) {
   EXPECT_EQ(out_.str().rfind("mlspacectl ", 0), 0u);
   EXPECT_EQ(Run({"completion", "bash"}), 0);
   EXPECT_NE(out_.str().find("complete -F _mlspacectl mlspacectl"), std::string::npos);
+  // The script is valid bash.
+  std::string script = dir_ + "/completion.bash";
+  std::ofstream(script) << out_.str();
+  EXPECT_EQ(std::system(("bash -n '" + script + "'").c_str()), 0);
+  EXPECT_EQ(
+      std::system(
+          ("bash -c 'source \"" + script + "\" && complete -p mlspacectl' >/dev/null").c_str()),
+      0);
   EXPECT_EQ(Run({"completion", "zsh"}), 0);
   EXPECT_NE(out_.str().find("bashcompinit"), std::string::npos);
   EXPECT_EQ(Run({"completion", "fish"}), 2);
