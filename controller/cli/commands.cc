@@ -724,10 +724,15 @@ int Ctl::Diff() {
   bool server_side = cl_.GetBool("server-side");
   std::string manager =
       cl_.Get("field-manager", server_side ? kDefaultFieldManager : kClientSideManager);
-  char live_tmpl[] = "/tmp/LIVE-XXXXXX";
-  char merged_tmpl[] = "/tmp/MERGED-XXXXXX";
-  if (!mkdtemp(live_tmpl) || !mkdtemp(merged_tmpl))
-    return Fail("error: cannot create a temporary directory");
+  // Named like kubectl's, under $TMPDIR.
+  std::error_code tmp_ec;
+  std::string tmp = std::filesystem::temp_directory_path(tmp_ec).string();
+  if (tmp_ec) tmp = "/tmp";
+  std::string live_tmpl = tmp + "/LIVE-XXXXXX";
+  std::string merged_tmpl = tmp + "/MERGED-XXXXXX";
+  if (!mkdtemp(live_tmpl.data()) || !mkdtemp(merged_tmpl.data())) {
+    return Fail("error: cannot create a temporary directory in " + tmp);
+  }
   std::string live_dir = live_tmpl, merged_dir = merged_tmpl;
   struct Cleanup {
     std::vector<std::string> dirs;
