@@ -161,7 +161,8 @@ const FlagSpec* FindFlag(const CommandSpec* cmd, const std::string& name, char s
 }
 
 std::string SeeHelp(const std::string& command) {
-  return command.empty() ? "(see mlspacectl --help)" : "(see mlspacectl " + command + " --help)";
+  // The top level says it as the project's other binaries do.
+  return command.empty() ? "(see --help)" : "(see mlspacectl " + command + " --help)";
 }
 
 }  // namespace
