@@ -96,6 +96,9 @@ TEST_F(CliE2eTest, ReadSideOverHttpsWithAToken) {
   EXPECT_NE(version.find("Client Version: mlspacectl "), std::string::npos) << version;
   EXPECT_NE(version.find("Server Version: "), std::string::npos) << version;
 
+  // wait, like kubectl's, needs the object to exist: the first sync first.
+  std::string out;
+  ASSERT_TRUE(WaitFor([&] { return Ctl("get train -o name", &out, Kc()) == 0; }, 30s)) << out;
   // wait watches until the job completes on the emulator.
   std::string waited = Ok("wait train --for=condition=Complete --timeout 90s");
   EXPECT_EQ(waited, "mlspacejob.mlspace.io/train condition met\n");
@@ -144,7 +147,6 @@ TEST_F(CliE2eTest, ReadSideOverHttpsWithAToken) {
       << ReadFile(tmp_ / "watch.log");
   EXPECT_TRUE(watch.Running());  // still watching
 
-  std::string out;
   EXPECT_EQ(Ctl("get nope", &out, Kc()), 1);
   EXPECT_NE(out.find("Error from server (NotFound)"), std::string::npos) << out;
   EXPECT_EQ(Ctl("get --bogus", &out, Kc()), 2);
