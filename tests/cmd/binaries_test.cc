@@ -37,6 +37,7 @@ std::string Binary(const std::string& rel) {
 const std::string kController = "controller/cmd/mlspace-controller";
 const std::string kEmulator = "controller/cmd/mlspace-gateway-emulator";
 const std::string kLauncher = "launcher/mlspace-launch";
+const std::string kCli = "controller/cli/mlspacectl";
 
 // Runs `rel args` through the shell (arguments are plain words here), with
 // a fresh working directory and no MLSPACE_* environment.
@@ -89,7 +90,7 @@ TEST(BinariesTest, EveryBinaryAnswersVersion) {
   const std::regex line(std::string(GetBuildVersion().version) +
                         R"( \(commit ([0-9a-f]{4,40}|unknown), built \d{4}-\d{2}-\d{2}\))");
   std::string first_tail;
-  for (const std::string& rel : {kController, kEmulator, kLauncher}) {
+  for (const std::string& rel : {kController, kEmulator, kLauncher, kCli}) {
     Outcome o = RunBinary(rel, "--version");
     EXPECT_EQ(o.exit_code, 0) << rel << ": " << o.output;
     std::string program = std::filesystem::path(rel).filename();
@@ -103,7 +104,7 @@ TEST(BinariesTest, EveryBinaryAnswersVersion) {
 }
 
 TEST(BinariesTest, UnknownFlagIsAUsageError) {
-  for (const std::string& rel : {kController, kEmulator}) {
+  for (const std::string& rel : {kController, kEmulator, kCli}) {
     Outcome o = RunBinary(rel, "--x");
     EXPECT_EQ(o.exit_code, 2) << rel;
     std::string program = std::filesystem::path(rel).filename();
