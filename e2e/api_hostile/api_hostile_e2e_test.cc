@@ -1,5 +1,5 @@
 // Issue 11, "Slow and hostile peers", against the real mlspace-controller
-// (MLSPACE_CONTROLLER) with raw sockets on loopback: dripping request
+// (MLSPACE_CONTROLLER, else the build's) with raw sockets on loopback: dripping request
 // heads, 10,000 idle connections, 1 MB targets and headers, bad escapes,
 // dot segments, HTTP/1.0 and pipelining. Connections come from several
 // 127.x.y.z source addresses (all loopback on Linux), as many clients
@@ -25,6 +25,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "e2e/harness/harness.h"
 
 namespace mlspace {
 namespace {
@@ -123,8 +125,10 @@ class HostileClientsTest : public ::testing::Test {
                            "/m -c user.name=t -c user.email=t@t commit -q --allow-empty -m x")
                               .c_str()),
               0);
-    const char* bin = std::getenv("MLSPACE_CONTROLLER");
-    ASSERT_NE(bin, nullptr) << "MLSPACE_CONTROLLER names the mlspace-controller binary";
+    const char* env = std::getenv("MLSPACE_CONTROLLER");
+    const std::string path =
+        env != nullptr ? env : e2e::BinaryPath("controller/cmd/mlspace-controller");
+    const char* bin = path.c_str();
     const std::string ports = dir_ + "/ports.json", log = dir_ + "/log";
     pid_ = fork();
     if (pid_ == 0) {
@@ -292,6 +296,25 @@ TEST_F(HostileClientsTest, Http10AndPipelinedRequestsAreAnswered) {
   EXPECT_NE(second, std::string::npos) << r;
   EXPECT_NE(r.find("MLSpaceJobList"), std::string::npos);
   EXPECT_LT(r.find("MLSpaceJobList"), second) << "answers out of order";
+}
+
+TEST_F(HostileClientsTest, OneClientGetsAtMostItsShareOfConnections) {
+  // --api-max-connections-per-client defaults to 256.
+  std::vector<int> held;
+  for (int i = 0; i < 256; ++i) {
+    int fd = Connect(api_port_, "127.0.5.1");
+    if (fd >= 0) held.push_back(fd);
+  }
+  ASSERT_EQ(held.size(), 256u);
+  std::this_thread::sleep_for(300ms);
+  Answer over = Get(api_port_, "/healthz", "127.0.5.1");
+  EXPECT_TRUE(StartsWith(over.text, "HTTP/1.1 503")) << over.text;
+  Answer other = Get(api_port_, "/healthz", "127.0.5.2");
+  EXPECT_TRUE(StartsWith(other.text, "HTTP/1.1 200")) << other.text;
+  for (int fd : held) close(fd);
+  std::this_thread::sleep_for(300ms);
+  Answer again = Get(api_port_, "/healthz", "127.0.5.1");
+  EXPECT_TRUE(StartsWith(again.text, "HTTP/1.1 200")) << again.text;
 }
 
 }  // namespace
