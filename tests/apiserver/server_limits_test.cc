@@ -289,6 +289,9 @@ TEST_F(LimitsServerTest, ConnectionsOverTheCapsAre503) {
   // Another client still gets in, up to the total.
   r = Get("/healthz", "127.0.0.2");
   EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+  // Its slot is freed after the server closed it, just after the client saw
+  // the close.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   held.push_back(Connect(server_->port(), "127.0.0.2"));
   held.push_back(Connect(server_->port(), "127.0.0.3"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
