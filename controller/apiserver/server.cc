@@ -136,10 +136,48 @@ class Session final : public Poco::Net::HTTPServerSession {
   bool HasBuffered() const { return buffered() > 0; }
 };
 
+// Request heads read on a worker thread get the acceptor's whole-head
+// deadline too: TLS heads (encrypted, so the acceptor cannot read them) and
+// a pipelined request's rest. The acceptor's sweep shuts down the socket of
+// a worker still waiting past the deadline, which ends its blocked read;
+// a read timeout alone would let a client drip a byte per timeout forever.
+class HeadDeadlines {
+ public:
+  void Arm(int fd, Clock::time_point deadline) {
+    std::lock_guard<std::mutex> lock(mu_);
+    deadlines_[fd] = deadline;
+  }
+  // Must run before `fd` is closed (the descriptor may be reused).
+  void Disarm(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    deadlines_.erase(fd);
+  }
+  // Shuts down the sockets past their deadline; returns how many.
+  int Expire(Clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (auto it = deadlines_.begin(); it != deadlines_.end();) {
+      if (now >= it->second) {
+        ::shutdown(it->first, SHUT_RDWR);
+        it = deadlines_.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    }
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int, Clock::time_point> deadlines_;
+};
+
 class Acceptor;
 
 // Everything a worker needs; owned by ApiServer::Impl.
 struct Shared {
+  HeadDeadlines head_deadlines;
   const ApiHandler* handler = nullptr;
   ServerLimits limits;
   StreamState streams;
@@ -619,6 +657,10 @@ class Acceptor {
   }
 
   void Sweep(Clock::time_point now) {
+    if (int n = shared_.head_deadlines.Expire(now); n > 0) {
+      Throttled("API connection closed: request head not received in time",
+                std::to_string(n) + " on worker threads (TLS or pipelined)");
+    }
     for (auto it = conns_.begin(); it != conns_.end();) {
       auto next = std::next(it);
       Conn& c = it->second;
@@ -704,13 +746,25 @@ class Connection final : public Poco::Net::TCPServerConnection {
     bool hand_back = false;
     {
       Session session(socket(), shared_.params);
+      const int fd = socket().impl()->sockfd();
+      // Destroyed before `session` closes the descriptor.
+      struct Disarm {
+        HeadDeadlines& d;
+        int fd;
+        ~Disarm() { d.Disarm(fd); }
+      } disarm{shared_.head_deadlines, fd};
       try {
         Poco::Net::StreamSocket s = socket();
         s.setSendTimeout(Poco::Timespan(shared_.limits.body_timeout.count() * 1000));
         // TLS: wait for the handshake and first head (bounded by the read
         // timeout); plain HTTP: the acceptor has the head already.
+        auto arm = [&] {
+          shared_.head_deadlines.Arm(fd, Clock::now() + shared_.limits.head_timeout);
+        };
+        if (plain == nullptr) arm();  // the handshake and first head
         bool more = plain != nullptr || session.hasMoreRequests();
         while (more && !shared_.streams.stopping.load()) {
+          arm();
           if (!ServeOne(session)) break;
           if (session.HasBuffered() || (plain && plain->HasPrefix())) continue;
           if (plain) {
@@ -737,6 +791,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
     try {
       Poco::Net::HTTPServerResponseImpl response(session);
       Poco::Net::HTTPServerRequestImpl request(response, session, shared_.params.get());
+      shared_.head_deadlines.Disarm(session.socket().impl()->sockfd());
       response.setDate(Poco::Timestamp());
       response.setVersion(request.getVersion());
       response.setKeepAlive(shared_.params->getKeepAlive() && request.getKeepAlive());
