@@ -37,10 +37,11 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "controller/core/log.h"
 
@@ -67,9 +68,14 @@ bool PeerClosed(Poco::Net::StreamSocket& socket) {
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+// A Kubernetes Status body; `message` may quote client input, so it is
+// JSON-escaped.
 std::string StatusJson(int code, const std::string& reason, const std::string& message) {
-  return R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":")" +
-         reason + R"(","code":)" + std::to_string(code) + R"(,"message":")" + message + "\"}";
+  return nlohmann::json{
+      {"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
+      {"status", "Failure"}, {"reason", reason},   {"code", code},
+      {"message", message}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // The client address a connection was accepted from, carried by its socket

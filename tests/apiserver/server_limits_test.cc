@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "controller/apiserver/server.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_state_store.h"
@@ -243,6 +245,13 @@ TEST_F(LimitsServerTest, BadEscapesAndDotSegmentsAre400) {
                         "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/%2e%2e/x"}) {
     std::string r = Get(t);
     EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << t << ": " << r;
+    // A Status body that parses although the message quotes the input.
+    size_t body = r.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << r;
+    auto status = nlohmann::json::parse(r.substr(body + 4), nullptr, false);
+    ASSERT_FALSE(status.is_discarded()) << r;
+    EXPECT_EQ(status["code"], 400);
+    EXPECT_EQ(status["reason"], "BadRequest");
   }
 }
 
