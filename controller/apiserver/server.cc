@@ -117,7 +117,13 @@ class PlainSocketImpl final : public Poco::Net::StreamSocketImpl, public ClientT
     prefix_ = std::move(bytes);
     pos_ = 0;
   }
-  bool HasPrefix() const { return pos_ < prefix_.size(); }
+  // The prefix bytes not read yet (a pipelined request's start); clears.
+  std::string TakePrefix() {
+    std::string rest = prefix_.substr(pos_);
+    prefix_.clear();
+    pos_ = 0;
+    return rest;
+  }
 
  private:
   std::string prefix_;
@@ -140,6 +146,18 @@ class Session final : public Poco::Net::HTTPServerSession {
  public:
   using Poco::Net::HTTPServerSession::HTTPServerSession;
   bool HasBuffered() const { return buffered() > 0; }
+  // Removes and returns the bytes read ahead of the last request (the
+  // start of a pipelined one); never reads the socket.
+  std::string TakeBuffered() {
+    std::string out;
+    char buf[8192];
+    while (buffered() > 0) {
+      int n = read(buf, std::min<std::streamsize>(buffered(), sizeof(buf)));
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
 };
 
 // Request heads read on a worker thread get the acceptor's whole-head
@@ -392,21 +410,21 @@ class Acceptor {
       conn.socket.close();
     }
     conns_.clear();
-    for (auto& s : inbox_) CloseReturned(s);
+    for (auto& r : inbox_) CloseReturned(r.socket);
     inbox_.clear();
     if (epoll_ >= 0) close(epoll_);
     if (wake_ >= 0) close(wake_);
     epoll_ = wake_ = -1;
   }
 
-  // A worker hands back an idle keep-alive connection (plain HTTP only).
-  // Thread-safe.
-  void Return(Poco::Net::StreamSocket socket) {
+  // A worker hands back a keep-alive connection (plain HTTP only) with the
+  // bytes of the next request it already read, if any. Thread-safe.
+  void Return(Poco::Net::StreamSocket socket, std::string read_ahead) {
     bool queued = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!stopping_) {
-        inbox_.push_back(socket);
+        inbox_.push_back({socket, std::move(read_ahead)});
         queued = true;
       }
     }
@@ -489,26 +507,35 @@ class Acceptor {
   }
 
   void TakeReturned() {
-    std::deque<Poco::Net::StreamSocket> got;
+    std::deque<Returned> got;
     {
       std::lock_guard<std::mutex> lock(mu_);
       got.swap(inbox_);
     }
-    for (auto& s : got) {
-      auto* plain = dynamic_cast<PlainSocketImpl*>(s.impl());
+    for (auto& r : got) {
+      auto* plain = dynamic_cast<PlainSocketImpl*>(r.socket.impl());
       if (plain == nullptr) {
-        CloseReturned(s);
+        CloseReturned(r.socket);
         continue;
       }
-      int fd = s.impl()->sockfd();
+      int fd = r.socket.impl()->sockfd();
       Conn c;
-      c.socket = s;
+      c.socket = r.socket;
       c.plain = plain;
       c.client = plain->client();
       c.deadline = Clock::now() + shared_.limits.idle_timeout;
       c.idle = true;
-      conns_.emplace(fd, std::move(c));
+      auto it = conns_.emplace(fd, std::move(c)).first;
       Watch(fd);
+      if (!r.read_ahead.empty()) {
+        // A pipelined request: its head is read here like any other, so a
+        // client that pipelines a partial head holds no thread either.
+        it->second.idle = false;
+        it->second.deadline = Clock::now() + shared_.limits.head_timeout;
+        pending_bytes_ += r.read_ahead.size();
+        it->second.head = std::move(r.read_ahead);
+        Advance(it);
+      }
     }
   }
 
@@ -611,6 +638,14 @@ class Acceptor {
     }
     c.head.append(buf, static_cast<size_t>(n));
     pending_bytes_ += static_cast<size_t>(n);
+    Advance(it);
+  }
+
+  // Dispatches the connection if its head is whole, answers if over a limit.
+  void Advance(std::unordered_map<int, Conn>::iterator it) {
+    Conn& c = it->second;
+    const int fd = it->first;
+    const ServerLimits& limits = shared_.limits;
     HeadScan scan = ScanRequestHead(c.head, limits);
     switch (scan.state) {
       case HeadState::kIncomplete:
@@ -733,8 +768,12 @@ class Acceptor {
   Clock::time_point last_warn_{};
   int suppressed_ = 0;
   std::mutex mu_;
-  bool stopping_ = false;                      // guarded by mu_
-  std::deque<Poco::Net::StreamSocket> inbox_;  // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  struct Returned {
+    Poco::Net::StreamSocket socket;
+    std::string read_ahead;
+  };
+  std::deque<Returned> inbox_;  // guarded by mu_
 };
 
 // One connection on a worker thread: requests until the client stops
@@ -749,6 +788,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
     auto* tag = dynamic_cast<ClientTag*>(socket().impl());
     const std::string client = tag ? tag->client() : "";
     Poco::Net::StreamSocket back;
+    std::string read_ahead;
     bool hand_back = false;
     {
       Session session(socket(), shared_.params);
@@ -772,8 +812,10 @@ class Connection final : public Poco::Net::TCPServerConnection {
         while (more && !shared_.streams.stopping.load()) {
           arm();
           if (!ServeOne(session)) break;
-          if (session.HasBuffered() || (plain && plain->HasPrefix())) continue;
           if (plain) {
+            // Plain HTTP: the next request (even one pipelined behind this
+            // one) is read by the acceptor, never on this thread.
+            read_ahead = session.TakeBuffered() + plain->TakePrefix();
             hand_back = true;
             break;
           }
@@ -785,7 +827,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
       if (hand_back) back = session.detachSocket();
     }
     if (hand_back && shared_.acceptor != nullptr) {
-      shared_.acceptor->Return(std::move(back));
+      shared_.acceptor->Return(std::move(back), std::move(read_ahead));
     } else {
       shared_.limiter->Release(client);
     }

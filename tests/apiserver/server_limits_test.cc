@@ -202,6 +202,30 @@ TEST_F(LimitsServerTest, DrippingHeadsHoldNoThreads) {
   for (int fd : drips) close(fd);
 }
 
+// A request followed by the start of a pipelined one: the rest of that head
+// is waited for by the acceptor too, not on the worker that served the first.
+TEST_F(LimitsServerTest, PipelinedPartialHeadsHoldNoThreads) {
+  StartWith(ServerLimits{});  // two worker threads in all
+  std::vector<int> drips;
+  for (int i = 0; i < 40; ++i) {
+    int fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    SendAll(fd, "GET /apis/mlspace.io/v1alpha1/mlspacejobs HTTP/1.1\r\nHost: x\r\n\r\nGET /ap");
+    drips.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = Clock::now();
+  std::string list = Get("/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs");
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(list.rfind("HTTP/1.1 200", 0), 0u) << list;
+  // Each dripping connection got its first answer.
+  for (int fd : drips) {
+    std::string r = ReadUntilClose(fd, std::chrono::milliseconds(50));
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    close(fd);
+  }
+}
+
 TEST_F(LimitsServerTest, AHeadNotWholeInTimeIs408AndClosed) {
   ServerLimits l;
   l.head_timeout = std::chrono::milliseconds(300);
