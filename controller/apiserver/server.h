@@ -1,7 +1,10 @@
 #pragma once
 
-// The HTTP listener for ApiHandler, on Poco::Net::HTTPServer. Owns threads
-// and sockets only; every decision is in the handler.
+// The HTTP listener for ApiHandler: an epoll acceptor that reads request
+// heads without a thread and enforces ServerLimits, in front of Poco's
+// request classes on worker pools (one for the API, one for probes). Owns
+// threads, sockets and transport limits only; every API decision is in the
+// handler. docs/api-access.md "Limits", docs/decisions.md.
 
 #include <chrono>
 #include <cstddef>
