@@ -80,6 +80,8 @@ struct Config {
   std::string api_token_file;
   std::string api_tls_cert_file;
   std::string api_tls_key_file;
+  int api_max_connections = apiserver::ServerLimits().max_connections;
+  int api_max_connections_per_client = apiserver::ServerLimits().max_connections_per_client;
   bool prune = true;
   double prune_max_fraction = 0.5;
   std::string log_format = "text";
@@ -148,6 +150,12 @@ FlagSet MakeFlags(Config& c) {
            "serve the API over https with this PEM certificate (reloaded on change)");
   f.String("api-tls-private-key-file", &c.api_tls_key_file, "FILE",
            "PEM private key of --api-tls-cert-file");
+  f.Int("api-max-connections", &c.api_max_connections,
+        "open API connections in all; more are answered 503 (clamped below the descriptor "
+        "limit)",
+        1, 1 << 20);
+  f.Int("api-max-connections-per-client", &c.api_max_connections_per_client,
+        "open API connections per client address; more are answered 503", 1, 1 << 20);
   f.Bool("prune", &c.prune, "cancel remote jobs of removed manifests");
   f.Double("prune-max-fraction", &c.prune_max_fraction,
            "refuse to prune more than this fraction of objects at once", 0, 1);
@@ -640,8 +648,10 @@ int Run(int argc, char** argv) {
   int api_port = 0;
   std::string api_address = "off";
   if (api_bind) {
-    auto s = apiserver::ApiServer::Start(handler,
-                                         {*api_bind, 8, api_tokens ? "token-file" : "", api_tls});
+    apiserver::ServerOptions api_options{*api_bind, 8, api_tokens ? "token-file" : "", api_tls};
+    api_options.limits.max_connections = cfg.api_max_connections;
+    api_options.limits.max_connections_per_client = cfg.api_max_connections_per_client;
+    auto s = apiserver::ApiServer::Start(handler, api_options);
     if (!s.ok()) {
       controller->Stop();
       bridge.StopGauges();  // before `controller` goes

@@ -209,3 +209,47 @@ TEST_F(SecureServerTest, StreamsChunkedAndStopEndsAFollow) {
 
 }  // namespace
 }  // namespace mlspace::apiserver
+
+namespace mlspace::apiserver {
+namespace {
+
+// TLS heads are encrypted, so a worker reads them; the whole-head deadline
+// still holds there: a client dripping a ClientHello byte by byte, each
+// byte well within the read timeout, is cut off at the deadline.
+TEST_F(SecureServerTest, ADrippedHandshakeIsCutOffAtTheHeadDeadline) {
+  ASSERT_TRUE(testing::WriteSelfSigned("127.0.0.1", cert_, key_));
+  ApiHandler handler(store_, clock_, ControllerHooks{}, HandlerOptions{});
+  ServerOptions options{HostPort{"127.0.0.1", 0}, 2, "", TlsFiles{cert_, key_}};
+  options.limits.head_timeout = std::chrono::milliseconds(500);
+  auto server = ApiServer::Start(handler, options);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Poco::Net::StreamSocket s(
+      Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>((*server)->port())));
+  // A handshake record announcing 512 bytes, then one byte per 100 ms.
+  const char record[] = {0x16, 0x03, 0x01, 0x02, 0x00};
+  s.sendBytes(record, sizeof(record));
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const char zero = 0;
+    try {
+      s.sendBytes(&zero, 1);
+      if (s.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) {
+        char buf[64];
+        if (s.receiveBytes(buf, sizeof(buf)) <= 0) {
+          closed = true;
+          break;
+        }
+      }
+    } catch (const Poco::Exception&) {
+      closed = true;  // reset by the server
+      break;
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace mlspace::apiserver

@@ -53,9 +53,10 @@ struct Watcher {
 
 class ServerWatchTest : public ::testing::Test {
  protected:
-  void Start(int max_watches) {
+  void Start(int max_watches, ServerLimits limits = {}) {
     ServerOptions o{HostPort{"127.0.0.1", 0}, 2, ""};
     o.max_watches = max_watches;
+    o.limits = limits;
     auto s = ApiServer::Start(handler_, o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
@@ -96,6 +97,25 @@ TEST_F(ServerWatchTest, ManyWatchersSeeACommitAsChunkedJsonLines) {
   auto start = std::chrono::steady_clock::now();
   server_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+// The head, body and idle timeouts bound how a request arrives, never how
+// long its answer streams: kubectl -w sits quiet for hours.
+TEST_F(ServerWatchTest, WatchesOutliveTheRequestTimeouts) {
+  ASSERT_TRUE(observed_.Write(Upsert("a", api::Phase::kPending)).ok());
+  ServerLimits quick;
+  quick.head_timeout = 200ms;
+  quick.body_timeout = 200ms;
+  quick.idle_timeout = 200ms;
+  Start(4, quick);
+  Watcher w(server_->port(), "watch=true");
+  ASSERT_EQ(w.response.getStatus(), 200);
+  EXPECT_EQ(w.Next()["type"], "ADDED");
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(observed_.Write(Upsert("a", api::Phase::kRunning)).ok());
+  auto e = w.Next();
+  EXPECT_EQ(e["type"], "MODIFIED");
+  EXPECT_EQ(e["object"]["status"]["phase"], "Running");
 }
 
 TEST_F(ServerWatchTest, WatchesBeyondTheCapAreTooManyRequests) {
