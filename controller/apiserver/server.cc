@@ -13,23 +13,38 @@
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <Poco/StreamCopier.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <mutex>
 #include <sstream>
 
+#include "controller/apiserver/writes.h"
 #include "controller/core/log.h"
 
 namespace mlspace::apiserver {
 namespace {
 
-constexpr size_t kMaxBodyBytes = 4 << 20;
+// One byte past the write limit: enough to tell "at the limit" from "over
+// it" (413, answered by WriteApi) without reading the rest.
+constexpr size_t kMaxBodyBytes = kMaxWriteBodyBytes + 1;
+
+// Reads at most `limit` bytes of the body (Poco's copyToString has no
+// limit: its third argument is a buffer size).
+std::string ReadBody(std::istream& in, size_t limit) {
+  std::string body;
+  char buf[8192];
+  while (body.size() < limit && in) {
+    in.read(buf, static_cast<std::streamsize>(std::min(sizeof(buf), limit - body.size())));
+    body.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  return body;
+}
 
 // Shared by the listener and its handlers: whether the server is stopping
 // and how many streams (watches) hold a thread now.
@@ -58,6 +73,7 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
                      Poco::Net::HTTPServerResponse& response) override {
     ApiResponse reply;
     std::string path;
+    bool oversized = false;
     try {
       ApiRequest req;
       req.method = request.getMethod();
@@ -70,9 +86,16 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         req.headers[name] = v;
       }
-      std::string body;
-      Poco::StreamCopier::copyToString(request.stream(), body, kMaxBodyBytes);
-      req.body = std::move(body);
+      // A declared length over the limit is refused without reading the
+      // body; the connection is closed, as the unread bytes follow.
+      if (request.hasContentLength() &&
+          request.getContentLength64() > static_cast<Poco::Int64>(kMaxWriteBodyBytes)) {
+        oversized = true;
+        req.body.assign(kMaxBodyBytes, ' ');
+      } else {
+        req.body = ReadBody(request.stream(), kMaxBodyBytes);
+        oversized = req.body.size() > kMaxWriteBodyBytes;
+      }
       reply = handler_.Handle(req);
     } catch (const Poco::Exception& e) {
       reply = ApiResponse{};
@@ -113,6 +136,7 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
     response.setContentType(reply.content_type);
     for (const auto& [k, v] : reply.headers) response.set(k, v);
     response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    if (oversized) response.setKeepAlive(false);
     response.send() << reply.body;
   }
 
