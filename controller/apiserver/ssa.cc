@@ -39,16 +39,23 @@ const json* At(const json& root, const FieldPath& path) {
   return v;
 }
 
+// Erases the field and then every ancestor it leaves empty (a map whose
+// last applied key went, e.g. `labels: {}`), as apply does.
 void EraseAt(json& root, const FieldPath& path) {
   if (path.empty()) return;
-  json* v = &root;
+  std::vector<json*> chain{&root};
   for (size_t i = 0; i + 1 < path.size(); ++i) {
+    json* v = chain.back();
     if (!v->is_object()) return;
     auto it = v->find(path[i]);
     if (it == v->end()) return;
-    v = &*it;
+    chain.push_back(&*it);
   }
-  if (v->is_object()) v->erase(path.back());
+  if (!chain.back()->is_object()) return;
+  chain.back()->erase(path.back());
+  for (size_t i = chain.size() - 1; i > 0 && chain[i]->empty(); --i) {
+    chain[i - 1]->erase(path[i - 1]);
+  }
 }
 
 bool IsPrefix(const FieldPath& a, const FieldPath& b) {

@@ -592,7 +592,8 @@ ApiResponse WriteApi::Commit(const Params& p, json doc, api::WriteOp op,
       Cause c = ParseCause(e);
       if (!c.unknown_field) continue;
       ErasePointer(doc, PointerOf(c.field));
-      warnings.push_back("unknown field " + Quoted(c.field));
+      if (p.validation == FieldValidation::kWarn)
+        warnings.push_back("unknown field " + Quoted(c.field));
       pruned = true;
     }
     if (pruned) parsed = api::ParseObjectDocument(doc, kSource);
