@@ -37,6 +37,11 @@ std::vector<api::ManifestWriteRequest> FakeManifestWriter::writes() const {
   return writes_;
 }
 
+void FakeManifestWriter::ClearWrites() {
+  std::lock_guard<std::mutex> lock(mu_);
+  writes_.clear();
+}
+
 int FakeManifestWriter::finds() const {
   std::lock_guard<std::mutex> lock(mu_);
   return finds_;

@@ -32,6 +32,7 @@ class FakeManifestWriter final : public api::ManifestWriter {
   void FailFind(Status s);
 
   std::vector<api::ManifestWriteRequest> writes() const;
+  void ClearWrites();
   int finds() const;
 
   Result<api::StoredDocument> Find(const ObjectKey& key, const std::string& path_hint) override;
