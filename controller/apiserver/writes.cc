@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "controller/api/codec.h"
+#include "controller/api/crd.h"
 #include "controller/api/manifest.h"
 #include "controller/api/types.h"
 #include "controller/api/yaml_json.h"
@@ -210,6 +211,36 @@ const json* Meta(const json& doc, const char* key) {
 std::string MetaString(const json& doc, const char* key) {
   const json* v = Meta(doc, key);
   return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+// The committed document with the CRD's defaults filled into its spec:
+// what the served object shows, so a JSON patch written against `kubectl
+// get -o yaml` (replace /spec/workers, test /spec/type) finds its paths.
+json WithDefaults(const json& doc) {
+  json out = doc;
+  auto validator = api::CrdValidator();
+  if (!validator.ok() || !out.is_object() || !out.contains("spec") || !out["spec"].is_object()) {
+    return out;
+  }
+  if (!(*validator)->ApplyDefaults(out["spec"], api::kCrdSpecSchemaPointer).ok()) return doc;
+  return out;
+}
+
+// Drops from `result` every member the defaulting added (absent from
+// `committed`, present in `defaulted`) that the patch left at its default
+// value, so defaults never reach git unless a patch set them.
+void StripUntouchedDefaults(const json& committed, const json& defaulted, json& result) {
+  if (!defaulted.is_object() || !result.is_object()) return;
+  for (auto it = defaulted.begin(); it != defaulted.end(); ++it) {
+    auto r = result.find(it.key());
+    if (r == result.end()) continue;
+    auto c = committed.is_object() ? committed.find(it.key()) : committed.end();
+    if (!committed.is_object() || c == committed.end()) {
+      if (*r == it.value()) result.erase(r);
+      continue;
+    }
+    if (c->is_object() && it.value().is_object()) StripUntouchedDefaults(*c, it.value(), *r);
+  }
 }
 
 std::string ManagerFromUserAgent(const std::string& ua) {
@@ -466,7 +497,11 @@ ApiResponse WriteApi::Patch(const ApiRequest& req, const Params& p) const {
   std::string live_rv = *rec ? std::to_string((*rec)->resource_version) : "";
   if (!working["metadata"].is_object()) working["metadata"] = json::object();
   if (!live_rv.empty()) working["metadata"]["resourceVersion"] = live_rv;
-  auto patched = ApplyPatch(type, working, *body);
+  // A JSON patch addresses the served (defaulted) object; its defaults
+  // are dropped again where the patch left them alone.
+  json base = type == PatchType::kJson ? WithDefaults(working) : working;
+  auto patched = ApplyPatch(type, base, *body);
+  if (patched.ok() && type == PatchType::kJson) StripUntouchedDefaults(working, base, *patched);
   if (!patched.ok()) {
     if (patched.status().code() == StatusCode::kFailedPrecondition) {
       return Fail(422, "Invalid", patched.status().message());

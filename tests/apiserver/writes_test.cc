@@ -315,6 +315,18 @@ TEST_F(WritesTest, JsonPatch) {
   EXPECT_EQ(stale.status, 422) << stale.body;
 }
 
+TEST_F(WritesTest, JsonPatchSeesDefaultsButCommitsOnlyWhatItChanged) {
+  // workers and type are defaults of the served object, absent from git.
+  auto r = Do("PATCH", kR + "/llama",
+              R"([{"op":"test","path":"/spec/type","value":"binary"},
+                  {"op":"replace","path":"/spec/workers","value":2}])",
+              "application/json-patch+json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json committed = Committed("llama");
+  EXPECT_EQ(committed["spec"]["workers"], 2);
+  EXPECT_FALSE(committed["spec"].contains("type")) << committed.dump();
+}
+
 TEST_F(WritesTest, PatchMakingObjectInvalidIs422) {
   auto r = Do("PATCH", kR + "/llama", R"({"spec":{"workers":0}})", "application/merge-patch+json");
   ASSERT_EQ(r.status, 422) << r.body;

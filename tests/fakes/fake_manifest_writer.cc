@@ -37,6 +37,11 @@ std::vector<api::ManifestWriteRequest> FakeManifestWriter::writes() const {
   return writes_;
 }
 
+void FakeManifestWriter::OnCommit(std::function<void(const api::ManifestWriteRequest&)> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_commit_ = std::move(hook);
+}
+
 void FakeManifestWriter::ClearWrites() {
   std::lock_guard<std::mutex> lock(mu_);
   writes_.clear();
@@ -58,6 +63,18 @@ Result<api::StoredDocument> FakeManifestWriter::Find(const ObjectKey& key,
 }
 
 Result<api::ManifestWriteResult> FakeManifestWriter::Write(const api::ManifestWriteRequest& req) {
+  auto out = WriteLocked(req);
+  std::function<void(const api::ManifestWriteRequest&)> hook;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook = on_commit_;
+  }
+  if (out.ok() && hook) hook(req);
+  return out;
+}
+
+Result<api::ManifestWriteResult> FakeManifestWriter::WriteLocked(
+    const api::ManifestWriteRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
   writes_.push_back(req);
   if (fail_next_) {

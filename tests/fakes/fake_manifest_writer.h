@@ -7,6 +7,7 @@
 // and failures on demand. Thread-safe (one mutex). The real libgit2 writer
 // is tested against real repositories in tests/source.
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,10 @@ class FakeManifestWriter final : public api::ManifestWriter {
   // Every Find fails with `s` until cleared with an OK status.
   void FailFind(Status s);
 
+  // Called after each successful Write (outside the lock), e.g. to play
+  // the controller recording the commit in a store.
+  void OnCommit(std::function<void(const api::ManifestWriteRequest&)> hook);
+
   std::vector<api::ManifestWriteRequest> writes() const;
   void ClearWrites();
   int finds() const;
@@ -39,6 +44,7 @@ class FakeManifestWriter final : public api::ManifestWriter {
   Result<api::ManifestWriteResult> Write(const api::ManifestWriteRequest& req) override;
 
  private:
+  Result<api::ManifestWriteResult> WriteLocked(const api::ManifestWriteRequest& req);
   struct Doc {
     std::string path;
     std::string yaml;
@@ -49,6 +55,7 @@ class FakeManifestWriter final : public api::ManifestWriter {
   std::optional<Status> fail_next_;
   Status fail_find_;
   int finds_ = 0;
+  std::function<void(const api::ManifestWriteRequest&)> on_commit_;
   int commits_ = 0;
 };
 
