@@ -61,8 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static World world;
   if (size < 2) return 0;
   const mlspace::ObjectKey key{"ns", "a"};
+  world.writer->Reset();
   world.writer->Put(key, kDoc);
-  world.writer->ClearWrites();
   ApiRequest req;
   req.path = "/apis/mlspace.io/v1alpha1/namespaces/ns/mlspacejobs/a";
   switch (data[0] % 6) {

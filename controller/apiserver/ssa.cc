@@ -80,7 +80,7 @@ void MergeInto(json& target, const json& config) {
 }
 
 std::string PrintManager(const ManagedEntry& e) {
-  std::string s = json(e.manager).dump();
+  std::string s = json(e.manager).dump(-1, ' ', false, json::error_handler_t::replace);
   if (e.operation == "Update") s += " using " + e.api_version;
   return s;
 }

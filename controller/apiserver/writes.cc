@@ -38,7 +38,10 @@ ApiResponse Fail(int code, std::string_view reason, std::string_view message) {
   return Reply(code, StatusFailure(code, reason, message));
 }
 
-std::string Quoted(std::string_view s) { return json(std::string(s)).dump(); }
+// Invalid UTF-8 (a field name from a fuzzed body) is replaced, never thrown.
+std::string Quoted(std::string_view s) {
+  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 std::string ObjectRef(const std::string& name) {
   return std::string(api::kPlural) + "." + api::kGroup + " " + Quoted(name);
@@ -167,10 +170,15 @@ json::json_pointer PointerOf(const std::string& path) {
 
 void ErasePointer(json& doc, const json::json_pointer& ptr) {
   if (ptr.empty()) return;
-  json::json_pointer parent = ptr.parent_pointer();
-  if (!doc.contains(parent)) return;
-  json& p = doc.at(parent);
-  if (p.is_object()) p.erase(ptr.back());
+  try {
+    json::json_pointer parent = ptr.parent_pointer();
+    if (!doc.contains(parent)) return;
+    json& p = doc.at(parent);
+    if (p.is_object()) p.erase(ptr.back());
+  } catch (const json::exception&) {
+    // A path the validator reported cannot be malformed; if it were, the
+    // re-validation below reports the field again.
+  }
 }
 
 // Server-owned metadata and status never come from a request: the
@@ -409,8 +417,11 @@ Result<json> RequestObject(const ApiRequest& req, const std::string& ns, const s
   if (!name.empty()) {
     if (auto it = md.find("name"); it != md.end() && !it->is_null()) {
       if (*it != name) {
-        return InvalidArgumentError("the name of the object (" + it->dump() +
-                                    ") does not match the name on the URL (" + name + ")");
+        return InvalidArgumentError(
+            "the name of the object (" +
+            Quoted(it->is_string() ? it->get<std::string>()
+                                   : it->dump(-1, ' ', false, json::error_handler_t::replace)) +
+            ") does not match the name on the URL (" + name + ")");
       }
     } else {
       md["name"] = name;
@@ -703,7 +714,9 @@ ApiResponse WriteApi::Commit(const Params& p, json doc, api::WriteOp op,
   if (!job.metadata.labels.empty()) md["labels"] = job.metadata.labels;
   if (!job.metadata.annotations.empty()) md["annotations"] = job.metadata.annotations;
   if (const json* mf = Meta(doc, "managedFields")) md["managedFields"] = *mf;
-  json spec = json::parse(Redact(api::SpecToJson(job.spec).dump()), nullptr, false);
+  json spec = json::parse(
+      Redact(api::SpecToJson(job.spec).dump(-1, ' ', false, json::error_handler_t::replace)),
+      nullptr, false);
   obj["spec"] = spec.is_discarded() ? json::object() : spec;
   ApiResponse r = Reply(ok_code, obj);
   if (!warnings.empty()) {

@@ -42,8 +42,9 @@ void FakeManifestWriter::OnCommit(std::function<void(const api::ManifestWriteReq
   on_commit_ = std::move(hook);
 }
 
-void FakeManifestWriter::ClearWrites() {
+void FakeManifestWriter::Reset() {
   std::lock_guard<std::mutex> lock(mu_);
+  docs_.clear();
   writes_.clear();
 }
 

@@ -37,7 +37,8 @@ class FakeManifestWriter final : public api::ManifestWriter {
   void OnCommit(std::function<void(const api::ManifestWriteRequest&)> hook);
 
   std::vector<api::ManifestWriteRequest> writes() const;
-  void ClearWrites();
+  // Forgets every document and recorded write (fuzzing: a fresh world).
+  void Reset();
   int finds() const;
 
   Result<api::StoredDocument> Find(const ObjectKey& key, const std::string& path_hint) override;
