@@ -30,9 +30,29 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string Kubectl() {
+// $MLSPACE_KUBECTL, /usr/bin/kubectl, or the pinned kubectl 1.32 that
+// scripts/tools.sh fetches and caches (as the chart tests do).
+std::string FindKubectl() {
   if (const char* k = std::getenv("MLSPACE_KUBECTL"); k && *k) return k;
-  return "/usr/bin/kubectl";
+  if (std::filesystem::exists("/usr/bin/kubectl")) return "/usr/bin/kubectl";
+  const char* src = std::getenv("MLSPACE_SOURCE_DIR");
+  if (!src) return "/usr/bin/kubectl";
+  std::string cmd = std::string(src) + "/scripts/tools.sh 2>&1";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof(buf), p)) out += buf;
+    ::pclose(p);
+  }
+  size_t at = out.find("KUBECTL=");
+  if (at == std::string::npos) return "/usr/bin/kubectl";
+  size_t end = out.find('\n', at);
+  return out.substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
+}
+
+const std::string& Kubectl() {
+  static const std::string path = FindKubectl();
+  return path;
 }
 
 std::string ReadAll(const fs::path& p) {
