@@ -474,9 +474,13 @@ static ParseResult ParseManifestFileUnescaped(std::string_view path, std::string
   return result;
 }
 
-Result<MLSpaceJob> ParseObject(const json& object, std::string_view source) {
+ManifestDocument ParseObjectDocument(const json& object, std::string_view source) {
   DocumentParser p(source, nullptr);
-  ManifestDocument doc = p.Parse(object);
+  return p.Parse(object);
+}
+
+Result<MLSpaceJob> ParseObject(const json& object, std::string_view source) {
+  ManifestDocument doc = ParseObjectDocument(object, source);
   switch (doc.kind) {
     case ManifestDocument::Kind::kJob:
       return std::move(*doc.job);

@@ -70,6 +70,11 @@ ParseResult ParseManifestFile(std::string_view path, std::string_view content);
 // joined into one InvalidArgument status.
 Result<MLSpaceJob> ParseObject(const nlohmann::json& object, std::string_view source);
 
+// ParseObject's document: the same checks, but each error kept apart
+// ("<source>: <field>: <message>", or "<source>: unknown field \"f\""),
+// so the API server can answer one cause per field.
+ManifestDocument ParseObjectDocument(const nlohmann::json& object, std::string_view source);
+
 struct InvalidManifest {
   std::optional<ObjectKey> key;  // unset when the name itself is unreadable
   std::string source_path;

@@ -356,4 +356,76 @@ Result<json> YamlToJson(std::string_view text) {
   return std::move(docs.front().value);
 }
 
+namespace {
+
+// A string that a YAML 1.2 (or 1.1: yes/no/on/off) reader would not read
+// back as that string when written plain is written double-quoted.
+bool NeedsQuotes(const std::string& s) {
+  if (!ResolvePlain(s).is_string()) return true;
+  static const char* const k11[] = {"y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no", "No",
+                                    "NO", "on", "On",  "ON",  "off", "Off", "OFF", "=",  "<<"};
+  for (const char* w : k11) {
+    if (s == w) return true;
+  }
+  if (s.size() > 1 && s[0] == '0' && IsDigit(s[1])) return true;  // 0755: octal in YAML 1.1
+  if (s.size() >= 2 && s[0] == '.' &&
+      (s == ".inf" || s == ".Inf" || s == ".nan" || s == ".NaN" || s == "-.inf" || s == "+.inf")) {
+    return true;
+  }
+  return false;
+}
+
+void Emit(YAML::Emitter& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::object:
+      out << YAML::BeginMap;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        out << YAML::Key;
+        Emit(out, json(it.key()));
+        out << YAML::Value;
+        Emit(out, it.value());
+      }
+      out << YAML::EndMap;
+      break;
+    case json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& item : v) Emit(out, item);
+      out << YAML::EndSeq;
+      break;
+    case json::value_t::string: {
+      const auto& s = v.get_ref<const std::string&>();
+      if (NeedsQuotes(s)) out << YAML::DoubleQuoted;
+      out << s;
+      break;
+    }
+    case json::value_t::null:
+      out << YAML::Null;
+      break;
+    case json::value_t::boolean:
+      out << (v.get<bool>() ? "true" : "false");
+      break;
+    default:  // numbers: nlohmann's shortest round-trip text (1.0 stays a float)
+      out << v.dump();
+      break;
+  }
+}
+
+}  // namespace
+
+Result<std::string> JsonToYaml(const json& value) {
+  try {
+    YAML::Emitter out;
+    out.SetIndent(2);
+    out.SetSeqFormat(YAML::Block);
+    out.SetMapFormat(YAML::Block);
+    Emit(out, value);
+    if (!out.good()) return InternalError("YAML emitter: " + out.GetLastError());
+    std::string text = out.c_str();
+    if (text.empty() || text.back() != '\n') text += '\n';
+    return text;
+  } catch (const std::exception& e) {
+    return InternalError(std::string("YAML emitter: ") + e.what());
+  }
+}
+
 }  // namespace mlspace::api::internal

@@ -56,4 +56,10 @@ Result<nlohmann::json> YamlToJson(std::string_view text);
 // character yaml-cpp quotes in "unknown escape character: ...") become \xNN.
 std::string EscapeControlChars(const std::string& msg);
 
+// The inverse, for documents the API server writes back to git: block
+// style, 2-space indent, keys in nlohmann's (sorted) order, and every string
+// that would read back as another type (true, "1", null, yes, 0755) quoted,
+// so ParseYamlStream(JsonToYaml(v)) == v for any JSON value.
+Result<std::string> JsonToYaml(const nlohmann::json& value);
+
 }  // namespace mlspace::api::internal

@@ -12,6 +12,7 @@
 #include "controller/apiserver/openapi.h"
 #include "controller/apiserver/source_resource.h"
 #include "controller/apiserver/table.h"
+#include "controller/apiserver/writes.h"
 #include "controller/core/log.h"
 #include "controller/core/object_key.h"
 #include "controller/core/time_util.h"
@@ -60,13 +61,20 @@ bool WantsTable(const ApiRequest& req) {
   return req.Header("accept").find("as=Table") != std::string::npos;
 }
 
+// Every verb kubectl may use; a write on a read-only server (no writer)
+// is still answered 405 with the reason.
+json JobVerbs() {
+  return json::array(
+      {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"});
+}
+
 json ResourceJson() {
   return json{
       {"resource", api::kPlural},
       {"singularResource", "mlspacejob"},
       {"scope", "Namespaced"},
       {"responseKind", {{"group", api::kGroup}, {"version", api::kVersion}, {"kind", api::kKind}}},
-      {"verbs", json::array({"get", "list", "watch"})},
+      {"verbs", JobVerbs()},
       {"shortNames", json::array({"msj"})},
       {"categories", json::array({"all", "mlspace"})},
       {"subresources",
@@ -238,7 +246,7 @@ std::string ApiResourceList() {
            {"singularName", "mlspacejob"},
            {"namespaced", true},
            {"kind", api::kKind},
-           {"verbs", json::array({"get", "list", "watch"})},
+           {"verbs", JobVerbs()},
            {"shortNames", json::array({"msj"})},
            {"categories", json::array({"all", "mlspace"})}};
   json status{{"name", std::string(api::kPlural) + "/status"},
@@ -286,7 +294,12 @@ std::string CoreResourceList() {
 
 ApiHandler::ApiHandler(store::StateStore& store, const Clock& clock, ControllerHooks hooks,
                        HandlerOptions options)
-    : store_(store), clock_(clock), hooks_(std::move(hooks)), options_(std::move(options)) {}
+    : store_(store), clock_(clock), hooks_(std::move(hooks)), options_(std::move(options)) {
+  if (options_.writer) {
+    writes_ = std::make_shared<WriteApi>(store_, clock_, options_.writer, options_.changes,
+                                         options_.on_write);
+  }
+}
 
 std::optional<std::string> ApiHandler::Authenticate(const ApiRequest& req) const {
   if (options_.tokens) {
@@ -452,6 +465,11 @@ ApiResponse ApiHandler::HandleResource(const ApiRequest& req,
   ++i;
   if (namespaced && parts.size() == i + 2 && parts[i + 1] == "log") {
     return ServeJobLog(req, ObjectKey{ns, parts[i]}, store_, hooks_.job_logs, options_.logs);
+  }
+  if (req.method != "GET" && writes_ && namespaced && parts.size() <= i + 2) {
+    std::string name = parts.size() > i ? parts[i] : "";
+    std::string sub = parts.size() > i + 1 ? parts[i + 1] : "";
+    return writes_->Handle(req, ns, name, sub, Authenticate(req).value_or(""));
   }
   if (req.method != "GET") {
     return Failure(405, "MethodNotAllowed",

@@ -55,6 +55,7 @@ struct ApiResponse {
 };
 
 class ChangeLog;
+class WriteApi;
 
 // What the API needs from the running controller. Each may be called from
 // any HTTP thread concurrently; leaving one empty means "always true"/no-op.
@@ -89,6 +90,9 @@ struct HandlerOptions {
   // Where writes (create, update, patch, apply, delete) go. Null: the API
   // is read-only and writes are 405 (--api-write=off).
   std::shared_ptr<api::ManifestWriter> writer = nullptr;
+  // Called once per write request with its verb and answer code (the
+  // mlspace_api_writes_total metric). May be empty.
+  std::function<void(std::string_view verb, int code)> on_write = nullptr;
 };
 
 // Parsed labelSelector: equality (=, ==), inequality (!=), existence (key)
@@ -141,6 +145,7 @@ class ApiHandler {
   ControllerHooks hooks_;
   ReadyReport ready_report_;
   HandlerOptions options_;
+  std::shared_ptr<const WriteApi> writes_;  // null: read-only (no writer)
 };
 
 // The API's discovery documents (exposed for tests).

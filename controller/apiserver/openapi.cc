@@ -120,15 +120,37 @@ Result<std::string> BuildGroupVersion() {
   patch_op["parameters"] = json::array(
       {Param("dryRun", "query", "string"), Param("fieldManager", "query", "string"),
        Param("fieldValidation", "query", "string"), Param("force", "query", "boolean")});
+  json write_params =
+      json::array({Param("dryRun", "query", "string"), Param("fieldManager", "query", "string"),
+                   Param("fieldValidation", "query", "string")});
+  json create_op = Operation("createMLSpaceJob", "create an MLSpaceJob", kJobRef);
+  create_op["parameters"] = write_params;
+  create_op["responses"]["201"] = create_op["responses"]["200"];
+  json replace_op = Operation("replaceMLSpaceJob", "replace the specified MLSpaceJob", kJobRef);
+  replace_op["parameters"] = write_params;
+  json delete_op = Operation("deleteMLSpaceJob", "delete an MLSpaceJob", kJobRef);
+  delete_op["parameters"] = json::array({Param("dryRun", "query", "string")});
+  json delete_coll_op =
+      Operation("deletecollectionMLSpaceJob", "delete a collection of MLSpaceJob", kJobListRef);
+  delete_coll_op["parameters"] =
+      json::array({Param("dryRun", "query", "string"), Param("labelSelector", "query", "string"),
+                   Param("fieldSelector", "query", "string")});
   json status_get =
       Operation("readMLSpaceJobStatus", "read status of the specified MLSpaceJob", kJobRef);
 
   json paths{
       {base + "/" + plural, {{"get", list_op}}},
       {base + "/namespaces/{namespace}/" + plural,
-       {{"get", list_op}, {"parameters", json::array({ns_param})}}},
+       {{"get", list_op},
+        {"post", create_op},
+        {"delete", delete_coll_op},
+        {"parameters", json::array({ns_param})}}},
       {base + "/namespaces/{namespace}/" + plural + "/{name}",
-       {{"get", get_op}, {"patch", patch_op}, {"parameters", json::array({ns_param, name_param})}}},
+       {{"get", get_op},
+        {"put", replace_op},
+        {"patch", patch_op},
+        {"delete", delete_op},
+        {"parameters", json::array({ns_param, name_param})}}},
       {base + "/namespaces/{namespace}/" + plural + "/{name}/status",
        {{"get", status_get}, {"parameters", json::array({ns_param, name_param})}}},
   };

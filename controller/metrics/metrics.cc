@@ -152,6 +152,7 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"mlspacejob_pending_duration_seconds", MetricType::Histogram, {}},
         {"mlspace_gateway_requests_total", MetricType::Counter, {"endpoint", "code"}},
         {"mlspace_gateway_throttled_total", MetricType::Counter, {}},
+        {"mlspace_api_writes_total", MetricType::Counter, {"verb", "code"}},
         {"mlspace_gateway_up", MetricType::Gauge, {}},
         {"mlspace_gateway_auth_failures_total", MetricType::Counter, {}},
         {"mlspace_gateway_list_visibility_lag_seconds", MetricType::Gauge, {"region"}},
@@ -226,6 +227,9 @@ Metrics::Metrics(BuildInfo build)
                                       "status code.")),
       gateway_throttled_(CounterFamily(*registry_, "mlspace_gateway_throttled_total",
                                        "Gateway answers with HTTP 429 Too Many Requests.")),
+      api_writes_(CounterFamily(*registry_, "mlspace_api_writes_total",
+                                "Write requests through the Kubernetes-compatible API by verb "
+                                "and HTTP status code.")),
       gateway_up_(GaugeFamily(*registry_, "mlspace_gateway_up",
                               "1 while the gateway accepts the controller's credentials, 0 while "
                               "it answers 401/403 (requests paused but for one probe per "
@@ -399,6 +403,10 @@ void Metrics::ObserveRestRequest(const std::string& method, const std::string& h
                                  const std::string& code, double seconds) {
   rest_requests_.Add({{"code", code}, {"method", method}, {"host", host}}).Increment();
   rest_duration_.Add({{"verb", method}, {"host", host}}, RestClientBuckets()).Observe(seconds);
+}
+
+void Metrics::IncApiWrite(std::string_view verb, int code) {
+  api_writes_.Add({{"verb", std::string(verb)}, {"code", std::to_string(code)}}).Increment();
 }
 
 void Metrics::IncGatewayRequest(const std::string& endpoint, const std::string& code) {

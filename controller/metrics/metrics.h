@@ -101,6 +101,12 @@ class Metrics {
   // `endpoint` is a bounded operation name (e.g. "jobs_create", "jobs_list",
   // "service_auth"), never a URL with job names in it.
   void IncGatewayRequest(const std::string& endpoint, const std::string& code);
+  // --- API writes -----------------------------------------------------------
+  // mlspace_api_writes_total: one write request through the API (`verb`:
+  // create, update, patch, apply, delete, deletecollection; `code` the HTTP
+  // status of the answer). Both label sets are bounded.
+  void IncApiWrite(std::string_view verb, int code);
+
   // One HTTP 429 answer from the gateway.
   void IncGatewayThrottled();
   // mlspace_gateway_up: 1 while the gateway accepts the credentials, 0 while
@@ -183,6 +189,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& pending_duration_;
   prometheus::Family<prometheus::Counter>& gateway_requests_;
   prometheus::Family<prometheus::Counter>& gateway_throttled_;
+  prometheus::Family<prometheus::Counter>& api_writes_;
   prometheus::Family<prometheus::Gauge>& gateway_up_;
   prometheus::Family<prometheus::Counter>& gateway_auth_failures_;
   prometheus::Family<prometheus::Gauge>& list_lag_;

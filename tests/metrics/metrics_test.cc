@@ -75,6 +75,7 @@ void ExerciseEverything(Metrics& m) {
   m.IncGatewayRequest("jobs_create", "200");
   m.IncGatewayRequest("jobs_list", "429");
   m.IncGatewayThrottled();
+  m.IncApiWrite("patch", 409);
   m.SetObjectInfo("team-a", "bert", "SR006", "lm-mpi-job-1");
   m.SetObjectPhase("team-a", "bert", "Running");
   m.IncSubmission("success");
@@ -223,6 +224,18 @@ TEST(MetricsTest, ManifestCountsAndBoundedCountersStartAtZero) {
   EXPECT_EQ(Series(fams, "gitops_manifests", {{"state", "invalid"}})[0].gauge.value, 1);
   EXPECT_EQ(Series(fams, "mlspacejob_submissions_total", {{"result", "error"}})[0].counter.value,
             1);
+}
+
+TEST(MetricsTest, ApiWritesCountByVerbAndCode) {
+  Metrics m;
+  m.IncApiWrite("apply", 200);
+  m.IncApiWrite("apply", 200);
+  m.IncApiWrite("create", 422);
+  std::string text = m.Serialize();
+  EXPECT_NE(text.find("mlspace_api_writes_total{code=\"200\",verb=\"apply\"} 2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("mlspace_api_writes_total{code=\"422\",verb=\"create\"} 1"),
+            std::string::npos);
 }
 
 TEST(MetricsTest, BuildInfoCarriesVersionRevisionAndCompiler) {
