@@ -193,6 +193,55 @@ bool IsAncestor(git_repository* repo, const git_oid& ancestor, const git_oid& co
   return git_graph_descendant_of(repo, &commit, &ancestor) == 1;
 }
 
+// The directory of a file:// (or plain path) remote; "" for a network one.
+std::string LocalRemotePath(const char* url) {
+  std::string_view u = url != nullptr ? url : "";
+  if (u.rfind("file://", 0) == 0) return std::string(u.substr(7));
+  if (!u.empty() && u.front() == '/') return std::string(u);
+  return "";
+}
+
+// Moves `branch` of the repository at `remote_path` to `commit` (already
+// pushed there as `incoming`) when it fast-forwards from the branch's value
+// at that moment, by a compare-and-swap of the ref; sets `*rejected` when it
+// does not (the remote moved). The incoming ref is removed either way.
+Status MoveLocalRemoteBranch(git_repository* repo, const std::string& remote_path,
+                             const std::string& branch, const std::string& incoming,
+                             const git_oid& commit, std::string* rejected) {
+  git_repository* raw = nullptr;
+  if (int rc = git_repository_open_ext(&raw, remote_path.c_str(),
+                                       GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
+                                       nullptr);
+      rc != 0) {
+    return GitError("opening the remote repository", rc);
+  }
+  internal::RepoPtr remote(raw);
+  Status result = OkStatus();
+  git_oid current;
+  int rc = git_reference_name_to_id(&current, remote.get(), branch.c_str());
+  git_reference* moved = nullptr;
+  if (rc == GIT_ENOTFOUND) {
+    rc = git_reference_create(&moved, remote.get(), branch.c_str(), &commit, 0, "mlspace push");
+  } else if (rc == 0 && !IsAncestor(repo, current, commit)) {
+    rc = GIT_EMODIFIED;  // the remote has commits this one does not build on
+  } else if (rc == 0) {
+    rc = git_reference_create_matching(&moved, remote.get(), branch.c_str(), &commit, 1, &current,
+                                       "mlspace push");
+  }
+  git_reference_free(moved);
+  if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS) {
+    *rejected = branch + ": the remote moved (non-fast-forward)";
+  } else if (rc != 0) {
+    result = GitError("updating " + branch + " in the remote repository", rc);
+  }
+  git_reference* tmp = nullptr;
+  if (git_reference_lookup(&tmp, remote.get(), incoming.c_str()) == 0) {
+    git_reference_delete(tmp);
+    git_reference_free(tmp);
+  }
+  return result;
+}
+
 }  // namespace
 
 Result<ApiWriteMode> ParseApiWriteMode(std::string_view text) {
@@ -650,11 +699,26 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
       po.callbacks.payload = &ps;
       // AcquireCredential reads a CredentialState at the start of PushState.
       static_assert(offsetof(PushState, creds) == 0);
+      // libgit2's local (file://) transport moves the remote ref without
+      // comparing it to what it advertised, so a push racing another one
+      // could overwrite it. There the objects go to a ref of their own and
+      // the branch moves by compare-and-swap in the remote repository.
+      const std::string remote_path = LocalRemotePath(git_remote_url(remote_));
+      const std::string incoming = "refs/mlspace/incoming/" + commit_hex;
       std::string spec = std::string(kPushRef) + ":" + remote_branch;
+      if (!remote_path.empty()) spec = "+" + std::string(kPushRef) + ":" + incoming;
       char* spec_c = spec.data();
       git_strarray specs{&spec_c, 1};
       int rc = git_remote_push(remote_, &specs, &po);
       Status push_error = rc != 0 ? GitError("pushing to " + remote_branch, rc) : OkStatus();
+      if (rc == 0 && !remote_path.empty()) {
+        Status moved = MoveLocalRemoteBranch(repo, remote_path, remote_branch, incoming, commit_id,
+                                             &ps.rejected);
+        if (!moved.ok()) {
+          rc = -1;
+          push_error = moved;
+        }
+      }
       git_reference* pr = nullptr;
       if (git_reference_lookup(&pr, repo, kPushRef) == 0) {
         git_reference_delete(pr);
@@ -678,7 +742,11 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
             frc != 0) {
           Status fs = GitError("fetching " + remote_branch + " after a failed push", frc);
           *label = "error";
-          return push_error.ok() ? fs : push_error;
+          // Neither push nor fetch went through: the remote is out of reach
+          // (or refuses the credentials, which stays Unauthenticated).
+          const Status& first = push_error.ok() ? fs : push_error;
+          if (first.code() == StatusCode::kUnauthenticated) return first;
+          return UnavailableError(first.message());
         }
         git_oid remote_head;
         if (int grc = git_reference_name_to_id(&remote_head, repo, tracking.c_str()); grc != 0) {
