@@ -187,6 +187,16 @@ std::string OpName(WriteOp op) {
   return "write";
 }
 
+// A caller-supplied word for a commit message or log line: control bytes
+// (a newline would forge trailer lines) become '?'.
+std::string OneLine(std::string_view text) {
+  std::string out(text.substr(0, 256));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // True when `ancestor` is `commit` or one of its ancestors.
 bool IsAncestor(git_repository* repo, const git_oid& ancestor, const git_oid& commit) {
   if (git_oid_equal(&ancestor, &commit)) return true;
@@ -362,6 +372,62 @@ std::string GitManifestWriter::RepoPath(const std::string& rel) const {
   return subdir_.empty() ? rel : subdir_ + "/" + rel;
 }
 
+void GitManifestWriter::FifoMutex::lock() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t ticket = next_++;
+  cv_.wait(lock, [&] { return serving_ == ticket; });
+}
+
+void GitManifestWriter::FifoMutex::unlock() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++serving_;
+  }
+  cv_.notify_all();
+}
+
+Result<std::string> GitManifestWriter::RemoteBranchLocked() {
+  if (!remote_branch_.empty()) return remote_branch_;
+  // What the remote advertises: the branch --git-ref names (a tag or any
+  // other ref cannot take a commit), or its default branch.
+  git_remote_callbacks cb;
+  git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+  CredentialState cs{&options_.credentials};
+  cb.credentials = AcquireCredential;
+  cb.payload = &cs;
+  int rc = git_remote_connect(remote_, GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
+  if (rc != 0) {
+    Status s = GitError("connecting to the remote", rc);
+    return s.code() == StatusCode::kUnauthenticated ? s : UnavailableError(s.message());
+  }
+  std::string branch;
+  const std::string& ref = options_.remote_branch;
+  if (ref.empty() || ref == "HEAD") {
+    git_buf buf = GIT_BUF_INIT;
+    rc = git_remote_default_branch(&buf, remote_);
+    if (rc == 0) branch.assign(buf.ptr, buf.size);
+    git_buf_dispose(&buf);
+  } else {
+    const std::string want = ref.rfind("refs/", 0) == 0 ? ref : "refs/heads/" + ref;
+    const git_remote_head** heads = nullptr;
+    size_t n = 0;
+    rc = git_remote_ls(&heads, &n, remote_);
+    for (size_t i = 0; rc == 0 && i < n; ++i) {
+      if (want == heads[i]->name) branch = want;
+    }
+  }
+  Status ls_error = rc != 0 ? GitError("listing the remote's branches", rc) : OkStatus();
+  git_remote_disconnect(remote_);
+  if (!ls_error.ok()) return ls_error;
+  if (branch.rfind("refs/heads/", 0) != 0) {
+    return FailedPreconditionError("--api-write=push: --git-ref " +
+                                   (ref.empty() ? std::string("HEAD") : ref) +
+                                   " is not a branch of the remote; pushes go to a branch");
+  }
+  remote_branch_ = branch;
+  return branch;
+}
+
 Result<std::string> GitManifestWriter::BaseRevision(git_repository* repo, std::string* branch_ref) {
   git_oid oid;
   if (options_.clone_dir.empty()) {
@@ -469,7 +535,7 @@ Result<ManifestWriteResult> GitManifestWriter::Write(const ManifestWriteRequest&
   std::string label = "error";
   Result<ManifestWriteResult> r = InternalError("not written");
   {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    std::lock_guard<FifoMutex> lock(write_mu_);
     try {
       r = WriteLocked(req, &label);
     } catch (const std::exception& e) {
@@ -477,8 +543,8 @@ Result<ManifestWriteResult> GitManifestWriter::Write(const ManifestWriteRequest&
     }
   }
   const std::string object = req.key.ToString();
-  const std::string user = req.user.empty() ? "anonymous" : req.user;
-  const std::string verb = req.verb.empty() ? OpName(req.op) : req.verb;
+  const std::string user = req.user.empty() ? "anonymous" : OneLine(req.user);
+  const std::string verb = req.verb.empty() ? OpName(req.op) : OneLine(req.verb);
   if (r.ok()) {
     LogInfo("api write committed", {{"user", user},
                                     {"verb", verb},
@@ -525,29 +591,8 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
   if (push) {
     if (local) {
       remote_branch = branch_ref;
-    } else if (!options_.remote_branch.empty()) {
-      remote_branch = options_.remote_branch.rfind("refs/", 0) == 0
-                          ? options_.remote_branch
-                          : "refs/heads/" + options_.remote_branch;
     } else {
-      // The remote's default branch, as GitRemoteSource follows it.
-      git_remote_callbacks cb;
-      git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
-      CredentialState cs{&options_.credentials};
-      cb.credentials = AcquireCredential;
-      cb.payload = &cs;
-      int rc = git_remote_connect(remote_, GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
-      if (rc != 0) return GitError("connecting to the remote", rc);
-      git_buf buf = GIT_BUF_INIT;
-      rc = git_remote_default_branch(&buf, remote_);
-      git_remote_disconnect(remote_);
-      if (rc != 0) return GitError("finding the remote's default branch", rc);
-      remote_branch.assign(buf.ptr, buf.size);
-      git_buf_dispose(&buf);
-    }
-    if (remote_branch.rfind("refs/heads/", 0) != 0) {
-      return FailedPreconditionError("--api-write=push: " + remote_branch +
-                                     " is not a branch; pushes go to a branch (--git-ref)");
+      MLSPACE_ASSIGN_OR_RETURN(remote_branch, RemoteBranchLocked());
     }
   }
 
@@ -561,8 +606,8 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
     }
     sig.reset(raw);
   }
-  const std::string verb = req.verb.empty() ? OpName(req.op) : req.verb;
-  const std::string user = req.user.empty() ? "anonymous" : req.user;
+  const std::string verb = req.verb.empty() ? OpName(req.op) : OneLine(req.verb);
+  const std::string user = req.user.empty() ? "anonymous" : OneLine(req.user);
 
   std::optional<std::string> original_doc;  // at the first base: a rebase must find it unchanged
   const int attempts = std::max(1, options_.push_attempts);

@@ -225,6 +225,28 @@ TEST_F(PushTest, GitUrlClonePushesAndTheSourceSeesTheCommitWithoutAFetch) {
   EXPECT_EQ(syncs_.load(), 2);
 }
 
+TEST_F(PushTest, GitUrlFollowingATagCannotPush) {
+  Sh(seed_, "git tag v1 && git push -q origin v1");
+  GitRemoteSource::Options so;
+  so.url = url_;
+  so.ref = "v1";
+  so.state_dir = (tmp_.path() / "state").string();
+  auto src = GitRemoteSource::Open(so);
+  ASSERT_TRUE(src.ok());
+  ASSERT_TRUE((*src)->Refresh().ok());
+  GitManifestWriter::Options o;
+  o.clone_dir = (*src)->checkout_dir();
+  o.subdir = "jobs";
+  o.remote_branch = "v1";
+  auto w = Open(o);
+  std::string head = RemoteHead();
+  auto r = w->Write(Update("a", "api"));
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("not a branch"));
+  EXPECT_EQ(Sh(origin_, "git for-each-ref --format='%(refname)'"), "refs/heads/main\nrefs/tags/v1");
+  EXPECT_EQ(RemoteHead(), head);
+}
+
 TEST_F(PushTest, UnreachableRemoteIsUnavailableAndNothingMoves) {
   Sh(tmp_.path(), "git clone -q " + url_ + " work");
   GitManifestWriter::Options o;

@@ -398,6 +398,18 @@ TEST_F(GitManifestWriterTest, ConcurrentWritesAreSerializedAndNoneIsLost) {
   EXPECT_EQ(syncs_.load(), writes);
 }
 
+TEST_F(GitManifestWriterTest, CallerNamesCannotForgeCommitMessageLines) {
+  WriteFile(dir_ / "a.yaml", Job("a"));
+  CommitAll(repo_, "init");
+  auto w = Open();
+  auto req = Req(WriteOp::kUpdate, Key("default", "a"), Job("a", "", "2"));
+  req.user = "mallory\n\nSigned-off-by: alice";
+  ASSERT_TRUE(w->Write(req).ok());
+  EXPECT_EQ(Sh(repo_, "git log -1 --format=%s"),
+            "apply default/a by mallory??Signed-off-by: alice");
+  EXPECT_EQ(Sh(repo_, "git log -1 --format='%(trailers)'"), "");
+}
+
 TEST(ParseGitAuthorTest, NameAndEmail) {
   auto a = ParseGitAuthor("Deploy Bot <bot@example.com>");
   ASSERT_TRUE(a.ok());
