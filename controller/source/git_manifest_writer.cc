@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -252,6 +253,56 @@ Status MoveLocalRemoteBranch(git_repository* repo, const std::string& remote_pat
   return result;
 }
 
+// The manifests that differ between two manifests trees: every path that
+// changed (their index entries go) and the objects the new versions declare.
+struct ManifestChanges {
+  std::set<std::string> paths;
+  std::vector<std::pair<ObjectKey, std::string>> added;
+};
+
+// Fails (the caller scans instead) when a tree is gone or the change is big.
+Result<ManifestChanges> DiffManifestTrees(git_repository* repo, const std::string& old_hex,
+                                          const std::string& new_hex) {
+  constexpr size_t kMaxDeltas = 2000;
+  MLSPACE_ASSIGN_OR_RETURN(git_oid old_id, ParseOid(old_hex));
+  MLSPACE_ASSIGN_OR_RETURN(git_oid new_id, ParseOid(new_hex));
+  git_tree* old_raw = nullptr;
+  git_tree* new_raw = nullptr;
+  if (int rc = git_tree_lookup(&old_raw, repo, &old_id); rc != 0) return GitError("old tree", rc);
+  internal::TreePtr old_tree(old_raw);
+  if (int rc = git_tree_lookup(&new_raw, repo, &new_id); rc != 0) return GitError("new tree", rc);
+  internal::TreePtr new_tree(new_raw);
+  git_diff* diff_raw = nullptr;
+  if (int rc = git_diff_tree_to_tree(&diff_raw, repo, old_tree.get(), new_tree.get(), nullptr);
+      rc != 0) {
+    return GitError("comparing manifests trees", rc);
+  }
+  std::unique_ptr<git_diff, void (*)(git_diff*)> diff(diff_raw, git_diff_free);
+  const size_t n = git_diff_num_deltas(diff.get());
+  if (n > kMaxDeltas) return ResourceExhaustedError("too many changes to follow");
+  ManifestChanges out;
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
+    if (d->old_file.path != nullptr) out.paths.insert(d->old_file.path);
+    if (d->status == GIT_DELTA_DELETED || d->new_file.path == nullptr) continue;
+    const std::string path = d->new_file.path;
+    out.paths.insert(path);
+    if ((d->new_file.mode != GIT_FILEMODE_BLOB &&
+         d->new_file.mode != GIT_FILEMODE_BLOB_EXECUTABLE) ||
+        !internal::IsManifestPath(path)) {
+      continue;
+    }
+    auto bytes = internal::ReadBlobBytes(repo, OidHex(d->new_file.id));
+    if (!bytes.ok()) continue;  // too large: the controller refuses it too
+    for (const YamlDocumentSpan& span : SplitYamlDocuments(*bytes)) {
+      auto k = DocumentKey(std::string_view(*bytes).substr(span.content_begin,
+                                                           span.content_end - span.content_begin));
+      if (k) out.added.emplace_back(*k, path);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ApiWriteMode> ParseApiWriteMode(std::string_view text) {
@@ -491,7 +542,40 @@ Result<GitManifestWriter::Located> GitManifestWriter::Locate(git_repository* rep
       if (found) return std::move(*found);
     }
   }
-  // The tree changed by other hands (or the index is wrong): scan it all.
+  // Another revision: carry the index over by the files that changed.
+  std::string old_tree;
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    old_tree = index_tree_;
+  }
+  if (!old_tree.empty() && old_tree != tree_hex) {
+    auto changes = DiffManifestTrees(repo, old_tree, tree_hex);
+    if (changes.ok()) {
+      std::string indexed;
+      bool current = false;
+      {
+        std::lock_guard<std::mutex> lock(index_mu_);
+        if (index_tree_ == old_tree) {
+          for (auto it = index_.begin(); it != index_.end();) {
+            it = changes->paths.count(it->second) != 0 ? index_.erase(it) : std::next(it);
+          }
+          for (auto& [k, p] : changes->added) index_.emplace(k, p);
+          index_tree_ = tree_hex;
+        }
+        if (index_tree_ == tree_hex) {
+          current = true;
+          auto it = index_.find(key);
+          if (it != index_.end()) indexed = it->second;
+        }
+      }
+      if (current && indexed.empty()) return not_found();
+      if (current) {
+        MLSPACE_ASSIGN_OR_RETURN(auto found, try_file(indexed));
+        if (found) return std::move(*found);
+      }
+    }
+  }
+  // No index yet, too many changes, or the index is wrong: scan it all.
   MLSPACE_ASSIGN_OR_RETURN(Snapshot snap,
                            internal::ReadCommitSnapshot(repo, oid, subdir_, nullptr));
   std::map<ObjectKey, std::string> index;

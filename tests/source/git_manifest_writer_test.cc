@@ -341,6 +341,27 @@ TEST_F(GitManifestWriterTest, ManifestsInASubdirectoryAndObjectsMovedByOthers) {
   EXPECT_EQ(ReadAll(repo_ / "README.md"), "docs\n");
 }
 
+TEST_F(GitManifestWriterTest, IndexFollowsCommitsMadeByOthers) {
+  WriteFile(dir_ / "a.yaml", Job("a"));
+  WriteFile(dir_ / "b.yaml", Job("b"));
+  CommitAll(repo_, "init");
+  auto w = Open();
+  ASSERT_TRUE(w->Find(Key("default", "a"), "").ok());  // builds the index
+  // Others add z (in a file whose name says nothing) and remove b.
+  WriteFile(dir_ / "misc/team.yaml", "# mixed\n---\n" + Job("z"));
+  fs::remove(dir_ / "b.yaml");
+  CommitAll(repo_, "others");
+  auto dup = w->Write(Req(WriteOp::kCreate, Key("default", "z"), Job("z")));
+  EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_THAT(dup.status().message(), HasSubstr("misc/team.yaml"));
+  EXPECT_EQ(w->Write(Req(WriteOp::kDelete, Key("default", "b"))).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(w->Find(Key("default", "z"), "")->path, "misc/team.yaml");
+  // A create of b (gone) goes through.
+  EXPECT_TRUE(w->Write(Req(WriteOp::kCreate, Key("default", "b"), Job("b"))).ok());
+  EXPECT_EQ(ReadAll(dir_ / "default/b.yaml"), Job("b"));
+}
+
 TEST_F(GitManifestWriterTest, DetachedHeadIsRefused) {
   WriteFile(dir_ / "a.yaml", Job("a"));
   CommitAll(repo_, "init");
