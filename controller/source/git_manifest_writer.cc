@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller/api/yaml_json.h"
 #include "controller/core/log.h"
 #include "controller/source/git_internal.h"
 #include "controller/source/yaml_documents.h"
@@ -736,7 +737,14 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
                             "and retry");
       }
       if (req.op == WriteOp::kUpdate) {
-        new_text = ReplaceYamlDocument(loc->text, loc->span, req.yaml);
+        std::string doc_text = req.yaml;
+        if (path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+          // A JSON manifest stays JSON (YAML would load, but the file would
+          // no longer be what its name says).
+          MLSPACE_ASSIGN_OR_RETURN(nlohmann::json j, api::internal::YamlToJson(req.yaml));
+          doc_text = j.dump(2) + "\n";
+        }
+        new_text = ReplaceYamlDocument(loc->text, loc->span, doc_text);
       } else {
         std::string rest = RemoveYamlDocument(loc->text, loc->span);
         if (HasYamlContent(rest)) {

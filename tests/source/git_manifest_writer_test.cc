@@ -362,6 +362,20 @@ TEST_F(GitManifestWriterTest, IndexFollowsCommitsMadeByOthers) {
   EXPECT_EQ(ReadAll(dir_ / "default/b.yaml"), Job("b"));
 }
 
+TEST_F(GitManifestWriterTest, JsonManifestStaysJson) {
+  WriteFile(dir_ / "j.json", R"({"apiVersion": "mlspace.io/v1alpha1", "kind": "MLSpaceJob",)"
+                             R"( "metadata": {"name": "j"}, "spec": {"image": "img:1"}})"
+                             "\n");
+  CommitAll(repo_, "init");
+  auto w = Open();
+  auto r = w->Write(Req(WriteOp::kUpdate, Key("default", "j"), Job("j", "", "img:2")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadAll(dir_ / "j.json"),
+            "{\n  \"apiVersion\": \"mlspace.io/v1alpha1\",\n  \"kind\": \"MLSpaceJob\",\n"
+            "  \"metadata\": {\n    \"name\": \"j\"\n  },\n  \"spec\": {\n"
+            "    \"image\": \"img:2\"\n  }\n}\n");
+}
+
 TEST_F(GitManifestWriterTest, DetachedHeadIsRefused) {
   WriteFile(dir_ / "a.yaml", Job("a"));
   CommitAll(repo_, "init");
