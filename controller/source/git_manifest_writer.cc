@@ -78,10 +78,23 @@ std::optional<ObjectKey> DocumentKey(std::string_view doc) {
   }
 }
 
+// The own text of one document of `text`.
+std::string_view DocumentText(std::string_view text, const YamlDocumentSpan& span) {
+  return text.substr(span.content_begin, span.content_end - span.content_begin);
+}
+
+// Concatenation without a temporary per '+'.
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::string out;
+  (out.append(parts), ...);
+  return out;
+}
+
 // The span of the document of `text` that declares `key`.
 std::optional<YamlDocumentSpan> FindDocument(std::string_view text, const ObjectKey& key) {
   for (const YamlDocumentSpan& span : SplitYamlDocuments(text)) {
-    auto k = DocumentKey(text.substr(span.content_begin, span.content_end - span.content_begin));
+    auto k = DocumentKey(DocumentText(text, span));
     if (k && *k == key) return span;
   }
   return std::nullopt;
@@ -296,8 +309,7 @@ Result<ManifestChanges> DiffManifestTrees(git_repository* repo, const std::strin
     auto bytes = internal::ReadBlobBytes(repo, OidHex(d->new_file.id));
     if (!bytes.ok()) continue;  // too large: the controller refuses it too
     for (const YamlDocumentSpan& span : SplitYamlDocuments(*bytes)) {
-      auto k = DocumentKey(std::string_view(*bytes).substr(span.content_begin,
-                                                           span.content_end - span.content_begin));
+      auto k = DocumentKey(DocumentText(*bytes, span));
       if (k) out.added.emplace_back(*k, path);
     }
   }
@@ -584,8 +596,7 @@ Result<GitManifestWriter::Located> GitManifestWriter::Locate(git_repository* rep
     auto bytes = internal::ReadBlobBytes(repo, f.blob_id);
     if (!bytes.ok()) continue;  // too large: the controller refuses it too
     for (const YamlDocumentSpan& span : SplitYamlDocuments(*bytes)) {
-      auto k = DocumentKey(std::string_view(*bytes).substr(span.content_begin,
-                                                           span.content_end - span.content_begin));
+      auto k = DocumentKey(DocumentText(*bytes, span));
       if (k) index.emplace(*k, f.path);  // the first declaration wins, as in path order
     }
   }
@@ -725,16 +736,16 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
       const std::string doc = loc->Document();
       if (req.expected_yaml && *req.expected_yaml != doc) {
         *label = "conflict";
-        return AbortedError(object + " in " + path + " changed since it was read (now at " +
-                            base_hex.substr(0, 12) + "); read it again and retry");
+        return AbortedError(Cat(object, " in ", path, " changed since it was read (now at ",
+                                base_hex.substr(0, 12), "); read it again and retry"));
       }
       if (!original_doc) {
         original_doc = doc;
       } else if (*original_doc != doc) {
         *label = "conflict";
-        return AbortedError(object + " in " + path +
-                            " was changed on the remote by a concurrent push; read it again "
-                            "and retry");
+        return AbortedError(Cat(object, " in ", path,
+                                " was changed on the remote by a concurrent push; read it "
+                                "again and retry"));
       }
       if (req.op == WriteOp::kUpdate) {
         std::string doc_text = req.yaml;
@@ -804,9 +815,9 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
       return GitError("reading the new tree", rc);
     }
     internal::TreePtr new_root(new_root_raw);
-    const std::string message = verb + " " + req.key.ToString() + " by " + user + "\n\n" +
-                                "mlspace-controller API: " + OpName(req.op) + " of " + path +
-                                (file_removed ? " (file removed)" : "") + "\n";
+    const std::string message = Cat(verb, " ", req.key.ToString(), " by ", user,
+                                    "\n\nmlspace-controller API: ", OpName(req.op), " of ", path,
+                                    file_removed ? " (file removed)\n" : "\n");
     git_oid commit_id;
     const git_commit* parents[] = {base_commit.get()};
     if (int rc = git_commit_create(&commit_id, repo, nullptr, sig.get(), sig.get(), nullptr,
@@ -865,7 +876,7 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
         // Rejected (the remote moved) or failed: the remote head tells.
         const std::string tracking =
             local ? "refs/remotes/origin/" + remote_branch.substr(11) : options_.fetched_ref;
-        std::string fspec = "+" + remote_branch + ":" + tracking;
+        std::string fspec = Cat("+", remote_branch, ":", tracking);
         char* fspec_c = fspec.data();
         git_strarray fspecs{&fspec_c, 1};
         git_fetch_options fo;
@@ -920,7 +931,7 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
         original_doc.reset();
         continue;
       }
-      if (rc != 0) return GitError("moving " + branch_ref + " to " + commit_hex, rc);
+      if (rc != 0) return GitError(Cat("moving ", branch_ref, " to ", commit_hex), rc);
       git_reference_free(moved);
       // The work tree and index follow (the file is clean, checked above).
       MLSPACE_ASSIGN_OR_RETURN(internal::CommitPtr head_commit, LookupCommit(repo, local_head));
@@ -965,8 +976,7 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
         }
         if (new_text) {
           for (const YamlDocumentSpan& span : SplitYamlDocuments(*new_text)) {
-            auto k = DocumentKey(std::string_view(*new_text).substr(
-                span.content_begin, span.content_end - span.content_begin));
+            auto k = DocumentKey(DocumentText(*new_text, span));
             if (k) index_.emplace(*k, path);
           }
         }
