@@ -128,6 +128,14 @@ std::string ReplaceYamlDocument(std::string_view text, const YamlDocumentSpan& d
 
 std::string RemoveYamlDocument(std::string_view text, const YamlDocumentSpan& doc) {
   std::string out(text.substr(0, doc.begin));
+  // A bare document (no "---") follows: it starts only because this one
+  // ended with "...", so the "..." stays, or the document before would run
+  // on into it.
+  const bool next_is_bare =
+      doc.end < text.size() &&
+      !IsMarker(text.substr(doc.end, LineEnd(text, doc.end) - doc.end), "---");
+  if (next_is_bare && doc.begin > 0)
+    out.append(text.substr(doc.content_end, doc.end - doc.content_end));
   out.append(text.substr(doc.end));
   return out;
 }

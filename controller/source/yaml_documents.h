@@ -45,7 +45,9 @@ std::string ReplaceYamlDocument(std::string_view text, const YamlDocumentSpan& d
                                 std::string_view yaml);
 
 // `text` without the region of `doc` (its "---" line, content, "..." line and
-// the comments after it).
+// the comments after it). When a bare document (one without "---") follows,
+// the "..." line and what follows it stay, unless `doc` is the first region:
+// the document before must still end there.
 std::string RemoveYamlDocument(std::string_view text, const YamlDocumentSpan& doc);
 
 // `text` with `yaml` appended as a new document ("---" separated when the

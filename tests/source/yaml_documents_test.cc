@@ -160,6 +160,18 @@ TEST(RemoveYamlDocumentTest, EndMarkerAndItsCommentsGoWithTheDocument) {
   EXPECT_FALSE(HasYamlContent(only));
 }
 
+TEST(RemoveYamlDocumentTest, EndMarkerBeforeABareDocumentStays) {
+  // Found by fuzz_yaml_documents: removing X with its "..." would have run
+  // P on into the bare document "b: 2" (one mapping {kind: P, b: 2}).
+  std::string t = "---\nkind: P\n---\nkind: X\n...\n# about b\nb: 2\n";
+  auto docs = SplitYamlDocuments(t);
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(RemoveYamlDocument(t, docs[1]), "---\nkind: P\n...\n# about b\nb: 2\n");
+  // As the first region there is nothing before it to run on.
+  std::string first = "kind: X\n...\nb: 2\n";
+  EXPECT_EQ(RemoveYamlDocument(first, SplitYamlDocuments(first)[0]), "b: 2\n");
+}
+
 TEST(AppendYamlDocumentTest, SeparatesWhenNeeded) {
   EXPECT_EQ(AppendYamlDocument("", "a: 1\n"), "a: 1\n");
   EXPECT_EQ(AppendYamlDocument("# only a comment\n", "a: 1"), "# only a comment\na: 1\n");
