@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <prometheus/counter.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -39,6 +40,7 @@
 #include "controller/reconciler/marker.h"
 #include "controller/source/fetch_schedule.h"
 #include "controller/source/git_credentials.h"
+#include "controller/source/git_manifest_writer.h"
 #include "controller/source/git_remote_source.h"
 #include "controller/source/git_source.h"
 #include "controller/store/sqlite/sqlite_state_store.h"
@@ -89,6 +91,8 @@ struct Config {
   std::string ports_file;
   std::string instance;
   bool check_config = false;
+  std::string api_write;  // "": commit with --manifests, off with --git-url
+  std::string git_author = source::kDefaultGitAuthor;
 };
 
 FlagSet MakeFlags(Config& c) {
@@ -168,6 +172,12 @@ FlagSet MakeFlags(Config& c) {
   f.String("instance", &c.instance, "NAME",
            "this controller's identity in its jobs' markers (DNS-1123 label); recorded in the "
            "state store at first start (default: derived from --git-url, else --manifests)");
+  f.String("api-write", &c.api_write, "off|commit|push",
+           "what API writes (kubectl apply, patch, delete) do: commit the manifest change on the "
+           "checked-out branch of --manifests, also push it (to origin, or to --git-url), or "
+           "refuse them (default: commit with --manifests, off with --git-url)");
+  f.String("git-author", &c.git_author, "\"NAME <EMAIL>\"",
+           "author and committer of the commits API writes make");
   f.Bool("check-config", &c.check_config,
          "validate the flags, files and credentials' presence, then exit without starting: 0 "
          "when usable, else one line per problem and exit 2");
@@ -242,6 +252,20 @@ fs::path NearestExisting(fs::path path) {
   return path;
 }
 
+// --api-write, defaulted by the source: commit in a local work tree, off
+// for a --git-url clone (read-only unless push is asked for).
+Result<source::ApiWriteMode> ResolveApiWrite(const Config& cfg) {
+  if (cfg.api_write.empty()) {
+    return cfg.git_url.empty() ? source::ApiWriteMode::kCommit : source::ApiWriteMode::kOff;
+  }
+  MLSPACE_ASSIGN_OR_RETURN(source::ApiWriteMode mode, source::ParseApiWriteMode(cfg.api_write));
+  if (mode == source::ApiWriteMode::kCommit && !cfg.git_url.empty()) {
+    return InvalidArgumentError(
+        "--api-write=commit: a --git-url clone has no work tree to commit in; use push (or off)");
+  }
+  return mode;
+}
+
 std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::string>& extra) {
   std::vector<std::string> problems;
   auto problem = [&problems](std::string line) { problems.push_back(std::move(line)); };
@@ -272,6 +296,8 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
             "\": expected file://, https://, http://, ssh://, git:// or user@host:path");
   }
   if (!cfg.git_ref.empty() && cfg.git_url.empty()) problem("--git-ref needs --git-url");
+  if (auto m = ResolveApiWrite(cfg); !m.ok()) problem(m.status().message());
+  if (auto a = source::ParseGitAuthor(cfg.git_author); !a.ok()) problem(a.status().message());
   if (!cfg.instance.empty() && !reconciler::IsValidInstance(cfg.instance)) {
     problem("--instance \"" + cfg.instance +
             "\": expected a DNS-1123 label (1-63 of a-z, 0-9 and '-', alphanumeric at both ends)");
@@ -418,6 +444,10 @@ int Run(int argc, char** argv) {
         "--gateway \"" + cfg.gateway + "\": expected \"local\" or \"slurm\" (or set --gateway-url)",
         kExitUsage);
   }
+  auto api_write = ResolveApiWrite(cfg);
+  if (!api_write.ok()) return Fail(api_write.status().message(), kExitUsage);
+  auto git_author = source::ParseGitAuthor(cfg.git_author);
+  if (!git_author.ok()) return Fail(git_author.status().message(), kExitUsage);
   if (!cfg.manifests.empty()) {
     std::error_code ec;
     if (!fs::is_directory(cfg.manifests, ec)) {
@@ -459,6 +489,8 @@ int Run(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status().message());
 
   std::unique_ptr<source::ManifestSource> source;
+  std::string git_clone_dir;               // --git-url: the clone API pushes commit in
+  source::GitCredentials git_credentials;  // --git-url: for fetch and push
   if (!cfg.manifests.empty()) {
     auto s = source::GitSource::Open({cfg.manifests, true});
     if (!s.ok()) return Fail(InContext("--manifests", s.status().message()));
@@ -477,11 +509,46 @@ int Run(int argc, char** argv) {
     }
     auto s = source::GitRemoteSource::Open(o);
     if (!s.ok()) return Fail(InContext("--git-url", s.status().message()));
+    git_clone_dir = (*s)->checkout_dir();
+    git_credentials = o.credentials;
     source = std::move(*s);
   }
 
   metrics::Metrics metrics;
   MetricsBridge bridge(metrics, **store);
+
+  // API writes become commits (issue 13); null keeps the API read-only.
+  std::shared_ptr<source::GitManifestWriter> writer;
+  if (*api_write != source::ApiWriteMode::kOff) {
+    auto& commits = prometheus::BuildCounter()
+                        .Name("mlspace_api_git_commits_total")
+                        .Help(
+                            "API writes by result: committed, pushed, unchanged, refused, "
+                            "conflict, error")
+                        .Register(*metrics.registry());
+    for (const char* r : {"committed", "pushed", "unchanged", "refused", "conflict", "error"}) {
+      commits.Add({{"result", r}});
+    }
+    source::GitManifestWriter::Options wo;
+    wo.mode = *api_write;
+    wo.author = *git_author;
+    if (!cfg.manifests.empty()) {
+      wo.manifests_dir = cfg.manifests;
+    } else {
+      wo.clone_dir = git_clone_dir;
+      wo.remote_branch = cfg.git_ref == "HEAD" ? "" : cfg.git_ref;
+      wo.credentials = git_credentials;
+    }
+    // The controller syncs the new commit at once: the local source reads
+    // HEAD, the remote one the fetched ref the writer moved after its push.
+    wo.on_commit = [src = source.get()] { src->Wake(); };
+    wo.on_result = [&commits](std::string_view r) {
+      commits.Add({{"result", std::string(r)}}).Increment();
+    };
+    auto w = source::GitManifestWriter::Open(std::move(wo));
+    if (!w.ok()) return Fail(InContext("--api-write", w.status().message()));
+    writer = std::move(*w);
+  }
 
   std::unique_ptr<gateway::JobGateway> gateway;
   if (!cfg.gateway_url.empty()) {
@@ -636,8 +703,12 @@ int Run(int argc, char** argv) {
                                  [&controller] { return controller->source_status(); },
                                  [&gateway](const std::string& job, const std::string& region,
                                             int tail) { return gateway->Logs(job, region, tail); }},
-      apiserver::HandlerOptions{
-          "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log});
+      [&] {
+        apiserver::HandlerOptions ho{
+            "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log};
+        ho.writer = writer;  // --api-write; null = read-only
+        return ho;
+      }());
   // /readyz on the API port is the probe report too (the "gateway" check).
   handler.SetReadyReport([&probes](bool verbose) {
     metrics::ProbeReport r = probes.RunReady(verbose);

@@ -141,5 +141,30 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("--workers", r.stderr)
 
 
+    def test_api_write_and_git_author(self):
+        manifests = git_work_tree(self.root)
+        state = os.path.join(self.root, "s")
+        for ok in (["--api-write", "off"], ["--api-write", "commit"], ["--api-write=push"],
+                   ["--git-author", "Deploy Bot <bot@example.com>"]):
+            r = run("--manifests", manifests, "--state-dir", state, *ok)
+            self.assertEqual(r.returncode, 0, f"{ok}: {r.stderr}")
+        r = run("--manifests", manifests, "--state-dir", state, "--api-write", "yes",
+                "--git-author", "bot")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('--api-write "yes": expected one of off|commit|push', r.stderr)
+        self.assertIn('--git-author "bot": expected "Name <email>"', r.stderr)
+        # A --git-url clone has no work tree: commit is refused, push is fine.
+        r = run("--git-url", "file:///srv/jobs.git", "--state-dir", state, "--api-write", "commit")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--api-write=commit", r.stderr)
+        r = run("--git-url", "file:///srv/jobs.git", "--state-dir", state, "--api-write", "push")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Outside --check-config the same mistakes are usage errors (exit 2).
+        r = subprocess.run([CONTROLLER, "--manifests", manifests, "--api-write", "maybe"],
+                           capture_output=True, text=True, env=CLEAN_ENV, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--api-write", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

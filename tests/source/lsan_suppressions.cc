@@ -3,7 +3,8 @@
 // Open, once per source, so only leaks under Open are suppressed: a leak on
 // the per-fetch path (Refresh) still fails the ASan run.
 extern "C" __attribute__((visibility("default"))) const char* __lsan_default_suppressions() {
-  return "leak:mlspace::source::GitRemoteSource::Open\n";
+  return "leak:mlspace::source::GitRemoteSource::Open\n"
+         "leak:mlspace::source::GitManifestWriter::Open\n";
 }
 
 // libgit2 is built without frame pointers: the fast unwinder cannot reach
