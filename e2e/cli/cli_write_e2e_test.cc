@@ -29,7 +29,9 @@ class CliWriteE2eTest : public ::testing::Test {
     emulator_ = std::make_unique<Emulator>(
         tmp_, std::vector<std::string>{"--pending-duration", "200ms", "--run-duration", "10m"});
     ASSERT_GT(emulator_->port(), 0) << ReadFile(tmp_ / "emulator.log");
-    repo_.Write("README.md", "jobs\n");
+    // One job committed by hand: a revision without any manifest is refused
+    // by the controller's prune guard, whoever removed the last one.
+    repo_.Write("jobs/keep.yaml", JobManifest("keep"));
     repo_.Commit("init");
     controller_ = std::make_unique<ControllerProcess>(
         tmp_, repo_.path(), tmp_ / "state", *emulator_,
@@ -184,7 +186,7 @@ TEST_F(CliWriteE2eTest, DirectoryServerSideAndDeleteBySelector) {
   EXPECT_TRUE(WaitPhase("a", "Removed"));
   EXPECT_TRUE(WaitPhase("b", "Removed"));
   EXPECT_EQ(controller_->Phase("c"), "Running");
-  EXPECT_EQ(Ok("get -o name"), "mlspacejob.mlspace.io/c\n");
+  EXPECT_EQ(Ok("get -o name"), "mlspacejob.mlspace.io/c\nmlspacejob.mlspace.io/keep\n");
 }
 
 }  // namespace
