@@ -707,6 +707,9 @@ int Run(int argc, char** argv) {
         apiserver::HandlerOptions ho{
             "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log};
         ho.writer = writer;  // --api-write; null = read-only
+        ho.on_write = [&metrics](std::string_view verb, int code) {
+          metrics.IncApiWrite(verb, code);
+        };
         return ho;
       }());
   // /readyz on the API port is the probe report too (the "gateway" check).
