@@ -30,6 +30,7 @@
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
 #include "controller/core/secret_file.h"
+#include "controller/core/time_util.h"
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/gateway/local/local_gateway.h"
@@ -118,8 +119,17 @@ FlagSet MakeFlags(Config& c) {
   f.Double("gateway-rate", &c.gateway_rate, "gateway requests per second (token bucket)", 0.1,
            10000);
   f.Int("gateway-burst", &c.gateway_burst, "gateway token bucket burst", 1, 100000);
-  f.Dur("gateway-timeout", &c.gateway_timeout,
-        "deadline of one gateway request: connect, send, first byte and whole answer");
+  f.Func(
+      "gateway-timeout", "DURATION",
+      "deadline of one gateway request: connect, send, first byte and whole answer",
+      [&c](std::string_view v) -> Status {
+        auto d = ParseDuration(v);
+        if (!d.ok()) return d.status();
+        if (*d <= Duration::zero()) return InvalidArgumentError("must be more than 0");
+        c.gateway_timeout = *d;
+        return OkStatus();
+      },
+      FormatDuration(c.gateway_timeout));
   f.String("secrets-dir", &c.secrets_dir, "DIR",
            "directory of mounted secrets: <name>/<key> for secretKeyRef, mlspace/* for gateway "
            "credentials");
