@@ -270,6 +270,11 @@ Metrics::Metrics(BuildInfo build)
   for (const char* r : kSubmissionResults) submissions_.Add({{"result", r}});
   for (const char* r : kCancelReasons) cancellations_.Add({{"reason", r}});
   for (const char* r : kPruneReasons) prune_refused_.Add({{"reason", r}});
+  // Every op from the start, so rate() and alerts see 0 rather than nothing.
+  for (const char* op :
+       {"write", "record_instance", "get", "list", "intents", "events", "identity"}) {
+    store_errors_.Add({{"op", op}});
+  }
   retries_.Add({});
   gateway_throttled_.Add({});
   gateway_up_.Add({}).Set(1);
