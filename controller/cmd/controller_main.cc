@@ -6,17 +6,20 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <prometheus/counter.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "controller/apiserver/change_log.h"
@@ -28,6 +31,7 @@
 #include "controller/core/log.h"
 #include "controller/core/redact.h"
 #include "controller/core/secret_file.h"
+#include "controller/core/time_util.h"
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/gateway/local/local_gateway.h"
@@ -44,6 +48,7 @@
 #include "controller/source/git_remote_source.h"
 #include "controller/source/git_source.h"
 #include "controller/store/sqlite/sqlite_state_store.h"
+#include "controller/store/store_health.h"
 
 namespace mlspace::cmd {
 namespace {
@@ -73,6 +78,7 @@ struct Config {
   Duration source_poll_interval = seconds(30);
   Duration removed_retention = std::chrono::hours(24);
   Duration shutdown_grace = seconds(30);
+  Duration gateway_timeout = seconds(60);
   Duration ambiguous_grace = reconciler::ReconcilerOptions().ambiguous_grace;
   Duration retry_base = reconciler::ReconcilerOptions().retry_base;
   Duration retry_cap = reconciler::ReconcilerOptions().retry_cap;
@@ -117,6 +123,17 @@ FlagSet MakeFlags(Config& c) {
   f.Double("gateway-rate", &c.gateway_rate, "gateway requests per second (token bucket)", 0.1,
            10000);
   f.Int("gateway-burst", &c.gateway_burst, "gateway token bucket burst", 1, 100000);
+  f.Func(
+      "gateway-timeout", "DURATION",
+      "deadline of one gateway request: connect, send, first byte and whole answer",
+      [&c](std::string_view v) -> Status {
+        auto d = ParseDuration(v);
+        if (!d.ok()) return d.status();
+        if (*d <= Duration::zero()) return InvalidArgumentError("must be more than 0");
+        c.gateway_timeout = *d;
+        return OkStatus();
+      },
+      FormatDuration(c.gateway_timeout));
   f.String("secrets-dir", &c.secrets_dir, "DIR",
            "directory of mounted secrets: <name>/<key> for secretKeyRef, mlspace/* for gateway "
            "credentials");
@@ -481,6 +498,28 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM must work at any time, also while start-up waits on a slow
+  // gateway or remote (Controller::Start lists every region): a thread takes
+  // the signals from here on. One during start-up exits at once — the store
+  // is crash-safe, so this loses no more than a SIGKILL would; one later
+  // starts the graceful shutdown at the end of Run.
+  struct SignalState {
+    std::atomic<bool> started{false};
+    std::promise<int> signalled;
+  };
+  auto signal_state = std::make_shared<SignalState>();
+  std::thread([signals, signal_state] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (!signal_state->started.load()) {
+      LogInfo("shutting down during start-up", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      std::fflush(stdout);
+      std::fflush(stderr);
+      std::_Exit(0);
+    }
+    signal_state->signalled.set_value(sig);
+  }).detach();
+  std::future<int> signalled = signal_state->signalled.get_future();
 
   const Clock& clock = SystemClock::Get();
 
@@ -567,6 +606,8 @@ int Run(int argc, char** argv) {
     o.allow_insecure = cfg.gateway_insecure;
     o.rate_per_second = cfg.gateway_rate;
     o.burst = cfg.gateway_burst;
+    o.total_timeout = cfg.gateway_timeout;
+    o.request_timeout = std::min(o.request_timeout, cfg.gateway_timeout);
     o.clock = &clock;
     o.observer = bridge.GatewayObserver();
     auto client = gateway::http::MakeGatewayClient(o);
@@ -622,7 +663,11 @@ int Run(int argc, char** argv) {
   // The API serves list/get/watch from memory, fed by every committed write.
   apiserver::ChangeLog change_log;
   if (Status s = change_log.Load(**store); !s.ok()) return Fail(s.message());
-  apiserver::ObservingStore observed_store(**store, change_log);
+  // Store failures (a full disk) are counted and turn /readyz red until a
+  // write succeeds again (the "store" check below).
+  store::HealthTrackingStore tracked_store(
+      **store, [&metrics](std::string_view op) { metrics.IncStoreErrors(std::string(op)); });
+  apiserver::ObservingStore observed_store(tracked_store, change_log);
 
   reconciler::ControllerDeps deps;
   deps.secrets = &secrets;
@@ -652,24 +697,28 @@ int Run(int argc, char** argv) {
   bridge.LoadObjects();
 
   metrics::Probes probes;
-  // "Worker loop not stuck": no key has been processing for longer than any
-  // reconcile can legitimately take (the gateway client gives up after 5
-  // attempts of at most 60 s each plus Retry-After waits of at most 30 s),
-  // so a failing liveness probe restarts a controller whose worker hangs.
-  constexpr double kStuckReconcileSeconds = 15 * 60;
-  probes.AddHealthCheck("workers", [&controller]() -> Status {
-    if (controller->queue().ShuttingDown()) return UnavailableError("shutting down");
-    double longest = controller->queue().LongestRunningProcessorSeconds();
-    if (longest > kStuckReconcileSeconds) {
-      return UnavailableError("a reconcile has been running for " +
-                              std::to_string(static_cast<long>(longest)) + " s");
-    }
-    return OkStatus();
-  });
+  // "Worker not stuck": every gateway call ends by --gateway-timeout, so a
+  // reconcile (a few calls of up to 5 attempts each, with backoff and
+  // Retry-After waits of at most 30 s) cannot legitimately be busy with one
+  // object longer than this; past it the liveness probe fails naming the
+  // object, and the kubelet restarts the controller.
+  const Duration stuck_after = 2 * 5 * (cfg.gateway_timeout + seconds(30)) + seconds(60);
+  auto longest_busy = [&controller] {
+    std::optional<std::pair<std::string, Duration>> out;
+    if (auto b = controller->LongestBusyWorker()) out.emplace(b->key, b->busy_for);
+    return out;
+  };
+  probes.AddHealthCheck(
+      "workers",
+      [&controller, stuck = metrics::StuckWorkerCheck(longest_busy, stuck_after)]() -> Status {
+        if (controller->queue().ShuttingDown()) return UnavailableError("shutting down");
+        return stuck();
+      });
   probes.AddReadyCheck("controller", [&controller]() -> Status {
     std::string why;
     return controller->Ready(&why) ? OkStatus() : UnavailableError(why);
   });
+  probes.AddReadyCheck("store", tracked_store.AsCheck());
   // Failing while the gateway answers 401/403 (wrong or expired credentials).
   probes.AddReadyCheck("gateway",
                        [&controller]() -> Status { return controller->gateway_health().Check(); });
@@ -771,8 +820,8 @@ int Run(int argc, char** argv) {
            {"health",
             probe_server ? BoundAddress(cfg.health_bind, probe_server->port()) : api_address}});
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  signal_state->started.store(true);
+  int sig = signalled.get();
   LogInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   if (api_server) api_server->Stop();
   bool clean = controller->Stop();

@@ -163,6 +163,7 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"gitops_source_fetch_errors_total", MetricType::Counter, {}},
         {"gitops_source_invalid_files", MetricType::Gauge, {}},
         {"gitops_prune_refused_total", MetricType::Counter, {"reason"}},
+        {"mlspace_state_store_errors_total", MetricType::Counter, {"op"}},
     };
     for (const auto& p : ProcessCollector::Families()) f.push_back(p);
     return f;
@@ -254,7 +255,10 @@ Metrics::Metrics(BuildInfo build)
                                         "Manifest files of the current revision holding a "
                                         "document that is not applied.")),
       prune_refused_(CounterFamily(*registry_, "gitops_prune_refused_total",
-                                   "Prunes the controller refused to make, by reason.")) {
+                                   "Prunes the controller refused to make, by reason.")),
+      store_errors_(CounterFamily(*registry_, "mlspace_state_store_errors_total",
+                                  "Failed state store operations (e.g. a full disk), by "
+                                  "operation.")) {
   build_info_
       .Add({{"version", build.version},
             {"revision", build.revision},
@@ -266,6 +270,11 @@ Metrics::Metrics(BuildInfo build)
   for (const char* r : kSubmissionResults) submissions_.Add({{"result", r}});
   for (const char* r : kCancelReasons) cancellations_.Add({{"reason", r}});
   for (const char* r : kPruneReasons) prune_refused_.Add({{"reason", r}});
+  // Every op from the start, so rate() and alerts see 0 rather than nothing.
+  for (const char* op :
+       {"write", "record_instance", "get", "list", "intents", "events", "identity"}) {
+    store_errors_.Add({{"op", op}});
+  }
   retries_.Add({});
   gateway_throttled_.Add({});
   gateway_up_.Add({}).Set(1);
@@ -480,6 +489,7 @@ void Metrics::SetManifestCounts(double valid, double invalid, double ignored) {
 void Metrics::SetSourceReady(bool ready) { source_ready_.Add({}).Set(ready ? 1 : 0); }
 void Metrics::IncSourceFetchErrors() { source_fetch_errors_.Add({}).Increment(); }
 void Metrics::SetSourceInvalidFiles(double files) { source_invalid_files_.Add({}).Set(files); }
+void Metrics::IncStoreErrors(const std::string& op) { store_errors_.Add({{"op", op}}).Increment(); }
 void Metrics::IncPruneRefused(const std::string& reason) {
   prune_refused_.Add({{"reason", reason}}).Increment();
 }

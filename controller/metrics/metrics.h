@@ -152,6 +152,10 @@ class Metrics {
   // reason: source_error | empty_revision | max_fraction.
   void IncPruneRefused(const std::string& reason);
 
+  // mlspace_state_store_errors_total{op}: one failed state store call; op is
+  // write | record_instance | get | list | intents | events | identity.
+  void IncStoreErrors(const std::string& op);
+
  private:
   // Per-object series live outside the registry with their exposition lines
   // written once at update time, so a scrape of 10,000 objects is a copy.
@@ -200,6 +204,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& source_fetch_errors_;
   prometheus::Family<prometheus::Gauge>& source_invalid_files_;
   prometheus::Family<prometheus::Counter>& prune_refused_;
+  prometheus::Family<prometheus::Counter>& store_errors_;
 
   mutable std::mutex mu_;  // guards objects_ and revision_
   std::map<std::pair<std::string, std::string>, ObjectSeries> objects_;

@@ -67,4 +67,16 @@ Status Heartbeat::Check() const {
   return OkStatus();
 }
 
+Check StuckWorkerCheck(LongestBusyFn longest, Duration max_busy) {
+  return [longest = std::move(longest), max_busy]() -> Status {
+    auto busy = longest();
+    if (!busy || busy->second <= max_busy) return OkStatus();
+    auto secs = [](Duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
+    };
+    return UnavailableError("a worker has been busy with " + busy->first + " for " +
+                            secs(busy->second) + " (limit " + secs(max_busy) + ")");
+  };
+}
+
 }  // namespace mlspace::metrics

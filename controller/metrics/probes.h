@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,15 @@ class Heartbeat {
   const Duration max_age_;
   std::atomic<int64_t> last_ns_;
 };
+
+// Liveness "no worker stuck": fails, naming the object, when the worker busy
+// longest has been busy with one object for more than `max_busy` (every
+// gateway call has an overall deadline, so a reconcile past its calls'
+// deadlines plus a margin is stuck, not slow). `longest` returns that
+// object's key and busy time, nullopt while all workers are idle; it must be
+// thread-safe and quick.
+using LongestBusyFn = std::function<std::optional<std::pair<std::string, Duration>>()>;
+Check StuckWorkerCheck(LongestBusyFn longest, Duration max_busy);
 
 // A readiness flag for conditions that become true once ("store open",
 // "source synced once"). Thread-safe.

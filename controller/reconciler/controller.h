@@ -140,6 +140,11 @@ class Controller {
   // Whether the gateway accepts the credentials (/readyz "gateway" check).
   const GatewayHealth& gateway_health() const { return *health_; }
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
+  // The worker busy longest with one object (nullopt before Start or while
+  // all are idle): the liveness probe's "stuck worker" check.
+  std::optional<runtime::BusyWorker> LongestBusyWorker() const {
+    return pool_ ? pool_->LongestBusy() : std::nullopt;
+  }
   // The identity resolved by Start (empty before).
   const store::StoreIdentity& identity() const { return identity_; }
 

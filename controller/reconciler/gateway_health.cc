@@ -46,8 +46,14 @@ Duration GatewayHealth::BackoffLocked() const {
 GatewayHealth::Ticket GatewayHealth::Admit() {
   std::lock_guard lock(mu_);
   Ticket t;
-  if (authorized_) return t;
   const TimePoint now = clock_.Now();
+  if (now < throttled_until_) {
+    t.allowed = false;
+    t.throttled = true;
+    t.wait = throttled_until_ - now;
+    return t;
+  }
+  if (authorized_) return t;
   if (probe_out_ || now < next_probe_at_) {
     t.allowed = false;
     // While a probe is out its answer decides; look again after a backoff.
@@ -69,10 +75,19 @@ void GatewayHealth::Report(const Ticket& ticket, const gateway::Error* error) {
   Duration next{0};
   std::string message;
   std::function<void()> recovered;
+  bool throttle_started = false;
+  Duration throttle{0};
   {
     std::lock_guard lock(mu_);
     if (ticket.probe) probe_out_ = false;
     const TimePoint now = clock_.Now();
+    if (error && error->kind == gateway::ErrorKind::kThrottled && error->http_status != 0 &&
+        error->retry_after > Duration::zero() && now + error->retry_after > throttled_until_) {
+      throttle_started = now >= throttled_until_;
+      throttled_until_ = now + error->retry_after;
+      throttle = error->retry_after;
+      message = Redact(error->message);
+    }
     if (error && error->kind == gateway::ErrorKind::kUnauthorized) {
       auth_failure = true;
       message = Redact(error->message);
@@ -111,6 +126,12 @@ void GatewayHealth::Report(const Ticket& ticket, const gateway::Error* error) {
              {{"error", message}, {"nextProbeIn", Secs(next)}});
   }
   if (went_up) LogInfo("gateway accepts the credentials again; resuming gateway requests");
+  if (throttle_started) {
+    LogWarn("gateway asked the controller to wait (Retry-After); no requests to it until then",
+            {{"error", message}, {"retryAfter", Secs(throttle)}});
+  } else if (throttle > Duration::zero()) {
+    LogDebug("gateway extended its Retry-After", {{"retryAfter", Secs(throttle)}});
+  }
   if (observer_) {
     if (auth_failure) observer_->OnGatewayAuthFailure();
     if (went_down) observer_->OnGatewayUp(false);
@@ -125,6 +146,12 @@ Duration GatewayHealth::Blocked() const {
   const TimePoint now = clock_.Now();
   if (probe_out_) return BackoffLocked();
   return now < next_probe_at_ ? next_probe_at_ - now : Duration::zero();
+}
+
+Duration GatewayHealth::ThrottledFor() const {
+  std::lock_guard lock(mu_);
+  const TimePoint now = clock_.Now();
+  return now < throttled_until_ ? throttled_until_ - now : Duration::zero();
 }
 
 bool GatewayHealth::authorized() const {
@@ -149,6 +176,14 @@ Status GatewayHealth::Check() const {
 template <typename T, typename F>
 gateway::Outcome<T> HealthCheckedGateway::Call(const std::string& op, F&& f) {
   GatewayHealth::Ticket t = health_.Admit();
+  if (!t.allowed && t.throttled) {
+    gateway::Error e;
+    e.kind = gateway::ErrorKind::kThrottled;
+    e.message =
+        op + ": not sent, the gateway asked to wait (Retry-After); next attempt in " + Secs(t.wait);
+    e.retry_after = t.wait;
+    return e;
+  }
   if (!t.allowed) {
     gateway::Error e;
     e.kind = gateway::ErrorKind::kUnauthorized;

@@ -8,6 +8,11 @@
 // per backoff period (30 s doubling to 5 min), until a probe is answered by
 // something other than 401/403 (the credential files are re-read by the
 // client, so fixing the secret recovers without a restart).
+//
+// Likewise a 429 (or 503) whose Retry-After outlives the client's own
+// retries (ClientOptions::max_retry_after) is the gateway's word for every
+// call: until it expires no request at all goes out (lists, submits, gets,
+// logs), each refused locally as kThrottled with the remaining wait.
 
 #include <chrono>
 #include <cstdint>
@@ -48,8 +53,9 @@ class GatewayHealth {
   // Admission of one request.
   struct Ticket {
     bool allowed = true;
-    bool probe = false;  // the one request sent while unauthorized
-    Duration wait{0};    // !allowed: when the next probe may go
+    bool probe = false;      // the one request sent while unauthorized
+    Duration wait{0};        // !allowed: when the next probe (or request) may go
+    bool throttled = false;  // !allowed because of a Retry-After
   };
 
   // `clock` and `observer` (optional) must outlive this.
@@ -65,8 +71,14 @@ class GatewayHealth {
   // The outcome of an admitted request: `error` null for success. 401/403
   // turn (or keep) the state unauthorized; any other answer the service gave
   // (2xx, 404, 4xx validation) proves the credentials work and restores it;
-  // no answer, 429 and 5xx say nothing about the credentials.
+  // no answer, 429 and 5xx say nothing about the credentials. A kThrottled
+  // answer (429, 503 + Retry-After) holds every request until its
+  // retry_after passed (one WARN when that starts).
   void Report(const Ticket& ticket, const gateway::Error* error);
+
+  // Zero unless the gateway asked for a pause (Retry-After); else the rest
+  // of it.
+  Duration ThrottledFor() const;
 
   // Zero when requests may be sent now (no admission taken); otherwise how
   // long until the next probe. For callers that want to skip preparatory
@@ -100,6 +112,7 @@ class GatewayHealth {
   bool probe_out_ = false;
   TimePoint next_probe_at_{};
   std::string last_error_;
+  TimePoint throttled_until_{};
 };
 
 // A JobGateway that asks GatewayHealth before every call and reports every

@@ -142,7 +142,10 @@ int RegionPoller::PollOnce() {
                                    {"consecutiveFailures", std::to_string(n)}};
       // 401/403 is the controller-wide state GatewayHealth warns about once
       // per change; a WARN per poll would repeat it every interval.
-      if (out.Is(gateway::ErrorKind::kUnauthorized)) {
+      // Likewise a list refused locally during a Retry-After pause
+      // (http_status 0): GatewayHealth logged the pause once.
+      if (out.Is(gateway::ErrorKind::kUnauthorized) ||
+          (out.Is(gateway::ErrorKind::kThrottled) && out.error().http_status == 0)) {
         LogDebug("list failed", fields);
       } else {
         LogWarn("list failed", fields);

@@ -14,7 +14,8 @@ WorkerPool::WorkerPool(std::string controller, WorkQueue& queue, ReconcileFunc r
       reconcile_(std::move(reconcile)),
       clock_(clock),
       workers_(std::max(1, workers)),
-      observer_(observer) {}
+      observer_(observer),
+      busy_(static_cast<size_t>(workers_)) {}
 
 WorkerPool::~WorkerPool() {
   stopping_ = true;
@@ -27,10 +28,20 @@ WorkerPool::~WorkerPool() {
 void WorkerPool::Start() {
   std::lock_guard lock(mu_);
   running_threads_ = workers_;
-  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { Run(); });
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
-void WorkerPool::Run() {
+std::optional<BusyWorker> WorkerPool::LongestBusy() const {
+  std::lock_guard lock(busy_mu_);
+  const Slot* oldest = nullptr;
+  for (const Slot& s : busy_) {
+    if (!s.key.empty() && (oldest == nullptr || s.since < oldest->since)) oldest = &s;
+  }
+  if (oldest == nullptr) return std::nullopt;
+  return BusyWorker{oldest->key, clock_.Now() - oldest->since};
+}
+
+void WorkerPool::Run(int slot) {
   while (auto key = queue_.Get()) {
     if (stopping_) {
       queue_.Done(*key);
@@ -39,6 +50,10 @@ void WorkerPool::Run() {
     int active = ++active_;
     if (observer_) observer_->OnActiveWorkers(controller_, active);
     TimePoint start = clock_.Now();
+    {
+      std::lock_guard lock(busy_mu_);
+      busy_[static_cast<size_t>(slot)] = Slot{*key, start};
+    }
     ReconcileResult r;
     try {
       r = reconcile_(*key);
@@ -48,6 +63,10 @@ void WorkerPool::Run() {
       r.error = InternalError("reconcile threw a non-standard exception");
     }
     Duration took = clock_.Now() - start;
+    {
+      std::lock_guard lock(busy_mu_);
+      busy_[static_cast<size_t>(slot)].key.clear();
+    }
     std::string_view result = "success";
     if (!r.error.ok()) {
       result = "error";

@@ -42,6 +42,12 @@ class WorkerPoolObserver {
   virtual void OnActiveWorkers(const std::string& /*controller*/, int /*active*/) {}
 };
 
+// A worker in the middle of a reconcile: which key, for how long.
+struct BusyWorker {
+  std::string key;
+  Duration busy_for{0};
+};
+
 class WorkerPool {
  public:
   // `queue`, `clock` and `observer` (may be null) must outlive the pool.
@@ -65,10 +71,15 @@ class WorkerPool {
 
   // Reconciles running right now.
   int ActiveWorkers() const { return active_.load(); }
+
+  // The worker busy longest with one key right now (nullopt when all are
+  // idle), measured on the pool's clock. For the liveness probe: a worker
+  // busy far past any reconcile's deadlines is stuck. Thread-safe.
+  std::optional<BusyWorker> LongestBusy() const;
   int workers() const { return workers_; }
 
  private:
-  void Run();
+  void Run(int slot);
 
   const std::string controller_;
   WorkQueue& queue_;
@@ -83,6 +94,13 @@ class WorkerPool {
   std::condition_variable idle_cv_;
   int running_threads_ = 0;
   std::vector<std::thread> threads_;
+
+  struct Slot {
+    std::string key;  // empty while idle
+    TimePoint since{};
+  };
+  mutable std::mutex busy_mu_;
+  std::vector<Slot> busy_;  // one per worker
 };
 
 }  // namespace mlspace::runtime

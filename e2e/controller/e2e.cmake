@@ -54,3 +54,11 @@ mlspace_test(controller_state_e2e_test
   LABELS e2e
   TIMEOUT 240)
 add_dependencies(controller_state_e2e_test ${_bins})
+# Slow gateway (issue 11): SIGTERM during a dripped start-up list, and
+# --gateway-timeout ending dripped answers (a dripping server in the test).
+mlspace_test(slow_gateway_e2e_test
+  SOURCES ${_dir}/slow_gateway_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 180)
+add_dependencies(slow_gateway_e2e_test ${_bins})

@@ -116,6 +116,12 @@ class FakeJobGateway final : public gateway::JobGateway {
       --fail_lists_;
       return Err(gateway::ErrorKind::kUnavailable, 503, "list: 503");
     }
+    if (throttle_lists_ > 0) {
+      --throttle_lists_;
+      gateway::Error e = Err(gateway::ErrorKind::kThrottled, 429, "list: 429 from gateway");
+      e.retry_after = throttle_retry_after_;
+      return e;
+    }
     std::vector<gateway::RemoteJob> out;
     for (auto& [name, st] : jobs_) {
       if (st.gone || st.job.region != opts.region) continue;
@@ -181,6 +187,12 @@ class FakeJobGateway final : public gateway::JobGateway {
                     std::string message = "") {
     std::lock_guard lock(mu_);
     submit_script_.push_back({fault, retry_after, std::move(message)});
+  }
+  // The next n lists answer 429 with this Retry-After.
+  void ThrottleNextLists(int n, Duration retry_after) {
+    std::lock_guard lock(mu_);
+    throttle_lists_ = n;
+    throttle_retry_after_ = retry_after;
   }
   void FailNextLists(int n) {
     std::lock_guard lock(mu_);
@@ -359,6 +371,8 @@ class FakeJobGateway final : public gateway::JobGateway {
   std::map<std::string, Stored> jobs_;
   std::deque<Script> submit_script_;
   int fail_lists_ = 0;
+  int throttle_lists_ = 0;
+  Duration throttle_retry_after_{0};
   int fail_gets_ = 0;
   int fail_cancels_ = 0;
   int fail_logs_ = 0;

@@ -505,6 +505,85 @@ TEST_F(ServiceAuthTest, BadClientCredentials) {
   EXPECT_EQ(transport_->requests().size(), 1u);
 }
 
+// Issue 11: a submit whose token could not be obtained never reached
+// POST /jobs, so it must not be reported as possibly processed.
+TEST_F(ServiceAuthTest, MalformedTokenAnswerMakesSubmitNotSentNeverAmbiguous) {
+  for (const std::string& body : {std::string("<html>oops</html>"), std::string("{}"),
+                                  std::string(R"({"token":{"access_token":""}})")}) {
+    transport_->SetHandler([&body](const FakeHttpTransport::Request& r) {
+      if (r.target == "/public/v2/service_auth") return FakeHttpTransport::Response(200, body);
+      return FakeHttpTransport::Response(200, R"({"job_name":"must-not-be-sent"})");
+    });
+    auto before = transport_->requests().size();
+    auto out = Client()->Submit(Req());
+    ASSERT_FALSE(out.ok()) << body;
+    EXPECT_EQ(out.error().kind, ErrorKind::kUnavailable) << body << ": " << out.error().message;
+    EXPECT_NE(out.error().message.find("service_auth"), std::string::npos) << out.error().message;
+    auto reqs = transport_->requests();
+    for (size_t i = before; i < reqs.size(); ++i) {
+      EXPECT_EQ(reqs[i].target, "/public/v2/service_auth") << "POST /jobs was sent";
+    }
+  }
+}
+
+TEST_F(ServiceAuthTest, TokenEndpointRefusalsAreNotSentKinds) {
+  int code = 0;
+  transport_->SetHandler([&code](const FakeHttpTransport::Request& r) {
+    if (r.target == "/public/v2/service_auth") {
+      return FakeHttpTransport::Response(code, R"({"error_code":1,"error_message":"no"})");
+    }
+    return FakeHttpTransport::Response(200, R"({"job_name":"must-not-be-sent"})");
+  });
+  // 422 from the token endpoint judges the credentials, not the job: never
+  // a terminal kInvalid for the submit. 5xx: retried, then not-sent.
+  for (auto [c, kind] :
+       {std::pair{422, ErrorKind::kUnauthorized}, std::pair{500, ErrorKind::kUnavailable},
+        std::pair{404, ErrorKind::kUnavailable}}) {
+    code = c;
+    auto out = Client()->Submit(Req());
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().kind, kind) << c << ": " << out.error().message;
+  }
+  for (const auto& r : transport_->requests()) EXPECT_EQ(r.target, "/public/v2/service_auth");
+}
+
+// --- answer size caps -----------------------------------------------------------
+
+TEST_F(GatewayClientTest, AnswerCapsPerEndpoint) {
+  transport_->SetHandler([](const FakeHttpTransport::Request& r) {
+    if (r.target.rfind("/public/v2/jobs?", 0) == 0) {
+      return FakeHttpTransport::Response(200, R"({"jobs":[],"count":0})");
+    }
+    return FakeHttpTransport::Response(200, R"({"job_name":"j","status":"Running"})");
+  });
+  auto c = Client();
+  (void)c->List({"SR003", {}, 100});
+  (void)c->Get("j");
+  (void)c->Submit(Req());
+  (void)c->Logs("j", "SR003", 10);
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(reqs[0].max_answer_bytes, size_t{64} << 20);  // list page
+  EXPECT_EQ(reqs[1].max_answer_bytes, size_t{1} << 20);
+  EXPECT_EQ(reqs[2].max_answer_bytes, size_t{1} << 20);
+  EXPECT_EQ(reqs[3].max_answer_bytes, size_t{64} << 20);  // a log tail
+}
+
+TEST_F(GatewayClientTest, OversizedAnswerIsAFailedCallNotRetried) {
+  FakeHttpTransport::Exchange big = FakeHttpTransport::NoAnswer("answer exceeds the limit");
+  big.too_large = true;
+  transport_->Push(big);  // a retry would find no script and fail as not sent
+  auto list = Client()->List({"SR003", {}, 100});
+  ASSERT_TRUE(list.Is(ErrorKind::kInternal)) << (list.ok() ? "ok" : list.error().message);
+  EXPECT_NE(list.error().message.find("too large"), std::string::npos) << list.error().message;
+  EXPECT_EQ(transport_->requests().size(), 1u);
+
+  // A submit whose request went out: the job may exist.
+  transport_->Push(big);
+  auto sub = Client()->Submit(Req());
+  ASSERT_TRUE(sub.Is(ErrorKind::kAmbiguous)) << (sub.ok() ? "ok" : sub.error().message);
+}
+
 // --- misc ---------------------------------------------------------------------
 
 TEST_F(GatewayClientTest, TokenBucketDelaysBeyondBurst) {

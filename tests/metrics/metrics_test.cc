@@ -1,6 +1,7 @@
 #include "controller/metrics/metrics.h"
 
 #include "controller/core/build_info.h"
+#include "controller/metrics/probes.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ void ExerciseEverything(Metrics& m) {
   m.SetManifestCounts(3, 1, 2);
   m.IncPruneRefused("max_fraction");
   m.SetListVisibilityLag("SR006", 1.5);
+  m.IncStoreErrors("write");
 }
 
 TEST(MetricsTest, EveryDeclaredFamilyIsCollectedWithItsTypeAndLabels) {
@@ -408,6 +410,26 @@ TEST(MetricsTest, SerializingTenThousandObjectsIsFast) {
 #ifndef MLSPACE_SANITIZED
   EXPECT_LT(best_ms, 50.0);
 #endif
+}
+
+// Issue 11: /healthz names the object a stuck worker is busy with.
+TEST(ProbesTest, StuckWorkerCheckNamesTheObjectPastTheLimit) {
+  std::optional<std::pair<std::string, Duration>> busy;
+  Check check = StuckWorkerCheck([&] { return busy; }, std::chrono::seconds(300));
+  EXPECT_TRUE(check().ok()) << "all idle";
+  busy = std::make_pair(std::string("default/slow"), Duration(std::chrono::seconds(300)));
+  EXPECT_TRUE(check().ok()) << "at the limit: slow, not stuck";
+  busy->second = std::chrono::seconds(301);
+  Status s = check();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("default/slow"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("301 s"), std::string::npos) << s.message();
+  Probes probes;
+  probes.AddHealthCheck("workers", check);
+  ProbeReport r = probes.RunHealth(true);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.body.find("[-]workers failed"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("default/slow"), std::string::npos) << r.body;
 }
 
 }  // namespace

@@ -186,6 +186,68 @@ TEST(GatewayHealthTest, HealthCheckedGatewayShortCircuitsWithoutRequests) {
   EXPECT_TRUE(gw.List(lo).ok());
 }
 
+// Issue 11: a Retry-After longer than the client sleeps through applies to
+// every call to that gateway, not only to the call that got it.
+TEST(GatewayHealthTest, RetryAfterPausesEveryCallUntilItExpires) {
+  LogCapture logs(LogLevel::kInfo);
+  FakeClock clock;
+  FakeJobGateway inner(&clock);
+  GatewayHealth h(clock);
+  HealthCheckedGateway gw(inner, h);
+  gateway::ListOptions lo;
+  lo.region = "SR006";
+  inner.ThrottleNextLists(1, std::chrono::hours(1));
+  auto first = gw.List(lo);
+  ASSERT_TRUE(first.Is(gateway::ErrorKind::kThrottled));
+  EXPECT_EQ(inner.CountCalls("List"), 1);
+  EXPECT_EQ(h.ThrottledFor(), Duration(std::chrono::hours(1)));
+  clock.Advance(std::chrono::minutes(10));
+  auto list = gw.List(lo);
+  ASSERT_TRUE(list.Is(gateway::ErrorKind::kThrottled));
+  EXPECT_EQ(list.error().retry_after, Duration(std::chrono::minutes(50)));
+  EXPECT_EQ(list.error().http_status, 0) << "refused locally";
+  EXPECT_NE(list.error().message.find("not sent"), std::string::npos) << list.error().message;
+  EXPECT_TRUE(gw.Get("j").Is(gateway::ErrorKind::kThrottled));
+  gateway::SubmitRequest req;
+  req.script = "/x.py";
+  EXPECT_TRUE(gw.Submit(req).Is(gateway::ErrorKind::kThrottled));
+  EXPECT_TRUE(gw.Logs("j", "SR006", 10).Is(gateway::ErrorKind::kThrottled));
+  EXPECT_EQ(inner.CountCalls("List"), 1);
+  EXPECT_EQ(inner.CountCalls("Get"), 0);
+  EXPECT_EQ(inner.CountCalls("Submit"), 0);
+  EXPECT_TRUE(h.authorized()) << "a 429 says nothing about the credentials";
+  EXPECT_TRUE(h.Check().ok());
+  EXPECT_EQ(logs.Matching("Retry-After").size(), 1u) << "one WARN for the pause";
+  clock.Advance(std::chrono::minutes(50));
+  EXPECT_EQ(h.ThrottledFor(), Duration::zero());
+  EXPECT_TRUE(gw.List(lo).ok());
+  EXPECT_EQ(inner.CountCalls("List"), 2);
+}
+
+TEST(GatewayHealthTest, RegionPollerDoesNotListDuringRetryAfterAndSaysWhyOnce) {
+  LogCapture logs(LogLevel::kInfo);
+  FakeClock clock;
+  FakeJobGateway inner(&clock);
+  GatewayHealth h(clock);
+  HealthCheckedGateway gw(inner, h);
+  ObservedCache cache;
+  RegionPoller poller(
+      gw, cache, clock, [] { return std::set<std::string>{"SR006"}; }, [](const ObjectKey&) {});
+  inner.ThrottleNextLists(1, std::chrono::seconds(3600));
+  EXPECT_EQ(poller.PollOnce(), 1);
+  for (int i = 0; i < 100; ++i) {  // every 30 s for 50 min
+    clock.Advance(std::chrono::seconds(30));
+    EXPECT_EQ(poller.PollOnce(), 1);
+  }
+  EXPECT_EQ(inner.CountCalls("List"), 1) << "listed again during the Retry-After";
+  EXPECT_EQ(logs.Matching("WARN").size(), 2u)
+      << "the first failed list and the pause, no line per poll";
+  EXPECT_EQ(logs.Matching("Retry-After").size(), 1u);
+  clock.Advance(std::chrono::seconds(600));
+  EXPECT_EQ(poller.PollOnce(), 0);
+  EXPECT_EQ(inner.CountCalls("List"), 2);
+}
+
 // The reconciler with the controller's wiring: HealthCheckedGateway +
 // GatewayHealth over the fake gateway.
 class ClassifiedFailuresTest : public ReconcilerTest {
@@ -308,7 +370,10 @@ TEST_F(ClassifiedFailuresTest, ThrottledAndUnavailableBackOffPerObjectFromOneSec
                                           std::chrono::seconds(4), std::chrono::seconds(10)}));
   EXPECT_EQ(PhaseOf(), api::Phase::kPending);
   EXPECT_TRUE(health_.authorized()) << "429/5xx say nothing about the credentials";
-  // Success resets the count: the next failure starts at 1 s again.
+  // Success resets the count: the next failure starts at 1 s again. (The
+  // 10 s Retry-After paused every call to the gateway until it passed.)
+  EXPECT_FALSE(Reconcile().error.ok());
+  clock_.Advance(std::chrono::seconds(10));
   EXPECT_TRUE(Reconcile().error.ok());
   EXPECT_EQ(PhaseOf(), api::Phase::kSubmitted);
   SetDesired({MakeJob("b", "bbbb1111")});

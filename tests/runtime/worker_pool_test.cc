@@ -222,6 +222,44 @@ TEST(WorkerPoolTest, StopGivesUpAfterGracePeriod) {
   release = true;  // the destructor joins the straggler
 }
 
+// Issue 11: the liveness probe names the object a stuck worker is busy with.
+TEST(WorkerPoolTest, LongestBusyNamesTheKeyAndHowLong) {
+  FakeClock clock;
+  WorkQueue q("t", clock, DefaultControllerRateLimiter(clock));
+  std::atomic<int> started{0};
+  std::atomic<bool> release_a{false};
+  std::atomic<bool> release_b{false};
+  WorkerPool pool(
+      "job", q,
+      [&](const std::string& key) {
+        ++started;
+        auto& release = key == "ns/a" ? release_a : release_b;
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+        return ReconcileResult{};
+      },
+      clock, 2);
+  EXPECT_FALSE(pool.LongestBusy().has_value());
+  pool.Start();
+  q.Add("ns/a");
+  ASSERT_TRUE(Eventually([&] { return started.load() == 1; }));
+  clock.Advance(10s);
+  q.Add("ns/b");
+  ASSERT_TRUE(Eventually([&] { return started.load() == 2; }));
+  clock.Advance(5s);
+  auto busy = pool.LongestBusy();
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_EQ(busy->key, "ns/a");
+  EXPECT_EQ(busy->busy_for, Duration(15s));
+  release_a = true;
+  ASSERT_TRUE(Eventually([&] {
+    auto b = pool.LongestBusy();
+    return b && b->key == "ns/b";
+  }));
+  EXPECT_EQ(pool.LongestBusy()->busy_for, Duration(5s));
+  release_b = true;
+  ASSERT_TRUE(Eventually([&] { return !pool.LongestBusy().has_value(); }));
+}
+
 TEST(PeriodicTest, RunsFirstThenEveryIntervalAndOnTrigger) {
   FakeClock clock;
   std::atomic<int> runs{0};

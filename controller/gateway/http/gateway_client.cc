@@ -44,6 +44,27 @@ std::string SubmitLabel(const SubmitRequest& req) {
   return req.label.empty() ? req.script : req.label;
 }
 
+// A failure to obtain a bearer token, as the error of the call that needed
+// it. That call was never sent, so it is never kAmbiguous (nor kInvalid: the
+// request itself was not judged): a rejection of the credentials stays
+// kUnauthorized, a throttled token endpoint kThrottled, anything else (an
+// unreachable endpoint, a malformed token answer) is kUnavailable.
+Error TokenError(const std::string& op, Error e) {
+  switch (e.kind) {
+    case ErrorKind::kUnauthorized:
+    case ErrorKind::kThrottled:
+      break;
+    case ErrorKind::kInvalid:
+      e.kind = ErrorKind::kUnauthorized;
+      break;
+    default:
+      e.kind = ErrorKind::kUnavailable;
+      break;
+  }
+  e.message = Redact(op + ": " + e.message);
+  return e;
+}
+
 }  // namespace
 
 GatewayClient::GatewayClient(ClientOptions options, ParsedUrl url)
@@ -138,7 +159,10 @@ Outcome<std::string> GatewayClient::BearerToken(bool force_refresh, const Creden
   auto resp = Execute(call);
   if (!resp.ok()) return resp.error();
   auto tok = ParseServiceAuthResponse(resp->body);
-  if (!tok.ok()) return MakeError(ErrorKind::kInternal, tok.status().message());
+  if (!tok.ok()) {
+    return MakeError(ErrorKind::kInternal,
+                     "service_auth: malformed answer: " + tok.status().message());
+  }
   SecretRegistry::Get().Add(tok->access_token);
   token_ = tok->access_token;
   token_credentials_version_ = version;
@@ -163,11 +187,7 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
     if (!call.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
     if (call.authenticated) {
       auto token = BearerToken(false, creds, creds_version);
-      if (!token.ok()) {
-        Error e = token.error();
-        e.message = Redact(call.op + ": " + e.message);
-        return e;
-      }
+      if (!token.ok()) return TokenError(call.op, token.error());
       if (!token->empty()) req.headers.emplace_back("Authorization", "Bearer " + *token);
       if (!creds.api_key.empty()) req.headers.emplace_back("x-api-key", creds.api_key);
       if (!creds.workspace_id.empty()) {
@@ -175,6 +195,8 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
       }
     }
     req.body = call.body;
+    req.max_answer_bytes =
+        call.max_answer_bytes != 0 ? call.max_answer_bytes : options_.max_answer_bytes;
 
     HttpExchange ex = SendObserved(call.endpoint, req);
     if (ex.kind == ExchangeKind::kNotSent) {
@@ -184,6 +206,10 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
       continue;
     }
     if (ex.kind == ExchangeKind::kNoAnswer) {
+      if (ex.too_large && call.idempotent) {
+        // The same request would get the same answer: not retried.
+        return MakeError(ErrorKind::kInternal, call.op + ": answer too large: " + ex.error);
+      }
       if (!call.idempotent) {
         return MakeError(ErrorKind::kAmbiguous,
                          call.op +
@@ -211,11 +237,7 @@ Outcome<HttpResponse> GatewayClient::Execute(const Call& call) {
       // request unprocessed, so one refresh and re-send is safe.
       refreshed = true;
       auto token = BearerToken(true, creds, creds_version);
-      if (!token.ok()) {
-        Error e = token.error();
-        e.message = Redact(call.op + ": " + e.message);
-        return e;
-      }
+      if (!token.ok()) return TokenError(call.op, token.error());
       --attempt;  // the refresh is not a failed attempt
       continue;
     }
@@ -318,6 +340,7 @@ Outcome<std::vector<RemoteJob>> GatewayClient::List(const ListOptions& opts) {
     call.endpoint = "GET /jobs";
     call.method = "GET";
     call.target = base + "&limit=" + std::to_string(limit) + "&offset=" + std::to_string(offset);
+    call.max_answer_bytes = options_.max_list_answer_bytes;
     auto resp = Execute(call);
     if (!resp.ok()) return resp.error();
     auto page = ParseListAnswer(resp->body);
@@ -380,6 +403,8 @@ Outcome<std::string> GatewayClient::Logs(const std::string& job_name, const std:
   call.method = "GET";
   call.target = "/jobs/" + Escape(job_name) + "/logs?tail=" + std::to_string(std::max(0, tail));
   if (!region.empty()) call.target += "&region=" + Escape(region);
+  // A log tail is user data of any size: capped like a list page.
+  call.max_answer_bytes = options_.max_list_answer_bytes;
   auto resp = Execute(call);
   if (!resp.ok()) return resp.error();
   return resp->body;
@@ -412,6 +437,8 @@ Result<std::unique_ptr<GatewayClient>> MakeGatewayClient(const ClientOptions& op
     t.allow_insecure = opts.allow_insecure;
     t.connect_timeout = opts.connect_timeout;
     t.request_timeout = opts.request_timeout;
+    t.total_timeout = opts.total_timeout;
+    t.max_answer_bytes = opts.max_answer_bytes;
     MLSPACE_ASSIGN_OR_RETURN(t.proxy, ProxyFromEnvironment(url, ProcessEnv()));
     MLSPACE_ASSIGN_OR_RETURN(auto transport, PocoHttpTransport::Create(t));
     opts.transport = std::move(transport);

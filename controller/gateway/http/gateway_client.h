@@ -34,6 +34,9 @@ struct RequestRecord {
 
 using RequestObserver = std::function<void(const RequestRecord&)>;
 
+inline constexpr size_t kMaxListAnswerBytes = size_t{64} << 20;  // 64 MiB
+inline constexpr size_t kMaxAnswerBytes = size_t{1} << 20;       // 1 MiB
+
 struct ClientOptions {
   // scheme://host[:port][/prefix]; calls go to <prefix>/public/v2/...
   std::string base_url;
@@ -45,6 +48,15 @@ struct ClientOptions {
   bool allow_insecure = false;  // plain http to a non-loopback host
   Duration connect_timeout = std::chrono::seconds(10);
   Duration request_timeout = std::chrono::seconds(60);
+  // Every exchange (connect, send, first byte, whole answer) ends by this
+  // deadline, however slowly the gateway sends (PocoTransportOptions).
+  Duration total_timeout = std::chrono::seconds(60);
+  // Answer size caps: a list page may be large (a page of big job records),
+  // every other answer is small. A longer answer is a failed call, read no
+  // further: a read fails with kInternal (not retried: the same answer would
+  // come again), a submit whose request was sent is kAmbiguous.
+  size_t max_list_answer_bytes = kMaxListAnswerBytes;
+  size_t max_answer_bytes = kMaxAnswerBytes;
 
   double rate_per_second = 10;  // token bucket in front of every call
   double burst = 20;
@@ -87,8 +99,9 @@ class GatewayClient final : public JobGateway {
     std::string method;
     std::string target;  // path under /public/v2 with query
     std::string body;
-    bool idempotent = true;     // false: never re-sent once possibly received
-    bool authenticated = true;  // false for service_auth itself
+    bool idempotent = true;       // false: never re-sent once possibly received
+    bool authenticated = true;    // false for service_auth itself
+    size_t max_answer_bytes = 0;  // 0 = options_.max_answer_bytes
   };
 
   // Runs one call with auth, rate limit and the retry rules; returns the

@@ -4,6 +4,7 @@
 // client is written against it; PocoHttpTransport talks to the network and
 // tests/fakes/fake_http_transport.h scripts answers.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +22,9 @@ struct HttpRequest {
   std::string target;  // path + query, e.g. "/public/v2/jobs?region=SR003"
   HeaderList headers;
   std::string body;
+  // The largest answer body accepted, in bytes; 0 = the transport's default.
+  // A longer answer is abandoned unread (see HttpExchange::too_large).
+  size_t max_answer_bytes = 0;
 };
 
 struct HttpResponse {
@@ -44,6 +48,11 @@ struct HttpExchange {
   ExchangeKind kind = ExchangeKind::kNotSent;
   HttpResponse response;  // kResponse only
   std::string error;      // kNotSent/kNoAnswer: one line, no credentials
+  // kNoAnswer because the answer was longer than the request's cap (its
+  // Content-Length, or the bytes read so far): the rest was never read, so a
+  // hostile or broken peer cannot make the caller hold it. Re-sending would
+  // get the same answer.
+  bool too_large = false;
 };
 
 class HttpTransport {
@@ -51,7 +60,9 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
 
   // Performs one exchange; never throws, never retries a request whose bytes
-  // were sent. Thread-safe: concurrent calls use separate connections.
+  // were sent. The exchange ends within the transport's overall deadline
+  // however slowly the peer answers. Thread-safe: concurrent calls use
+  // separate connections.
   virtual HttpExchange Send(const HttpRequest& request) = 0;
 };
 

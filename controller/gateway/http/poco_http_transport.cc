@@ -11,12 +11,19 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "controller/core/redact.h"
 
@@ -65,6 +72,113 @@ class ConnectionOf final : public Base, public Connection {
 };
 
 std::once_flag ssl_once;
+
+// Ends exchanges that outlive their deadline by shutting their socket down,
+// which wakes a thread blocked in connect/send/recv (also inside OpenSSL)
+// with an error. It works on its own dup() of the descriptor: Poco may close
+// the session's descriptor at any time (e.g. on a read error) and the number
+// may be reused, while the dup keeps the socket itself alive until Disarm.
+// Thread-safe; one thread, started on first use.
+class Watchdog {
+ public:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    for (auto& [id, e] : entries_) ::close(e.fd);
+  }
+
+  // Watches socket `fd` until Disarm; 0 when it cannot (the exchange is then
+  // bounded by the per-operation timeouts only).
+  uint64_t Arm(int fd, SteadyTime deadline) {
+    if (fd < 0) return 0;
+    int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return 0;
+    std::lock_guard lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    uint64_t id = next_id_++;
+    entries_[id] = Entry{dup, deadline, false};
+    cv_.notify_all();
+    return id;
+  }
+
+  // Stops watching; true when the deadline had passed and the socket was
+  // shut down.
+  bool Disarm(uint64_t id) {
+    if (id == 0) return false;
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    bool fired = it->second.fired;
+    ::close(it->second.fd);
+    entries_.erase(it);
+    return fired;
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    SteadyTime deadline;
+    bool fired;
+  };
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      auto now = std::chrono::steady_clock::now();
+      SteadyTime next = SteadyTime::max();
+      for (auto& [id, e] : entries_) {
+        if (e.fired) continue;
+        if (e.deadline <= now) {
+          ::shutdown(e.fd, SHUT_RDWR);
+          e.fired = true;
+        } else {
+          next = std::min(next, e.deadline);
+        }
+      }
+      if (next == SteadyTime::max()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, next);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Entry> entries_;
+  uint64_t next_id_ = 1;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Disarms on every path out of Send.
+class ArmedDeadline {
+ public:
+  ArmedDeadline(Watchdog& w, uint64_t id) : w_(w), id_(id) {}
+  ~ArmedDeadline() { Disarm(); }
+  bool Disarm() {
+    if (id_ != 0) fired_ = w_.Disarm(id_) || fired_;
+    id_ = 0;
+    return fired_;
+  }
+
+ private:
+  Watchdog& w_;
+  uint64_t id_;
+  bool fired_ = false;
+};
+
+std::string Mib(size_t bytes) {
+  std::ostringstream s;
+  s << static_cast<double>(bytes) / (1024.0 * 1024.0) << " MiB";
+  return s.str();
+}
 
 }  // namespace
 
@@ -181,6 +295,7 @@ struct PocoHttpTransport::Pool {
   std::vector<std::unique_ptr<Connection>> idle;
   std::atomic<int> opened{0};
   Poco::Net::Context::Ptr tls;  // null for http
+  Watchdog watchdog;
 };
 
 PocoHttpTransport::PocoHttpTransport(PocoTransportOptions options, ParsedUrl url)
@@ -213,6 +328,14 @@ Result<std::unique_ptr<PocoHttpTransport>> PocoHttpTransport::Create(
 int PocoHttpTransport::connections_opened() const { return pool_->opened.load(); }
 
 HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.total_timeout;
+  const size_t cap =
+      request.max_answer_bytes != 0 ? request.max_answer_bytes : options_.max_answer_bytes;
+  const std::string deadline_text =
+      "no complete answer within the deadline of " +
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.total_timeout).count()) +
+      " ms";
   HttpExchange out;
   std::unique_ptr<Connection> conn;
   {
@@ -235,8 +358,8 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
       auto& s = conn->session();
       s.setKeepAlive(true);
       s.setKeepAliveTimeout(ToTimespan(options_.keep_alive_idle));
-      s.setTimeout(ToTimespan(options_.connect_timeout), ToTimespan(options_.request_timeout),
-                   ToTimespan(options_.request_timeout));
+      s.setTimeout(ToTimespan(std::min(options_.connect_timeout, options_.total_timeout)),
+                   ToTimespan(options_.request_timeout), ToTimespan(options_.request_timeout));
       if (options_.proxy) {
         s.setProxy(options_.proxy->host, static_cast<Poco::UInt16>(options_.proxy->port));
         if (!options_.proxy->username.empty()) {
@@ -256,6 +379,18 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
     return out;
   }
 
+  // From here on a dripping or stalled peer is cut off at the deadline (the
+  // connect above is bounded by connect_timeout).
+  ArmedDeadline armed(
+      pool_->watchdog,
+      pool_->watchdog.Arm(static_cast<int>(conn->session().socket().impl()->sockfd()), deadline));
+  auto no_answer = [&](const std::string& what) {
+    HttpExchange e;
+    e.kind = ExchangeKind::kNoAnswer;
+    e.error =
+        Redact(request.method + " " + url_.host + ": " + (armed.Disarm() ? deadline_text : what));
+    return e;
+  };
   try {
     auto& s = conn->session();
     Poco::Net::HTTPRequest req(request.method, request.target, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -269,9 +404,34 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
     os.flush();
     Poco::Net::HTTPResponse resp;
     std::istream& is = s.receiveResponse(resp);
+    if (resp.hasContentLength() && resp.getContentLength64() >= 0 &&
+        static_cast<uint64_t>(resp.getContentLength64()) > cap) {
+      out = no_answer("answer of " + std::to_string(resp.getContentLength64()) +
+                      " bytes exceeds the limit of " + Mib(cap));
+      out.too_large = true;
+      return out;  // `conn` is dropped: the unread rest never is
+    }
+    // Read with a count so an oversized answer is never held whole.
     std::string body;
-    Poco::StreamCopier::copyToString(is, body);
-    if (is.bad()) throw Poco::IOException("truncated answer");
+    if (resp.hasContentLength() && resp.getContentLength64() > 0) {
+      body.reserve(static_cast<size_t>(resp.getContentLength64()));
+    }
+    char buf[16384];
+    while (is) {
+      is.read(buf, sizeof buf);
+      const auto n = static_cast<size_t>(is.gcount());
+      if (body.size() + n > cap) {
+        out = no_answer("answer exceeds the limit of " + Mib(cap));
+        out.too_large = true;
+        return out;
+      }
+      body.append(buf, n);
+    }
+    if (is.bad() || (resp.hasContentLength() &&
+                     static_cast<int64_t>(body.size()) != resp.getContentLength64())) {
+      throw Poco::IOException("truncated answer");
+    }
+    if (armed.Disarm()) return no_answer(deadline_text);  // cut short at the deadline
     out.kind = ExchangeKind::kResponse;
     out.response.status = static_cast<int>(resp.getStatus());
     for (const auto& [k, v] : resp) out.response.headers.emplace_back(k, v);
@@ -283,13 +443,9 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
       }
     }
   } catch (const Poco::Exception& e) {
-    out = HttpExchange{};
-    out.kind = ExchangeKind::kNoAnswer;
-    out.error = Redact(request.method + " " + url_.host + ": " + e.displayText());
+    out = no_answer(e.displayText());
   } catch (const std::exception& e) {
-    out = HttpExchange{};
-    out.kind = ExchangeKind::kNoAnswer;
-    out.error = Redact(request.method + " " + url_.host + ": " + e.what());
+    out = no_answer(e.what());
   }
   return out;
 }

@@ -47,6 +47,14 @@ struct PocoTransportOptions {
   bool allow_insecure = false;  // plain http to a non-loopback host
   Duration connect_timeout = std::chrono::seconds(10);
   Duration request_timeout = std::chrono::seconds(60);  // per send / receive
+  // The whole exchange (connect, send, first byte, whole answer) ends by
+  // this deadline however slowly the peer sends: Poco's timeouts are per
+  // socket operation, so a peer dripping a byte per second would otherwise
+  // hold the call indefinitely. Enforced by shutting the socket down.
+  Duration total_timeout = std::chrono::seconds(60);
+  // Answer bodies longer than this (unless HttpRequest::max_answer_bytes
+  // says otherwise) are abandoned: HttpExchange::too_large.
+  size_t max_answer_bytes = size_t{1} << 20;
   // Idle connections kept for reuse; more concurrent calls open more.
   int max_idle_connections = 8;
   // Connections idle longer than this are reopened rather than reused, so a
