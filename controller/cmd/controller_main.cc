@@ -6,8 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <prometheus/counter.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
