@@ -1,6 +1,7 @@
 #include "controller/metrics/metrics.h"
 
 #include <sstream>
+#include <utility>
 
 #include "controller/core/build_info.h"
 #include "controller/metrics/process_collector.h"
@@ -274,6 +275,14 @@ Metrics::Metrics(BuildInfo build)
   for (const char* op :
        {"write", "record_instance", "get", "list", "intents", "events", "identity"}) {
     store_errors_.Add({{"op", op}});
+  }
+  // Each verb's success code from the start (dashboards and rate() see 0
+  // before the first write); refusals appear with their code when they happen.
+  for (const auto& [verb, code] : {std::pair{"create", "201"}, std::pair{"update", "200"},
+                                   std::pair{"patch", "200"}, std::pair{"apply", "200"},
+                                   std::pair{"delete", "200"},
+                                   std::pair{"deletecollection", "200"}}) {
+    api_writes_.Add({{"verb", verb}, {"code", code}});
   }
   retries_.Add({});
   gateway_throttled_.Add({});

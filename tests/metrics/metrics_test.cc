@@ -230,6 +230,9 @@ TEST(MetricsTest, ManifestCountsAndBoundedCountersStartAtZero) {
 
 TEST(MetricsTest, ApiWritesCountByVerbAndCode) {
   Metrics m;
+  // Series exist before the first write (dashboards show 0, not "no data").
+  EXPECT_NE(m.Serialize().find("mlspace_api_writes_total{code=\"201\",verb=\"create\"} 0"),
+            std::string::npos);
   m.IncApiWrite("apply", 200);
   m.IncApiWrite("apply", 200);
   m.IncApiWrite("create", 422);
