@@ -41,7 +41,8 @@ Result<launchspec::LaunchSpec> BuildLaunchSpec(
                                        e.secret_key_ref->name + "/" + e.secret_key_ref->key +
                                        " was not resolved");
       }
-      ls.env.emplace_back(e.name, it->second);
+      // The value travels in the request's env_variables; the spec names it.
+      ls.env_from.push_back(e.name);
     } else {
       ls.env.emplace_back(e.name, "");
     }
@@ -74,6 +75,9 @@ Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
     r.health_params = std::move(h);
   }
   r.internet = s.internet;
+  for (const auto& e : s.env) {
+    if (e.secret_key_ref) r.env_variables[e.name] = options.secret_values.at(e.name);
+  }
   r.flags = launchspec::EncodeFlags(ls);
   return r;
 }

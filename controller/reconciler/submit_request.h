@@ -34,15 +34,18 @@ struct SubmitOptions {
 Result<std::map<std::string, std::string>> ResolveSecrets(const api::JobSpec& spec,
                                                           const SecretResolver& secrets);
 
-// executable = command[0], args = command[1..], env = spec.env in order with
-// secrets from `secret_values`, work_dir = workingDir. Fails when a secret
-// value is missing or the command is empty.
+// executable = command[0], args = command[1..], env = spec.env in order
+// without the secretKeyRef entries, whose names go to env_from (their values
+// travel in the request's env_variables, never in the spec), work_dir =
+// workingDir. Fails when a secret value is missing from `secret_values` or
+// the command is empty.
 Result<launchspec::LaunchSpec> BuildLaunchSpec(
     const api::MLSpaceJob& job, const std::map<std::string, std::string>& secret_values);
 
-// The RunJobRequest for one attempt. env_variables stays empty: the
-// environment travels inside the launch spec (flags), so secrets are never
-// in job_desc or env_variables where the service shows them.
+// The RunJobRequest for one attempt. Plain env values travel inside the
+// launch spec (flags); secret values in env_variables, so they are in neither
+// the job's argv (`ps`) nor the spec (--print-spec), only in the job's
+// definition on the service (docs/security.md says who can read it).
 Result<gateway::SubmitRequest> BuildSubmitRequest(const api::MLSpaceJob& job,
                                                   const SubmitOptions& options);
 

@@ -99,7 +99,8 @@ TEST(BuildSubmitRequest, MapsEveryField) {
   EXPECT_EQ(r->health_params->action, "restart");
   EXPECT_THAT(r->health_params->sub_actions, ElementsAre("notify"));
   EXPECT_EQ(r->internet, true);
-  EXPECT_TRUE(r->env_variables.empty());
+  EXPECT_EQ(r->env_variables,
+            (std::map<std::string, std::string>{{"WANDB_API_KEY", "s3cr3t-value"}}));
   EXPECT_FALSE(r->checkpoint_dir.has_value());
   EXPECT_FALSE(r->logs_dir.has_value());
   EXPECT_FALSE(r->conda_env.has_value());
@@ -168,7 +169,8 @@ TEST(BuildLaunchSpec, CommandEnvAndWorkDir) {
   ASSERT_TRUE(ls.ok());
   EXPECT_EQ(ls->executable, "python");
   EXPECT_THAT(ls->args, ElementsAre("-m", "train", "--lr", "3e-4"));
-  EXPECT_EQ(ls->env, (Env{{"WANDB_PROJECT", "llama"}, {"WANDB_API_KEY", "k-value"}}));
+  EXPECT_EQ(ls->env, (Env{{"WANDB_PROJECT", "llama"}}));
+  EXPECT_THAT(ls->env_from, ElementsAre("WANDB_API_KEY"));
   EXPECT_EQ(ls->work_dir, "/home/jovyan/llama");
   EXPECT_FALSE(ls->shell);
   EXPECT_TRUE(launchspec::Validate(*ls).ok());
@@ -223,7 +225,7 @@ TEST(ResolveSecrets, ErrorsNameVariableAndRefNeverValue) {
   EXPECT_TRUE(empty->empty());
 }
 
-TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
+TEST(Secrets, TravelInEnvVariablesNeverInFlagsJobDescOrJson) {
   const std::string secret = "sk-live-9f8e7d6c5b4a";
   MLSpaceJob j = FullJob();
   SubmitOptions o;
@@ -232,9 +234,24 @@ TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
   auto r = BuildSubmitRequest(j, o);
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(*r->job_desc, Not(HasSubstr(secret)));
-  EXPECT_TRUE(r->env_variables.empty());
-  // Only inside the encoded launch spec (base64), which is what must carry it.
+  // Only in env_variables: the launch spec (decoded, and its --print-spec
+  // rendering) names the variable but never holds the value.
+  EXPECT_EQ(r->env_variables.at("WANDB_API_KEY"), secret);
+  EXPECT_EQ(r->env_variables.size(), 1u);
+  EXPECT_EQ(r->flags.at("spec-version"), "2");
   for (const auto& [k, v] : r->flags) EXPECT_THAT(v, Not(HasSubstr(secret))) << k;
+  auto decoded = launchspec::DecodeArgv(launchspec::FlagsToArgv(r->flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_THAT(launchspec::ToJson(*decoded), Not(HasSubstr(secret)));
+  EXPECT_THAT(launchspec::ToMaskedJson(*decoded), Not(HasSubstr(secret)));
+  EXPECT_THAT(decoded->env_from, ElementsAre("WANDB_API_KEY"));
+  // A job without secrets keeps version 1 and an empty env_variables.
+  MLSpaceJob plain = FullJob();
+  plain.spec.env.pop_back();
+  auto p = BuildSubmitRequest(plain, SubmitOptions{});
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->env_variables.empty());
+  EXPECT_EQ(p->flags.at("spec-version"), "1");
   // The object as served and the status never see resolved values.
   std::string served = ToJson(j).dump();
   EXPECT_THAT(served, Not(HasSubstr(secret)));
