@@ -48,13 +48,16 @@ struct FileSpec {
   friend bool operator==(const FileSpec&, const FileSpec&) = default;
 };
 
-// Limits on spec.files, checked by the controller at validation and again
-// by the launcher before writing (exit 210). A secret content rides in one
-// environment string, and Linux caps one at 131,072 bytes
-// (MAX_ARG_STRLEN): 64 KiB of content is 87,384 base64 characters.
-inline constexpr std::size_t kMaxFileBytes = 1 << 20;         // inline content
-inline constexpr std::size_t kMaxSecretFileBytes = 64 << 10;  // content_env
-inline constexpr std::size_t kMaxFilesTotalBytes = 1 << 20;   // all files
+// Limits on spec.files, checked by the controller at validation (the same
+// values in api/types.h) and again by the launcher before writing (exit
+// 210). The files ride in the flags (inline, as base64) or in environment
+// strings (secret contents), and exec(2) takes about 2 MiB of argv+envp in
+// all (ARG_MAX) next to up to 512 KiB of command and env; one environment
+// string is capped at 131,072 bytes (MAX_ARG_STRLEN), and 64 KiB of secret
+// content is 87,384 base64 characters.
+inline constexpr std::size_t kMaxFileBytes = 512 << 10;        // one file
+inline constexpr std::size_t kMaxSecretFileBytes = 64 << 10;   // content_env
+inline constexpr std::size_t kMaxFilesTotalBytes = 512 << 10;  // all files
 inline constexpr std::size_t kMaxFiles = 64;
 
 struct LaunchSpec {

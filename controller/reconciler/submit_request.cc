@@ -2,6 +2,11 @@
 
 namespace mlspace::reconciler {
 
+static_assert(api::kMaxSpecFileBytes == launchspec::kMaxFileBytes);
+static_assert(api::kMaxSpecSecretFileBytes == launchspec::kMaxSecretFileBytes);
+static_assert(api::kMaxSpecFilesTotalBytes == launchspec::kMaxFilesTotalBytes);
+static_assert(api::kMaxSpecFiles == launchspec::kMaxFiles);
+
 using api::JobSpec;
 using api::MLSpaceJob;
 
@@ -18,7 +23,28 @@ Result<std::map<std::string, std::string>> ResolveSecrets(const JobSpec& spec,
     }
     out[e.name] = std::move(*value);
   }
+  for (size_t i = 0; i < spec.files.size(); ++i) {
+    const api::JobFile& f = spec.files[i];
+    if (!f.secret_key_ref) continue;
+    const auto& ref = *f.secret_key_ref;
+    const std::string what =
+        "files[" + std::to_string(i) + "] " + f.path + ": secret " + ref.name + "/" + ref.key;
+    auto value = secrets.Resolve(ref.name, ref.key);
+    if (!value.ok()) {
+      return Status(value.status().code(), what + ": " + value.status().message());
+    }
+    if (value->size() > api::kMaxSpecSecretFileBytes) {
+      return FailedPreconditionError(what + ": " + std::to_string(value->size()) +
+                                     " bytes; a secret file holds at most " +
+                                     std::to_string(api::kMaxSpecSecretFileBytes));
+    }
+    out[SecretFileEnvName(i)] = std::move(*value);
+  }
   return out;
+}
+
+std::string SecretFileEnvName(size_t index) {
+  return api::kSecretFileEnvPrefix + std::to_string(index);
 }
 
 Result<launchspec::LaunchSpec> BuildLaunchSpec(
@@ -28,6 +54,32 @@ Result<launchspec::LaunchSpec> BuildLaunchSpec(
     return InvalidArgumentError(job.key().ToString() + ": spec.command is empty");
   }
   launchspec::LaunchSpec ls;
+  size_t total = 0;
+  for (size_t i = 0; i < s.files.size(); ++i) {
+    const api::JobFile& f = s.files[i];
+    launchspec::FileSpec file;
+    file.path = f.path;
+    file.mode = static_cast<unsigned>(f.mode.value_or(0644));
+    if (f.secret_key_ref) {
+      auto it = secret_values.find(SecretFileEnvName(i));
+      if (it == secret_values.end()) {
+        return FailedPreconditionError(job.key().ToString() + ": files[" + std::to_string(i) +
+                                       "] " + f.path + ": secret " + f.secret_key_ref->name + "/" +
+                                       f.secret_key_ref->key + " was not resolved");
+      }
+      file.content_env = SecretFileEnvName(i);
+      total += it->second.size();
+    } else {
+      file.content = f.content.value_or("");
+      total += file.content.size();
+    }
+    ls.files.push_back(std::move(file));
+  }
+  if (total > api::kMaxSpecFilesTotalBytes) {
+    return FailedPreconditionError(job.key().ToString() + ": spec.files total " +
+                                   std::to_string(total) + " bytes with secrets; at most " +
+                                   std::to_string(api::kMaxSpecFilesTotalBytes));
+  }
   ls.executable = s.command.front();
   ls.args.assign(s.command.begin() + 1, s.command.end());
   ls.work_dir = s.working_dir;
@@ -77,6 +129,14 @@ Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
   r.internet = s.internet;
   for (const auto& e : s.env) {
     if (e.secret_key_ref) r.env_variables[e.name] = options.secret_values.at(e.name);
+  }
+  // Secret file contents as base64: env_variables is JSON text, a file
+  // need not be.
+  for (const auto& f : ls.files) {
+    if (!f.content_env.empty()) {
+      r.env_variables[f.content_env] =
+          launchspec::Base64Encode(options.secret_values.at(f.content_env));
+    }
   }
   r.flags = launchspec::EncodeFlags(ls);
   return r;

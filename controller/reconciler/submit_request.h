@@ -22,15 +22,21 @@ inline constexpr char kDefaultLauncherPath[] = "/home/jovyan/.mlspace/bin/mlspac
 struct SubmitOptions {
   std::string launcher_path = kDefaultLauncherPath;  // spec.launcherPath wins
   std::string marker;  // the submit marker (marker.h: MakeMarker), -> job_desc
-  // Env var name -> value for every env entry with a secretKeyRef, as
-  // returned by ResolveSecrets.
+  // Env var name -> value for every env entry with a secretKeyRef, and
+  // SecretFileEnvName(i) -> content for every secret file, as returned by
+  // ResolveSecrets.
   std::map<std::string, std::string> secret_values;
 };
 
-// Resolves every secretKeyRef of `spec` through `secrets` (which registers
+// The request's env_variables name carrying the content of spec.files[index]
+// when it is a secret: "MLSPACE_SECRET_FILE_<index>".
+std::string SecretFileEnvName(size_t index);
+
+// Resolves every secretKeyRef of `spec` (env and files) through `secrets` (which registers
 // each value with SecretRegistry, so it is masked wherever it might leak).
-// Returns env var name -> value. Errors name the env var and the secret
-// reference, never a value; their code is the resolver's.
+// Returns env var name -> value (files under SecretFileEnvName). Errors name
+// the env var or file and the secret reference, never a value; their code is
+// the resolver's (kFailedPrecondition for a secret file over 64 KiB).
 Result<std::map<std::string, std::string>> ResolveSecrets(const api::JobSpec& spec,
                                                           const SecretResolver& secrets);
 

@@ -258,5 +258,61 @@ TEST(Secrets, TravelInEnvVariablesNeverInFlagsJobDescOrJson) {
   EXPECT_THAT(served, HasSubstr(R"("secretKeyRef":{"key":"api-key","name":"wandb"})"));
 }
 
+TEST(Files, InlineInTheSpecSecretsInEnvVariablesAsBase64) {
+  SecretRegistry::Get().ClearForTesting();
+  const std::string secret = "machine x login u password p4ss-9f8e7d";
+  TempDir dir;
+  dir.Write("netrc/file", secret + "\n");
+  MLSpaceJob j = FullJob();
+  j.spec.files = {api::JobFile{"conf/a.yaml", "lr: 1\n", std::nullopt, std::nullopt},
+                  api::JobFile{"~/.netrc", std::nullopt, SecretKeyRef{"netrc", "file"}, 0600}};
+  dir.Write("wandb/api-key", "wb-key");
+  auto values = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  EXPECT_EQ(values->at("MLSPACE_SECRET_FILE_1"), secret);  // trimmed like every secret
+  SubmitOptions o;
+  o.secret_values = *values;
+  auto r = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->env_variables.at("MLSPACE_SECRET_FILE_1"), launchspec::Base64Encode(secret));
+  EXPECT_EQ(r->env_variables.at("WANDB_API_KEY"), "wb-key");
+  EXPECT_EQ(r->flags.at("spec-version"), "2");
+  for (const auto& [k, v] : r->flags) EXPECT_THAT(v, Not(HasSubstr(secret))) << k;
+  auto decoded = launchspec::DecodeArgv(launchspec::FlagsToArgv(r->flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->files.size(), 2u);
+  EXPECT_EQ(decoded->files[0].path, "conf/a.yaml");
+  EXPECT_EQ(decoded->files[0].content, "lr: 1\n");
+  EXPECT_EQ(decoded->files[0].mode, 0644u);
+  EXPECT_EQ(decoded->files[1].path, "~/.netrc");
+  EXPECT_EQ(decoded->files[1].content, "");
+  EXPECT_EQ(decoded->files[1].content_env, "MLSPACE_SECRET_FILE_1");
+  EXPECT_EQ(decoded->files[1].mode, 0600u);
+  EXPECT_THAT(launchspec::ToJson(*decoded), Not(HasSubstr(secret)));
+  // Registered: a message that quotes it is masked.
+  EXPECT_THAT(Redact("x " + secret), Not(HasSubstr(secret)));
+  SecretRegistry::Get().ClearForTesting();
+}
+
+TEST(Files, SecretFileErrorsNameTheFileNeverTheValue) {
+  TempDir dir;
+  MLSpaceJob j = FullJob();
+  j.spec.env.pop_back();
+  j.spec.files = {api::JobFile{"k", std::nullopt, SecretKeyRef{"big", "key"}, std::nullopt}};
+  auto missing = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("files[0] k: secret big/key: cannot read"));
+  dir.Write("big/key", std::string((64 << 10) + 1, 'z'));
+  auto big = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("files[0] k: secret big/key: 65537 bytes; a secret file holds at most "
+                        "65536"));
+  EXPECT_THAT(big.status().message(), Not(HasSubstr("zzzz")));
+  auto unresolved = BuildLaunchSpec(j, {});
+  ASSERT_FALSE(unresolved.ok());
+  EXPECT_THAT(unresolved.status().message(), HasSubstr("files[0] k: secret big/key was not"));
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler
