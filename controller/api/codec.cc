@@ -166,6 +166,7 @@ json SpecToJson(const JobSpec& s) {
     }
     j["files"] = std::move(files);
   }
+  if (s.ssh_ephemeral_keys) j["ssh"] = {{"ephemeralKeys", true}};  // absent when off: same hash
   json rp = {{"backoffLimit", s.run_policy.backoff_limit},
              {"suspend", s.run_policy.suspend},
              {"onSpecChange",
@@ -277,6 +278,11 @@ Result<JobSpec> SpecFromJson(const json& j) {
       }
       s.files.push_back(std::move(f));
     }
+  }
+  if (r.Has("ssh")) {
+    MLSPACE_ASSIGN_OR_RETURN(const json* ssh, r.Object("ssh"));
+    Reader sr(*ssh, "spec.ssh");
+    MLSPACE_RETURN_IF_ERROR(sr.Bool("ephemeralKeys", s.ssh_ephemeral_keys));
   }
   if (r.Has("runPolicy")) {
     MLSPACE_ASSIGN_OR_RETURN(const json* rp, r.Object("runPolicy"));

@@ -89,6 +89,7 @@ struct JobSpec {
   std::optional<int> max_retry;              // gateway-side retries, 3..100
   std::optional<std::string> launcher_path;  // overrides --launcher-path
   std::vector<JobFile> files;                // spec.files, written at start
+  bool ssh_ephemeral_keys = false;           // spec.ssh.ephemeralKeys
   RunPolicy run_policy;
   bool operator==(const JobSpec&) const = default;
 };

@@ -1,5 +1,7 @@
 #include "controller/reconciler/submit_request.h"
 
+#include "controller/reconciler/ssh_keys.h"
+
 namespace mlspace::reconciler {
 
 static_assert(api::kMaxSpecFileBytes == launchspec::kMaxFileBytes);
@@ -102,6 +104,28 @@ Result<launchspec::LaunchSpec> BuildLaunchSpec(
   return ls;
 }
 
+namespace {
+
+// The files that install an attempt's key pair in ~/.ssh on every worker,
+// after the job's own files (so they win over a spec.files entry of the same
+// path). The private key's content rides in env_variables.
+Status AddSshKeyFiles(launchspec::LaunchSpec& ls, std::string& private_key,
+                      const std::string& comment) {
+  MLSPACE_ASSIGN_OR_RETURN(SshKeyPair pair, GenerateSshKeyPair(comment));
+  private_key = std::move(pair.private_key);
+  launchspec::FileSpec key;
+  key.path = "~/.ssh/id_ed25519";
+  key.content_env = SecretFileEnvName(ls.files.size());
+  key.mode = 0600;
+  ls.files.push_back(std::move(key));
+  ls.files.push_back({"~/.ssh/id_ed25519.pub", pair.public_line, "", 0644});
+  ls.files.push_back({"~/.ssh/authorized_keys", pair.public_line, "", 0600});
+  ls.files.push_back({"~/.ssh/config", std::string(kSshConfig), "", 0600});
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
                                                   const SubmitOptions& options) {
   const JobSpec& s = job.spec;
@@ -127,16 +151,22 @@ Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
     r.health_params = std::move(h);
   }
   r.internet = s.internet;
+  // Generated per request: a resend after an ambiguous submit builds a new
+  // request and gets a new pair; the durable intent never holds one.
+  std::string ssh_private;
+  if (s.ssh_ephemeral_keys && s.workers > 1) {
+    MLSPACE_RETURN_IF_ERROR(AddSshKeyFiles(ls, ssh_private, "mlspace-job-" + job.key().ToString()));
+  }
   for (const auto& e : s.env) {
     if (e.secret_key_ref) r.env_variables[e.name] = options.secret_values.at(e.name);
   }
   // Secret file contents as base64: env_variables is JSON text, a file
   // need not be.
   for (const auto& f : ls.files) {
-    if (!f.content_env.empty()) {
-      r.env_variables[f.content_env] =
-          launchspec::Base64Encode(options.secret_values.at(f.content_env));
-    }
+    if (f.content_env.empty()) continue;
+    auto it = options.secret_values.find(f.content_env);
+    r.env_variables[f.content_env] =
+        launchspec::Base64Encode(it != options.secret_values.end() ? it->second : ssh_private);
   }
   r.flags = launchspec::EncodeFlags(ls);
   return r;

@@ -28,6 +28,13 @@ struct SubmitOptions {
   std::map<std::string, std::string> secret_values;
 };
 
+// ~/.ssh/config installed with spec.ssh.ephemeralKeys: the workers' host
+// keys are new for every job, so they are accepted on first use.
+inline constexpr char kSshConfig[] =
+    "Host *\n"
+    "  StrictHostKeyChecking accept-new\n"
+    "  IdentityFile ~/.ssh/id_ed25519\n";
+
 // The request's env_variables name carrying the content of spec.files[index]
 // when it is a secret: "MLSPACE_SECRET_FILE_<index>".
 std::string SecretFileEnvName(size_t index);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -46,6 +47,7 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
   fs::create_directories(root / "secrets/netrc");
   fs::create_directories(root / "secrets/wandb");
   fs::create_directories(root / "home");
+  fs::create_directories(root / "home2");
   WriteFile((root / "secrets/netrc/file").string(), std::string(kFileSecret) + "\n");
   WriteFile((root / "secrets/wandb/api-key").string(), kEnvSecret);
 
@@ -74,6 +76,18 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
                  "    - path: ~/.netrc\n"
                  "      secretKeyRef: {name: netrc, key: file}\n"
                  "      mode: 0o600\n");
+  // Two workers with ephemeral SSH keys (LocalGateway runs one process,
+  // standing in for each worker's launcher).
+  const std::string home2 = (root / "home2").string();
+  repo.Write("jobs/ssh.yaml",
+             "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  name: ssh\n"
+             "spec:\n  region: SR006\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+             "  instanceType: cpu.2C.8G\n  workers: 2\n"
+             "  command: [/bin/sh, -c, 'stat -c %a ~/.ssh/id_ed25519']\n"
+             "  env:\n    - {name: HOME, value: " +
+                 home2 +
+                 "}\n"
+                 "  ssh: {ephemeralKeys: true}\n");
   repo.Commit("files");
 
   Emulator emulator(tmp, {"--execute=local", "--state-dir", tmp / "emu-state", "--local-launcher",
@@ -87,6 +101,28 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
   ASSERT_TRUE(WaitFor([&] { return controller.Phase("files") == "Succeeded"; }, 40s))
       << controller.Object("files").dump() << "\n"
       << ReadFile(tmp / "controller.log") << ReadFile(tmp / "emulator.log");
+
+  ASSERT_TRUE(WaitFor([&] { return controller.Phase("ssh") == "Succeeded"; }, 40s))
+      << controller.Object("ssh").dump();
+  // The installed pair is one OpenSSH accepts: the public key it derives from
+  // id_ed25519 is the one in authorized_keys.
+  const fs::path ssh_dir = root / "home2/.ssh";
+  const std::string authorized = Slurp(ssh_dir / "authorized_keys");
+  ASSERT_TRUE(authorized.starts_with("ssh-ed25519 ")) << authorized;
+  const std::string derived_file = (root / "derived.pub").string();
+  ASSERT_EQ(std::system(("ssh-keygen -y -f '" + (ssh_dir / "id_ed25519").string() + "' > '" +
+                         derived_file + "'")
+                            .c_str()),
+            0);
+  const std::string derived = Slurp(derived_file);
+  EXPECT_EQ(authorized.substr(0, authorized.rfind(' ')), derived.substr(0, derived.rfind(' ')))
+      << derived;
+  struct stat key_st {};
+  ASSERT_EQ(::stat((ssh_dir / "id_ed25519").c_str(), &key_st), 0);
+  EXPECT_EQ(key_st.st_mode & 0777, 0600u);
+  EXPECT_NE(Slurp(ssh_dir / "config").find("StrictHostKeyChecking accept-new"), std::string::npos);
+  const std::string private_key = Slurp(ssh_dir / "id_ed25519");
+  const std::string key_line = private_key.substr(private_key.find('\n') + 1, 70);
 
   const std::string job = controller.Object("files")["status"].value("remoteJobName", "");
   ASSERT_FALSE(job.empty());
@@ -104,15 +140,21 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
   // The request's flags carry the names, the secrets went as env_variables
   // (redacted in the record).
   bool saw_submit = false;
+  bool saw_files = false;
   for (const auto& r : emulator.Record()) {
     if (r.value("op", "") != "submit") continue;
     saw_submit = true;
     const json& body = r["body"];
     EXPECT_EQ(body["flags"].value("spec-version", ""), "2");
-    EXPECT_EQ(body["env_variables"].value("WANDB_API_KEY", ""), "<redacted>");
-    EXPECT_EQ(body["env_variables"].value("MLSPACE_SECRET_FILE_1", ""), "<redacted>");
+    for (const auto& [name, value] : body["env_variables"].items()) {
+      EXPECT_EQ(value, "<redacted>") << name;
+    }
+    if (body["env_variables"].contains("WANDB_API_KEY")) {
+      saw_files = body["env_variables"].contains("MLSPACE_SECRET_FILE_1");
+    }
   }
   EXPECT_TRUE(saw_submit);
+  EXPECT_TRUE(saw_files) << "the files job's submit carries both secrets";
 
   controller.process().Signal(SIGTERM);
   controller.process().Wait(10s);
@@ -127,6 +169,12 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
     EXPECT_EQ(ReadFile(tmp / "controller.log").find(secret), std::string::npos) << secret;
     EXPECT_EQ(ReadFile(tmp / "emulator.log").find(secret), std::string::npos) << secret;
   }
+  // The SSH private key: only in the worker's ~/.ssh.
+  ASSERT_EQ(key_line.size(), 70u);
+  for (const auto& where : {root / "emu-state", root / "state"}) {
+    EXPECT_TRUE(FilesContaining(where, key_line).empty()) << "private key in " << where;
+  }
+  EXPECT_EQ(ReadFile(tmp / "controller.log").find(key_line), std::string::npos);
   // Nor base64 of the file secret (how it travels) in the stored records.
   EXPECT_EQ(Slurp(job_dir / "job.json").find("U0VLUkVU"), std::string::npos);
 }

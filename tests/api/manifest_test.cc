@@ -592,6 +592,7 @@ TEST(SpecHash, SensitiveToEveryField) {
       "  files: [{path: b, content: x}]\n",
       "  files: [{path: a, content: x, mode: 0o600}]\n",
       "  files: [{path: a, secretKeyRef: {name: s, key: k}}]\n",
+      "  ssh: {ephemeralKeys: true}\n",
       "  runPolicy: {backoffLimit: 4}\n",
       "  runPolicy: {activeDeadlineSeconds: 5}\n",
       "  runPolicy: {onSpecChange: Ignore}\n",

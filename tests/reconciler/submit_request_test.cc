@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -11,6 +12,7 @@
 #include "controller/api/manifest.h"
 #include "controller/core/redact.h"
 #include "controller/reconciler/marker.h"
+#include "controller/reconciler/ssh_keys.h"
 
 namespace mlspace::reconciler {
 namespace {
@@ -312,6 +314,82 @@ TEST(Files, SecretFileErrorsNameTheFileNeverTheValue) {
   auto unresolved = BuildLaunchSpec(j, {});
   ASSERT_FALSE(unresolved.ok());
   EXPECT_THAT(unresolved.status().message(), HasSubstr("files[0] k: secret big/key was not"));
+}
+
+std::string RunCapture(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST(SshKeys, OpenSshReadsThePrivateKeyAndDerivesTheSamePublicKey) {
+  auto pair = GenerateSshKeyPair("mlspace-job-nlp/x");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_TRUE(pair->private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+  EXPECT_TRUE(pair->public_line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"));
+  EXPECT_TRUE(pair->public_line.ends_with(" mlspace-job-nlp/x\n"));
+  TempDir dir;
+  const fs::path key = dir.path() / "id_ed25519";
+  std::ofstream(key) << pair->private_key;
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  // ssh-keygen (openssh-client, installed by scripts/deps.sh) is the judge.
+  const std::string derived = RunCapture("ssh-keygen -y -f '" + key.string() + "' 2>&1");
+  const std::string pub = pair->public_line;
+  const std::string without_comment = pub.substr(0, pub.find(' ', 12));
+  EXPECT_TRUE(derived.starts_with(without_comment)) << derived << " vs " << pub;
+  // Fresh every time.
+  auto other = GenerateSshKeyPair("c");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->private_key, pair->private_key);
+  // Registered: a message quoting the key is masked.
+  EXPECT_THAT(Redact(pair->private_key), Not(HasSubstr("PRIVATE KEY-----\n")));
+}
+
+TEST(SshKeys, MultiWorkerJobsGetAFreshPairPerRequestInstalledThroughFiles) {
+  MLSpaceJob j = FullJob();  // workers: 2
+  j.spec.ssh_ephemeral_keys = true;
+  SubmitOptions o;
+  o.secret_values = {{"WANDB_API_KEY", "x"}};
+  auto first = BuildSubmitRequest(j, o);
+  auto second = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok());
+  const std::string private_b64 = first->env_variables.at("MLSPACE_SECRET_FILE_0");
+  auto private_key = launchspec::Base64Decode(private_b64);
+  ASSERT_TRUE(private_key.ok());
+  EXPECT_TRUE(private_key->starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+  // A resend builds a new request: a new pair, nothing kept in between.
+  EXPECT_NE(second->env_variables.at("MLSPACE_SECRET_FILE_0"), private_b64);
+  for (const auto& [k, v] : first->flags) {
+    EXPECT_THAT(v, Not(HasSubstr(private_b64.substr(0, 40)))) << k;
+  }
+  auto spec = launchspec::DecodeArgv(launchspec::FlagsToArgv(first->flags));
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  ASSERT_EQ(spec->files.size(), 4u);
+  EXPECT_EQ(spec->files[0].path, "~/.ssh/id_ed25519");
+  EXPECT_EQ(spec->files[0].content_env, "MLSPACE_SECRET_FILE_0");
+  EXPECT_EQ(spec->files[0].mode, 0600u);
+  EXPECT_EQ(spec->files[1].path, "~/.ssh/id_ed25519.pub");
+  EXPECT_EQ(spec->files[2].path, "~/.ssh/authorized_keys");
+  EXPECT_EQ(spec->files[2].content, spec->files[1].content);
+  EXPECT_THAT(spec->files[2].content, testing::StartsWith("ssh-ed25519 "));
+  EXPECT_EQ(spec->files[3].path, "~/.ssh/config");
+  EXPECT_THAT(spec->files[3].content, HasSubstr("StrictHostKeyChecking accept-new"));
+  EXPECT_THAT(launchspec::ToMaskedJson(*spec), Not(HasSubstr("PRIVATE KEY")));
+  // One worker: nothing to reach, no keys.
+  j.spec.workers = 1;
+  auto single = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(single.ok());
+  EXPECT_FALSE(single->env_variables.contains("MLSPACE_SECRET_FILE_0"));
+  // Off: no keys either, and the spec (hash) is the same as before the field.
+  j.spec.workers = 2;
+  j.spec.ssh_ephemeral_keys = false;
+  EXPECT_FALSE(api::SpecToJson(j.spec).contains("ssh"));
+  EXPECT_FALSE(BuildSubmitRequest(j, o)->env_variables.contains("MLSPACE_SECRET_FILE_0"));
 }
 
 }  // namespace
