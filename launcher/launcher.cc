@@ -1,5 +1,7 @@
 #include "launcher/launcher.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -10,6 +12,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -32,7 +35,7 @@ constexpr std::string_view kProgram = "mlspace-launch";
 constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 constexpr char kHelp[] =
-    "Usage: mlspace-launch --spec-version=1 --spec-num-parts=N --spec-part-0=B64...\n"
+    "Usage: mlspace-launch --spec-version=2 --spec-num-parts=N --spec-part-0=B64...\n"
     "                      [--spec-sha256=HEX] [--print-spec]\n"
     "       mlspace-launch --help | --version\n"
     "\n"
@@ -43,11 +46,15 @@ constexpr char kHelp[] =
     "/bin/sh -c EXECUTABLE ARGS...). SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and\n"
     "SIGUSR2 are forwarded to the command; orphaned processes are reaped (the\n"
     "launcher is a child subreaper, or PID 1). Flags are accepted as --k=v or\n"
-    "--k v, in any order, versions 0 and 1, and the spelling --spec-num-chunks,\n"
-    "--spec-chunk-N, --spec-sha256sum.\n"
+    "--k v, in any order, versions 0, 1 and 2, and the spelling --spec-num-chunks,\n"
+    "--spec-chunk-N, --spec-sha256sum. Version 2 adds \"env_from\" (names of\n"
+    "variables, secrets, that must be in the launcher's environment) and\n"
+    "\"files\" (written before the command starts, under the working directory\n"
+    "or $HOME only).\n"
     "\n"
     "Options:\n"
-    "  --print-spec  decode and print the spec as JSON (env values masked), exit 0\n"
+    "  --print-spec  decode and print the spec as JSON (env values and secret file\n"
+    "                contents masked), exit 0\n"
     "  --help        this text\n"
     "  --version     print the version, git commit and build date\n"
     "\n"
@@ -63,6 +70,9 @@ constexpr char kHelp[] =
     "  207  executable not found or not executable\n"
     "  208  cannot change to work_dir\n"
     "  209  fork, exec or another system call failed\n"
+    "  210  cannot write spec files: path outside the working directory and home,\n"
+    "       a symlink leading out of them, over the size limit, or an I/O error\n"
+    "  211  a variable the spec takes from the environment (a secret) is not set\n"
     "Each failure prints one line on stderr; env values are never printed.\n";
 
 // One line, ending with the exit code: the controller reads it back from
@@ -163,7 +173,155 @@ int Supervise(const std::string& path, std::vector<std::string>& args,
   }
 }
 
+// "/a/./b//c" -> "/a/b/c" for an absolute path without ".." (Validate
+// refused those).
+std::string Normalize(std::string_view path) {
+  std::string out;
+  std::size_t begin = 0;
+  while (begin <= path.size()) {
+    std::size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(begin, end - begin);
+    if (!part.empty() && part != ".") out.append("/").append(part);
+    begin = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
+bool IsUnder(std::string_view path, std::string_view root) {
+  if (root.empty()) return false;
+  if (root == "/") return true;
+  return path == root || (path.starts_with(root) && path[root.size()] == '/');
+}
+
+std::string RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : std::string();
+}
+
+Status WriteAllTo(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return InternalError(ErrnoText(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+Status WriteSpecFiles(const std::vector<ls::FileSpec>& files, const std::vector<std::string>& env,
+                      const std::string& work_dir, const std::string& home) {
+  const std::string cwd_real = RealPath(work_dir);
+  const std::string home_norm = home.empty() || home[0] != '/' ? "" : Normalize(home);
+  const std::string home_real = home_norm.empty() ? "" : RealPath(home_norm);
+  // The roots a file may be under, as given and as resolved.
+  const std::vector<std::string> roots = {cwd_real, home_norm, home_real};
+  auto inside = [&](const std::string& p) {
+    for (const auto& r : roots) {
+      if (IsUnder(p, r)) return true;
+    }
+    return false;
+  };
+  auto real_inside = [&](const std::string& p) {
+    return IsUnder(p, cwd_real) || IsUnder(p, home_real);
+  };
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const ls::FileSpec& f = files[i];
+    const std::string what = "files[" + std::to_string(i) + "] " + ls::Quote(f.path, 200);
+    auto fail = [&](const std::string& why) { return InternalError(what + ": " + why); };
+    std::string content;
+    if (!f.content_env.empty()) {
+      const char* value = FindEnv(env, f.content_env);
+      if (value == nullptr) {
+        return NotFoundError(what + ": its content variable " + f.content_env + " is not set");
+      }
+      auto decoded = ls::Base64Decode(value);
+      if (!decoded.ok()) return fail("the content in " + f.content_env + " is not base64");
+      content = std::move(*decoded);
+      if (content.size() > ls::kMaxSecretFileBytes) {
+        return fail(std::to_string(content.size()) + " bytes, over the limit of " +
+                    std::to_string(ls::kMaxSecretFileBytes) + " for a secret file");
+      }
+    } else {
+      content = f.content;
+      if (content.size() > ls::kMaxFileBytes) {
+        return fail(std::to_string(content.size()) + " bytes, over the limit of " +
+                    std::to_string(ls::kMaxFileBytes) + " per file");
+      }
+    }
+    total += content.size();
+    if (total > ls::kMaxFilesTotalBytes) {
+      return fail("the files add up to more than " + std::to_string(ls::kMaxFilesTotalBytes) +
+                  " bytes");
+    }
+    std::string target;
+    if (f.path == "~" || (f.path[0] == '~' && f.path[1] != '/')) {
+      return fail("only \"~/...\" is supported");
+    } else if (f.path.starts_with("~/") || f.path[0] == '/') {
+      if (home_norm.empty() && f.path[0] == '~') return fail("HOME is not set");
+      target = Normalize(f.path[0] == '~' ? home_norm + f.path.substr(1) : f.path);
+    } else {
+      if (cwd_real.empty()) return fail("cannot resolve the working directory");
+      target = Normalize(cwd_real + "/" + f.path);
+    }
+    if (!inside(target) || target == cwd_real || target == home_norm || target == home_real) {
+      return fail("outside the working directory and the home directory");
+    }
+    const std::size_t slash = target.rfind('/');
+    const std::string name = target.substr(slash + 1);
+    // Parents one at a time: each must stay inside once it exists, before
+    // anything is created beneath it.
+    std::size_t at = 1;
+    std::string dir_real;
+    while (true) {
+      const std::size_t next = target.find('/', at);
+      std::string parent =
+          target.substr(0, next == std::string::npos || next > slash ? slash : next);
+      if (parent.empty()) parent = "/";
+      // A root itself or a directory above one is not ours to create.
+      if (!IsUnder(cwd_real, parent) && !IsUnder(home_norm, parent) &&
+          !IsUnder(home_real, parent)) {
+        if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+          return fail("cannot create " + ls::Quote(parent, 200) + ": " + ErrnoText(errno));
+        }
+        dir_real = RealPath(parent);
+        if (dir_real.empty()) {
+          return fail("cannot resolve " + ls::Quote(parent, 200) + ": " + ErrnoText(errno));
+        }
+        if (!real_inside(dir_real)) {
+          return fail(ls::Quote(parent, 200) +
+                      " leads outside the working directory and the home directory");
+        }
+      }
+      if (next == std::string::npos || next >= slash) break;
+      at = next + 1;
+    }
+    dir_real = RealPath(target.substr(0, slash).empty() ? "/" : target.substr(0, slash));
+    if (dir_real.empty() || !real_inside(dir_real)) {
+      return fail("its directory leads outside the working directory and the home directory");
+    }
+    const std::string final_path = dir_real + "/" + name;
+    const std::string tmp = dir_real + "/." + name + ".mlspace-launch-" + std::to_string(getpid());
+    const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return fail("cannot create " + ls::Quote(tmp, 200) + ": " + ErrnoText(errno));
+    Status st = WriteAllTo(fd, content);
+    if (st.ok() && fchmod(fd, static_cast<mode_t>(f.mode)) != 0) {
+      st = InternalError(ErrnoText(errno));
+    }
+    if (close(fd) != 0 && st.ok()) st = InternalError(ErrnoText(errno));
+    if (st.ok() && rename(tmp.c_str(), final_path.c_str()) != 0) {
+      st = InternalError(ErrnoText(errno));
+    }
+    if (!st.ok()) {
+      unlink(tmp.c_str());
+      return fail("cannot write: " + st.message());
+    }
+  }
+  return OkStatus();
+}
 
 int ExitCodeFor(launchspec::ErrorKind kind) {
   switch (kind) {
@@ -260,7 +418,7 @@ int Main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::printf("%s; launch spec versions 0 and 1\n", VersionLine(kProgram).c_str());
+      std::printf("%s; launch spec versions 0, 1 and 2\n", VersionLine(kProgram).c_str());
       return 0;
     }
     if (arg == "--print-spec") {
@@ -284,10 +442,34 @@ int Main(int argc, char** argv) {
     return std::fflush(stdout) == 0 ? 0 : kExitSpawn;
   }
 
+  // Secrets arrive as the job's environment (the request's env_variables):
+  // a missing one is a broken submission, not something to run without.
+  for (const std::string& name : spec.env_from) {
+    if (std::getenv(name.c_str()) == nullptr) {
+      return Fail(kExitMissingEnv, "env " + ls::Quote(name, 200) +
+                                       " (env_from) is not set in the launcher's environment");
+    }
+  }
   std::vector<std::string> env = MergeEnv(environ, spec.env);
   if (!spec.work_dir.empty() && chdir(spec.work_dir.c_str()) != 0) {
     return Fail(kExitChdir,
                 "cannot chdir to " + ls::Quote(spec.work_dir, 200) + ": " + ErrnoText(errno));
+  }
+  if (!spec.files.empty()) {
+    const char* home = FindEnv(env, "HOME");
+    Status written = WriteSpecFiles(spec.files, env, ".", home != nullptr ? home : "");
+    if (!written.ok()) {
+      return Fail(written.code() == StatusCode::kNotFound ? kExitMissingEnv : kExitFiles,
+                  written.message());
+    }
+    // The carriers of secret file contents are not the command's business.
+    std::unordered_set<std::string_view> carriers;
+    for (const auto& f : spec.files) {
+      if (!f.content_env.empty()) carriers.insert(f.content_env);
+    }
+    std::erase_if(env, [&](const std::string& entry) {
+      return carriers.contains(std::string_view(entry).substr(0, entry.find('=')));
+    });
   }
   std::vector<std::string> args;
   std::string path;

@@ -26,6 +26,8 @@ inline constexpr int kExitInvalidSpec = 206;     // wrong types, bad env name, N
 inline constexpr int kExitNotFound = 207;        // executable missing or not executable
 inline constexpr int kExitChdir = 208;           // cannot chdir to work_dir
 inline constexpr int kExitSpawn = 209;           // fork/exec or another system failure
+inline constexpr int kExitFiles = 210;           // a spec file refused or not written
+inline constexpr int kExitMissingEnv = 211;      // env_from/content_env variable not set
 
 int ExitCodeFor(launchspec::ErrorKind kind);
 
@@ -41,6 +43,21 @@ std::vector<std::string> MergeEnv(const char* const* inherited,
 
 // The value of `name` in "NAME=value" strings, or nullptr.
 const char* FindEnv(const std::vector<std::string>& env, std::string_view name);
+
+// Writes the spec's files (version 2) before the command starts. Relative
+// paths are under `work_dir` (the launcher's working directory after chdir);
+// "~/..." and absolute paths must be under `home` or `work_dir`. Parent
+// directories are created (0755); each one, once it exists, must resolve
+// (symlinks followed) inside one of the two roots, so a symlink cannot lead
+// a write elsewhere. The file is written to a temporary name in its
+// directory, given `mode` exactly (umask ignored) and renamed into place (a
+// symlink in the file's own place is replaced, never followed). A secret
+// content is base64 in `env` under the file's content_env. Errors are one line
+// naming the file (index and path), never its content; files before the
+// failing one stay written.
+Status WriteSpecFiles(const std::vector<launchspec::FileSpec>& files,
+                      const std::vector<std::string>& env, const std::string& work_dir,
+                      const std::string& home);
 
 // The whole program; returns the process exit code.
 int Main(int argc, char** argv);

@@ -1,5 +1,7 @@
 #include "controller/api/codec.h"
 
+#include <cstdlib>
+
 #include <openssl/evp.h>
 
 #include <array>
@@ -150,6 +152,21 @@ json SpecToJson(const JobSpec& s) {
   }
   if (s.max_retry) j["maxRetry"] = *s.max_retry;
   if (s.launcher_path) j["launcherPath"] = *s.launcher_path;
+  // Absent when empty: the spec hash of a job without files is unchanged.
+  if (!s.files.empty()) {
+    json files = json::array();
+    for (const auto& f : s.files) {
+      json item = {{"path", f.path}};
+      if (f.content) item["content"] = *f.content;
+      if (f.secret_key_ref) {
+        item["secretKeyRef"] = {{"name", f.secret_key_ref->name}, {"key", f.secret_key_ref->key}};
+      }
+      if (f.mode) item["mode"] = *f.mode;
+      files.push_back(std::move(item));
+    }
+    j["files"] = std::move(files);
+  }
+  if (s.ssh_ephemeral_keys) j["ssh"] = {{"ephemeralKeys", true}};  // absent when off: same hash
   json rp = {{"backoffLimit", s.run_policy.backoff_limit},
              {"suspend", s.run_policy.suspend},
              {"onSpecChange",
@@ -221,6 +238,52 @@ Result<JobSpec> SpecFromJson(const json& j) {
   }
   MLSPACE_RETURN_IF_ERROR(r.OptInteger("maxRetry", s.max_retry));
   MLSPACE_RETURN_IF_ERROR(r.OptString("launcherPath", s.launcher_path));
+  if (r.Has("files")) {
+    MLSPACE_ASSIGN_OR_RETURN(const json* files, r.Array("files"));
+    for (size_t i = 0; i < files->size(); ++i) {
+      std::string p = "spec.files[" + std::to_string(i) + "]";
+      const json& item = (*files)[i];
+      if (!item.is_object()) return InvalidArgumentError(p + ": must be an object");
+      Reader fr(item, p);
+      JobFile f;
+      MLSPACE_RETURN_IF_ERROR(fr.String("path", f.path));
+      MLSPACE_RETURN_IF_ERROR(fr.OptString("content", f.content));
+      if (fr.Has("secretKeyRef")) {
+        MLSPACE_ASSIGN_OR_RETURN(const json* ref, fr.Object("secretKeyRef"));
+        Reader rr(*ref, p + ".secretKeyRef");
+        SecretKeyRef skr;
+        MLSPACE_RETURN_IF_ERROR(rr.String("name", skr.name));
+        MLSPACE_RETURN_IF_ERROR(rr.String("key", skr.key));
+        f.secret_key_ref = std::move(skr);
+      }
+      if (fr.Has("mode")) {
+        // An integer (0o600 or 384 in YAML) or a string of octal digits.
+        const json& m = item.at("mode");
+        if (m.is_number_integer()) {
+          f.mode = m.get<int>();
+        } else if (m.is_string()) {
+          const std::string text = m.get<std::string>();
+          char* end = nullptr;
+          const long v = text.empty() ? -1 : std::strtol(text.c_str(), &end, 8);
+          if (end == nullptr || *end != '\0' || v < 0) {
+            return InvalidArgumentError(p + ".mode: must be octal digits, got \"" + text + "\"");
+          }
+          f.mode = static_cast<int>(v);
+        } else {
+          return InvalidArgumentError(p + ".mode: must be an integer or a string");
+        }
+        if (*f.mode < 0 || *f.mode > 0777) {
+          return InvalidArgumentError(p + ".mode: must be 0..0777");
+        }
+      }
+      s.files.push_back(std::move(f));
+    }
+  }
+  if (r.Has("ssh")) {
+    MLSPACE_ASSIGN_OR_RETURN(const json* ssh, r.Object("ssh"));
+    Reader sr(*ssh, "spec.ssh");
+    MLSPACE_RETURN_IF_ERROR(sr.Bool("ephemeralKeys", s.ssh_ephemeral_keys));
+  }
   if (r.Has("runPolicy")) {
     MLSPACE_ASSIGN_OR_RETURN(const json* rp, r.Object("runPolicy"));
     Reader pr(*rp, "spec.runPolicy");

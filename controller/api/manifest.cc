@@ -335,6 +335,66 @@ class DocumentParser {
                                 std::to_string(kMaxCommandBytes) +
                                 " fit the launch flags and exec(2)");
     }
+    CheckFiles(spec);
+  }
+
+  // spec.files: what the launcher would refuse (exit 210) is refused here,
+  // naming the field. Where an absolute path leads is the launcher's call
+  // (it knows the home directory).
+  void CheckFiles(const json& spec) {
+    // Secret file contents ride in MLSPACE_SECRET_FILE_<i>: not a job's own.
+    if (auto env = spec.find("env"); env != spec.end() && env->is_array()) {
+      for (size_t i = 0; i < env->size(); ++i) {
+        const json& e = (*env)[i];
+        if (!e.is_object()) continue;
+        auto n = e.find("name");
+        if (n != e.end() && n->is_string() &&
+            n->get_ref<const std::string&>().starts_with(kSecretFileEnvPrefix)) {
+          Error("spec.env[" + std::to_string(i) + "].name", std::string("names starting with ") +
+                                                                kSecretFileEnvPrefix +
+                                                                " are reserved for spec.files");
+        }
+      }
+    }
+    auto files = spec.find("files");
+    if (files == spec.end() || !files->is_array()) return;
+    size_t total = 0;
+    std::set<std::string> paths;
+    for (size_t i = 0; i < files->size(); ++i) {
+      const json& f = (*files)[i];
+      if (!f.is_object()) continue;
+      const std::string p = "spec.files[" + std::to_string(i) + "]";
+      if (auto path = f.find("path"); path != f.end() && path->is_string()) {
+        const auto& text = path->get_ref<const std::string&>();
+        if (text.find('\0') != std::string::npos) Error(p + ".path", "contains a NUL byte");
+        bool dot_dot = false;
+        for (size_t b = 0; b <= text.size();) {
+          size_t e = text.find('/', b);
+          if (e == std::string::npos) e = text.size();
+          dot_dot |= text.compare(b, e - b, "..") == 0 && e - b == 2;
+          b = e + 1;
+        }
+        if (dot_dot) Error(p + ".path", "must not contain a \"..\" component");
+        if (!text.empty() && text.back() == '/') Error(p + ".path", "names a directory");
+        if (text.starts_with("~") && text != "~" && !text.starts_with("~/")) {
+          Error(p + ".path", "only \"~/...\" (the user's home) is supported");
+        }
+        if (text == "~" || text == "." || text == "/") Error(p + ".path", "names a directory");
+        if (!paths.insert(text).second) Error(p + ".path", "\"" + text + "\" is given twice");
+      }
+      if (auto c = f.find("content"); c != f.end() && c->is_string()) {
+        const size_t n = c->get_ref<const std::string&>().size();
+        if (n > kMaxSpecFileBytes) {
+          Error(p + ".content", "is " + std::to_string(n) + " bytes; a file holds at most " +
+                                    std::to_string(kMaxSpecFileBytes));
+        }
+        total += n;
+      }
+    }
+    if (total > kMaxSpecFilesTotalBytes) {
+      Error("spec.files", "contents total " + std::to_string(total) + " bytes; at most " +
+                              std::to_string(kMaxSpecFilesTotalBytes));
+    }
   }
 
   static bool HasMetadataName(const json& obj) {

@@ -4,6 +4,7 @@
 // defaulting and validation (see crd/mlspace.io_mlspacejobs.yaml, the single
 // source of truth for the schema). Plain data; no behaviour, no I/O.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -33,6 +34,24 @@ struct EnvVar {
   std::optional<std::string> value;            // exactly one of value and
   std::optional<SecretKeyRef> secret_key_ref;  // secret_key_ref is set
   bool operator==(const EnvVar&) const = default;
+};
+
+// Limits of spec.files (launchspec/launch_spec.h has the same values; the
+// launcher checks them again): one file, one secret file, all files, count.
+inline constexpr size_t kMaxSpecFileBytes = 512 << 10;
+inline constexpr size_t kMaxSpecSecretFileBytes = 64 << 10;
+inline constexpr size_t kMaxSpecFilesTotalBytes = 512 << 10;
+inline constexpr size_t kMaxSpecFiles = 64;
+// Env names a job may not use: the carriers of secret file contents.
+inline constexpr char kSecretFileEnvPrefix[] = "MLSPACE_SECRET_FILE_";
+
+// spec.files[]: a file mlspace-launch writes before the command starts.
+struct JobFile {
+  std::string path;                    // relative (to workingDir), "~/..." or absolute under home
+  std::optional<std::string> content;  // exactly one of content and
+  std::optional<SecretKeyRef> secret_key_ref;  // secret_key_ref is set
+  std::optional<int> mode;                     // permission bits; unset = 0644
+  bool operator==(const JobFile&) const = default;
 };
 
 struct HealthCheck {
@@ -69,6 +88,8 @@ struct JobSpec {
   std::optional<HealthCheck> health_check;
   std::optional<int> max_retry;              // gateway-side retries, 3..100
   std::optional<std::string> launcher_path;  // overrides --launcher-path
+  std::vector<JobFile> files;                // spec.files, written at start
+  bool ssh_ephemeral_keys = false;           // spec.ssh.ephemeralKeys
   RunPolicy run_policy;
   bool operator==(const JobSpec&) const = default;
 };

@@ -1,6 +1,6 @@
 #pragma once
 
-// The launcher's own exit codes (200-209) and what they mean: one table for
+// The launcher's own exit codes (200-211) and what they mean: one table for
 // mlspace-launch and for the controller, which translates a failed job's
 // exit code into a reason (docs/launch-protocol.md). Header-only, so the
 // reconciler reads it without linking the launch codec.
@@ -10,9 +10,9 @@
 namespace mlspace::launchspec {
 
 inline constexpr int kFirstLauncherExitCode = 200;
-inline constexpr int kLastLauncherExitCode = 209;
+inline constexpr int kLastLauncherExitCode = 211;
 
-// "executable not found or not executable" for 207; "" outside 200-209.
+// "executable not found or not executable" for 207; "" outside 200-211.
 constexpr std::string_view LauncherExitMeaning(int code) {
   switch (code) {
     case 200:
@@ -35,6 +35,11 @@ constexpr std::string_view LauncherExitMeaning(int code) {
       return "cannot change to work_dir";
     case 209:
       return "fork, exec or another system call failed";
+    case 210:
+      return "cannot write spec files: path outside the working directory and home, a symlink "
+             "leading out of them, over the size limit, or an I/O error";
+    case 211:
+      return "a variable the spec takes from the environment (a secret) is not set";
     default:
       return "";
   }

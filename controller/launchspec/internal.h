@@ -52,10 +52,11 @@ Result<std::string> DecodeCheckedBase64(std::string_view text);
 // modified whatever the outcome. nullopt: the document must be read by
 // ReferenceFromJson from an unmodified copy; the answer is otherwise the same
 // as ReferenceFromJson's, error messages included.
-std::optional<Result<LaunchSpec>> FastFromJson(std::string& json);
+// Version 2 documents with "env_from" or "files" go to nlohmann too.
+std::optional<Result<LaunchSpec>> FastFromJson(std::string& json, int version = kSpecVersion);
 
 // nlohmann's reading of the document, which defines FromJson's behaviour.
-Result<LaunchSpec> ReferenceFromJson(std::string_view json);
+Result<LaunchSpec> ReferenceFromJson(std::string_view json, int version = kSpecVersion);
 
 // ToJson through nlohmann's document model, which defines ToJson's output
 // (ToJson itself copies plain strings without per-character escaping).

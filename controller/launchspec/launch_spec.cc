@@ -143,9 +143,10 @@ Result<RawFlags> ScanFlags(std::span<const std::string_view> args) {
     scanner.Add(token, args[++i]);
   }
   // An unknown version explains every other oddity: report it first.
-  if (scanner.flags.version && *scanner.flags.version != "0" && *scanner.flags.version != "1") {
+  if (scanner.flags.version && *scanner.flags.version != "0" && *scanner.flags.version != "1" &&
+      *scanner.flags.version != "2") {
     return KindError(ErrorKind::kVersion,
-                     Quote(*scanner.flags.version, 24) + " (supported: 0 and 1)");
+                     Quote(*scanner.flags.version, 24) + " (supported: 0, 1 and 2)");
   }
   if (!scanner.first_error.ok()) return scanner.first_error;
   if (!scanner.flags.version) return KindError(ErrorKind::kFlags, "missing --spec-version");
@@ -222,7 +223,77 @@ Status TypeError(std::string_view field, std::string_view want, const Json& got)
                                          ", got " + std::string(JsonTypeName(got)));
 }
 
-Result<LaunchSpec> SpecFromDocument(const Json& doc) {
+// "0644" -> 0644: one to four octal digits, at most 0777.
+std::optional<unsigned> ParseMode(std::string_view text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  unsigned mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (mode > 0777) return std::nullopt;
+  return mode;
+}
+
+// The version 2 fields (env_from, files) of a document.
+Status V2FieldsFromDocument(const Json& doc, LaunchSpec& spec) {
+  if (auto from = doc.find("env_from"); from != doc.end() && !from->is_null()) {
+    if (!from->is_array()) return TypeError("\"env_from\"", "an array of strings", *from);
+    for (std::size_t i = 0; i < from->size(); ++i) {
+      const Json& name = (*from)[i];
+      if (!name.is_string()) {
+        return TypeError("env_from[" + std::to_string(i) + "]", "a string", name);
+      }
+      spec.env_from.push_back(name.get_ref<const std::string&>());
+    }
+  }
+  if (auto files = doc.find("files"); files != doc.end() && !files->is_null()) {
+    if (!files->is_array()) return TypeError("\"files\"", "an array of objects", *files);
+    for (std::size_t i = 0; i < files->size(); ++i) {
+      const Json& f = (*files)[i];
+      const std::string where = "files[" + std::to_string(i) + "]";
+      if (!f.is_object()) return TypeError(where, "an object", f);
+      FileSpec file;
+      auto path = f.find("path");
+      if (path == f.end()) return KindError(ErrorKind::kSpec, where + ": missing \"path\"");
+      if (!path->is_string()) return TypeError(where + ".path", "a string", *path);
+      file.path = path->get_ref<const std::string&>();
+      auto content = f.find("content");
+      auto content_env = f.find("content_env");
+      const bool has_content = content != f.end() && !content->is_null();
+      const bool has_env = content_env != f.end() && !content_env->is_null();
+      if (has_content && has_env) {
+        return KindError(ErrorKind::kSpec, where + ": both \"content\" and \"content_env\"");
+      }
+      if (has_content) {
+        if (!content->is_string()) return TypeError(where + ".content", "a string", *content);
+        file.content = content->get_ref<const std::string&>();
+      }
+      if (has_env) {
+        if (!content_env->is_string()) {
+          return TypeError(where + ".content_env", "a string", *content_env);
+        }
+        file.content_env = content_env->get_ref<const std::string&>();
+        if (file.content_env.empty()) {
+          return KindError(ErrorKind::kSpec, where + ".content_env is empty");
+        }
+      }
+      if (auto mode = f.find("mode"); mode != f.end() && !mode->is_null()) {
+        if (!mode->is_string()) return TypeError(where + ".mode", "an octal string", *mode);
+        auto parsed = ParseMode(mode->get_ref<const std::string&>());
+        if (!parsed) {
+          return KindError(ErrorKind::kSpec, where + ".mode must be octal 0..0777, got " +
+                                                 Quote(mode->get_ref<const std::string&>(), 8));
+        }
+        file.mode = *parsed;
+      }
+      spec.files.push_back(std::move(file));
+    }
+  }
+  return OkStatus();
+}
+
+Result<LaunchSpec> SpecFromDocument(const Json& doc, int version) {
   if (!doc.is_object()) return TypeError("the document", "an object", doc);
   LaunchSpec spec;
   auto exe = doc.find("executable");
@@ -259,6 +330,7 @@ Result<LaunchSpec> SpecFromDocument(const Json& doc) {
     if (!shell->is_boolean()) return TypeError("\"shell\"", "a boolean or null", *shell);
     spec.shell = shell->get<bool>();
   }
+  if (version >= 2) MLSPACE_RETURN_IF_ERROR(V2FieldsFromDocument(doc, spec));
   // Other keys (the seed client's "image", future additions) are ignored.
   return spec;
 }
@@ -268,6 +340,23 @@ bool IsEnvNameChar(char c, bool first) {
     return true;
   }
   return !first && c >= '0' && c <= '9';
+}
+
+bool IsEnvName(std::string_view name) {
+  bool ok = !name.empty();
+  for (std::size_t i = 0; ok && i < name.size(); ++i) ok = IsEnvNameChar(name[i], i == 0);
+  return ok;
+}
+
+bool HasDotDotComponent(std::string_view path) {
+  std::size_t begin = 0;
+  while (begin <= path.size()) {
+    std::size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    if (path.substr(begin, end - begin) == "..") return true;
+    begin = end + 1;
+  }
+  return false;
 }
 
 }  // namespace
@@ -370,6 +459,16 @@ void AppendJsonString(std::string& out, const std::string& text) {
   }
 }
 
+// 0644 -> "0644".
+std::string ModeText(unsigned mode) {
+  std::string text = "0000";
+  for (int i = 3; i >= 0; --i) {
+    text[static_cast<std::size_t>(i)] = static_cast<char>('0' + (mode & 7));
+    mode >>= 3;
+  }
+  return text;
+}
+
 bool HasRepeatedEnvName(const LaunchSpec& spec) {
   std::set<std::string_view> names;
   for (const auto& entry : spec.env) {
@@ -390,13 +489,30 @@ std::string ToJsonThroughDocument(const LaunchSpec& spec) {
   // null rather than absent: the seed launcher requires the key.
   doc["work_dir"] = spec.work_dir.empty() ? Json(nullptr) : Json(spec.work_dir);
   if (spec.shell) doc["shell"] = true;
+  if (!spec.env_from.empty()) doc["env_from"] = spec.env_from;
+  if (!spec.files.empty()) {
+    Json files = Json::array();
+    for (const FileSpec& f : spec.files) {
+      Json file = Json::object();
+      file["path"] = f.path;
+      if (f.content_env.empty()) {
+        file["content"] = f.content;
+      } else {
+        file["content_env"] = f.content_env;
+      }
+      file["mode"] = ModeText(f.mode);
+      files.push_back(std::move(file));
+    }
+    doc["files"] = std::move(files);
+  }
   return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace
 
 std::string ToJson(const LaunchSpec& spec) {
-  if (HasRepeatedEnvName(spec)) return ToJsonThroughDocument(spec);
+  // Version 2 fields are rare and small next to a megabyte command line.
+  if (HasRepeatedEnvName(spec) || SpecVersionFor(spec) >= 2) return ToJsonThroughDocument(spec);
   std::size_t size = 64 + spec.executable.size() + spec.work_dir.size();
   for (const auto& arg : spec.args) size += arg.size() + 3;
   for (const auto& [name, value] : spec.env) size += name.size() + value.size() + 6;
@@ -439,18 +555,39 @@ std::string ToMaskedJson(const LaunchSpec& spec) {
   doc["env"] = std::move(env);
   doc["work_dir"] = spec.work_dir.empty() ? Json(nullptr) : Json(spec.work_dir);
   doc["shell"] = spec.shell;
+  if (!spec.env_from.empty()) doc["env_from"] = spec.env_from;
+  if (!spec.files.empty()) {
+    Json files = Json::array();
+    for (const FileSpec& f : spec.files) {
+      Json file = Json::object();
+      file["path"] = f.path;
+      if (f.content_env.empty()) {
+        file["content"] = f.content;
+      } else {
+        file["content_env"] = f.content_env;
+        file["content"] = "***";
+      }
+      file["mode"] = ModeText(f.mode);
+      files.push_back(std::move(file));
+    }
+    doc["files"] = std::move(files);
+  }
   return doc.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
-Result<LaunchSpec> FromJson(std::string_view json) {
+int SpecVersionFor(const LaunchSpec& spec) {
+  return spec.env_from.empty() && spec.files.empty() ? 1 : 2;
+}
+
+Result<LaunchSpec> FromJson(std::string_view json, int version) {
   std::string buffer;
   buffer.reserve(json.size() + 16);
   buffer.assign(json);
-  if (auto fast = FastFromJson(buffer)) return std::move(*fast);
-  return ReferenceFromJson(json);
+  if (auto fast = FastFromJson(buffer, version)) return std::move(*fast);
+  return ReferenceFromJson(json, version);
 }
 
-Result<LaunchSpec> ReferenceFromJson(std::string_view json) {
+Result<LaunchSpec> ReferenceFromJson(std::string_view json, int version) {
   Json doc;
   try {
     doc = Json::parse(json.begin(), json.end());
@@ -461,7 +598,7 @@ Result<LaunchSpec> ReferenceFromJson(std::string_view json) {
   } catch (const std::exception& e) {
     return KindError(ErrorKind::kJson, "cannot parse " + std::to_string(json.size()) + " bytes");
   }
-  return SpecFromDocument(doc);
+  return SpecFromDocument(doc, version);
 }
 
 Status Validate(const LaunchSpec& spec) {
@@ -480,15 +617,43 @@ Status Validate(const LaunchSpec& spec) {
   }
   std::set<std::string_view> names;
   for (const auto& [name, value] : spec.env) {
-    bool ok = !name.empty();
-    for (std::size_t i = 0; ok && i < name.size(); ++i) ok = IsEnvNameChar(name[i], i == 0);
-    if (!ok) return KindError(ErrorKind::kSpec, "invalid env name " + Quote(name));
+    if (!IsEnvName(name)) return KindError(ErrorKind::kSpec, "invalid env name " + Quote(name));
     if (!names.insert(name).second) {
       return KindError(ErrorKind::kSpec, "env " + Quote(name) + " given twice");
     }
     if (has_nul(value)) {
       return KindError(ErrorKind::kSpec,
                        "the value of env " + Quote(name) + " contains a NUL byte");
+    }
+  }
+  for (const std::string& name : spec.env_from) {
+    if (!IsEnvName(name)) {
+      return KindError(ErrorKind::kSpec, "invalid env_from name " + Quote(name));
+    }
+    if (!names.insert(name).second) {
+      return KindError(ErrorKind::kSpec, "env " + Quote(name) + " given twice");
+    }
+  }
+  if (spec.files.size() > kMaxFiles) {
+    return KindError(ErrorKind::kSpec, std::to_string(spec.files.size()) + " files (at most " +
+                                           std::to_string(kMaxFiles) + ")");
+  }
+  for (std::size_t i = 0; i < spec.files.size(); ++i) {
+    const FileSpec& f = spec.files[i];
+    const std::string where = "files[" + std::to_string(i) + "]";
+    if (f.path.empty()) return KindError(ErrorKind::kSpec, where + ".path is empty");
+    if (has_nul(f.path)) return KindError(ErrorKind::kSpec, where + ".path contains a NUL byte");
+    if (HasDotDotComponent(f.path)) {
+      return KindError(ErrorKind::kSpec, where + ".path " + Quote(f.path, 200) + " has a \"..\"");
+    }
+    if (f.path.back() == '/') {
+      return KindError(ErrorKind::kSpec,
+                       where + ".path " + Quote(f.path, 200) + " names a directory");
+    }
+    if (f.mode > 0777) return KindError(ErrorKind::kSpec, where + ".mode is over 0777");
+    if (!f.content_env.empty() && !IsEnvName(f.content_env)) {
+      return KindError(ErrorKind::kSpec,
+                       where + ".content_env " + Quote(f.content_env) + " is not a variable name");
     }
   }
   return OkStatus();
@@ -499,7 +664,7 @@ std::map<std::string, std::string> EncodeFlags(const LaunchSpec& spec) {
   std::map<std::string, std::string> flags;
   const std::size_t num_parts =
       std::max<std::size_t>(1, (text.size() + kMaxPartChars - 1) / kMaxPartChars);
-  flags[std::string(kVersionFlag)] = std::to_string(kSpecVersion);
+  flags[std::string(kVersionFlag)] = std::to_string(SpecVersionFor(spec));
   flags[std::string(kNumPartsFlag)] = std::to_string(num_parts);
   for (std::size_t i = 0; i < num_parts; ++i) {
     flags[std::string(kPartPrefix) + std::to_string(i)] =
@@ -542,12 +707,13 @@ Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args) {
     return KindError(ErrorKind::kBase64, problem->reason + where);
   }
   MLSPACE_ASSIGN_OR_RETURN(std::string json, DecodeCheckedBase64Parts(parts));
-  std::optional<Result<LaunchSpec>> fast = FastFromJson(json);
+  const int version = *flags.version == "2" ? 2 : 1;  // 0 reads like 1
+  std::optional<Result<LaunchSpec>> fast = FastFromJson(json, version);
   if (!fast) {
     // The fast reader consumed the buffer; decode again for nlohmann (rare:
-    // errors, numbers, some escapes).
+    // errors, numbers, some escapes, version 2 files).
     MLSPACE_ASSIGN_OR_RETURN(json, DecodeCheckedBase64Parts(parts));
-    fast = ReferenceFromJson(json);
+    fast = ReferenceFromJson(json, version);
   }
   MLSPACE_ASSIGN_OR_RETURN(LaunchSpec spec, std::move(*fast));
   MLSPACE_RETURN_IF_ERROR(Validate(spec));
@@ -708,7 +874,7 @@ Result<LaunchSpec> SpecFromValue(const Value& doc) {
 
 }  // namespace
 
-std::optional<Result<LaunchSpec>> FastFromJson(std::string& json) {
+std::optional<Result<LaunchSpec>> FastFromJson(std::string& json, int version) {
   if (NeedsReference(json)) return std::nullopt;
   const JsonTextBytes bytes = ClassifyJsonBytes(json);
   // Control bytes the SIMD scan would miss: nlohmann decides. (With
@@ -729,6 +895,10 @@ std::optional<Result<LaunchSpec>> FastFromJson(std::string& json) {
   // The buffer is now unescaped in place: on any doubt the caller re-reads
   // its own copy, never this one.
   if (doc.HasParseError() || HasNumber(doc)) return std::nullopt;
+  // Version 2 fields are read by nlohmann only (small, rare).
+  if (version >= 2 && doc.IsObject() && (doc.HasMember("env_from") || doc.HasMember("files"))) {
+    return std::nullopt;
+  }
   return SpecFromValue(doc);
 }
 

@@ -3,15 +3,22 @@
 // The launch wire format (DESIGN.md section 6): how the controller hands a
 // command to mlspace-launch through the Gateway's `flags` object.
 //
-//   spec  = compact JSON {"executable","args","env","work_dir"[,"shell"]}
+//   spec  = compact JSON {"executable","args","env","work_dir"[,"shell"]
+//           [,"env_from"][,"files"]}   (the last two: version 2)
 //   b64   = base64(spec)                    (standard alphabet, padded)
 //   parts = b64 split into chunks of at most kMaxPartChars characters
-//   flags = spec-version=1, spec-num-parts=N, spec-part-0..N-1, spec-sha256
+//   flags = spec-version=V, spec-num-parts=N, spec-part-0..N-1, spec-sha256
+//
+// V is the lowest version that carries the spec: 1, or 2 when it has
+// env_from or files (so a launcher that knows only 0 and 1 keeps running
+// every spec it can run, and refuses, exit 205, one it would misread).
+// Secret values are never in the spec: they travel in the request's
+// env_variables, and the spec names them (env_from, a file's content_env).
 //
 // The service passes each flag as `--key=value`. The decoder also accepts the
 // daskol/mlspace spelling (spec-num-chunks, spec-chunk-N, spec-sha256sum),
 // `--key value` as well as `--key=value`, flags in any order, and versions
-// "0" and "1". See docs/launch-protocol.md.
+// "0", "1" and "2". See docs/launch-protocol.md.
 
 #include <cstddef>
 #include <map>
@@ -26,6 +33,33 @@
 
 namespace mlspace::launchspec {
 
+// A file mlspace-launch writes before it starts the command (version 2).
+struct FileSpec {
+  // Relative: under the working directory. "~/..." or absolute: under the
+  // user's home (or the working directory). Never "..".
+  std::string path;
+  // The content, or, when content_env is set, the name of the launcher's
+  // environment variable holding base64(content) (secret contents; the
+  // variable is removed from the command's environment).
+  std::string content;
+  std::string content_env;
+  unsigned mode = 0644;  // permission bits, <= 0777; written as "0644"
+
+  friend bool operator==(const FileSpec&, const FileSpec&) = default;
+};
+
+// Limits on spec.files, checked by the controller at validation (the same
+// values in api/types.h) and again by the launcher before writing (exit
+// 210). The files ride in the flags (inline, as base64) or in environment
+// strings (secret contents), and exec(2) takes about 2 MiB of argv+envp in
+// all (ARG_MAX) next to up to 512 KiB of command and env; one environment
+// string is capped at 131,072 bytes (MAX_ARG_STRLEN), and 64 KiB of secret
+// content is 87,384 base64 characters.
+inline constexpr std::size_t kMaxFileBytes = 512 << 10;        // one file
+inline constexpr std::size_t kMaxSecretFileBytes = 64 << 10;   // content_env
+inline constexpr std::size_t kMaxFilesTotalBytes = 512 << 10;  // all files
+inline constexpr std::size_t kMaxFiles = 64;
+
 struct LaunchSpec {
   std::string executable;
   std::vector<std::string> args;
@@ -35,6 +69,12 @@ struct LaunchSpec {
   std::string work_dir;
   // True: run `/bin/sh -c <executable> <args...>` (args become $0, $1, ...).
   bool shell = false;
+  // Version 2: names of variables that must be in the launcher's
+  // environment (secret values sent as the request's env_variables). The
+  // command inherits them; a missing one fails the launch (exit 211).
+  std::vector<std::string> env_from;
+  // Version 2: files written, in order, before the command starts.
+  std::vector<FileSpec> files;
 
   friend bool operator==(const LaunchSpec&, const LaunchSpec&) = default;
 };
@@ -43,8 +83,13 @@ struct LaunchSpec {
 inline constexpr std::size_t kMaxPartChars = 65535;
 // Upper bound on spec-num-parts accepted by the decoder (4 GiB of base64).
 inline constexpr std::size_t kMaxParts = 65536;
-// The version EncodeFlags writes; DecodeArgv accepts 0 and 1.
-inline constexpr int kSpecVersion = 1;
+// The newest version; EncodeFlags writes it only for specs that need it
+// (SpecVersionFor), DecodeArgv accepts 0, 1 and 2. Versions 0 and 1 ignore
+// "env_from" and "files" like any other unknown key.
+inline constexpr int kSpecVersion = 2;
+
+// 2 when the spec has env_from or files, else 1.
+int SpecVersionFor(const LaunchSpec& spec);
 
 // What went wrong while decoding, so a caller (the launcher) can map it to an
 // exit code. Every error Status produced by this library starts with the
@@ -79,14 +124,19 @@ Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args);
 
 // Structural checks that need no filesystem: non-empty executable, no NUL
 // bytes, env names like Kubernetes' ([A-Za-z_.-][A-Za-z0-9_.-]*, not starting
-// with a digit), no name given twice. Errors are of kind kSpec.
+// with a digit), no name given twice (env and env_from together); files:
+// non-empty path without NUL or ".." component, mode <= 0777, content_env a
+// valid name, at most kMaxFiles. Errors are of kind kSpec. Sizes and where a
+// path leads are the launcher's to check (exit 210).
 Status Validate(const LaunchSpec& spec);
 
 // The compact JSON document of the wire format (the input of base64).
 std::string ToJson(const LaunchSpec& spec);
-// The spec from that JSON document (kinds kJson and kSpec; not validated).
-Result<LaunchSpec> FromJson(std::string_view json);
-// Indented JSON for humans (`mlspace-launch --print-spec`), env values "***".
+// The spec from that JSON document (kinds kJson and kSpec; not validated),
+// read as version `version` (below 2: env_from and files are ignored).
+Result<LaunchSpec> FromJson(std::string_view json, int version = kSpecVersion);
+// Indented JSON for humans (`mlspace-launch --print-spec`): env values and
+// the content of secret files "***" (env_from lists names only).
 std::string ToMaskedJson(const LaunchSpec& spec);
 
 // A printable rendering of untrusted text for one-line error messages: in

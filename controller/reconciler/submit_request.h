@@ -22,27 +22,43 @@ inline constexpr char kDefaultLauncherPath[] = "/home/jovyan/.mlspace/bin/mlspac
 struct SubmitOptions {
   std::string launcher_path = kDefaultLauncherPath;  // spec.launcherPath wins
   std::string marker;  // the submit marker (marker.h: MakeMarker), -> job_desc
-  // Env var name -> value for every env entry with a secretKeyRef, as
-  // returned by ResolveSecrets.
+  // Env var name -> value for every env entry with a secretKeyRef, and
+  // SecretFileEnvName(i) -> content for every secret file, as returned by
+  // ResolveSecrets.
   std::map<std::string, std::string> secret_values;
 };
 
-// Resolves every secretKeyRef of `spec` through `secrets` (which registers
+// ~/.ssh/config installed with spec.ssh.ephemeralKeys: the workers' host
+// keys are new for every job, so they are accepted on first use.
+inline constexpr char kSshConfig[] =
+    "Host *\n"
+    "  StrictHostKeyChecking accept-new\n"
+    "  IdentityFile ~/.ssh/id_ed25519\n";
+
+// The request's env_variables name carrying the content of spec.files[index]
+// when it is a secret: "MLSPACE_SECRET_FILE_<index>".
+std::string SecretFileEnvName(size_t index);
+
+// Resolves every secretKeyRef of `spec` (env and files) through `secrets` (which registers
 // each value with SecretRegistry, so it is masked wherever it might leak).
-// Returns env var name -> value. Errors name the env var and the secret
-// reference, never a value; their code is the resolver's.
+// Returns env var name -> value (files under SecretFileEnvName). Errors name
+// the env var or file and the secret reference, never a value; their code is
+// the resolver's (kFailedPrecondition for a secret file over 64 KiB).
 Result<std::map<std::string, std::string>> ResolveSecrets(const api::JobSpec& spec,
                                                           const SecretResolver& secrets);
 
-// executable = command[0], args = command[1..], env = spec.env in order with
-// secrets from `secret_values`, work_dir = workingDir. Fails when a secret
-// value is missing or the command is empty.
+// executable = command[0], args = command[1..], env = spec.env in order
+// without the secretKeyRef entries, whose names go to env_from (their values
+// travel in the request's env_variables, never in the spec), work_dir =
+// workingDir. Fails when a secret value is missing from `secret_values` or
+// the command is empty.
 Result<launchspec::LaunchSpec> BuildLaunchSpec(
     const api::MLSpaceJob& job, const std::map<std::string, std::string>& secret_values);
 
-// The RunJobRequest for one attempt. env_variables stays empty: the
-// environment travels inside the launch spec (flags), so secrets are never
-// in job_desc or env_variables where the service shows them.
+// The RunJobRequest for one attempt. Plain env values travel inside the
+// launch spec (flags); secret values in env_variables, so they are in neither
+// the job's argv (`ps`) nor the spec (--print-spec), only in the job's
+// definition on the service (docs/security.md says who can read it).
 Result<gateway::SubmitRequest> BuildSubmitRequest(const api::MLSpaceJob& job,
                                                   const SubmitOptions& options);
 

@@ -59,6 +59,10 @@ class Emulator {
                                      record_,
                                      "--rate-limit",
                                      "0"};
+    // An --execute=... of the caller's replaces the default none.
+    for (const auto& a : extra_args) {
+      if (a.starts_with("--execute")) std::erase(argv, std::string("--execute=none"));
+    }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     proc_ = std::make_unique<Process>(argv, dir / "emulator.log");
     auto port = WaitForPortFile(port_file_, std::chrono::seconds(20));

@@ -62,3 +62,12 @@ mlspace_test(slow_gateway_e2e_test
   LABELS e2e
   TIMEOUT 180)
 add_dependencies(slow_gateway_e2e_test ${_bins})
+
+# spec.files and secrets through the controller, the emulator's local
+# execution and the real launcher: files written, secrets nowhere else.
+mlspace_test(creds_e2e_test
+  SOURCES ${_dir}/creds_e2e_test.cc
+  DEPS mlspace::e2e_harness
+  LABELS e2e
+  TIMEOUT 120)
+add_dependencies(creds_e2e_test ${_bins} mlspace-launch)

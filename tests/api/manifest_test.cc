@@ -407,6 +407,62 @@ TEST(ParseManifest, CommandsThatCannotExecAreRefused) {
   EXPECT_THAT(Only(total).Message(), HasSubstr("at most 524288"));
 }
 
+TEST(ParseManifest, FilesAreParsedWithModesAndSecretRefs) {
+  auto r = ParseManifestFile(
+      "f.yaml", Job("h",
+                    "  files:\n"
+                    "    - {path: conf/a.yaml, content: \"lr: 1\\n\"}\n"
+                    "    - {path: ~/.netrc, secretKeyRef: {name: netrc, key: file}, mode: 0o600}\n"
+                    "    - {path: /home/user/b, content: \"\", mode: \"0640\"}\n"
+                    "    - {path: c, content: x, mode: 384}\n"));
+  ASSERT_EQ(Only(r).kind, Kind::kJob) << Only(r).Message();
+  const auto& files = Only(r).job->spec.files;
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files[0].path, "conf/a.yaml");
+  EXPECT_EQ(files[0].content, "lr: 1\n");
+  EXPECT_FALSE(files[0].mode.has_value());
+  EXPECT_EQ(files[1].secret_key_ref, (SecretKeyRef{"netrc", "file"}));
+  EXPECT_FALSE(files[1].content.has_value());
+  EXPECT_EQ(files[1].mode, 0600);
+  EXPECT_EQ(files[2].mode, 0640);
+  EXPECT_EQ(files[3].mode, 0600);
+  // Served back and parsed again, the same spec (and hash).
+  auto again = SpecFromJson(SpecToJson(Only(r).job->spec));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, Only(r).job->spec);
+  // A job without files serialises without the key: existing spec hashes
+  // (and so running jobs' generations) do not change.
+  auto plain = ParseManifestFile("p.yaml", Job("h"));
+  EXPECT_FALSE(SpecToJson(Only(plain).job->spec).contains("files"));
+}
+
+TEST(ParseManifest, BadFilesAreRefusedNamingTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"  files: [{path: a/../../etc/x, content: x}]\n",
+       "spec.files[0].path: must not contain a \"..\" component"},
+      {"  files: [{path: ~root/x, content: x}]\n", "spec.files[0].path: only \"~/...\""},
+      {"  files: [{path: d/, content: x}]\n", "spec.files[0].path: names a directory"},
+      {"  files: [{path: a, content: x}, {path: a, content: y}]\n",
+       "spec.files[1].path: \"a\" is given twice"},
+      {"  files: [{path: a}]\n", "spec.files[0]"},
+      {"  files: [{path: a, content: x, secretKeyRef: {name: s, key: k}}]\n", "spec.files[0]"},
+      {"  files: [{path: a, content: x, mode: 0600}]\n", "spec.files[0].mode"},  // 600 decimal
+      {"  files: [{path: a, content: x, mode: \"0800\"}]\n", "spec.files[0].mode"},
+      {"  files: [{path: a, content: \"" + std::string((512 << 10) + 1, 'x') + "\"}]\n",
+       "spec.files[0].content: is 524289 bytes; a file holds at most 524288"},
+      {"  files: [{path: a, content: \"" + std::string(300 << 10, 'x') +
+           "\"}, {path: b, content: \"" + std::string(300 << 10, 'x') + "\"}]\n",
+       "spec.files: contents total 614400 bytes; at most 524288"},
+      {"  env: [{name: MLSPACE_SECRET_FILE_0, value: x}]\n",
+       "spec.env[0].name: names starting with MLSPACE_SECRET_FILE_ are reserved"},
+  };
+  for (const auto& [extra, want] : cases) {
+    auto r = ParseManifestFile("f.yaml", Job("h", extra));
+    ASSERT_EQ(Only(r).kind, Kind::kInvalid) << extra.substr(0, 120);
+    EXPECT_THAT(Only(r).Message(), HasSubstr(want)) << extra.substr(0, 120);
+  }
+}
+
 TEST(ParseManifest, KustomizationsAndValuesFilesAreIgnoredNotInvalid) {
   auto k = ParseManifestFile("kustomization.yaml",
                              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
@@ -531,6 +587,12 @@ TEST(SpecHash, SensitiveToEveryField) {
       "  healthCheck: {logPeriodMinutes: 20, action: delete}\n",
       "  maxRetry: 3\n",
       "  launcherPath: /l\n",
+      "  files: [{path: a, content: x}]\n",
+      "  files: [{path: a, content: y}]\n",
+      "  files: [{path: b, content: x}]\n",
+      "  files: [{path: a, content: x, mode: 0o600}]\n",
+      "  files: [{path: a, secretKeyRef: {name: s, key: k}}]\n",
+      "  ssh: {ephemeralKeys: true}\n",
       "  runPolicy: {backoffLimit: 4}\n",
       "  runPolicy: {activeDeadlineSeconds: 5}\n",
       "  runPolicy: {onSpecChange: Ignore}\n",

@@ -15,7 +15,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -237,7 +239,7 @@ TEST(LauncherBinaryTest, IsStaticallyLinked) {
 TEST(LauncherBinaryTest, HelpListsTheReservedExitCodes) {
   Outcome o = RunLauncher({"--help"});
   EXPECT_EQ(o.exit_code, 0);
-  for (int code = 200; code <= 209; ++code) {
+  for (int code = 200; code <= 211; ++code) {
     EXPECT_THAT(o.out, HasSubstr("\n  " + std::to_string(code) + "  ")) << code;
   }
   EXPECT_THAT(o.out, HasSubstr("--print-spec"));
@@ -484,9 +486,9 @@ std::vector<BadRun> BadRuns() {
        204,
        "bad JSON: "},
       {"UnknownVersion",
-       {ok[0], ok[1], ok[2], "--spec-version=2"},
+       {ok[0], ok[1], ok[2], "--spec-version=3"},
        205,
-       "unknown spec version: \"2\""},
+       "unknown spec version: \"3\""},
       {"InvalidEnvName", SpecArgs(bad_env), 206, "invalid env name \"9LIVES\""},
       {"ExecutableMissing", SpecArgs(missing), 207,
        "executable \"/no/such/program\": No such file or directory"},
@@ -525,6 +527,177 @@ TEST(LauncherBinaryTest, ExecFailureAfterForkExitsWith209) {
   EXPECT_EQ(o.exit_code, 209) << o.err;
   EXPECT_THAT(o.err, HasSubstr("cannot execute \"" + script + "\": No such file or directory"));
   EXPECT_TRUE(o.err.ends_with(" (exit 209)\n")) << o.err;
+}
+
+// --- version 2: env_from and files ------------------------------------------
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+unsigned ModeOf(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return 07777;
+  return st.st_mode & 07777;
+}
+
+launchspec::FileSpec File(std::string path, std::string content, unsigned mode = 0644) {
+  launchspec::FileSpec f;
+  f.path = std::move(path);
+  f.content = std::move(content);
+  f.mode = mode;
+  return f;
+}
+
+launchspec::FileSpec SecretFile(std::string path, std::string env, unsigned mode = 0600) {
+  launchspec::FileSpec f;
+  f.path = std::move(path);
+  f.content_env = std::move(env);
+  f.mode = mode;
+  return f;
+}
+
+TEST(LauncherV2Test, EnvFromSecretsReachTheCommandAndAreNeverInArgvOrSpec) {
+  LaunchSpec spec = Sh(R"(printf '%s' "$WANDB_API_KEY")");
+  spec.env_from = {"WANDB_API_KEY"};
+  const Strings args = SpecArgs(spec);
+  for (const auto& a : args) EXPECT_THAT(a, Not(HasSubstr(kSecret)));
+  Strings env = BaseEnv();
+  env.push_back(std::string("WANDB_API_KEY=") + kSecret);
+  Outcome o = RunLauncher(args, env);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, kSecret);
+}
+
+TEST(LauncherV2Test, MissingEnvFromVariableExitsWith211) {
+  LaunchSpec spec = Sh("echo ran");
+  spec.env_from = {"WANDB_API_KEY"};
+  Outcome o = RunLauncher(SpecArgs(spec));
+  EXPECT_EQ(o.exit_code, 211) << o.err;
+  EXPECT_THAT(o.err, HasSubstr("\"WANDB_API_KEY\" (env_from) is not set"));
+  EXPECT_TRUE(o.err.ends_with(" (exit 211)\n")) << o.err;
+  EXPECT_EQ(o.out, "");
+}
+
+TEST(LauncherV2Test, WritesFilesWithParentsAndModesBeforeTheCommand) {
+  TempDir dir;
+  TempDir home;
+  LaunchSpec spec = Sh(R"(cat conf/deep/train.yaml; cat "$HOME/.config/app/token"; )"
+                       R"(printf '[%s]' "${MLSPACE_FILE_0-unset}")");
+  spec.work_dir = dir.path();
+  spec.files = {File("conf/deep/train.yaml", "lr: 0.1\n", 0640),
+                SecretFile("~/.config/app/token", "MLSPACE_FILE_0", 0600),
+                File(home.path() + "/abs.txt", "abs", 0755), File("./empty", "", 0400)};
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  env.push_back("MLSPACE_FILE_0=" + launchspec::Base64Encode(std::string(kSecret) + "\n"));
+  Outcome o = RunLauncher(SpecArgs(spec), env);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  // The carrier variable of the secret is not in the command's environment.
+  EXPECT_EQ(o.out, "lr: 0.1\n" + std::string(kSecret) + "\n[unset]");
+  EXPECT_EQ(ModeOf(dir.path() + "/conf/deep/train.yaml"), 0640u);
+  EXPECT_EQ(ModeOf(dir.path() + "/conf/deep"), 0755u);
+  EXPECT_EQ(ModeOf(home.path() + "/.config/app/token"), 0600u);
+  EXPECT_EQ(ReadFile(home.path() + "/abs.txt"), "abs");
+  EXPECT_EQ(ModeOf(home.path() + "/abs.txt"), 0755u);
+  EXPECT_EQ(ModeOf(dir.path() + "/empty"), 0400u);
+  EXPECT_THAT(o.err, Not(HasSubstr(kSecret)));
+}
+
+TEST(LauncherV2Test, RefusesFilesOutsideWorkDirAndHome) {
+  TempDir dir;
+  TempDir home;
+  TempDir elsewhere;
+  // A symlink inside the working directory that leads elsewhere.
+  ASSERT_EQ(symlink(elsewhere.path().c_str(), (dir.path() + "/out").c_str()), 0);
+  struct Case {
+    launchspec::FileSpec file;
+    int code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {File(elsewhere.path() + "/x", "x"), 210, "outside the working directory and the home"},
+      {File("/etc/mlspace-test-file", "x"), 210, "outside the working directory and the home"},
+      {File("out/x", "x"), 210, "leads outside the working directory and the home"},
+      {File("out/sub/x", "x"), 210, "leads outside the working directory and the home"},
+      {File("a/../../x", "x"), 206, "has a \"..\""},
+      {File("big", std::string(launchspec::kMaxFileBytes + 1, 'x')), 210, "over the limit"},
+      {SecretFile("s", "NOT_SET"), 211, "its content variable NOT_SET is not set"},
+      {File("~other/x", "x"), 210, "only \"~/...\" is supported"},
+  };
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  for (const auto& c : cases) {
+    LaunchSpec spec = Sh("echo ran");
+    spec.work_dir = dir.path();
+    spec.files = {c.file};
+    Outcome o = RunLauncher(SpecArgs(spec), env);
+    EXPECT_EQ(o.exit_code, c.code) << c.file.path << ": " << o.err;
+    EXPECT_THAT(o.err, HasSubstr(c.message)) << c.file.path;
+    EXPECT_EQ(o.out, "") << c.file.path;
+  }
+  // Nothing was created through the symlink.
+  EXPECT_FALSE(std::filesystem::exists(elsewhere.path() + "/x"));
+  EXPECT_FALSE(std::filesystem::exists(elsewhere.path() + "/sub"));
+}
+
+TEST(LauncherV2Test, SymlinkInTheFilesPlaceIsReplacedNotFollowed) {
+  TempDir dir;
+  TempDir elsewhere;
+  const std::string victim = elsewhere.path() + "/victim";
+  std::ofstream(victim) << "keep";
+  ASSERT_EQ(symlink(victim.c_str(), (dir.path() + "/f").c_str()), 0);
+  LaunchSpec spec = Sh("cat f");
+  spec.work_dir = dir.path();
+  spec.files = {File("f", "new")};
+  Outcome o = RunLauncher(SpecArgs(spec));
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "new");
+  EXPECT_EQ(ReadFile(victim), "keep");
+}
+
+TEST(LauncherV2Test, PrintSpecMasksSecretFilesAndShowsEnvFromNames) {
+  LaunchSpec spec = Sh("true");
+  spec.env_from = {"WANDB_API_KEY"};
+  spec.files = {SecretFile("~/.netrc", "MLSPACE_FILE_0"), File("a.txt", "plain")};
+  Strings args = SpecArgs(spec);
+  args.insert(args.begin(), "--print-spec");
+  Strings env = BaseEnv();
+  env.push_back(std::string("MLSPACE_FILE_0=") + launchspec::Base64Encode(kSecret));
+  env.push_back(std::string("WANDB_API_KEY=") + kSecret);
+  Outcome o = RunLauncher(args, env);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("\"env_from\""));
+  EXPECT_THAT(o.out, HasSubstr("\"WANDB_API_KEY\""));
+  EXPECT_THAT(o.out, HasSubstr("\"content\": \"***\""));
+  EXPECT_THAT(o.out, Not(HasSubstr(kSecret)));
+  EXPECT_THAT(o.out, Not(HasSubstr(launchspec::Base64Encode(kSecret))));
+}
+
+// Version 0 and 1 specs (and the seed client's spelling) still run.
+TEST(LauncherV2Test, StillRunsVersion0And1SpecsInBothSpellings) {
+  LaunchSpec spec = Sh("printf ok");
+  for (const std::string version : {"0", "1"}) {
+    auto flags = launchspec::EncodeFlags(spec);
+    ASSERT_EQ(flags.at("spec-version"), "1");
+    flags["spec-version"] = version;
+    Outcome o = RunLauncher(launchspec::FlagsToArgv(flags));
+    EXPECT_EQ(o.exit_code, 0) << version << o.err;
+    EXPECT_EQ(o.out, "ok");
+    Strings seed;
+    for (const auto& [k, v] : flags) {
+      std::string key = k;
+      if (key == "spec-num-parts") key = "spec-num-chunks";
+      if (key == "spec-sha256") key = "spec-sha256sum";
+      if (key.starts_with("spec-part-")) key = "spec-chunk-" + key.substr(10);
+      seed.push_back("--" + key);
+      seed.push_back(v);
+    }
+    o = RunLauncher(seed);
+    EXPECT_EQ(o.exit_code, 0) << version << o.err;
+    EXPECT_EQ(o.out, "ok");
+  }
 }
 
 }  // namespace

@@ -117,9 +117,9 @@ Args SeedSpelling(const Flags& flags) {
   return args;
 }
 
-void ExpectRoundTrip(const LaunchSpec& spec, std::mt19937_64& rng) {
+void ExpectRoundTripAnyVersion(const LaunchSpec& spec, std::mt19937_64& rng) {
   const Flags flags = EncodeFlags(spec);
-  ASSERT_EQ(flags.at("spec-version"), "1");
+  ASSERT_EQ(flags.at("spec-version"), std::to_string(SpecVersionFor(spec)));
   const std::size_t parts = std::stoul(flags.at("spec-num-parts"));
   std::size_t total = 0;
   for (std::size_t i = 0; i < parts; ++i) {
@@ -154,6 +154,11 @@ void ExpectRoundTrip(const LaunchSpec& spec, std::mt19937_64& rng) {
   decoded = DecodeArgv(seed);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_TRUE(*decoded == spec);
+}
+
+void ExpectRoundTrip(const LaunchSpec& spec, std::mt19937_64& rng) {
+  ASSERT_EQ(SpecVersionFor(spec), 1);
+  ExpectRoundTripAnyVersion(spec, rng);
 }
 
 TEST(LaunchSpecTest, RoundTripsSample) {
@@ -395,9 +400,9 @@ std::vector<BadCase> BadCases() {
        ErrorKind::kChecksum,
        "expected sha256 000000000000..., got " + sha.substr(14, 12)},
       {"UnknownVersion",
-       {good[0], part0, sha, "--spec-version=2"},
+       {good[0], part0, sha, "--spec-version=3"},
        ErrorKind::kVersion,
-       "\"2\" (supported: 0 and 1)"},
+       "\"3\" (supported: 0, 1 and 2)"},
       {"EmptyVersion", {good[0], part0, sha, "--spec-version="}, ErrorKind::kVersion, "\"\""},
       {"UnknownVersionWinsOverUnknownFlag",
        {"--spec-shiny=1", "--spec-version=7"},
@@ -735,6 +740,108 @@ TEST(LaunchSpecTest, DecodeArgsOverViewsMatchesDecodeArgv) {
   auto b = DecodeArgs(views);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(*a == *b);
+}
+
+}  // namespace
+}  // namespace mlspace::launchspec
+
+namespace mlspace::launchspec {
+namespace {
+
+LaunchSpec V2Spec() {
+  LaunchSpec spec = SampleSpec();
+  spec.env = {{"MLSPACE_RUN", "1"}};
+  spec.env_from = {"WANDB_API_KEY", "HF_TOKEN"};
+  spec.files = {{"conf/train.yaml", "lr: 0.1\n", "", 0644},
+                {"~/.netrc", "", "MLSPACE_FILE_1", 0600},
+                {"/home/jovyan/empty", "", "", 0400}};
+  return spec;
+}
+
+// Flags as a given version with the document written by hand.
+Args ArgsFor(const std::string& version, const std::string& json) {
+  LaunchSpec any;
+  any.executable = "x";
+  Flags flags = EncodeFlags(any);
+  const std::string b64 = Base64Encode(json);
+  flags["spec-version"] = version;
+  flags["spec-part-0"] = b64;
+  flags["spec-sha256"] = Sha256Hex(b64);
+  return FlagsToArgv(flags);
+}
+
+TEST(LaunchSpecV2Test, SpecWithEnvFromOrFilesIsVersion2AndRoundTrips) {
+  const LaunchSpec spec = V2Spec();
+  const Flags flags = EncodeFlags(spec);
+  EXPECT_EQ(flags.at("spec-version"), "2");
+  ASSERT_TRUE(Validate(spec).ok()) << Validate(spec).ToString();
+  auto decoded = DecodeArgv(FlagsToArgv(flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(*decoded == spec);
+  // Both the seed spelling and shuffled flags read version 2 alike.
+  std::mt19937_64 rng(2);
+  ExpectRoundTripAnyVersion(spec, rng);
+  EXPECT_EQ(ToJson(spec), ReferenceToJson(spec));
+}
+
+TEST(LaunchSpecV2Test, SpecWithoutThemStaysVersion1ForOlderLaunchers) {
+  EXPECT_EQ(EncodeFlags(SampleSpec()).at("spec-version"), "1");
+  EXPECT_EQ(ToJson(SampleSpec()).find("env_from"), std::string::npos);
+  EXPECT_EQ(ToJson(SampleSpec()).find("files"), std::string::npos);
+}
+
+TEST(LaunchSpecV2Test, Version0And1IgnoreTheVersion2Fields) {
+  const std::string doc = R"({"executable":"x","env":{"A":"1"},"work_dir":null,"env_from":["B"],)"
+                          R"("files":[{"path":"f","content":"c"}]})";
+  for (const std::string version : {"0", "1"}) {
+    auto decoded = DecodeArgv(ArgsFor(version, doc));
+    ASSERT_TRUE(decoded.ok()) << version << decoded.status().ToString();
+    EXPECT_TRUE(decoded->env_from.empty()) << version;
+    EXPECT_TRUE(decoded->files.empty()) << version;
+  }
+  auto v2 = DecodeArgv(ArgsFor("2", doc));
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(v2->env_from, std::vector<std::string>{"B"});
+  ASSERT_EQ(v2->files.size(), 1u);
+  EXPECT_EQ(v2->files[0].content, "c");
+  EXPECT_EQ(v2->files[0].mode, 0644u);
+  // Even a malformed "files" is just an unknown key below version 2.
+  EXPECT_TRUE(DecodeArgv(ArgsFor("1", R"({"executable":"x","files":7})")).ok());
+}
+
+TEST(LaunchSpecV2Test, Version2FieldErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"executable":"x","env_from":"A"})", "\"env_from\" must be an array of strings"},
+      {R"({"executable":"x","env_from":[1]})", "env_from[0] must be a string"},
+      {R"({"executable":"x","files":[{"content":"c"}]})", "files[0]: missing \"path\""},
+      {R"({"executable":"x","files":[{"path":"a","content":"c","content_env":"E"}]})",
+       "files[0]: both \"content\" and \"content_env\""},
+      {R"({"executable":"x","files":[{"path":"a","mode":"0999"}]})",
+       "files[0].mode must be octal 0..0777"},
+      {R"({"executable":"x","files":[{"path":"a","mode":420}]})",
+       "files[0].mode must be an octal string"},
+      {R"({"executable":"x","files":[{"path":"a/../../b"}]})", "has a \"..\""},
+      {R"({"executable":"x","files":[{"path":""}]})", "files[0].path is empty"},
+      {R"({"executable":"x","files":[{"path":"d/"}]})", "names a directory"},
+      {R"({"executable":"x","files":[{"path":"a","content_env":"1X"}]})", "not a variable name"},
+      {R"({"executable":"x","env":{"A":"1"},"env_from":["A"]})", "env \"A\" given twice"},
+  };
+  for (const auto& [doc, want] : cases) {
+    auto decoded = DecodeArgv(ArgsFor("2", doc));
+    ASSERT_FALSE(decoded.ok()) << doc;
+    EXPECT_EQ(KindOf(decoded.status()), ErrorKind::kSpec) << doc;
+    EXPECT_THAT(decoded.status().message(), HasSubstr(want)) << doc;
+  }
+}
+
+TEST(LaunchSpecV2Test, MaskedJsonHidesSecretFileContentAndHasNoSecretValues) {
+  LaunchSpec spec = V2Spec();
+  const std::string masked = ToMaskedJson(spec);
+  EXPECT_THAT(masked, HasSubstr("\"content_env\": \"MLSPACE_FILE_1\""));
+  EXPECT_THAT(masked, HasSubstr("\"content\": \"***\""));
+  EXPECT_THAT(masked, HasSubstr("\"mode\": \"0600\""));
+  EXPECT_THAT(masked, HasSubstr("WANDB_API_KEY"));
+  EXPECT_THAT(masked, HasSubstr("lr: 0.1"));  // inline content is not secret
 }
 
 }  // namespace

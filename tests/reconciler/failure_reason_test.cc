@@ -23,7 +23,9 @@ TEST(FailureReasonTest, LauncherCodesAndSignalsAreTranslated) {
   EXPECT_EQ(ExitCodeMeaning(137), "killed by signal 9, SIGKILL");
   EXPECT_EQ(ExitCodeMeaning(143), "killed by signal 15, SIGTERM");
   EXPECT_EQ(ExitCodeMeaning(3), "");
-  EXPECT_EQ(ExitCodeMeaning(210), "");
+  EXPECT_THAT(ExitCodeMeaning(210), ::testing::HasSubstr("cannot write spec files"));
+  EXPECT_THAT(ExitCodeMeaning(211), ::testing::HasSubstr("is not set"));
+  EXPECT_EQ(ExitCodeMeaning(212), "");
   EXPECT_EQ(ExitCodeMeaning(128), "");
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -11,6 +12,7 @@
 #include "controller/api/manifest.h"
 #include "controller/core/redact.h"
 #include "controller/reconciler/marker.h"
+#include "controller/reconciler/ssh_keys.h"
 
 namespace mlspace::reconciler {
 namespace {
@@ -99,7 +101,8 @@ TEST(BuildSubmitRequest, MapsEveryField) {
   EXPECT_EQ(r->health_params->action, "restart");
   EXPECT_THAT(r->health_params->sub_actions, ElementsAre("notify"));
   EXPECT_EQ(r->internet, true);
-  EXPECT_TRUE(r->env_variables.empty());
+  EXPECT_EQ(r->env_variables,
+            (std::map<std::string, std::string>{{"WANDB_API_KEY", "s3cr3t-value"}}));
   EXPECT_FALSE(r->checkpoint_dir.has_value());
   EXPECT_FALSE(r->logs_dir.has_value());
   EXPECT_FALSE(r->conda_env.has_value());
@@ -168,7 +171,8 @@ TEST(BuildLaunchSpec, CommandEnvAndWorkDir) {
   ASSERT_TRUE(ls.ok());
   EXPECT_EQ(ls->executable, "python");
   EXPECT_THAT(ls->args, ElementsAre("-m", "train", "--lr", "3e-4"));
-  EXPECT_EQ(ls->env, (Env{{"WANDB_PROJECT", "llama"}, {"WANDB_API_KEY", "k-value"}}));
+  EXPECT_EQ(ls->env, (Env{{"WANDB_PROJECT", "llama"}}));
+  EXPECT_THAT(ls->env_from, ElementsAre("WANDB_API_KEY"));
   EXPECT_EQ(ls->work_dir, "/home/jovyan/llama");
   EXPECT_FALSE(ls->shell);
   EXPECT_TRUE(launchspec::Validate(*ls).ok());
@@ -223,7 +227,7 @@ TEST(ResolveSecrets, ErrorsNameVariableAndRefNeverValue) {
   EXPECT_TRUE(empty->empty());
 }
 
-TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
+TEST(Secrets, TravelInEnvVariablesNeverInFlagsJobDescOrJson) {
   const std::string secret = "sk-live-9f8e7d6c5b4a";
   MLSpaceJob j = FullJob();
   SubmitOptions o;
@@ -232,13 +236,160 @@ TEST(Secrets, NeverInJobDescEnvVariablesOrJson) {
   auto r = BuildSubmitRequest(j, o);
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(*r->job_desc, Not(HasSubstr(secret)));
-  EXPECT_TRUE(r->env_variables.empty());
-  // Only inside the encoded launch spec (base64), which is what must carry it.
+  // Only in env_variables: the launch spec (decoded, and its --print-spec
+  // rendering) names the variable but never holds the value.
+  EXPECT_EQ(r->env_variables.at("WANDB_API_KEY"), secret);
+  EXPECT_EQ(r->env_variables.size(), 1u);
+  EXPECT_EQ(r->flags.at("spec-version"), "2");
   for (const auto& [k, v] : r->flags) EXPECT_THAT(v, Not(HasSubstr(secret))) << k;
+  auto decoded = launchspec::DecodeArgv(launchspec::FlagsToArgv(r->flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_THAT(launchspec::ToJson(*decoded), Not(HasSubstr(secret)));
+  EXPECT_THAT(launchspec::ToMaskedJson(*decoded), Not(HasSubstr(secret)));
+  EXPECT_THAT(decoded->env_from, ElementsAre("WANDB_API_KEY"));
+  // A job without secrets keeps version 1 and an empty env_variables.
+  MLSpaceJob plain = FullJob();
+  plain.spec.env.pop_back();
+  auto p = BuildSubmitRequest(plain, SubmitOptions{});
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->env_variables.empty());
+  EXPECT_EQ(p->flags.at("spec-version"), "1");
   // The object as served and the status never see resolved values.
   std::string served = ToJson(j).dump();
   EXPECT_THAT(served, Not(HasSubstr(secret)));
   EXPECT_THAT(served, HasSubstr(R"("secretKeyRef":{"key":"api-key","name":"wandb"})"));
+}
+
+TEST(Files, InlineInTheSpecSecretsInEnvVariablesAsBase64) {
+  SecretRegistry::Get().ClearForTesting();
+  const std::string secret = "machine x login u password p4ss-9f8e7d";
+  TempDir dir;
+  dir.Write("netrc/file", secret + "\n");
+  MLSpaceJob j = FullJob();
+  j.spec.files = {api::JobFile{"conf/a.yaml", "lr: 1\n", std::nullopt, std::nullopt},
+                  api::JobFile{"~/.netrc", std::nullopt, SecretKeyRef{"netrc", "file"}, 0600}};
+  dir.Write("wandb/api-key", "wb-key");
+  auto values = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  EXPECT_EQ(values->at("MLSPACE_SECRET_FILE_1"), secret);  // trimmed like every secret
+  SubmitOptions o;
+  o.secret_values = *values;
+  auto r = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->env_variables.at("MLSPACE_SECRET_FILE_1"), launchspec::Base64Encode(secret));
+  EXPECT_EQ(r->env_variables.at("WANDB_API_KEY"), "wb-key");
+  EXPECT_EQ(r->flags.at("spec-version"), "2");
+  for (const auto& [k, v] : r->flags) EXPECT_THAT(v, Not(HasSubstr(secret))) << k;
+  auto decoded = launchspec::DecodeArgv(launchspec::FlagsToArgv(r->flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->files.size(), 2u);
+  EXPECT_EQ(decoded->files[0].path, "conf/a.yaml");
+  EXPECT_EQ(decoded->files[0].content, "lr: 1\n");
+  EXPECT_EQ(decoded->files[0].mode, 0644u);
+  EXPECT_EQ(decoded->files[1].path, "~/.netrc");
+  EXPECT_EQ(decoded->files[1].content, "");
+  EXPECT_EQ(decoded->files[1].content_env, "MLSPACE_SECRET_FILE_1");
+  EXPECT_EQ(decoded->files[1].mode, 0600u);
+  EXPECT_THAT(launchspec::ToJson(*decoded), Not(HasSubstr(secret)));
+  // Registered: a message that quotes it is masked.
+  EXPECT_THAT(Redact("x " + secret), Not(HasSubstr(secret)));
+  SecretRegistry::Get().ClearForTesting();
+}
+
+TEST(Files, SecretFileErrorsNameTheFileNeverTheValue) {
+  TempDir dir;
+  MLSpaceJob j = FullJob();
+  j.spec.env.pop_back();
+  j.spec.files = {api::JobFile{"k", std::nullopt, SecretKeyRef{"big", "key"}, std::nullopt}};
+  auto missing = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("files[0] k: secret big/key: cannot read"));
+  dir.Write("big/key", std::string((64 << 10) + 1, 'z'));
+  auto big = ResolveSecrets(j.spec, DirectorySecretResolver(dir.path().string()));
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("files[0] k: secret big/key: 65537 bytes; a secret file holds at most "
+                        "65536"));
+  EXPECT_THAT(big.status().message(), Not(HasSubstr("zzzz")));
+  auto unresolved = BuildLaunchSpec(j, {});
+  ASSERT_FALSE(unresolved.ok());
+  EXPECT_THAT(unresolved.status().message(), HasSubstr("files[0] k: secret big/key was not"));
+}
+
+std::string RunCapture(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST(SshKeys, OpenSshReadsThePrivateKeyAndDerivesTheSamePublicKey) {
+  auto pair = GenerateSshKeyPair("mlspace-job-nlp/x");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_TRUE(pair->private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+  EXPECT_TRUE(pair->public_line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"));
+  EXPECT_TRUE(pair->public_line.ends_with(" mlspace-job-nlp/x\n"));
+  TempDir dir;
+  const fs::path key = dir.path() / "id_ed25519";
+  std::ofstream(key) << pair->private_key;
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  // ssh-keygen (openssh-client, installed by scripts/deps.sh) is the judge.
+  const std::string derived = RunCapture("ssh-keygen -y -f '" + key.string() + "' 2>&1");
+  const std::string pub = pair->public_line;
+  const std::string without_comment = pub.substr(0, pub.find(' ', 12));
+  EXPECT_TRUE(derived.starts_with(without_comment)) << derived << " vs " << pub;
+  // Fresh every time.
+  auto other = GenerateSshKeyPair("c");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->private_key, pair->private_key);
+  // Registered: a message quoting the key is masked.
+  EXPECT_THAT(Redact(pair->private_key), Not(HasSubstr("PRIVATE KEY-----\n")));
+}
+
+TEST(SshKeys, MultiWorkerJobsGetAFreshPairPerRequestInstalledThroughFiles) {
+  MLSpaceJob j = FullJob();  // workers: 2
+  j.spec.ssh_ephemeral_keys = true;
+  SubmitOptions o;
+  o.secret_values = {{"WANDB_API_KEY", "x"}};
+  auto first = BuildSubmitRequest(j, o);
+  auto second = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok());
+  const std::string private_b64 = first->env_variables.at("MLSPACE_SECRET_FILE_0");
+  auto private_key = launchspec::Base64Decode(private_b64);
+  ASSERT_TRUE(private_key.ok());
+  EXPECT_TRUE(private_key->starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+  // A resend builds a new request: a new pair, nothing kept in between.
+  EXPECT_NE(second->env_variables.at("MLSPACE_SECRET_FILE_0"), private_b64);
+  for (const auto& [k, v] : first->flags) {
+    EXPECT_THAT(v, Not(HasSubstr(private_b64.substr(0, 40)))) << k;
+  }
+  auto spec = launchspec::DecodeArgv(launchspec::FlagsToArgv(first->flags));
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  ASSERT_EQ(spec->files.size(), 4u);
+  EXPECT_EQ(spec->files[0].path, "~/.ssh/id_ed25519");
+  EXPECT_EQ(spec->files[0].content_env, "MLSPACE_SECRET_FILE_0");
+  EXPECT_EQ(spec->files[0].mode, 0600u);
+  EXPECT_EQ(spec->files[1].path, "~/.ssh/id_ed25519.pub");
+  EXPECT_EQ(spec->files[2].path, "~/.ssh/authorized_keys");
+  EXPECT_EQ(spec->files[2].content, spec->files[1].content);
+  EXPECT_THAT(spec->files[2].content, testing::StartsWith("ssh-ed25519 "));
+  EXPECT_EQ(spec->files[3].path, "~/.ssh/config");
+  EXPECT_THAT(spec->files[3].content, HasSubstr("StrictHostKeyChecking accept-new"));
+  EXPECT_THAT(launchspec::ToMaskedJson(*spec), Not(HasSubstr("PRIVATE KEY")));
+  // One worker: nothing to reach, no keys.
+  j.spec.workers = 1;
+  auto single = BuildSubmitRequest(j, o);
+  ASSERT_TRUE(single.ok());
+  EXPECT_FALSE(single->env_variables.contains("MLSPACE_SECRET_FILE_0"));
+  // Off: no keys either, and the spec (hash) is the same as before the field.
+  j.spec.workers = 2;
+  j.spec.ssh_ephemeral_keys = false;
+  EXPECT_FALSE(api::SpecToJson(j.spec).contains("ssh"));
+  EXPECT_FALSE(BuildSubmitRequest(j, o)->env_variables.contains("MLSPACE_SECRET_FILE_0"));
 }
 
 }  // namespace

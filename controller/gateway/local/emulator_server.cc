@@ -712,6 +712,12 @@ void EmulatorServer::Impl::Record(const HttpReq& req, const std::string& op, con
   if (op == "auth" && body.is_object() && body.contains("client_secret")) {
     body["client_secret"] = "<redacted>";
   }
+  // env_variables carry secret values (secretKeyRef, secret files, SSH keys).
+  if (body.is_object()) {
+    if (auto it = body.find("env_variables"); it != body.end() && it->is_object()) {
+      for (auto& [name, value] : it->items()) value = "<redacted>";
+    }
+  }
   line["body"] = body;
   line["dropped"] = resp.drop;
   line["status"] = resp.drop ? 0 : resp.status;

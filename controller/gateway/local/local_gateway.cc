@@ -1,12 +1,14 @@
 #include "controller/gateway/local/local_gateway.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,8 +20,6 @@
 #include "controller/core/log.h"
 #include "controller/gateway/gateway_json.h"
 #include "controller/gateway/launch_args.h"
-
-extern char** environ;
 
 namespace mlspace::gateway {
 namespace {
@@ -169,6 +169,39 @@ std::string HexId(std::mt19937_64& rng) {
   return s;
 }
 
+// What a local job inherits from the controller: PATH, HOME, LANG and USER
+// (defaults when the controller has none), nothing else.
+std::map<std::string, std::string> MinimalJobEnv() {
+  std::map<std::string, std::string> env;
+  for (const char* name : kLocalJobBaseEnv) {
+    if (const char* value = std::getenv(name); value != nullptr) env[name] = value;
+  }
+  if (!env.contains("PATH")) env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  if (!env.contains("LANG")) env["LANG"] = "C.UTF-8";
+  if (!env.contains("HOME") || !env.contains("USER")) {
+    // getpwuid_r: the gateway is multi-threaded.
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+      if (!env.contains("HOME")) env["HOME"] = pw.pw_dir;
+      if (!env.contains("USER")) env["USER"] = pw.pw_name;
+    }
+  }
+  return env;
+}
+
+// The request as the record on disk keeps it: env_variables carry secret
+// values (secretKeyRef, file contents, SSH keys), which reach the process
+// but never the file.
+json RecordedRequest(const SubmitRequest& req) {
+  json j = SubmitRequestToJson(req);
+  if (auto it = j.find("env_variables"); it != j.end() && it->is_object()) {
+    for (auto& [name, value] : it->items()) value = std::string(kMaskedValue);
+  }
+  return j;
+}
+
 Error MakeError(ErrorKind kind, std::string message) {
   Error e;
   e.kind = kind;
@@ -194,6 +227,9 @@ struct LocalGateway::Job {
   bool killed = false;
   std::optional<int> exit_code;
   std::string note;  // why a job failed without running (spawn errors)
+  // Loaded from a record: the env_variables values were masked on disk, so
+  // the job cannot be started (or restarted) with them any more.
+  bool env_values_lost = false;
 };
 
 LocalGateway::LocalGateway(LocalGatewayOptions opts, const Clock& clock)
@@ -244,6 +280,7 @@ Status LocalGateway::Load() {
       auto req = SubmitRequestFromJson(j.at("request"));
       if (!req.ok()) return req.status().WithContext(file);
       job->req = std::move(req).value();
+      job->env_values_lost = !job->req.env_variables.empty();
       job->region = j.at("region").get<std::string>();
       job->status = ParseRemoteStatus(j.at("status").get<std::string>());
       job->created = FromMillis(j.at("created_ms").get<int64_t>());
@@ -270,6 +307,16 @@ Status LocalGateway::Load() {
         }
       }
     }
+    if (job->status == RemoteStatus::kPending && job->env_values_lost) {
+      // Its secret values were never written down: starting it with "***"
+      // would run the wrong job. Failed, so the controller submits anew.
+      job->status = RemoteStatus::kFailed;
+      job->completed = clock_.Now();
+      job->note =
+          "the job was pending when the gateway stopped; its env_variables values are not "
+          "kept on disk, so it cannot start (submit it again)";
+      if (Status s = PersistLocked(*job); !s.ok()) return s;
+    }
     seq_ = std::max(seq_, job->seq);
     loaded.push_back(std::move(job));
   }
@@ -289,7 +336,7 @@ Status LocalGateway::PersistLocked(const Job& job) {
   json j;
   j["name"] = job.name;
   j["seq"] = job.seq;
-  j["request"] = SubmitRequestToJson(job.req);
+  j["request"] = RecordedRequest(job.req);
   j["region"] = job.region;
   j["status"] = std::string(RemoteStatusName(job.status));
   j["created_ms"] = ToMillis(job.created);
@@ -350,13 +397,9 @@ Status LocalGateway::StartLocked(Job& job) {
   // async-signal-safe calls are made (the parent may be multi-threaded).
   std::vector<std::string> args{exe};
   for (auto& a : LaunchFlagArgs(job.req)) args.push_back(std::move(a));
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string kv(*e);
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos) continue;
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  // A clean environment, as a job on MLSpace gets: never the controller's
+  // own (MLSPACE_CLIENT_SECRET, the API key, ...).
+  std::map<std::string, std::string> env = MinimalJobEnv();
   for (const auto& [k, v] : job.req.env_variables) env[k] = v;
   env["MLSPACE_JOB_NAME"] = job.name;
   std::vector<std::string> env_strings;
@@ -607,6 +650,12 @@ Outcome<std::string> LocalGateway::Restart(const std::string& job_name) {
     const auto it = jobs_.find(job_name);
     if (it == jobs_.end()) {
       return MakeError(ErrorKind::kNotFound, "restart " + job_name + ": job not found");
+    }
+    if (it->second->env_values_lost) {
+      return MakeError(ErrorKind::kInvalid,
+                       "restart " + job_name +
+                           ": its env_variables values are not kept on disk across a restart of "
+                           "the gateway; submit the job again");
     }
     req = it->second->req;
   }

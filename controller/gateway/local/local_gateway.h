@@ -6,7 +6,12 @@
 // State directory layout (one folder per job, so a restarted controller finds
 // everything it needs without a database):
 //   <state>/jobs/<name>/job.json   the record (request, status, times);
-//                                  written to job.json.tmp then renamed
+//                                  written to job.json.tmp then renamed.
+//                                  env_variables values are masked ("***"):
+//                                  they may be secrets. A job still pending
+//                                  when the gateway stops is therefore
+//                                  reported Failed by the next gateway, and
+//                                  a reloaded job cannot be restarted.
 //   <state>/jobs/<name>/output.log stdout and stderr of the job
 //   <state>/jobs/<name>/pid        "<job pid> <supervisor pid>", by the
 //                                  supervisor once the job is forked
@@ -34,6 +39,14 @@
 #include "controller/gateway/job_gateway.h"
 
 namespace mlspace::gateway {
+
+// The only variables a local job inherits from the gateway's process (with
+// defaults when unset: PATH=/usr/local/bin:/usr/bin:/bin, LANG=C.UTF-8, HOME
+// and USER from the password database). Everything else a job sees comes from
+// its request: env_variables, then MLSPACE_JOB_NAME, then the launch spec.
+inline constexpr const char* kLocalJobBaseEnv[] = {"PATH", "HOME", "LANG", "USER"};
+// What job.json holds instead of each env_variables value.
+inline constexpr char kMaskedValue[] = "***";
 
 struct LocalGatewayOptions {
   std::string state_dir;  // required; created when missing
@@ -73,7 +86,8 @@ class LocalGateway final : public JobGateway {
   // Pending: stopped at once. Running: SIGTERM to the process group, SIGKILL
   // after kill_grace; reported as stopped once it ended. Finished: no-op.
   Outcome<CancelResult> Cancel(const std::string& job_name, const std::string& region) override;
-  // A new job with the same request.
+  // A new job with the same request. kInvalid for a job loaded from disk
+  // whose request had env_variables (their values were not kept).
   Outcome<std::string> Restart(const std::string& job_name) override;
   // The last `tail` lines of output.log (0 = all).
   Outcome<std::string> Logs(const std::string& job_name, const std::string& region,

@@ -419,7 +419,8 @@ TEST_F(EmulatorServerTest, RecordFileHasEveryExchangeWithoutSecrets) {
                  R"({"client_id":"sa-id","client_secret":"sa-secret-xyz"})")
                 .status,
             200);
-  const std::string name = SubmitOk(R"(,"flags":{"spec-version":"1"})");
+  const std::string name = SubmitOk(
+      R"(,"flags":{"spec-version":"1"},"env_variables":{"WANDB_API_KEY":"wandb-secret-123"})");
   Api("GET", std::string(kJobs) + "?region=SR006&status=Pending&status=Running");
   server_->Stop();
   std::ifstream in(path);
@@ -432,11 +433,13 @@ TEST_F(EmulatorServerTest, RecordFileHasEveryExchangeWithoutSecrets) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(all.find("sa-secret-xyz"), std::string::npos);
   EXPECT_EQ(all.find("key-123"), std::string::npos);
-  EXPECT_EQ(all.find("emu."), std::string::npos);  // no issued token either
+  EXPECT_EQ(all.find("emu."), std::string::npos);              // no issued token either
+  EXPECT_EQ(all.find("wandb-secret-123"), std::string::npos);  // env_variables values
   EXPECT_EQ(lines[1]["method"], "POST");
   EXPECT_EQ(lines[1]["path"], kJobs);
   EXPECT_EQ(lines[1]["status"], 200);
   EXPECT_EQ(lines[1]["body"]["flags"]["spec-version"], "1");
+  EXPECT_EQ(lines[1]["body"]["env_variables"]["WANDB_API_KEY"], "<redacted>");
   EXPECT_EQ(lines[1]["answer"]["job_name"], name);
   EXPECT_EQ(lines[1]["headers"]["x-api-key"], "<redacted>");
   EXPECT_EQ(lines[2]["query"]["status"], json({"Pending", "Running"}));

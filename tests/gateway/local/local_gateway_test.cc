@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -289,6 +291,101 @@ TEST_F(LocalGatewayTest, OutcomeOfJobsThatEndedWhileDownSurvivesRestart) {
   ListOptions opts;
   opts.region = "SR006";
   EXPECT_EQ(gw->List(opts)->size(), 4u);
+}
+
+// Sets a variable in the gateway's own process for one test, as the
+// controller has MLSPACE_CLIENT_SECRET and the API key in its environment.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+TEST_F(LocalGatewayTest, JobsGetACleanEnvironmentNotTheGateways) {
+  ScopedEnv secret("MLSPACE_CLIENT_SECRET", "client-secret-4711");
+  ScopedEnv key("MLSPACE_API_KEY", "api-key-4712");
+  ScopedEnv other("SOME_CONTROLLER_SETTING", "controller-only");
+  auto gw = Make();
+  SubmitRequest req = Req(Script("env.sh", "env | LC_ALL=C sort"));
+  req.env_variables = {{"WANDB_API_KEY", "wandb-4713"}};
+  auto name = gw->Submit(req);
+  ASSERT_TRUE(name.ok());
+  ASSERT_TRUE(WaitFor([&] { return Finished(*gw, *name); }));
+  EXPECT_EQ(StatusOf(*gw, *name), RemoteStatus::kCompleted);
+  const std::string out = *gw->Logs(*name, "", 0);
+  EXPECT_EQ(out.find("client-secret-4711"), std::string::npos) << out;
+  EXPECT_EQ(out.find("api-key-4712"), std::string::npos) << out;
+  EXPECT_EQ(out.find("SOME_CONTROLLER_SETTING"), std::string::npos) << out;
+  EXPECT_NE(out.find("WANDB_API_KEY=wandb-4713\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("MLSPACE_JOB_NAME=" + *name + "\n"), std::string::npos) << out;
+  // The minimal base: PATH, HOME, LANG, USER (and what the shell adds).
+  for (const char* base : {"PATH=", "HOME=", "LANG=", "USER="}) {
+    EXPECT_NE(("\n" + out).find(std::string("\n") + base), std::string::npos) << base;
+  }
+  std::set<std::string> names;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) names.insert(line.substr(0, line.find('=')));
+  for (const auto& n : names) {
+    // dash itself adds PWD (and OLDPWD, SHLVL in other shells).
+    const std::set<std::string> allowed = {
+        "PATH",   "HOME",  "LANG", "USER",          "PWD",
+        "OLDPWD", "SHLVL", "_",    "WANDB_API_KEY", "MLSPACE_JOB_NAME"};
+    EXPECT_TRUE(allowed.contains(n)) << "unexpected variable " << n;
+  }
+}
+
+TEST_F(LocalGatewayTest, RecordOnDiskMasksEnvVariableValues) {
+  auto gw = Make();
+  SubmitRequest req = Req(Script("secret.sh", "echo \"len:${#WANDB_API_KEY}\""));
+  req.env_variables = {{"WANDB_API_KEY", "wandb-secret-4714"}};
+  auto name = gw->Submit(req);
+  ASSERT_TRUE(name.ok());
+  ASSERT_TRUE(WaitFor([&] { return Finished(*gw, *name); }));
+  // The value reached the process...
+  EXPECT_EQ(*gw->Logs(*name, "", 0), "len:17\n");
+  // ...but not the record, nor any other file of the state directory.
+  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "state")) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find("wandb-secret-4714"), std::string::npos) << entry.path();
+  }
+  std::ifstream rec(dir_ / "state" / "jobs" / *name / "job.json");
+  const std::string record((std::istreambuf_iterator<char>(rec)), std::istreambuf_iterator<char>());
+  EXPECT_NE(record.find("\"WANDB_API_KEY\": \"***\""), std::string::npos) << record;
+  // Restarting a job of this gateway reuses the values it holds in memory.
+  auto again = gw->Restart(*name);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(WaitFor([&] { return Finished(*gw, *again); }));
+  EXPECT_EQ(*gw->Logs(*again, "", 0), "len:17\n");
+}
+
+TEST_F(LocalGatewayTest, PendingJobWithMaskedEnvFailsAfterGatewayRestart) {
+  std::string blocker, pending;
+  const std::string go = (dir_ / "go").string();
+  {
+    auto gw = Make(1);
+    blocker =
+        *gw->Submit(Req(Script("block.sh", "while [ ! -e " + go + " ]; do sleep 0.02; done")));
+    SubmitRequest req = Req(Script("p.sh", "echo \"v:$WANDB_API_KEY\""));
+    req.env_variables = {{"WANDB_API_KEY", "wandb-4715"}};
+    pending = *gw->Submit(req);
+    EXPECT_EQ(StatusOf(*gw, pending), RemoteStatus::kPending);
+  }
+  std::ofstream(go) << "go";
+  auto gw = Make(1);
+  // Never started with "***" in place of the secret.
+  EXPECT_EQ(StatusOf(*gw, pending), RemoteStatus::kFailed);
+  EXPECT_NE(gw->Logs(pending, "", 0)->find("not kept on disk"), std::string::npos);
+  auto restart = gw->Restart(pending);
+  ASSERT_FALSE(restart.ok());
+  EXPECT_EQ(restart.error().kind, ErrorKind::kInvalid);
+  ASSERT_TRUE(WaitFor([&] { return Finished(*gw, blocker); }));
 }
 
 TEST_F(LocalGatewayTest, ConcurrentCallersSeeConsistentJobs) {
