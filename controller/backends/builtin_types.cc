@@ -163,11 +163,15 @@ Result<std::unique_ptr<gateway::JobGateway>> MakeLocal(const BackendConfig& b,
 }  // namespace
 
 void RegisterBuiltinTypes(TypeRegistry& registry) {
+  // Both send a Gateway v2 RunJobRequest (LocalGateway validates it too):
+  // without a table, a manifest's region must be a Gateway region.
   (void)registry.Register("mlspace",
                           {{"url", "insecure", "secretsDir", "rate", "burst"},
+                           gateway::GatewayRegions(),
                            [](const BackendConfig& b) { return ParseMlspace(b).status(); },
                            MakeMlspace});
   (void)registry.Register("local", {{"stateDir", "launcher", "maxRunning"},
+                                    gateway::GatewayRegions(),
                                     [](const BackendConfig& b) { return ParseLocal(b).status(); },
                                     MakeLocal});
   // Package slurm: register "slurm" here (ParseSlurmOptions / MakeSlurmGateway).

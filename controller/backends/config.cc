@@ -13,6 +13,14 @@ namespace {
 const std::set<std::string> kCommonKeys = {"name",    "type",          "default",
                                            "regions", "instanceTypes", "maxWorkers"};
 
+NameMap DefaultRegions(const BackendType& t) {
+  NameMap m;
+  if (t.default_regions.empty()) return m;
+  m.any = false;
+  for (const auto& r : t.default_regions) m.names[r] = r;
+  return m;
+}
+
 bool IsDnsLabel(const std::string& s) {
   static const std::regex re("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
   return std::regex_match(s, re);
@@ -102,7 +110,11 @@ class Parser {
       }
       b.is_default = v;
     }
-    if (const YAML::Node r = n["regions"]) b.regions = Names(r, f + ".regions");
+    if (const YAML::Node r = n["regions"]) {
+      b.regions = Names(r, f + ".regions");
+    } else if (type) {
+      b.regions = DefaultRegions(*type);
+    }
     if (const YAML::Node r = n["instanceTypes"]) b.instance_types = Names(r, f + ".instanceTypes");
     if (const YAML::Node w = n["maxWorkers"]) {
       int v = 0;
@@ -121,8 +133,7 @@ class Parser {
         }
       }
     }
-    if (type && type->check && errors_.size() == before) {
-      b.where = Where(n);
+    if (type && type->check) {
       if (Status s = type->check(b); !s.ok()) {
         std::istringstream lines(s.message());
         for (std::string line; std::getline(lines, line);) errors_.push_back(line);
@@ -272,13 +283,15 @@ Result<BackendsConfig> LoadBackendsFile(const std::string& path, const TypeRegis
   return ParseBackends(buf.str(), path, types);
 }
 
-BackendsConfig SingleBackend(const std::string& name, const std::string& type) {
+BackendsConfig SingleBackend(const std::string& name, const std::string& type,
+                             const TypeRegistry* types) {
   BackendsConfig cfg;
   BackendConfig b;
   b.name = name;
   b.type = type;
   b.is_default = true;
   b.where = "flags";
+  if (const BackendType* t = types ? types->Find(type) : nullptr) b.regions = DefaultRegions(*t);
   cfg.backends.push_back(std::move(b));
   cfg.default_name = name;
   cfg.qualified = false;

@@ -74,6 +74,8 @@ Result<BackendsConfig> LoadBackendsFile(const std::string& path, const TypeRegis
 
 // The single default backend today's flags describe: `name` of `type`,
 // every region and instance type accepted, plain locations.
-BackendsConfig SingleBackend(const std::string& name, const std::string& type);
+// `types` (may be null) supplies the type's default regions.
+BackendsConfig SingleBackend(const std::string& name, const std::string& type,
+                             const TypeRegistry* types = nullptr);
 
 }  // namespace mlspace::backends

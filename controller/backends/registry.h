@@ -35,6 +35,9 @@ struct BackendType {
   // default, regions, instanceTypes, maxWorkers). Any other key is an
   // "unknown field" error. Empty: the type checks its keys itself.
   std::set<std::string> keys;
+  // The regions an entry without a `regions` table accepts (unchanged).
+  // Empty: every name. mlspace and local: the Gateway v2 regions.
+  std::vector<std::string> default_regions;
   // Validates the type's settings of `b` (b.node). Errors are
   // "file:line: field: message" lines joined by '\n'. May be empty.
   std::function<Status(const BackendConfig& b)> check;

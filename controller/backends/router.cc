@@ -5,6 +5,26 @@
 namespace mlspace::backends {
 namespace {
 
+std::string_view ResultLabel(gateway::ErrorKind k) {
+  switch (k) {
+    case gateway::ErrorKind::kNotFound:
+      return "not_found";
+    case gateway::ErrorKind::kInvalid:
+      return "invalid";
+    case gateway::ErrorKind::kUnauthorized:
+      return "unauthorized";
+    case gateway::ErrorKind::kThrottled:
+      return "throttled";
+    case gateway::ErrorKind::kUnavailable:
+      return "unavailable";
+    case gateway::ErrorKind::kAmbiguous:
+      return "ambiguous";
+    case gateway::ErrorKind::kInternal:
+      break;
+  }
+  return "internal";
+}
+
 gateway::Error RouteError(const std::string& message) {
   gateway::Error e;
   e.kind = gateway::ErrorKind::kInvalid;
@@ -97,7 +117,17 @@ gateway::Outcome<BackendRouter::Route> BackendRouter::RouteTo(const std::string&
                                                               const char* op) const {
   auto t = catalog_->Resolve(location);
   if (!t.ok()) return RouteError(std::string(op) + ": " + t.status().message());
-  return Route{gateways_[t->index].get(), t->remote_region};
+  return Route{gateways_[t->index].get(), t->remote_region, t->index};
+}
+
+template <typename T>
+gateway::Outcome<T> BackendRouter::Note(size_t index, std::string_view op,
+                                        gateway::Outcome<T> out) const {
+  if (observer_) {
+    observer_(catalog_->config().backends[index].name, op,
+              out.ok() ? std::string_view("ok") : ResultLabel(out.error().kind));
+  }
+  return out;
 }
 
 gateway::Outcome<std::string> BackendRouter::Submit(const gateway::SubmitRequest& req) {
@@ -117,7 +147,7 @@ gateway::Outcome<std::string> BackendRouter::Submit(const gateway::SubmitRequest
                       " does not map instance type \"" + req.instance_type + "\"");
   }
   out.instance_type = *type;
-  return gateways_[index]->Submit(out);
+  return Note(index, "submit", gateways_[index]->Submit(out));
 }
 
 size_t BackendRouter::DefaultIndex() const {
@@ -129,14 +159,14 @@ size_t BackendRouter::DefaultIndex() const {
 }
 
 gateway::Outcome<gateway::RemoteJob> BackendRouter::Get(const std::string& job_name) {
-  return gateways_[DefaultIndex()]->Get(job_name);
+  return Note(DefaultIndex(), "get", gateways_[DefaultIndex()]->Get(job_name));
 }
 
 gateway::Outcome<gateway::RemoteJob> BackendRouter::GetIn(const std::string& job_name,
                                                           const std::string& location) {
   auto r = RouteTo(location, "get");
   if (!r.ok()) return r.error();
-  auto out = r->gateway->GetIn(job_name, r->remote_region);
+  auto out = Note(r->index, "get", r->gateway->GetIn(job_name, r->remote_region));
   if (!out.ok()) return out;
   gateway::RemoteJob j = std::move(out).value();
   j.region = location;
@@ -149,7 +179,7 @@ gateway::Outcome<std::vector<gateway::RemoteJob>> BackendRouter::List(
   if (!r.ok()) return r.error();
   gateway::ListOptions o = opts;
   o.region = r->remote_region;
-  auto out = r->gateway->List(o);
+  auto out = Note(r->index, "list", r->gateway->List(o));
   if (!out.ok()) return out;
   std::vector<gateway::RemoteJob> jobs = std::move(out).value();
   for (auto& j : jobs) j.region = opts.region;
@@ -160,18 +190,18 @@ gateway::Outcome<gateway::CancelResult> BackendRouter::Cancel(const std::string&
                                                               const std::string& location) {
   auto r = RouteTo(location, "cancel");
   if (!r.ok()) return r.error();
-  return r->gateway->Cancel(job_name, r->remote_region);
+  return Note(r->index, "cancel", r->gateway->Cancel(job_name, r->remote_region));
 }
 
 gateway::Outcome<std::string> BackendRouter::Restart(const std::string& job_name) {
-  return gateways_[DefaultIndex()]->Restart(job_name);
+  return Note(DefaultIndex(), "restart", gateways_[DefaultIndex()]->Restart(job_name));
 }
 
 gateway::Outcome<std::string> BackendRouter::Logs(const std::string& job_name,
                                                   const std::string& location, int tail) {
   auto r = RouteTo(location, "logs");
   if (!r.ok()) return r.error();
-  return r->gateway->Logs(job_name, r->remote_region, tail);
+  return Note(r->index, "logs", r->gateway->Logs(job_name, r->remote_region, tail));
 }
 
 }  // namespace mlspace::backends

@@ -9,8 +9,10 @@
 // backend. So every list, marker and adoption is per (backend, region): a
 // marker carried by a job of backend B never settles an intent of A.
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controller/api/types.h"
@@ -74,18 +76,31 @@ class BackendRouter final : public gateway::JobGateway {
 
   const Catalog& catalog() const { return *catalog_; }
 
+  // Called after every call that reached a backend: its configured name,
+  // the operation (submit, get, list, cancel, restart, logs) and "ok" or the
+  // error kind in snake_case (not_found, invalid, ...). Set before the
+  // first call; may be empty. Runs on the caller's thread.
+  using CallObserver = std::function<void(const std::string& backend, std::string_view operation,
+                                          std::string_view result)>;
+  void SetObserver(CallObserver observer) { observer_ = std::move(observer); }
+
  private:
   // The gateway and remote region for `location`, or an Error (kInvalid)
   // naming the location.
   struct Route {
     gateway::JobGateway* gateway = nullptr;
     std::string remote_region;
+    size_t index = 0;
   };
   gateway::Outcome<Route> RouteTo(const std::string& location, const char* op) const;
   size_t DefaultIndex() const;
 
   std::shared_ptr<const Catalog> catalog_;
   std::vector<std::unique_ptr<gateway::JobGateway>> gateways_;
+  CallObserver observer_;
+
+  template <typename T>
+  gateway::Outcome<T> Note(size_t index, std::string_view op, gateway::Outcome<T> out) const;
 };
 
 }  // namespace mlspace::backends

@@ -38,6 +38,9 @@ enum class RemoteStatus {
 
 // Capitalised spelling, as the list answer and the status query filter use.
 std::string_view RemoteStatusName(RemoteStatus s);
+// The region names the service accepts (RunJobRequest.region's enum).
+std::vector<std::string> GatewayRegions();
+
 // Accepts either spelling ("Running" or "running"); kUnknown otherwise.
 RemoteStatus ParseRemoteStatus(std::string_view s);
 // Completed, Succeeded, Failed, Stopped, Deleted, Terminated.

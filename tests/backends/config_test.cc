@@ -131,7 +131,7 @@ TEST_F(BackendsConfigTest, RegistryRefusesDuplicatesAndTypesWithoutFactory) {
   TypeRegistry r;
   RegisterBuiltinTypes(r);
   EXPECT_EQ(r.Names(), (std::vector<std::string>{"local", "mlspace"}));
-  EXPECT_FALSE(r.Register("local", {{}, nullptr, r.Find("local")->make}).ok());
+  EXPECT_FALSE(r.Register("local", {{}, {}, nullptr, r.Find("local")->make}).ok());
   EXPECT_FALSE(r.Register("other", {}).ok());
 }
 
@@ -140,6 +140,12 @@ TEST_F(BackendsConfigTest, SingleBackendFromFlagsUsesPlainLocations) {
   EXPECT_FALSE(c.qualified);
   EXPECT_EQ(c.Default().name, "default");
   EXPECT_TRUE(c.Default().regions.any);
+  TypeRegistry types;
+  RegisterBuiltinTypes(types);
+  BackendsConfig typed = SingleBackend("default", "mlspace", &types);
+  EXPECT_FALSE(typed.Default().regions.any);
+  EXPECT_EQ(typed.Default().regions.Map("SR006"), "SR006");
+  EXPECT_EQ(typed.Default().regions.Map("SR001"), std::nullopt);
 }
 
 }  // namespace

@@ -62,9 +62,26 @@ TEST(CatalogTest, ChecksBackendRegionInstanceTypeAndWorkersNamingTheField) {
   spec.workers = 3;
   EXPECT_EQ(catalog->CheckJob(spec).message(),
             "spec.workers: 3 is more than backend beta allows (maxWorkers 2)");
-  // The default backend maps every name: no table.
+  // Without a table, a local/mlspace backend takes the Gateway's regions.
   spec.backend = "";
+  EXPECT_THAT(catalog->CheckJob(spec).message(),
+              HasSubstr("spec.region: backend alpha does not map region \"west\" (known: A100-MT, "
+                        "DGX2-MT, SR003"));
+  spec.region = "SR008";
   EXPECT_TRUE(catalog->CheckJob(spec).ok());
+}
+
+TEST(CatalogTest, FlagsBackendKeepsTheGatewayRegionCheck) {
+  // The CRD no longer lists regions (backends map their own names); from
+  // flags the one backend still accepts only the Gateway's regions.
+  TypeRegistry types;
+  RegisterBuiltinTypes(types);
+  Catalog flags(SingleBackend("default", "local", &types));
+  api::JobSpec spec = MakeJob("a", "h").spec;
+  EXPECT_TRUE(flags.CheckJob(spec).ok());
+  spec.region = "SR001";
+  EXPECT_THAT(flags.CheckJob(spec).message(),
+              HasSubstr("spec.region: backend default does not map region \"SR001\""));
 }
 
 TEST(CatalogTest, LocationsAreQualifiedAndPlainOnesBelongToTheDefault) {
@@ -101,6 +118,10 @@ TEST(BackendRouterTest, RoutesEveryCallByLocationAndMapsNames) {
   gws.emplace_back(alpha);
   gws.emplace_back(beta);
   BackendRouter router(TestCatalog(), std::move(gws));
+  std::vector<std::string> noted;
+  router.SetObserver([&](const std::string& b, std::string_view op, std::string_view result) {
+    noted.push_back(b + " " + std::string(op) + " " + std::string(result));
+  });
 
   gateway::SubmitRequest req;
   req.script = "/x";
@@ -119,8 +140,8 @@ TEST(BackendRouterTest, RoutesEveryCallByLocationAndMapsNames) {
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].region, "beta/west") << "jobs come back keyed by location";
-  EXPECT_TRUE(router.List({"alpha/west", {}, 100})->empty());
-  EXPECT_EQ(alpha->calls().back().arg, "west");
+  EXPECT_TRUE(router.List({"alpha/SR006", {}, 100})->empty());
+  EXPECT_EQ(alpha->calls().back().arg, "SR006");
 
   auto got = router.GetIn(*name, "beta/west");
   ASSERT_TRUE(got.ok());
@@ -141,6 +162,11 @@ TEST(BackendRouterTest, RoutesEveryCallByLocationAndMapsNames) {
   EXPECT_THAT(router.Submit(req).error().message, HasSubstr("spec.instanceType"));
   EXPECT_EQ(beta->CountCalls("Submit"), 1);
   EXPECT_TRUE(router.List({"gone/SR006", {}, 100}).Is(gateway::ErrorKind::kInvalid));
+  // Per-backend call counts (mlspace_backend_requests_total): only calls
+  // that reached a backend, labelled by its configured name.
+  EXPECT_EQ(noted,
+            (std::vector<std::string>{"beta submit ok", "beta list ok", "alpha list ok",
+                                      "beta get ok", "alpha get not_found", "beta cancel ok"}));
 }
 
 // The reconciler over the router: the harness's process, with the
