@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "controller/backends/registry.h"
 
 namespace mlspace::backends {
@@ -133,6 +137,23 @@ TEST_F(BackendsConfigTest, RegistryRefusesDuplicatesAndTypesWithoutFactory) {
   EXPECT_EQ(r.Names(), (std::vector<std::string>{"local", "mlspace"}));
   EXPECT_FALSE(r.Register("local", {{}, {}, nullptr, r.Find("local")->make}).ok());
   EXPECT_FALSE(r.Register("other", {}).ok());
+}
+
+TEST(GatewayRegionsTest, GatewayRegionsAreTheOpenApiEnum) {
+  // What an mlspace/local backend without a regions table accepts must be
+  // the service's own list (the CRD no longer enumerates regions).
+  std::ifstream in(std::string(std::getenv("MLSPACE_SOURCE_DIR")) +
+                   "/tests/schema/testdata/gateway-v2-jobs-openapi-subset.json");
+  ASSERT_TRUE(in.good());
+  auto openapi = nlohmann::json::parse(in);
+  auto want = openapi["components"]["schemas"]["ModelTrainingRegion"]["enum"]
+                  .get<std::vector<std::string>>();
+  EXPECT_EQ(gateway::GatewayRegions(), want);
+  TypeRegistry types;
+  RegisterBuiltinTypes(types);
+  for (const char* t : {"mlspace", "local"}) {
+    EXPECT_EQ(types.Find(t)->default_regions, want) << t;
+  }
 }
 
 TEST_F(BackendsConfigTest, SingleBackendFromFlagsUsesPlainLocations) {
