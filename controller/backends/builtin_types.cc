@@ -8,6 +8,8 @@
 #include "controller/gateway/http/credentials.h"
 #include "controller/gateway/http/gateway_client.h"
 #include "controller/gateway/local/local_gateway.h"
+#include "controller/gateway/slurm/slurm_gateway.h"
+#include "controller/gateway/slurm/slurm_options.h"
 
 namespace mlspace::backends {
 namespace {
@@ -160,6 +162,44 @@ Result<std::unique_ptr<gateway::JobGateway>> MakeLocal(const BackendConfig& b,
   return std::unique_ptr<gateway::JobGateway>(std::move(*local));
 }
 
+// --- slurm: SlurmGateway (package slurm, docs/slurm.md) --------------------
+// Its settings are the --slurm-config mapping, nested under `slurm:`.
+
+Result<gateway::slurm::SlurmOptions> ParseSlurm(const BackendConfig& b) {
+  const YAML::Node n = b.node ? b.node["slurm"] : YAML::Node();
+  if (!n || !n.IsMap()) {
+    return InvalidArgumentError(
+        At(b, n ? n : b.node, "slurm", "required: a mapping of Slurm settings (docs/slurm.md)"));
+  }
+  std::string where = At(b, n, "slurm", "");
+  where.resize(where.size() - 2);  // "file:line: backends[x].slurm"
+  return gateway::slurm::ParseSlurmOptions(n, where);
+}
+
+Result<std::unique_ptr<gateway::JobGateway>> MakeSlurm(const BackendConfig& b,
+                                                       const BuildContext&) {
+  MLSPACE_ASSIGN_OR_RETURN(auto o, ParseSlurm(b));
+  auto g = gateway::slurm::MakeSlurmGateway(std::move(o));
+  if (!g.ok()) return InvalidArgumentError("backend " + b.name + ": " + g.status().message());
+  return std::move(g).value();
+}
+
+// SlurmGateway maps regions to partitions and instance types to resources
+// itself: the manifest's names pass unchanged, and only those it knows are
+// accepted (unless the entry has its own tables).
+void SlurmTables(BackendConfig& b) {
+  auto o = ParseSlurm(b);
+  if (!o.ok()) return;
+  if (!b.node["regions"]) {
+    b.regions = NameMap{false, {}};
+    for (const auto& [region, partition] : o->partitions) b.regions.names[region] = region;
+  }
+  if (!b.node["instanceTypes"] && !o->instance_types.empty()) {
+    b.instance_types = NameMap{false, {}};
+    for (const auto& [type, res] : o->instance_types) b.instance_types.names[type] = type;
+  }
+}
+
 }  // namespace
 
 void RegisterBuiltinTypes(TypeRegistry& registry) {
@@ -169,12 +209,18 @@ void RegisterBuiltinTypes(TypeRegistry& registry) {
                           {{"url", "insecure", "secretsDir", "rate", "burst"},
                            gateway::GatewayRegions(),
                            [](const BackendConfig& b) { return ParseMlspace(b).status(); },
-                           MakeMlspace});
+                           MakeMlspace,
+                           nullptr});
   (void)registry.Register("local", {{"stateDir", "launcher", "maxRunning"},
                                     gateway::GatewayRegions(),
                                     [](const BackendConfig& b) { return ParseLocal(b).status(); },
-                                    MakeLocal});
-  // Package slurm: register "slurm" here (ParseSlurmOptions / MakeSlurmGateway).
+                                    MakeLocal,
+                                    nullptr});
+  (void)registry.Register("slurm", {{"slurm"},
+                                    {},
+                                    [](const BackendConfig& b) { return ParseSlurm(b).status(); },
+                                    MakeSlurm,
+                                    SlurmTables});
 }
 
 }  // namespace mlspace::backends

@@ -140,6 +140,7 @@ class Parser {
       }
     }
     if (errors_.size() != before) return std::nullopt;
+    if (type && type->derive_tables) type->derive_tables(b);
     return b;
   }
 

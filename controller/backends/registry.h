@@ -45,6 +45,10 @@ struct BackendType {
   std::function<Result<std::unique_ptr<gateway::JobGateway>>(const BackendConfig& b,
                                                              const BuildContext& ctx)>
       make;
+  // Optional: fills the entry's region / instance-type tables from the
+  // type's own settings when the entry has none (slurm: its partitions and
+  // instance types), so the manifest check knows what the backend maps.
+  std::function<void(BackendConfig& b)> derive_tables;
 };
 
 // Not thread-safe while registering; read-only afterwards.

@@ -78,8 +78,9 @@ TEST_F(BackendsConfigTest, TopLevelDefaultAndALoneBackend) {
 }
 
 TEST_F(BackendsConfigTest, ErrorsNameFileLineAndField) {
-  EXPECT_EQ(Errors("backends:\n  - name: a\n    type: lsf\n"),
-            "backends.yaml:3: backends[a].type: unknown type \"lsf\" (one of local, mlspace)");
+  EXPECT_EQ(
+      Errors("backends:\n  - name: a\n    type: lsf\n"),
+      "backends.yaml:3: backends[a].type: unknown type \"lsf\" (one of local, mlspace, slurm)");
   EXPECT_EQ(Errors("backends:\n  - name: Bad_Name\n    type: local\n"),
             "backends.yaml:2: backends[0].name: expected a DNS-1123 label (1-63 of a-z, 0-9 and "
             "'-', alphanumeric at both ends)");
@@ -134,9 +135,9 @@ TEST_F(BackendsConfigTest, EveryProblemIsReportedAndYamlSyntaxHasALine) {
 TEST_F(BackendsConfigTest, RegistryRefusesDuplicatesAndTypesWithoutFactory) {
   TypeRegistry r;
   RegisterBuiltinTypes(r);
-  EXPECT_EQ(r.Names(), (std::vector<std::string>{"local", "mlspace"}));
-  EXPECT_FALSE(r.Register("local", {{}, {}, nullptr, r.Find("local")->make}).ok());
-  EXPECT_FALSE(r.Register("other", {}).ok());
+  EXPECT_EQ(r.Names(), (std::vector<std::string>{"local", "mlspace", "slurm"}));
+  EXPECT_FALSE(r.Register("local", {{}, {}, nullptr, r.Find("local")->make, nullptr}).ok());
+  EXPECT_FALSE(r.Register("other", BackendType{}).ok());
 }
 
 TEST(GatewayRegionsTest, GatewayRegionsAreTheOpenApiEnum) {

@@ -6,6 +6,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "controller/api/codec.h"
 #include "controller/backends/registry.h"
@@ -355,6 +359,75 @@ TEST(BackendValidationTest, BackendIsPartOfTheSpecHashOnlyWhenSet) {
   auto back = api::SpecFromJson(api::SpecToJson(s));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->backend, "beta");
+}
+
+}  // namespace
+}  // namespace mlspace::backends
+
+namespace mlspace::backends {
+namespace {
+
+// The slurm type (package slurm) through the registry: its settings under
+// `slurm:`, its partitions and instance types as the backend's tables, and a
+// working SlurmGateway behind the router (squeue is a stand-in script).
+TEST(SlurmBackendTest, RegisteredTypeParsesDerivesTablesAndRoutes) {
+  std::string dir = ::testing::TempDir() + "/backends-slurm-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream sq(dir + "/squeue");
+    sq << "#!/bin/sh\necho '{\"jobs\": []}'\n";
+  }
+  std::filesystem::permissions(dir + "/squeue", std::filesystem::perms::owner_all);
+  TypeRegistry types;
+  RegisterBuiltinTypes(types);
+  std::string yaml =
+      "default: hpc\nbackends:\n  - name: hpc\n    type: slurm\n    slurm:\n"
+      "      partitions: {gpu: debug}\n"
+      "      instanceTypes: {a100.1gpu: {cpusPerTask: 1}}\n"
+      "      outputDir: " +
+      dir + "/out\n      squeue: " + dir + "/squeue\n";
+  auto cfg = ParseBackends(yaml, "backends.yaml", types);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  const BackendConfig& hpc = cfg->backends[0];
+  EXPECT_EQ(hpc.regions.Map("gpu"), "gpu") << "SlurmGateway maps it to the partition itself";
+  EXPECT_EQ(hpc.regions.Map("SR006"), std::nullopt);
+  EXPECT_EQ(hpc.instance_types.Map("a100.1gpu"), "a100.1gpu");
+  EXPECT_EQ(hpc.instance_types.Map("cpu"), std::nullopt);
+
+  auto catalog = std::make_shared<const Catalog>(*cfg);
+  api::JobSpec spec = MakeJob("a", "h").spec;  // SR006
+  EXPECT_EQ(catalog->CheckJob(spec).message(),
+            "spec.region: backend hpc does not map region \"SR006\" (known: gpu)");
+  spec.region = "gpu";
+  EXPECT_TRUE(catalog->CheckJob(spec).ok());
+
+  BuildContext ctx;
+  ctx.clock = &SystemClock::Get();
+  auto gw = types.Find("slurm")->make(hpc, ctx);
+  ASSERT_TRUE(gw.ok()) << gw.status().message();
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/out"));
+  std::vector<std::unique_ptr<gateway::JobGateway>> gws;
+  gws.push_back(std::move(gw).value());
+  BackendRouter router(catalog, std::move(gws));
+  auto listed = router.List({"hpc/gpu", {}, 100});
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_TRUE(listed->empty());
+
+  // Its own errors keep file, line and the nested field.
+  auto bad = ParseBackends(
+      "backends:\n  - name: hpc\n    type: slurm\n    slurm:\n      partitions: {gpu: debug}\n"
+      "      outputDir: relative\n",
+      "backends.yaml", types);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("backends.yaml:5: backends[hpc].slurm.outputDir: "
+                                                "expected an absolute path"));
+  auto missing =
+      ParseBackends("backends:\n  - name: hpc\n    type: slurm\n", "backends.yaml", types);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(),
+            "backends.yaml:2: backends[hpc].slurm: required: a mapping of Slurm settings "
+            "(docs/slurm.md)");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

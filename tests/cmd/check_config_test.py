@@ -100,7 +100,7 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(r.stderr.splitlines(), [
             "mlspace-controller: --gateway-url: not with --backends (name it there)",
-            "mlspace-controller: %s:3: backends[lab].type: unknown type \"lsf\" (one of local, mlspace)" % bad,
+            "mlspace-controller: %s:3: backends[lab].type: unknown type \"lsf\" (one of local, mlspace, slurm)" % bad,
             "mlspace-controller: %s:7: backends[emu].colour: unknown field for type mlspace (known: "
             "burst, default, insecure, instanceTypes, maxWorkers, name, rate, regions, secretsDir, "
             "type, url)" % bad,
