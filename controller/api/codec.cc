@@ -167,6 +167,8 @@ json SpecToJson(const JobSpec& s) {
     j["files"] = std::move(files);
   }
   if (s.ssh_ephemeral_keys) j["ssh"] = {{"ephemeralKeys", true}};  // absent when off: same hash
+  // Only when set: a spec without it hashes as before backends existed.
+  if (!s.backend.empty()) j["backend"] = s.backend;
   json rp = {{"backoffLimit", s.run_policy.backoff_limit},
              {"suspend", s.run_policy.suspend},
              {"onSpecChange",
@@ -284,6 +286,7 @@ Result<JobSpec> SpecFromJson(const json& j) {
     Reader sr(*ssh, "spec.ssh");
     MLSPACE_RETURN_IF_ERROR(sr.Bool("ephemeralKeys", s.ssh_ephemeral_keys));
   }
+  MLSPACE_RETURN_IF_ERROR(r.String("backend", s.backend));
   if (r.Has("runPolicy")) {
     MLSPACE_ASSIGN_OR_RETURN(const json* rp, r.Object("runPolicy"));
     Reader pr(*rp, "spec.runPolicy");

@@ -90,6 +90,8 @@ struct JobSpec {
   std::optional<std::string> launcher_path;  // overrides --launcher-path
   std::vector<JobFile> files;                // spec.files, written at start
   bool ssh_ephemeral_keys = false;           // spec.ssh.ephemeralKeys
+  // Names a configured backend (--backends); empty = the default one.
+  std::string backend;
   RunPolicy run_policy;
   bool operator==(const JobSpec&) const = default;
 };

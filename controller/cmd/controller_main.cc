@@ -17,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,6 +26,8 @@
 #include "controller/apiserver/change_log.h"
 #include "controller/apiserver/handler.h"
 #include "controller/apiserver/server.h"
+#include "controller/backends/registry.h"
+#include "controller/backends/router.h"
 #include "controller/cmd/metrics_bridge.h"
 #include "controller/core/build_info.h"
 #include "controller/core/flags.h"
@@ -64,6 +67,7 @@ struct Config {
   std::string state_dir = ".mlspace-state";
   std::string gateway = "local";
   std::string gateway_url;
+  std::string backends_file;
   bool gateway_insecure = false;
   double gateway_rate = 10;
   int gateway_burst = 20;
@@ -119,6 +123,9 @@ FlagSet MakeFlags(Config& c) {
            "with --gateway-url");
   f.String("gateway-url", &c.gateway_url, "URL",
            "Gateway v2 base URL, e.g. https://api.ai.cloud.ru");
+  f.String("backends", &c.backends_file, "FILE",
+           "named backends (YAML, docs/backends.md) instead of --gateway/--gateway-url; "
+           "manifests pick one with spec.backend");
   f.Bool("gateway-insecure", &c.gateway_insecure, "allow plain http to a non-loopback gateway");
   f.Double("gateway-rate", &c.gateway_rate, "gateway requests per second (token bucket)", 0.1,
            10000);
@@ -345,7 +352,16 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
       problem("--secrets-dir: git credentials: " + creds.status().message());
     }
   }
-  if (!cfg.gateway_url.empty()) {
+  if (!cfg.backends_file.empty()) {
+    // Replaces the gateway flags; each backend's settings are checked here.
+    if (!cfg.gateway_url.empty()) problem("--gateway-url: not with --backends (name it there)");
+    backends::TypeRegistry types;
+    backends::RegisterBuiltinTypes(types);
+    if (auto b = backends::LoadBackendsFile(cfg.backends_file, types); !b.ok()) {
+      std::istringstream lines(b.status().message());
+      for (std::string line; std::getline(lines, line);) problem(line);
+    }
+  } else if (!cfg.gateway_url.empty()) {
     if (!cfg.gateway_url.starts_with("https://") && !cfg.gateway_url.starts_with("http://")) {
       problem("--gateway-url \"" + cfg.gateway_url + "\": expected an http:// or https:// URL");
     }
@@ -456,7 +472,8 @@ int Run(int argc, char** argv) {
   if (cfg.manifests.empty() == cfg.git_url.empty()) {
     return Fail("give exactly one of --manifests DIR or --git-url URL", kExitUsage);
   }
-  if (cfg.gateway_url.empty() && cfg.gateway != "local" && cfg.gateway != "slurm") {
+  if (cfg.backends_file.empty() && cfg.gateway_url.empty() && cfg.gateway != "local" &&
+      cfg.gateway != "slurm") {
     return Fail(
         "--gateway \"" + cfg.gateway + "\": expected \"local\" or \"slurm\" (or set --gateway-url)",
         kExitUsage);
@@ -590,7 +607,32 @@ int Run(int argc, char** argv) {
   }
 
   std::unique_ptr<gateway::JobGateway> gateway;
-  if (!cfg.gateway_url.empty()) {
+  // --backends: every backend of the file behind a router; else the one
+  // gateway of the flags becomes the single "default" backend (below).
+  std::shared_ptr<const backends::Catalog> catalog;
+  if (!cfg.backends_file.empty()) {
+    if (!cfg.gateway_url.empty()) {
+      return Fail("--gateway-url: not with --backends (name it there)", kExitUsage);
+    }
+    backends::TypeRegistry types;
+    backends::RegisterBuiltinTypes(types);
+    auto bc = backends::LoadBackendsFile(cfg.backends_file, types);
+    if (!bc.ok()) return Fail(bc.status().message(), kExitUsage);
+    catalog = std::make_shared<const backends::Catalog>(std::move(bc).value());
+    backends::BuildContext ctx;
+    ctx.clock = &clock;
+    ctx.state_dir = cfg.state_dir;
+    ctx.secrets_dir = cfg.secrets_dir;
+    ctx.local_launcher = FindLocalLauncher(cfg.local_launcher);
+    ctx.http_observer = [&bridge](const std::string&) { return bridge.GatewayObserver(); };
+    std::vector<std::unique_ptr<gateway::JobGateway>> gateways;
+    for (const backends::BackendConfig& b : catalog->config().backends) {
+      auto g = types.Find(b.type)->make(b, ctx);
+      if (!g.ok()) return Fail(InContext("--backends " + cfg.backends_file, g.status().message()));
+      gateways.push_back(std::move(g).value());
+    }
+    gateway = std::make_unique<backends::BackendRouter>(catalog, std::move(gateways));
+  } else if (!cfg.gateway_url.empty()) {
     auto env = [](const std::string& name) -> std::optional<std::string> {
       const char* v = std::getenv(name.c_str());
       if (!v) return std::nullopt;
@@ -637,7 +679,25 @@ int Run(int argc, char** argv) {
     gateway = std::move(*local);
   }
 
+  if (!catalog) {
+    backends::TypeRegistry types;
+    backends::RegisterBuiltinTypes(types);
+    catalog = std::make_shared<const backends::Catalog>(backends::SingleBackend(
+        "default", cfg.gateway_url.empty() ? cfg.gateway : "mlspace", &types));
+    std::vector<std::unique_ptr<gateway::JobGateway>> single;
+    single.push_back(std::move(gateway));
+    gateway = std::make_unique<backends::BackendRouter>(catalog, std::move(single));
+  }
+
+  // Both paths above made `gateway` a BackendRouter.
+  static_cast<backends::BackendRouter&>(*gateway).SetObserver(
+      [&metrics](const std::string& backend, std::string_view op, std::string_view result) {
+        metrics.IncBackendRequest(backend, std::string(op), std::string(result));
+      });
+
   reconciler::ControllerOptions copts;
+  copts.check_job = [catalog](const api::JobSpec& spec) { return catalog->CheckJob(spec); };
+  copts.reconciler.locate = [catalog](const api::JobSpec& spec) { return catalog->Locate(spec); };
   copts.workers = cfg.workers;
   copts.reconciler.poll_interval = cfg.poll_interval;
   copts.resync_interval = cfg.resync_interval;
@@ -813,7 +873,9 @@ int Run(int argc, char** argv) {
           {{"version", std::string(GetBuildVersion().version)},
            {"commit", std::string(GetBuildVersion().commit)},
            {"source", cfg.manifests.empty() ? cfg.git_url : cfg.manifests},
-           {"gateway", cfg.gateway_url.empty() ? cfg.gateway : cfg.gateway_url},
+           {"gateway", !cfg.backends_file.empty() ? "--backends " + cfg.backends_file
+                       : cfg.gateway_url.empty()  ? cfg.gateway
+                                                  : cfg.gateway_url},
            {"stateDir", cfg.state_dir},
            {"api", api_address},
            {"metrics", metrics_address},

@@ -162,6 +162,8 @@ Status CheckUnderJovyan(std::string_view field, const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> GatewayRegions() { return {kRegions.begin(), kRegions.end()}; }
+
 Status ValidateSubmitRequest(const SubmitRequest& req) {
   if (req.script.empty()) return InvalidArgumentError("script: required");
   if (req.base_image.empty()) return InvalidArgumentError("base_image: required");

@@ -38,6 +38,9 @@ enum class RemoteStatus {
 
 // Capitalised spelling, as the list answer and the status query filter use.
 std::string_view RemoteStatusName(RemoteStatus s);
+// The region names the service accepts (RunJobRequest.region's enum).
+std::vector<std::string> GatewayRegions();
+
 // Accepts either spelling ("Running" or "running"); kUnknown otherwise.
 RemoteStatus ParseRemoteStatus(std::string_view s);
 // Completed, Succeeded, Failed, Stopped, Deleted, Terminated.
@@ -174,6 +177,14 @@ class JobGateway {
 
   // GET /jobs/{name}. kNotFound for an unknown job (HTTP 200 "job not found").
   virtual Outcome<RemoteJob> Get(const std::string& job_name) = 0;
+
+  // Get for a job known to live in `region` (the reconciler's location,
+  // backends/router.h): a gateway over several backends asks the one the
+  // location names. Single-backend gateways ignore `region`.
+  virtual Outcome<RemoteJob> GetIn(const std::string& job_name, const std::string& region) {
+    (void)region;
+    return Get(job_name);
+  }
 
   // GET /jobs?region=..., every page until the answer is exhausted.
   virtual Outcome<std::vector<RemoteJob>> List(const ListOptions& opts) = 0;

@@ -156,6 +156,7 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"mlspace_api_writes_total", MetricType::Counter, {"verb", "code"}},
         {"mlspace_gateway_up", MetricType::Gauge, {}},
         {"mlspace_gateway_auth_failures_total", MetricType::Counter, {}},
+        {"mlspace_backend_requests_total", MetricType::Counter, {"backend", "operation", "result"}},
         {"mlspace_gateway_list_visibility_lag_seconds", MetricType::Gauge, {"region"}},
         {"gitops_source_revision_info", MetricType::Gauge, {"revision"}},
         {"gitops_source_last_sync_timestamp_seconds", MetricType::Gauge, {}},
@@ -238,6 +239,9 @@ Metrics::Metrics(BuildInfo build)
                               "backoff).")),
       gateway_auth_failures_(CounterFamily(*registry_, "mlspace_gateway_auth_failures_total",
                                            "Gateway answers with HTTP 401 or 403.")),
+      backend_requests_(CounterFamily(*registry_, "mlspace_backend_requests_total",
+                                      "Calls to each configured backend (--backends) by "
+                                      "operation and result (ok or the error kind).")),
       list_lag_(GaugeFamily(*registry_, "mlspace_gateway_list_visibility_lag_seconds",
                             "Worst time seen from a POST /jobs answer to the start of a list "
                             "that still did not show the job, by region.")),
@@ -431,6 +435,12 @@ void Metrics::IncGatewayRequest(const std::string& endpoint, const std::string& 
   gateway_requests_.Add({{"endpoint", endpoint}, {"code", code}}).Increment();
 }
 void Metrics::IncGatewayThrottled() { gateway_throttled_.Add({}).Increment(); }
+void Metrics::IncBackendRequest(const std::string& backend, const std::string& operation,
+                                const std::string& result) {
+  backend_requests_.Add({{"backend", backend}, {"operation", operation}, {"result", result}})
+      .Increment();
+}
+
 void Metrics::SetGatewayUp(bool up) { gateway_up_.Add({}).Set(up ? 1 : 0); }
 void Metrics::IncGatewayAuthFailures() { gateway_auth_failures_.Add({}).Increment(); }
 

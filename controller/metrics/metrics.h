@@ -114,6 +114,12 @@ class Metrics {
   void SetGatewayUp(bool up);
   // mlspace_gateway_auth_failures_total: one 401/403 answer.
   void IncGatewayAuthFailures();
+  // mlspace_backend_requests_total{backend, operation, result}: one call
+  // through the backend router. `backend` is a configured name (bounded by
+  // the --backends file), `operation` submit|get|list|cancel|restart|logs,
+  // `result` ok or the gateway error kind (not_found, invalid, ...).
+  void IncBackendRequest(const std::string& backend, const std::string& operation,
+                         const std::string& result);
 
   // --- MLSpaceJob objects -------------------------------------------------
   // The info series of one object; a changed region or remote job replaces
@@ -196,6 +202,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& api_writes_;
   prometheus::Family<prometheus::Gauge>& gateway_up_;
   prometheus::Family<prometheus::Counter>& gateway_auth_failures_;
+  prometheus::Family<prometheus::Counter>& backend_requests_;
   prometheus::Family<prometheus::Gauge>& list_lag_;
   prometheus::Family<prometheus::Gauge>& revision_info_;
   prometheus::Family<prometheus::Gauge>& last_sync_;

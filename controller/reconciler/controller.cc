@@ -69,6 +69,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
       store_(std::make_unique<RecordingStore>(*deps_.store, live_)),
       builder_(options_.prune_max_fraction) {
   ReconcilerOptions ro = options_.reconciler;
+  builder_.SetJobCheck(options_.check_job);
   // Start replaces it with the resolved identity (the flag, else the
   // recorded or default one); tests that drive steps without Start use it.
   ro.instance = options_.instance;

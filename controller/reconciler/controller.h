@@ -69,6 +69,9 @@ struct ControllerOptions {
   ReconcilerOptions reconciler;
   // 401/403 handling: one probe per backoff while the credentials are refused.
   GatewayHealthOptions gateway_health;
+  // Checks valid jobs against the backend catalog (DesiredStateBuilder::
+  // SetJobCheck); empty = none. reconciler.locate keys their remote jobs.
+  DesiredStateBuilder::JobCheck check_job;
 };
 
 struct ControllerDeps {

@@ -285,7 +285,14 @@ DesiredObjectPtr DesiredStateBuilder::Compute(
       for (const auto& o : v) files.push_back(o.file->path);
       d->invalid = DuplicateName(key, files);
     } else if (v.front().doc->kind == api::ManifestDocument::Kind::kJob) {
-      d->job = *v.front().doc->job;
+      const auto& doc = *v.front().doc;
+      if (Status c = check_ ? check_(doc.job->spec) : OkStatus(); !c.ok()) {
+        d->invalid = InvalidManifest{"InvalidSpec", v.front().file->path + ": " + c.message(),
+                                     v.front().file->path,
+                                     doc.readable_spec.is_object() ? doc.readable_spec.dump() : ""};
+      } else {
+        d->job = *doc.job;
+      }
     } else {
       const auto& doc = *v.front().doc;
       d->invalid = InvalidManifest{doc.reason, doc.Message(), v.front().file->path,

@@ -182,6 +182,14 @@ class DesiredStateBuilder {
 
   explicit DesiredStateBuilder(double prune_max_fraction) : max_fraction_(prune_max_fraction) {}
 
+  // A check of valid jobs against what only the controller's configuration
+  // knows (the backend catalog: spec.backend, the backend's regions and
+  // instance types). A job it refuses is Invalid (InvalidSpec) with
+  // "<file>: <message>"; the message names the field. Set before the first
+  // Build; empty = none.
+  using JobCheck = std::function<Status(const api::JobSpec& spec)>;
+  void SetJobCheck(JobCheck check) { check_ = std::move(check); }
+
   // The state for `revision` with `files` (any order; paths unique).
   // `orphans` are the live records outside the previous good state
   // (LiveRecords::Orphans). A reader error fails the build and leaves the
@@ -214,6 +222,7 @@ class DesiredStateBuilder {
                            const std::map<ObjectKey, std::string>& orphans) const;
 
   double max_fraction_;
+  JobCheck check_;
   std::map<std::string, File, std::less<>> files_;
   std::map<ObjectKey, std::vector<Occurrence>> occurrences_;
   // Per file, its first document without a readable name (a YAML syntax

@@ -206,6 +206,12 @@ gateway::Outcome<gateway::RemoteJob> HealthCheckedGateway::Get(const std::string
   return Call<gateway::RemoteJob>("get " + job_name, [&] { return inner_.Get(job_name); });
 }
 
+gateway::Outcome<gateway::RemoteJob> HealthCheckedGateway::GetIn(const std::string& job_name,
+                                                                 const std::string& region) {
+  return Call<gateway::RemoteJob>("get " + job_name,
+                                  [&] { return inner_.GetIn(job_name, region); });
+}
+
 gateway::Outcome<std::vector<gateway::RemoteJob>> HealthCheckedGateway::List(
     const gateway::ListOptions& opts) {
   return Call<std::vector<gateway::RemoteJob>>("list " + opts.region,

@@ -125,6 +125,8 @@ class HealthCheckedGateway final : public gateway::JobGateway {
 
   gateway::Outcome<std::string> Submit(const gateway::SubmitRequest& req) override;
   gateway::Outcome<gateway::RemoteJob> Get(const std::string& job_name) override;
+  gateway::Outcome<gateway::RemoteJob> GetIn(const std::string& job_name,
+                                             const std::string& region) override;
   gateway::Outcome<std::vector<gateway::RemoteJob>> List(const gateway::ListOptions& opts) override;
   gateway::Outcome<gateway::CancelResult> Cancel(const std::string& job_name,
                                                  const std::string& region) override;

@@ -93,7 +93,10 @@ struct JobReconciler::Step {
 };
 
 JobReconciler::JobReconciler(Deps deps, ReconcilerOptions options)
-    : deps_(std::move(deps)), options_(options) {}
+    : deps_(std::move(deps)), options_(options) {
+  // The poller lists the same locations the reconciler keys jobs by.
+  if (options_.locate) deps_.observed->regions_in_use().SetLocator(options_.locate);
+}
 
 Duration JobReconciler::RetryBackoff(int failures) const {
   double factor = std::pow(2.0, std::max(0, failures - 1));
@@ -142,6 +145,10 @@ int JobReconciler::NextAttempt(const Step& st, const std::string& spec_hash) con
   return a + 1;
 }
 
+std::string JobReconciler::Location(const api::MLSpaceJob& job) const {
+  return options_.locate ? options_.locate(job.spec) : job.spec.region;
+}
+
 void JobReconciler::StartNewRun(Step& st) {
   auto& s = st.rec.status;
   SetPhase(st, Phase::kPending);
@@ -163,7 +170,7 @@ void JobReconciler::StartNewGeneration(Step& st, const api::MLSpaceJob& job) {
   st.rec.spec_hash = job.spec_hash;
   st.rec.generation += 1;
   st.rec.status.observed_generation = st.rec.generation;
-  st.rec.region = job.spec.region;
+  st.rec.region = Location(job);
   st.rec.failed_attempts = 0;
   StartNewRun(st);
   st.CondOff(api::kCondSpecDrift, "NewGeneration");
@@ -299,7 +306,7 @@ ReconcileResult JobReconciler::ReconcileOnce(const ObjectKey& key) {
       if (deps_.encode_spec) st.rec.spec_json = deps_.encode_spec(job.spec);
       st.Cond(api::kCondSubmitted, kFalse, "AwaitingFirstList",
               "the state store was new or empty at start: waiting for a first list of region " +
-                  job.spec.region + " to adopt this controller's jobs before any submit");
+                  Location(job) + " to adopt this controller's jobs before any submit");
       if (deps_.health && !deps_.health->authorized()) {
         MarkUnauthorized(st, deps_.health->last_error());
       }
@@ -498,7 +505,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
     st.rec.spec_hash = job.spec_hash;
     st.rec.generation = 1;
     s.observed_generation = 1;
-    st.rec.region = job.spec.region;
+    st.rec.region = Location(job);
   } else if (st.rec.spec_hash != job.spec_hash) {
     if (IsActive(st.rec)) {
       if (job.spec.run_policy.on_spec_change == api::SpecChangePolicy::kIgnore) {
@@ -523,7 +530,7 @@ ReconcileResult JobReconciler::HandleJob(Step& st, const api::MLSpaceJob& job,
   } else {
     st.CondOff(api::kCondSpecDrift, "SpecMatches");
   }
-  if (s.phase == Phase::kPending) st.rec.region = job.spec.region;
+  if (s.phase == Phase::kPending) st.rec.region = Location(job);
 
   bool suspend = job.spec.run_policy.suspend;
   if (DebugOn()) {
@@ -645,7 +652,7 @@ ReconcileResult JobReconciler::Observe(Step& st, const api::MLSpaceJob* job) {
       LogDebug("job missing from a fresh list; sending one GET",
                {{"object", st.key.ToString()}, {"remoteJob", name}});
     }
-    auto g = deps_.gateway->Get(name);
+    auto g = deps_.gateway->GetIn(name, region);
     if (g.ok()) {
       got = std::move(g).value();
       remote = &*got;
@@ -817,7 +824,7 @@ ReconcileResult JobReconciler::Submit(Step& st, const api::MLSpaceJob& job) {
   intent.marker = MakeMarker(options_.instance, st.key, job.spec_hash, intent.attempt);
   intent.key = st.key;
   intent.spec_hash = job.spec_hash;
-  intent.region = job.spec.region;
+  intent.region = Location(job);
   intent.state = store::IntentState::kOpen;
   intent.created_at = st.now;
   return SendSubmit(st, job, intent);
@@ -856,6 +863,9 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
     req->job_desc = req->job_desc && !req->job_desc->empty() ? intent.marker + " " + *req->job_desc
                                                              : intent.marker;
   }
+  // With backends the location, not the bare region, tells the router
+  // which backend (and which of its regions) receives the POST.
+  if (options_.locate) req->region = intent.region;
   // The intent is durable before the POST: a crash from here on leaves
   // enough to find the job by its marker.
   intent.state = store::IntentState::kOpen;
@@ -1171,10 +1181,11 @@ std::optional<ReconcileResult> JobReconciler::AdoptLostJob(Step& st, const Desir
   }
   if (options_.instance.empty()) return std::nullopt;
   const api::MLSpaceJob& job = *d.job;
-  auto snap = deps_.observed->Region(job.spec.region);
+  const std::string location = Location(job);
+  auto snap = deps_.observed->Region(location);
   if (!snap) {
     // Never POST into a region this controller has not looked at yet.
-    deps_.observed->WatchNextList(job.spec.region, st.key);
+    deps_.observed->WatchNextList(location, st.key);
     *wait = true;
     return After(options_.poll_interval);
   }
@@ -1206,7 +1217,7 @@ std::optional<ReconcileResult> JobReconciler::AdoptLostJob(Step& st, const Desir
   intent.key = st.key;
   intent.spec_hash = job.spec_hash;
   intent.attempt = best;
-  intent.region = job.spec.region;
+  intent.region = Location(job);
   intent.state = store::IntentState::kOpen;
   // The carriers' own creation time, so the reused-marker guard of
   // HandleIntent (adopt_clock_skew) does not skip a job that ran for hours.

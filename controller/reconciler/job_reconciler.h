@@ -72,6 +72,10 @@ struct ReconcilerOptions {
   // longer; the count resets when a step of the object succeeds.
   Duration gateway_retry_base = std::chrono::seconds(1);
   Duration gateway_retry_cap = std::chrono::minutes(5);
+  // Where a valid spec's jobs live: the key of lists, intents and records
+  // (backends/router.h: "<backend>/<region>" with --backends). Empty = the
+  // plain spec.region, as with a single gateway.
+  std::function<std::string(const api::JobSpec&)> locate;
 };
 
 class JobReconciler {
@@ -153,6 +157,8 @@ class JobReconciler {
                                                        std::string_view reason,
                                                        const std::string& message);
   int NextAttempt(const Step& st, const std::string& spec_hash) const;
+  // options_.locate(job.spec), or job.spec.region without one.
+  std::string Location(const api::MLSpaceJob& job) const;
   void StartNewGeneration(Step& st, const api::MLSpaceJob& job);
   void StartNewRun(Step& st);
   void SetPhase(Step& st, api::Phase phase);

@@ -28,7 +28,8 @@ std::set<std::string> RegionTracker::RegionsInUse(
     desired_regions_.clear();
     if (desired) {
       for (const auto& [k, v] : desired->objects) {
-        if (v->job && !v->job->spec.region.empty()) desired_regions_.insert(v->job->spec.region);
+        if (!v->job || v->job->spec.region.empty()) continue;
+        desired_regions_.insert(locate_ ? locate_(v->job->spec) : v->job->spec.region);
       }
     }
     desired_regions_of_ = desired;

@@ -8,6 +8,7 @@
 // Owned by the ObservedCache, so the poller side keeps it and
 // JobReconciler::Reconcile only reconciles.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,14 @@ class RegionTracker {
   // while the same state is passed.
   std::set<std::string> RegionsInUse(const std::shared_ptr<const DesiredState>& desired);
 
+  // How a desired job's location is found (ReconcilerOptions::locate);
+  // empty = spec.region. Set before the first RegionsInUse.
+  void SetLocator(std::function<std::string(const api::JobSpec&)> locate) {
+    std::lock_guard lock(mu_);
+    locate_ = std::move(locate);
+    desired_regions_of_.reset();
+  }
+
  private:
   std::mutex mu_;
   std::map<ObjectKey, std::string> active_regions_;  // objects with a run in flight
@@ -44,6 +53,7 @@ class RegionTracker {
   std::set<std::string> primed_intent_regions_;
   std::weak_ptr<const DesiredState> desired_regions_of_;
   std::set<std::string> desired_regions_;
+  std::function<std::string(const api::JobSpec&)> locate_;
 };
 
 }  // namespace mlspace::reconciler

@@ -79,6 +79,34 @@ class CheckConfigTest(unittest.TestCase):
         env = dict(CLEAN_ENV, MLSPACE_CLIENT_SECRET="s3cr3t-value")
         self.assertEqual(run(*args, env=env).returncode, 0)
 
+    def test_backends_file_is_validated_with_file_and_line(self):
+        # docs/backends.md: --backends replaces the gateway flags; every
+        # problem of the file is one "file:line: field: message" line.
+        manifests = git_work_tree(self.root)
+        state = os.path.join(self.root, "state")
+        good = os.path.join(self.root, "backends.yaml")
+        write(good, "default: lab\nbackends:\n  - name: lab\n    type: local\n"
+                    "    stateDir: %s\n  - name: emu\n    type: mlspace\n"
+                    "    url: http://127.0.0.1:9\n    regions: [SR006]\n"
+                    % os.path.join(self.root, "lab"))
+        r = run("--manifests", manifests, "--state-dir", state, "--backends", good)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "lab")), "nothing created")
+        bad = os.path.join(self.root, "bad.yaml")
+        write(bad, "backends:\n  - name: lab\n    type: lsf\n  - name: emu\n    type: mlspace\n"
+                   "    url: ftp://x\n    colour: red\n")
+        r = run("--manifests", manifests, "--state-dir", state, "--backends", bad,
+                "--gateway-url", "https://api.ai.cloud.ru")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr.splitlines(), [
+            "mlspace-controller: --gateway-url: not with --backends (name it there)",
+            "mlspace-controller: %s:3: backends[lab].type: unknown type \"lsf\" (one of local, mlspace, slurm)" % bad,
+            "mlspace-controller: %s:7: backends[emu].colour: unknown field for type mlspace (known: "
+            "burst, default, insecure, instanceTypes, maxWorkers, name, rate, regions, secretsDir, "
+            "type, url)" % bad,
+            "mlspace-controller: %s:6: backends[emu].url: expected an http:// or https:// URL" % bad,
+        ])
+
     def test_every_problem_is_reported_one_line_each(self):
         a_file = os.path.join(self.root, "a-file")
         write(a_file, "x")

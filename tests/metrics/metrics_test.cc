@@ -77,6 +77,7 @@ void ExerciseEverything(Metrics& m) {
   m.IncGatewayRequest("jobs_list", "429");
   m.IncGatewayThrottled();
   m.IncApiWrite("patch", 409);
+  m.IncBackendRequest("lab", "submit", "ok");
   m.SetObjectInfo("team-a", "bert", "SR006", "lm-mpi-job-1");
   m.SetObjectPhase("team-a", "bert", "Running");
   m.IncSubmission("success");
