@@ -297,7 +297,7 @@ ApiHandler::ApiHandler(store::StateStore& store, const Clock& clock, ControllerH
     : store_(store), clock_(clock), hooks_(std::move(hooks)), options_(std::move(options)) {
   if (options_.writer) {
     writes_ = std::make_shared<WriteApi>(store_, clock_, options_.writer, options_.changes,
-                                         options_.on_write);
+                                         options_.on_write, options_.job_check);
   }
 }
 

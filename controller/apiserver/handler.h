@@ -90,6 +90,10 @@ struct HandlerOptions {
   // Where writes (create, update, patch, apply, delete) go. Null: the API
   // is read-only and writes are 405 (--api-write=off).
   std::shared_ptr<api::ManifestWriter> writer = nullptr;
+  // The controller's checks beyond the CRD (the configured backends: known
+  // backend, mapped region and instance type), so a write is refused exactly
+  // as the same manifest committed by hand would be Invalid. May be empty.
+  std::function<Status(const api::JobSpec&)> job_check = nullptr;
   // Called once per write request with its verb and answer code (the
   // mlspace_api_writes_total metric). May be empty.
   std::function<void(std::string_view verb, int code)> on_write = nullptr;

@@ -271,12 +271,13 @@ struct WriteApi::Params {
 
 WriteApi::WriteApi(store::StateStore& store, const Clock& clock,
                    std::shared_ptr<api::ManifestWriter> writer, const ChangeLog* changes,
-                   WriteObserver observer)
+                   WriteObserver observer, JobCheck check)
     : store_(store),
       clock_(clock),
       writer_(std::move(writer)),
       changes_(changes),
-      observer_(std::move(observer)) {}
+      observer_(std::move(observer)),
+      check_(std::move(check)) {}
 
 Result<std::optional<store::ObjectRecord>> WriteApi::Current(const ObjectKey& key) const {
   if (changes_) {
@@ -662,6 +663,10 @@ ApiResponse WriteApi::Commit(const Params& p, json doc, api::WriteOp op,
     return Invalid(name.empty() ? MetaString(doc, "name") : name, causes);
   }
   const api::MLSpaceJob& job = *parsed.job;
+  if (check_) {
+    if (Status s = check_(job.spec); !s.ok())
+      return Invalid(job.key().name, {ParseCause(s.message())});
+  }
   if (job.key() != p.key) {
     return Fail(400, "BadRequest",
                 "the object's namespace/name " + job.key().ToString() +

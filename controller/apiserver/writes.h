@@ -30,6 +30,8 @@ inline constexpr size_t kMaxWriteBodyBytes = 3 << 20;
 // "patch", "apply", "delete", "deletecollection") and the HTTP code of the
 // answer (metrics: mlspace_api_writes_total{verb,code}). May be empty.
 using WriteObserver = std::function<void(std::string_view verb, int code)>;
+// HandlerOptions::job_check: "spec.field: message" on refusal.
+using JobCheck = std::function<Status(const api::JobSpec&)>;
 
 class WriteApi {
  public:
@@ -37,7 +39,7 @@ class WriteApi {
   // `store`, `clock` and `changes` must outlive this object.
   WriteApi(store::StateStore& store, const Clock& clock,
            std::shared_ptr<api::ManifestWriter> writer, const ChangeLog* changes,
-           WriteObserver observer);
+           WriteObserver observer, JobCheck check = nullptr);
 
   // A write on R (`name` empty: POST or DELETE of the collection) or on
   // R/{name}[/{subresource}] in namespace `ns`, by `user` ("" = anonymous).
@@ -66,6 +68,7 @@ class WriteApi {
   std::shared_ptr<api::ManifestWriter> writer_;
   const ChangeLog* changes_;
   WriteObserver observer_;
+  JobCheck check_;
   mutable std::mutex mu_;
 };
 

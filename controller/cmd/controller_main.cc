@@ -816,6 +816,7 @@ int Run(int argc, char** argv) {
         apiserver::HandlerOptions ho{
             "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log};
         ho.writer = writer;  // --api-write; null = read-only
+        ho.job_check = copts.check_job;  // refused as a committed manifest would be
         ho.on_write = [&metrics](std::string_view verb, int code) {
           metrics.IncApiWrite(verb, code);
         };

@@ -119,6 +119,15 @@ class WritesTest : public ::testing::Test {
                           std::lock_guard<std::mutex> lock(observed_mu_);
                           observed_.emplace_back(std::string(verb), code);
                         };
+                        // As the backends' catalog does: region "mars-1" is
+                        // mapped by no backend.
+                        o.job_check = [](const api::JobSpec& spec) {
+                          if (spec.region == "mars-1") {
+                            return InvalidArgumentError(
+                                "spec.region: backend default does not map region \"mars-1\"");
+                          }
+                          return OkStatus();
+                        };
                         return o;
                       }()};
 };
@@ -166,9 +175,24 @@ TEST_F(WritesTest, InvalidObjectIs422WithFieldCausesAndNothingWritten) {
   EXPECT_EQ(s["details"]["name"], "bad-2");
   std::set<std::string> fields;
   for (const auto& c : s["details"]["causes"]) fields.insert(c["field"].get<std::string>());
-  EXPECT_EQ(fields, (std::set<std::string>{"spec.region", "spec.workers"}));
+  // The region is not the CRD's to check (a backend maps it: job_check).
+  EXPECT_EQ(fields, (std::set<std::string>{"spec.workers"}));
   EXPECT_NE(s["message"].get<std::string>().find("MLSpaceJob.mlspace.io \"bad-2\" is invalid"),
             std::string::npos);
+  EXPECT_TRUE(writer_->writes().empty());
+}
+
+// A manifest the controller's own checks (the backends) would mark Invalid
+// is refused at the API with the same field, and nothing is written.
+TEST_F(WritesTest, ControllerJobCheckRefusesWhatACommittedManifestWouldNotRun) {
+  json job = NewJob("bad-3");
+  job["spec"]["region"] = "mars-1";
+  auto r = Do("POST", kR, job.dump());
+  ASSERT_EQ(r.status, 422) << r.body;
+  auto s = json::parse(r.body);
+  ASSERT_EQ(s["details"]["causes"].size(), 1u) << r.body;
+  EXPECT_EQ(s["details"]["causes"][0]["field"], "spec.region");
+  EXPECT_NE(s["message"].get<std::string>().find("does not map region"), std::string::npos);
   EXPECT_TRUE(writer_->writes().empty());
 }
 
