@@ -656,6 +656,9 @@ Result<ManifestWriteResult> GitManifestWriter::Write(const ManifestWriteRequest&
                                   {"error", r.status().message()}});
   }
   if (options_.on_result) options_.on_result(label);
+  if (r.ok() && !r->commit.empty() && req.op == api::WriteOp::kDelete && options_.on_removed) {
+    options_.on_removed(req.key, r->commit);
+  }
   if (r.ok() && !r->commit.empty() && options_.on_commit) options_.on_commit();
   return r;
 }

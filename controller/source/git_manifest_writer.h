@@ -68,6 +68,10 @@ class GitManifestWriter final : public api::ManifestWriter {
     // Called after each successful write, outside the writer's locks: the
     // controller syncs the new revision at once. May be empty.
     std::function<void()> on_commit;
+    // Called after each successful kDelete, before on_commit, with the key
+    // and the commit that removed it: the controller exempts that removal
+    // from its prune guards. May be empty.
+    std::function<void(const ObjectKey& key, const std::string& commit)> on_removed;
     // Called once per Write with a bounded result label ("committed",
     // "pushed", "refused", "conflict", "error"); for a metric. May be empty.
     std::function<void(std::string_view result)> on_result;
