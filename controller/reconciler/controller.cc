@@ -344,9 +344,10 @@ Status Controller::SyncOnce() {
   }
   for (const auto& w : built->warnings) LogDebug(w, {{"revision", snap->revision}});
   std::shared_ptr<const DesiredState> next = built->state;
-  // Re-created since its API delete: removing it again is judged afresh.
+  // Declared by a revision read after its API delete was noted: re-created
+  // (or the delete never landed), so removing it again is judged afresh.
   if (api_removals_.size() > 0) {
-    for (const auto& k : built->changed) {
+    for (const auto& k : api_removals_.Keys()) {
       if (next->Find(k)) api_removals_.ForgetIfNotedBy(k, api_seq);
     }
   }

@@ -920,6 +920,10 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
       }
     }
 
+    // Before the source can read the commit: the controller's prune guards
+    // must know this removal is the API's when its sync sees it.
+    if (req.op == WriteOp::kDelete && options_.on_removed) options_.on_removed(req.key, commit_hex);
+
     // Move the branch (or the served revision) to the new commit.
     if (local) {
       git_reference* moved = nullptr;
