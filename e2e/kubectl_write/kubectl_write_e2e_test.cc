@@ -63,7 +63,8 @@ struct Run3 {
 
 class KubectlWriteE2eTest : public ::testing::Test {
  protected:
-  void Begin(const std::map<std::string, std::string>& files, std::vector<std::string> extra = {}) {
+  void Begin(const std::map<std::string, std::string>& files, std::vector<std::string> extra = {},
+             bool remote = false) {
     ASSERT_TRUE(std::filesystem::exists(Kubectl()))
         << "no kubectl at " << Kubectl() << " (scripts/tools.sh; set MLSPACE_KUBECTL)";
     emulator_ = std::make_unique<Emulator>(
@@ -71,17 +72,26 @@ class KubectlWriteE2eTest : public ::testing::Test {
     ASSERT_GT(emulator_->port(), 0) << ReadFile(tmp_ / "emulator.log");
     for (const auto& [path, text] : files) repo_.Write(path, text);
     repo_.Commit("init");
-    std::vector<std::string> args = {"--api-write",
-                                     "commit",
-                                     "--poll-interval",
-                                     "200ms",
-                                     "--source-poll-interval",
-                                     "500ms",
-                                     "--resync-interval",
-                                     "5s"};
+    std::string manifests = repo_.path();
+    remote_ = remote;
+    if (remote) {
+      // repo_ becomes "elsewhere": a clone pushing to the bare remote the
+      // controller follows and pushes to.
+      ASSERT_EQ(Sh("git init -q --bare -b main " + Q(Bare()) + " && git -C " + Q(repo_.path()) +
+                   " remote add origin " + Q(Bare()) + " && git -C " + Q(repo_.path()) +
+                   " push -q origin main"),
+                0);
+      manifests.clear();
+      extra.insert(extra.end(), {"--git-url", "file://" + Bare(), "--git-ref", "main",
+                                 "--git-interval", "500ms", "--api-write", "push"});
+    } else {
+      extra.insert(extra.end(), {"--api-write", "commit"});
+    }
+    std::vector<std::string> args = {
+        "--poll-interval", "200ms", "--source-poll-interval", "500ms", "--resync-interval", "5s"};
     args.insert(args.end(), extra.begin(), extra.end());
     controller_ =
-        std::make_unique<ControllerProcess>(tmp_, repo_.path(), tmp_ / "state", *emulator_, args);
+        std::make_unique<ControllerProcess>(tmp_, manifests, tmp_ / "state", *emulator_, args);
     ASSERT_TRUE(controller_->WaitReady()) << ReadFile(tmp_ / "controller.log");
     WriteFile(tmp_ / "kubeconfig",
               "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: "
@@ -113,20 +123,24 @@ class KubectlWriteE2eTest : public ::testing::Test {
     EXPECT_EQ(r.err, "") << "kubectl " << args;
     return r.out;
   }
+  std::string Bare() { return tmp_ / "remote.git"; }
+  // The repository the controller commits to: the work tree, or the bare
+  // remote in push mode.
+  std::string Target() { return remote_ ? Bare() : repo_.path(); }
   int Commits() {
     std::string out;
-    Sh("git -C " + Q(repo_.path()) + " rev-list --count HEAD", &out);
+    Sh("git -C " + Q(Target()) + " rev-list --count HEAD", &out);
     return std::atoi(out.c_str());
   }
   std::string LastSubject() {
     std::string out;
-    Sh("git -C " + Q(repo_.path()) + " log -1 --format=%s", &out);
+    Sh("git -C " + Q(Target()) + " log -1 --format=%s", &out);
     return out;
   }
   // The committed bytes of a file ("" when absent at HEAD).
   std::string AtHead(const std::string& rel) {
     std::string out;
-    if (Sh("git -C " + Q(repo_.path()) + " show HEAD:" + Q(rel) + " 2>/dev/null", &out) != 0) {
+    if (Sh("git -C " + Q(Target()) + " show HEAD:" + Q(rel) + " 2>/dev/null", &out) != 0) {
       return "";
     }
     return out;
@@ -184,6 +198,7 @@ class KubectlWriteE2eTest : public ::testing::Test {
 
   TempDir tmp_;
   GitRepo repo_{tmp_ / "repo"};
+  bool remote_ = false;
   std::unique_ptr<Emulator> emulator_;
   std::unique_ptr<ControllerProcess> controller_;
 };
@@ -403,6 +418,65 @@ TEST_F(KubectlWriteE2eTest, DeletingTheLastManifestCancelsItsJob) {
       20s))
       << controller_->Object("x").dump();
   EXPECT_EQ(EmulatorStatus(x_job), "Running");
+}
+
+// --api-write=push against a bare repository over file://, with pushes from
+// elsewhere in between: a write that rebases cleanly lands on top of them,
+// one that conflicts is refused (409) and nothing is lost either way.
+TEST_F(KubectlWriteE2eTest, PushModeRebasesOverAConcurrentPushOrRefusesNothingLost) {
+  ASSERT_NO_FATAL_FAILURE(Begin({{"jobs/keep.yaml", JobManifest("keep")}}, {}, true));
+  int n = Commits();
+  WriteFile(tmp_ / "in/a.yaml", Job("a"));
+  EXPECT_EQ(Ok("apply -f " + In("a.yaml")), "mlspacejob.mlspace.io/a created\n");
+  ExpectCommit(++n, "create", "a");
+  std::string a_job = WaitRunning("a");
+
+  // Elsewhere: a new manifest pushed while the controller's clone is behind.
+  ASSERT_EQ(Sh("git -C " + Q(repo_.path()) + " pull -q --rebase origin main"), 0);
+  repo_.Write("jobs/other.yaml", JobManifest("other"));
+  repo_.Commit("other by hand");
+  ASSERT_EQ(Sh("git -C " + Q(repo_.path()) + " push -q origin main"), 0);
+  ++n;
+  // The API write is rebased onto it and pushed: both survive.
+  EXPECT_EQ(Ok("label msj a team=ml"), "mlspacejob.mlspace.io/a labeled\n");
+  ExpectCommit(++n, "patch", "a");
+  EXPECT_NE(AtHead("jobs/other.yaml"), "") << "the concurrent push is kept";
+  EXPECT_NE(AtHead("default/a.yaml").find("team: ml"), std::string::npos);
+  WaitRunning("other");
+  EXPECT_EQ(RemoteJob("a"), a_job) << "a label does not resubmit";
+
+  // Elsewhere: the same document changed and pushed. The API's next write
+  // to it is either refused (409: its base was behind and the document
+  // differs at the new head) or, when the controller had fetched already,
+  // made on top of it; the other change survives both ways.
+  ASSERT_EQ(Sh("git -C " + Q(repo_.path()) + " pull -q --rebase origin main"), 0);
+  std::string theirs = ReadFile(repo_.path() + "/default/a.yaml");
+  ASSERT_NE(theirs.find("py3.11:1"), std::string::npos) << theirs;
+  theirs.replace(theirs.find("py3.11:1"), 8, "py3.11:theirs");
+  repo_.Write("default/a.yaml", theirs);
+  repo_.Commit("image by hand");
+  ASSERT_EQ(Sh("git -C " + Q(repo_.path()) + " push -q origin main"), 0);
+  ++n;
+  Run3 r = K("annotate msj a note=mine");
+  std::string at_remote = AtHead("default/a.yaml");
+  EXPECT_NE(at_remote.find("py3.11:theirs"), std::string::npos)
+      << "the concurrent push is never overwritten:\n"
+      << at_remote;
+  if (r.rc == 0) {
+    ExpectCommit(++n, "patch", "a");
+    EXPECT_NE(at_remote.find("note: mine"), std::string::npos) << at_remote;
+  } else {
+    EXPECT_NE(r.err.find("Conflict"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(Commits(), n);
+  }
+
+  // A delete in push mode: pushed, and the controller cancels the job.
+  std::string job_now = RemoteJob("a");
+  EXPECT_EQ(Ok("delete msj a"), "mlspacejob.mlspace.io \"a\" deleted\n");
+  EXPECT_EQ(AtHead("default/a.yaml"), "");
+  EXPECT_EQ(LastSubject().rfind("delete default/a by anonymous", 0), 0u) << LastSubject();
+  EXPECT_TRUE(WaitStopped(job_now)) << EmulatorStatus(job_now);
+  EXPECT_NE(AtHead("jobs/other.yaml"), "");
 }
 
 }  // namespace
