@@ -76,14 +76,15 @@ class KubectlWriteE2eTest : public ::testing::Test {
     remote_ = remote;
     if (remote) {
       // repo_ becomes "elsewhere": a clone pushing to the bare remote the
-      // controller follows and pushes to.
+      // controller follows and pushes to. No periodic fetch: the controller
+      // learns of foreign pushes only when its own push is rejected.
       ASSERT_EQ(Sh("git init -q --bare -b main " + Q(Bare()) + " && git -C " + Q(repo_.path()) +
                    " remote add origin " + Q(Bare()) + " && git -C " + Q(repo_.path()) +
                    " push -q origin main"),
                 0);
       manifests.clear();
       extra.insert(extra.end(), {"--git-url", "file://" + Bare(), "--git-ref", "main",
-                                 "--git-interval", "500ms", "--api-write", "push"});
+                                 "--git-interval", "1h", "--api-write", "push"});
     } else {
       extra.insert(extra.end(), {"--api-write", "commit"});
     }
@@ -441,6 +442,8 @@ TEST_F(KubectlWriteE2eTest, PushModeRebasesOverAConcurrentPushOrRefusesNothingLo
   EXPECT_EQ(Ok("label msj a team=ml"), "mlspacejob.mlspace.io/a labeled\n");
   ExpectCommit(++n, "patch", "a");
   EXPECT_NE(AtHead("jobs/other.yaml"), "") << "the concurrent push is kept";
+  EXPECT_NE(ReadFile(controller_->process().log_path()).find("push rejected, rebasing"),
+            std::string::npos);
   EXPECT_NE(AtHead("default/a.yaml").find("team: ml"), std::string::npos);
   WaitRunning("other");
   EXPECT_EQ(RemoteJob("a"), a_job) << "a label does not resubmit";
