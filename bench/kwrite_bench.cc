@@ -97,6 +97,7 @@ int main() {
   repo.Commit("10,000 manifests");
   ControllerProcess ctl(tmp, repo.path(), tmp / "state", emu,
                         {"--api-write", "commit", "--workers", "4", "--poll-interval", "10s",
+                         "--gateway-rate", "1000", "--gateway-burst", "1000",
                          "--source-poll-interval", "5s", "--prune-max-fraction", "1"});
   if (!ctl.WaitReady(seconds(120))) {
     std::fprintf(stderr, "controller not ready:\n%s\n", ReadFile(tmp / "controller.log").c_str());
