@@ -575,6 +575,9 @@ int Run(int argc, char** argv) {
 
   // API writes become commits (issue 13); null keeps the API read-only.
   std::shared_ptr<source::GitManifestWriter> writer;
+  // The controller (set once constructed): told of the writer's deletes so
+  // its prune guards accept them (deleting the last manifest cancels).
+  auto removal_sink = std::make_shared<std::atomic<reconciler::Controller*>>(nullptr);
   if (*api_write != source::ApiWriteMode::kOff) {
     auto& commits = prometheus::BuildCounter()
                         .Name("mlspace_api_git_commits_total")
@@ -598,6 +601,9 @@ int Run(int argc, char** argv) {
     // The controller syncs the new commit at once: the local source reads
     // HEAD, the remote one the fetched ref the writer moved after its push.
     wo.on_commit = [src = source.get()] { src->Wake(); };
+    wo.on_removed = [removal_sink](const ObjectKey& key, const std::string& commit) {
+      if (reconciler::Controller* c = removal_sink->load()) c->NoteApiRemoval(key, commit);
+    };
     wo.on_result = [&commits](std::string_view r) {
       commits.Add({{"result", std::string(r)}}).Increment();
     };
@@ -751,6 +757,7 @@ int Run(int argc, char** argv) {
   }
   deps.gateway_health_observer = &bridge;
   auto controller = std::make_unique<reconciler::Controller>(std::move(deps), copts);
+  removal_sink->store(controller.get());
 
   metrics.RegisterController(reconciler::Controller::kName, cfg.workers);
   metrics.RegisterWorkqueue(reconciler::Controller::kName);
@@ -889,6 +896,7 @@ int Run(int argc, char** argv) {
   if (api_server) api_server->Stop();
   bool clean = controller->Stop();
   bridge.StopGauges();
+  removal_sink->store(nullptr);
   controller.reset();
   LogInfo(clean ? "stopped" : "stopped; some reconciles did not finish within the grace period");
   return 0;

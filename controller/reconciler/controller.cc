@@ -92,6 +92,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   rd.store = store_.get();
   rd.gateway = gateway_.get();
   rd.health = health_.get();
+  rd.api_removals = &api_removals_;
   rd.clock = deps_.clock;
   rd.desired = &desired_;
   rd.observed = &observed_;
@@ -315,6 +316,8 @@ Status Controller::SyncOnce() {
     }
     last_fetch_ = r;
   }
+  // API removals noted so far were committed before this read.
+  const uint64_t api_seq = api_removals_.sequence();
   auto snap = deps_.source->Read();
   if (!snap.ok()) return fail(snap.status());
   if (prev && prev->source_ok && prev->revision == snap->revision) {
@@ -331,7 +334,8 @@ Status Controller::SyncOnce() {
   for (const auto& f : snap->files) files.push_back({f.path, f.blob_id});
   auto built = builder_.Build(
       snap->revision, files,
-      [this](const std::string& blob) { return deps_.source->ReadBlob(blob); }, live_.Orphans());
+      [this](const std::string& blob) { return deps_.source->ReadBlob(blob); }, live_.Orphans(),
+      api_removals_.Keys());
   if (!built.ok()) return fail(built.status());
   // Every broken file once (when its blob is first parsed), with
   // file:line:col; documents of other kinds only at debug.
@@ -340,6 +344,13 @@ Status Controller::SyncOnce() {
   }
   for (const auto& w : built->warnings) LogDebug(w, {{"revision", snap->revision}});
   std::shared_ptr<const DesiredState> next = built->state;
+  // Declared by a revision read after its API delete was noted: re-created
+  // (or the delete never landed), so removing it again is judged afresh.
+  if (api_removals_.size() > 0) {
+    for (const auto& k : api_removals_.Keys()) {
+      if (next->Find(k)) api_removals_.ForgetIfNotedBy(k, api_seq);
+    }
+  }
   if (!next->prune.allowed) {
     LogWarn(next->prune.message, {{"revision", snap->revision}});
   }
@@ -372,6 +383,13 @@ Status Controller::SyncOnce() {
   }
   for (const auto& k : built->gone) Enqueue(k);
   return OkStatus();
+}
+
+void Controller::NoteApiRemoval(const ObjectKey& key, const std::string& commit) {
+  api_removals_.Add(key, commit);
+  // A sync may have read the commit before this note and refused the
+  // removal: reconcile the key again, now exempt.
+  Enqueue(key);
 }
 
 void Controller::PublishSourceStatus(api::SourceStatus next, bool fetch_failed) {

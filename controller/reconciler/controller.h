@@ -126,6 +126,11 @@ class Controller {
   // POST /reconcile: sync the source and poll the gateway now.
   void TriggerReconcile();
 
+  // The API write-back removed `key`'s manifest in `commit` (kubectl
+  // delete): an intentional removal, exempt from the prune guards (see
+  // ApiRemovals). Call after the commit exists. Any thread.
+  void NoteApiRemoval(const ObjectKey& key, const std::string& commit);
+
   // /readyz: the store was read and the source synced at least once.
   bool Ready(std::string* why = nullptr) const;
 
@@ -174,6 +179,7 @@ class Controller {
   api::SourceStatusHolder source_status_;
   ObservedCache observed_;
   LiveRecords live_;
+  ApiRemovals api_removals_;
   store::StoreIdentity identity_;  // set once by Start
   // deps_.store, reporting writes and lists to live_; what the reconciler uses.
   std::unique_ptr<RecordingStore> store_;

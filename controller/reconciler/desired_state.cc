@@ -316,9 +316,42 @@ DesiredObjectPtr DesiredStateBuilder::Compute(
   return d;
 }
 
+void ApiRemovals::Add(const ObjectKey& key, const std::string& commit) {
+  std::lock_guard lock(mu_);
+  entries_[key] = Entry{commit, ++next_};
+}
+
+bool ApiRemovals::Contains(const ObjectKey& key) const {
+  std::lock_guard lock(mu_);
+  return entries_.count(key) > 0;
+}
+
+uint64_t ApiRemovals::sequence() const {
+  std::lock_guard lock(mu_);
+  return next_;
+}
+
+std::set<ObjectKey> ApiRemovals::Keys() const {
+  std::lock_guard lock(mu_);
+  std::set<ObjectKey> keys;
+  for (const auto& [k, e] : entries_) keys.insert(k);
+  return keys;
+}
+
+void ApiRemovals::ForgetIfNotedBy(const ObjectKey& key, uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end() && it->second.sequence <= sequence) entries_.erase(it);
+}
+
+size_t ApiRemovals::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
 Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
     const std::string& revision, const std::vector<FileRef>& files, const Reader& reader,
-    const std::map<ObjectKey, std::string>& orphans) {
+    const std::map<ObjectKey, std::string>& orphans, const std::set<ObjectKey>& api_removed) {
   // 1. Which paths changed: a merge of the sorted listing with files_.
   std::vector<const FileRef*> sorted;
   sorted.reserve(files.size());
@@ -389,6 +422,7 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
     if (!last_ || !last_->Find(k)) ++previous;
   }
   size_t removed = 0;
+  size_t by_api = 0;
   for (const auto& k : touched) {
     auto occ = occurrences_.find(k);
     bool duplicate = occ != occurrences_.end() && occ->second.size() > 1;
@@ -406,6 +440,7 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
       if (before || orphans.count(k)) {
         out.gone.push_back(k);
         ++removed;
+        if (api_removed.count(k)) ++by_api;
       }
       if (before) {
         next->objects.erase(k);
@@ -429,7 +464,12 @@ Result<DesiredStateBuilder::Output> DesiredStateBuilder::Build(
   }
   next->previous_count = previous;
   next->removed_count = removed;
-  next->prune = ComputePruneVerdict(true, next->objects.size(), previous, removed, max_fraction_);
+  next->api_removed_count = by_api;
+  // The controller's own API deletes are intentional: judged without them,
+  // deleting the last manifest through the API is not an EmptyRevision,
+  // while removals by other commits in the same revision still are.
+  next->prune = ComputePruneVerdict(true, next->objects.size(), previous - by_api, removed - by_api,
+                                    max_fraction_);
   Summarize(*next);
   out.keys_recomputed = touched.size();
   out.files_parsed = parsed;

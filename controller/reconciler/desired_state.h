@@ -71,6 +71,9 @@ struct DesiredState {
   // those this revision drops.
   size_t previous_count = 0;
   size_t removed_count = 0;
+  // Of removed_count, the keys the controller's own API deletes removed
+  // (ApiRemovals): left out of both counts the guards judge.
+  size_t api_removed_count = 0;
   PruneVerdict prune;
   // What the revision's files hold, for the source status and
   // gitops_manifests (see api::SourceStatus for what is counted how).
@@ -148,6 +151,40 @@ class LiveRecords {
   std::shared_ptr<const DesiredState> desired_;
 };
 
+// Keys whose manifest the controller itself removed through an API delete
+// (kubectl delete, deletecollection), each with the commit that removed it.
+// A user's explicit delete is intentional, so the prune guards exempt these
+// keys: they are left out of the guards' counts, and HandleMissing cancels
+// such a key even when the revision's verdict refuses (e.g. EmptyRevision
+// after deleting the last manifest). Removals by any other commit are judged
+// as before. An entry is forgotten once a revision read after it was noted
+// declares the key again. Thread-safe.
+class ApiRemovals {
+ public:
+  // Notes that `commit` (an API write) removed `key`'s document. Call after
+  // the commit exists.
+  void Add(const ObjectKey& key, const std::string& commit);
+  bool Contains(const ObjectKey& key) const;
+  // The current sequence number: entries noted up to it were committed
+  // before a source read that starts now.
+  uint64_t sequence() const;
+  // The keys noted so far (for a build's guard counts).
+  std::set<ObjectKey> Keys() const;
+  // Forgets `key` when it was noted at or before `sequence` (a read started
+  // after its commit declares it again: it was re-created).
+  void ForgetIfNotedBy(const ObjectKey& key, uint64_t sequence);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::string commit;
+    uint64_t sequence = 0;
+  };
+  mutable std::mutex mu_;
+  uint64_t next_ = 0;
+  std::map<ObjectKey, Entry> entries_;
+};
+
 // Builds each revision's DesiredState from the previous good one and the
 // files whose (path, blob id) changed: only those are read and parsed, and
 // only the keys they (or the objects they used to declare) touch are
@@ -195,8 +232,11 @@ class DesiredStateBuilder {
   // (LiveRecords::Orphans). A reader error fails the build and leaves the
   // builder as it was: a source that cannot be read never looks like
   // "manifests removed". On success the result becomes the new base.
+  // Removed keys in `api_removed` (ApiRemovals::Keys) are not counted by
+  // the prune guards.
   Result<Output> Build(const std::string& revision, const std::vector<FileRef>& files,
-                       const Reader& reader, const std::map<ObjectKey, std::string>& orphans);
+                       const Reader& reader, const std::map<ObjectKey, std::string>& orphans,
+                       const std::set<ObjectKey>& api_removed = {});
 
   // The last good state built (null before the first).
   std::shared_ptr<const DesiredState> last() const { return last_; }

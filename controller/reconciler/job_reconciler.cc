@@ -1055,6 +1055,14 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
     return After(until - st.now);
   }
   PruneVerdict v = desired.source_ok ? desired.prune : ComputePruneVerdict(false, 0, 0, 0, 1.0);
+  // An API delete is the user's explicit intent: the guards protect against
+  // commits from elsewhere, not against it (a readable source only).
+  if (!v.allowed && desired.source_ok && deps_.api_removals &&
+      deps_.api_removals->Contains(st.key)) {
+    LogInfo("prune guard skipped: the manifest was removed through the API",
+            {{"object", st.key.ToString()}, {"pruneReason", v.reason}});
+    v = PruneVerdict{};
+  }
   if (DebugOn()) {
     LogDebug("manifest missing", {{"object", st.key.ToString()},
                                   {"pruneAllowed", v.allowed ? "true" : "false"},

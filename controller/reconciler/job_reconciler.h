@@ -93,6 +93,9 @@ class JobReconciler {
     // ordinary per-object error). `gateway` should be the
     // HealthCheckedGateway over the same GatewayHealth.
     GatewayHealth* health = nullptr;
+    // Keys removed by the controller's own API deletes: cancelled even when
+    // the revision's prune verdict refuses (may be null: none exempt).
+    const ApiRemovals* api_removals = nullptr;
   };
 
   // Every pointer in `deps` (but observer) must be set and outlive this.

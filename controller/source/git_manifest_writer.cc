@@ -656,6 +656,9 @@ Result<ManifestWriteResult> GitManifestWriter::Write(const ManifestWriteRequest&
                                   {"error", r.status().message()}});
   }
   if (options_.on_result) options_.on_result(label);
+  if (r.ok() && !r->commit.empty() && req.op == api::WriteOp::kDelete && options_.on_removed) {
+    options_.on_removed(req.key, r->commit);
+  }
   if (r.ok() && !r->commit.empty() && options_.on_commit) options_.on_commit();
   return r;
 }
@@ -916,6 +919,10 @@ Result<ManifestWriteResult> GitManifestWriter::WriteLocked(const ManifestWriteRe
         continue;
       }
     }
+
+    // Before the source can read the commit: the controller's prune guards
+    // must know this removal is the API's when its sync sees it.
+    if (req.op == WriteOp::kDelete && options_.on_removed) options_.on_removed(req.key, commit_hex);
 
     // Move the branch (or the served revision) to the new commit.
     if (local) {

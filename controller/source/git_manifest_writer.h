@@ -68,6 +68,13 @@ class GitManifestWriter final : public api::ManifestWriter {
     // Called after each successful write, outside the writer's locks: the
     // controller syncs the new revision at once. May be empty.
     std::function<void()> on_commit;
+    // kDelete: called with the key and the commit that removes it just
+    // before the branch (or the served ref) moves to that commit — so a sync
+    // that reads it knows the removal is the API's — and once more after a
+    // successful write, before on_commit. The controller exempts that
+    // removal from its prune guards. Called under the write lock; must not
+    // call back into the writer. May be empty.
+    std::function<void(const ObjectKey& key, const std::string& commit)> on_removed;
     // Called once per Write with a bounded result label ("committed",
     // "pushed", "refused", "conflict", "error"); for a metric. May be empty.
     std::function<void(std::string_view result)> on_result;

@@ -163,6 +163,8 @@ class ControllerProcess {
                                      "127.0.0.1:0",
                                      "--ports-file",
                                      ports_file_};
+    // An empty `manifests`: the source comes from extra_args (--git-url).
+    if (manifests.empty()) argv.erase(argv.begin() + 1, argv.begin() + 3);
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     proc_ = std::make_unique<Process>(
         argv, dir / log_name,

@@ -232,6 +232,40 @@ TEST_F(GitManifestWriterTest, DeleteOfTheLastDocumentRemovesTheFile) {
   EXPECT_EQ(w->Find(Key("ns1", "only"), "").status().code(), StatusCode::kNotFound);
 }
 
+// The controller exempts API deletes from its prune guards: the writer
+// reports each delete's key and commit, before the sync is woken, and only
+// for deletes that committed.
+TEST_F(GitManifestWriterTest, DeleteReportsTheRemovedKeyAndCommitBeforeWakingTheSync) {
+  WriteFile(dir_ / "jobs.yaml", Job("a") + "---\n" + Job("b"));
+  CommitAll(repo_, "init");
+  std::vector<std::pair<std::string, std::string>> removed;
+  int syncs_at_report = -1;
+  GitManifestWriter::Options o;
+  o.manifests_dir = dir_.string();
+  o.on_removed = [&](const ObjectKey& key, const std::string& commit) {
+    removed.emplace_back(key.ToString(), commit);
+    syncs_at_report = syncs_.load();
+  };
+  auto w = Open(std::move(o));
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w->Write(Req(WriteOp::kUpdate, Key("default", "a"), Job("a", "", "z"))).ok());
+  EXPECT_TRUE(removed.empty()) << "an update removes nothing";
+  const int syncs_before = syncs_.load();
+  auto r = w->Write(Req(WriteOp::kDelete, Key("default", "b")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Once before the branch moves, once after the write succeeded.
+  ASSERT_EQ(removed.size(), 2u);
+  for (const auto& [key, commit] : removed) {
+    EXPECT_EQ(key, "default/b");
+    EXPECT_EQ(commit, Head());
+    EXPECT_EQ(commit, r->commit);
+  }
+  EXPECT_EQ(syncs_at_report, syncs_before) << "reported before the sync is woken";
+  EXPECT_EQ(w->Write(Req(WriteOp::kDelete, Key("default", "b"))).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(removed.size(), 2u) << "a refused delete reports nothing";
+}
+
 TEST_F(GitManifestWriterTest, CreateWritesNamespaceSlashNameAndAppendsToAnExistingFile) {
   WriteFile(dir_ / "a.yaml", Job("a"));
   WriteFile(dir_ / "team/two.yaml", "# existing\n" + Job("other", "team"));
