@@ -29,8 +29,8 @@ class CliWriteE2eTest : public ::testing::Test {
     emulator_ = std::make_unique<Emulator>(
         tmp_, std::vector<std::string>{"--pending-duration", "200ms", "--run-duration", "10m"});
     ASSERT_GT(emulator_->port(), 0) << ReadFile(tmp_ / "emulator.log");
-    // One job committed by hand: a revision without any manifest is refused
-    // by the controller's prune guard, whoever removed the last one.
+    // One job committed by hand, so the API's deletes below are not the
+    // last manifest (that case is kubectl_write_e2e_test's).
     repo_.Write("jobs/keep.yaml", JobManifest("keep"));
     repo_.Commit("init");
     controller_ = std::make_unique<ControllerProcess>(
