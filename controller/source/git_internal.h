@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "controller/core/result.h"
+#include "controller/source/git_credentials.h"
 #include "controller/source/manifest_source.h"
 
 namespace mlspace::source::internal {
@@ -40,6 +41,20 @@ using StatusListPtr =
     std::unique_ptr<git_status_list, GitDeleter<git_status_list, git_status_list_free>>;
 
 std::string OidHex(const git_oid& oid);
+
+// The payload of AcquireCredential: the configured credentials and the
+// kinds already offered to this remote (each is offered once, so a remote
+// that rejects them fails instead of looping).
+struct CredentialState {
+  const GitCredentials* creds;
+  unsigned tried = 0;
+};
+
+// A git_credential_acquire_cb for fetch and push; `payload` is a
+// CredentialState*. GIT_EAUTH with a readable error when nothing (more)
+// can be offered.
+int AcquireCredential(git_credential** out, const char* url, const char* username_from_url,
+                      unsigned int allowed, void* payload);
 
 // True for a file name the controller reads: *.yaml, *.yml, *.json, not a
 // dotfile.

@@ -23,6 +23,8 @@ using api::ManifestWriteRequest;
 using api::ManifestWriteResult;
 using api::StoredDocument;
 using api::WriteOp;
+using internal::AcquireCredential;
+using internal::CredentialState;
 using internal::GitError;
 using internal::OidHex;
 
@@ -139,42 +141,6 @@ std::string ManifestsTreeHex(git_tree* root, const std::string& subdir) {
   internal::TreeEntryPtr entry(raw);
   if (git_tree_entry_type(entry.get()) != GIT_OBJECT_TREE) return "";
   return OidHex(*git_tree_entry_id(entry.get()));
-}
-
-struct CredentialState {
-  const GitCredentials* creds;
-  unsigned tried = 0;
-};
-
-// As GitRemoteSource answers a fetch: each kind offered once.
-int AcquireCredential(git_credential** out, const char* /*url*/, const char* username_from_url,
-                      unsigned int allowed, void* payload) {
-  auto* state = static_cast<CredentialState*>(payload);
-  auto choice = SelectCredential(
-      *state->creds, allowed, username_from_url != nullptr ? username_from_url : "", state->tried);
-  if (!choice) {
-    git_error_set_str(GIT_ERROR_NET, state->tried != 0
-                                         ? "git remote rejected the configured credentials"
-                                         : "git remote requires credentials and none are "
-                                           "configured for this kind of URL");
-    return GIT_EAUTH;
-  }
-  switch (choice->kind) {
-    case CredentialChoice::Kind::kSshKey:
-      state->tried |= kCredSshKey;
-      return git_credential_ssh_key_new(
-          out, choice->username.c_str(),
-          choice->pubkey_path.empty() ? nullptr : choice->pubkey_path.c_str(),
-          choice->key_path.c_str(), choice->secret.empty() ? nullptr : choice->secret.c_str());
-    case CredentialChoice::Kind::kUsername:
-      state->tried |= kCredUsername;
-      return git_credential_username_new(out, choice->username.c_str());
-    case CredentialChoice::Kind::kUserPass:
-      state->tried |= kCredUserPass;
-      return git_credential_userpass_plaintext_new(out, choice->username.c_str(),
-                                                   choice->secret.c_str());
-  }
-  return GIT_PASSTHROUGH;
 }
 
 struct PushState {

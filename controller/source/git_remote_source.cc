@@ -10,45 +10,12 @@ namespace mlspace::source {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::AcquireCredential;
+using internal::CredentialState;
 using internal::GitError;
 
 constexpr char kFetchedRef[] = "refs/mlspace/fetched";
 constexpr char kRemoteName[] = "origin";
-
-struct CredentialState {
-  const GitCredentials* creds;
-  unsigned tried = 0;
-};
-
-int AcquireCredential(git_credential** out, const char* /*url*/, const char* username_from_url,
-                      unsigned int allowed, void* payload) {
-  auto* state = static_cast<CredentialState*>(payload);
-  auto choice = SelectCredential(
-      *state->creds, allowed, username_from_url != nullptr ? username_from_url : "", state->tried);
-  if (!choice) {
-    git_error_set_str(GIT_ERROR_NET, state->tried != 0
-                                         ? "git remote rejected the configured credentials"
-                                         : "git remote requires credentials and none are "
-                                           "configured for this kind of URL");
-    return GIT_EAUTH;
-  }
-  switch (choice->kind) {
-    case CredentialChoice::Kind::kSshKey:
-      state->tried |= kCredSshKey;
-      return git_credential_ssh_key_new(
-          out, choice->username.c_str(),
-          choice->pubkey_path.empty() ? nullptr : choice->pubkey_path.c_str(),
-          choice->key_path.c_str(), choice->secret.empty() ? nullptr : choice->secret.c_str());
-    case CredentialChoice::Kind::kUsername:
-      state->tried |= kCredUsername;
-      return git_credential_username_new(out, choice->username.c_str());
-    case CredentialChoice::Kind::kUserPass:
-      state->tried |= kCredUserPass;
-      return git_credential_userpass_plaintext_new(out, choice->username.c_str(),
-                                                   choice->secret.c_str());
-  }
-  return GIT_PASSTHROUGH;
-}
 
 // The remote ref that REF names, looked up in what the server advertises:
 // a full ref as is, else refs/heads/REF, then refs/tags/REF; "" is HEAD.
