@@ -471,16 +471,7 @@ ApiResponse WriteApi::Update(const ApiRequest& req, const Params& p) const {
     return Conflict(p.key.name, kStaleMessage);
   }
   json doc = std::move(*obj);
-  RestoreServerFields(*old, doc, false);
-  if (const json* mf = Meta(*old, "managedFields")) {
-    auto managed = ParseManagedFields(*mf);
-    if (managed.ok()) {
-      TrackUpdate(*managed, *old, doc,
-                  p.field_manager.empty() ? ManagerFromUserAgent(p.user_agent) : p.field_manager,
-                  api::kApiVersion, FormatRfc3339(clock_.Now()));
-      doc["metadata"]["managedFields"] = ManagedFieldsToJson(*managed);
-    }
-  }
+  TrackNonApplyWrite(p, *old, doc);
   return Commit(p, std::move(doc), api::WriteOp::kUpdate, *stored, 200);
 }
 
@@ -553,16 +544,7 @@ ApiResponse WriteApi::Patch(const ApiRequest& req, const Params& p) const {
       doc["metadata"]["managedFields"] = ManagedFieldsToJson(*managed);
     }
   } else {
-    RestoreServerFields(*old, doc, false);
-    if (old_mf) {
-      auto managed = ParseManagedFields(*old_mf);
-      if (managed.ok()) {
-        TrackUpdate(*managed, *old, doc,
-                    p.field_manager.empty() ? ManagerFromUserAgent(p.user_agent) : p.field_manager,
-                    api::kApiVersion, FormatRfc3339(clock_.Now()));
-        doc["metadata"]["managedFields"] = ManagedFieldsToJson(*managed);
-      }
-    }
+    TrackNonApplyWrite(p, *old, doc);
   }
   return Commit(p, std::move(doc), api::WriteOp::kUpdate, *stored, 200);
 }
@@ -622,6 +604,18 @@ ApiResponse WriteApi::Apply(const ApiRequest& req, const Params& p) const {
   doc["metadata"]["managedFields"] = ManagedFieldsToJson(out.managed);
   if (old) return Commit(p, std::move(doc), api::WriteOp::kUpdate, stored, 200);
   return Commit(p, std::move(doc), api::WriteOp::kCreate, std::nullopt, 201);
+}
+
+void WriteApi::TrackNonApplyWrite(const Params& p, const json& old, json& doc) const {
+  RestoreServerFields(old, doc, false);
+  const json* mf = Meta(old, "managedFields");
+  if (mf == nullptr) return;  // never server-side applied: nothing to track
+  auto managed = ParseManagedFields(*mf);
+  if (!managed.ok()) return;
+  TrackUpdate(*managed, old, doc,
+              p.field_manager.empty() ? ManagerFromUserAgent(p.user_agent) : p.field_manager,
+              api::kApiVersion, FormatRfc3339(clock_.Now()));
+  doc["metadata"]["managedFields"] = ManagedFieldsToJson(*managed);
 }
 
 ApiResponse WriteApi::Commit(const Params& p, json doc, api::WriteOp op,

@@ -59,6 +59,10 @@ class WriteApi {
   ApiResponse Delete(const ApiRequest& req, const Params& p) const;
   ApiResponse DeleteCollection(const ApiRequest& req, const Params& p) const;
   // Validates `doc` and writes it (unless dry run); the answer for kubectl.
+  // Update and patch (not apply): server fields restored from `old`, and
+  // the write recorded as an Update entry of managedFields when the object
+  // has them.
+  void TrackNonApplyWrite(const Params& p, const nlohmann::json& old, nlohmann::json& doc) const;
   ApiResponse Commit(const Params& p, nlohmann::json doc, api::WriteOp op,
                      const std::optional<api::StoredDocument>& stored, int ok_code) const;
   Result<std::optional<store::ObjectRecord>> Current(const ObjectKey& key) const;
