@@ -63,6 +63,7 @@ void FeedEveryFamily(Metrics& m) {
   m.ObserveRestRequest("GET", "127.0.0.1:9", "429", 0.01);
   m.IncGatewayRequest("jobs_create", "201");
   m.IncGatewayRequest("jobs_list", "429");
+  m.IncBackendRequest("default", "submit", "ok");
   m.IncGatewayThrottled();
   m.SetGatewayUp(true);
   m.IncGatewayAuthFailures();
