@@ -606,6 +606,19 @@ ApiResponse WriteApi::Apply(const ApiRequest& req, const Params& p) const {
   return Commit(p, std::move(doc), api::WriteOp::kCreate, std::nullopt, 201);
 }
 
+api::ManifestWriteRequest WriteApi::DeleteRequest(const Params& p, const ObjectKey& key,
+                                                  const api::StoredDocument& stored) {
+  api::ManifestWriteRequest w;
+  w.op = api::WriteOp::kDelete;
+  w.key = key;
+  w.verb = p.verb;
+  w.user = p.user;
+  w.path_hint = stored.path;
+  // Only the document the caller saw is removed, never a newer edit of it.
+  w.expected_yaml = stored.yaml;
+  return w;
+}
+
 void WriteApi::TrackNonApplyWrite(const Params& p, const json& old, json& doc) const {
   RestoreServerFields(old, doc, false);
   const json* mf = Meta(old, "managedFields");
@@ -750,14 +763,7 @@ ApiResponse WriteApi::Delete(const ApiRequest& req, const Params& p) const {
     return Conflict(p.key.name, kStaleMessage);
   }
   if (!q.dry_run) {
-    api::ManifestWriteRequest w;
-    w.op = api::WriteOp::kDelete;
-    w.key = p.key;
-    w.verb = p.verb;
-    w.user = p.user;
-    w.path_hint = stored->path;
-    w.expected_yaml = stored->yaml;
-    auto written = writer_->Write(w);
+    auto written = writer_->Write(DeleteRequest(p, p.key, *stored));
     if (!written.ok()) return WriterError(written.status(), p.key.name);
   }
   json details{{"name", p.key.name}, {"group", api::kGroup}, {"kind", api::kPlural}};
@@ -796,14 +802,7 @@ ApiResponse WriteApi::DeleteCollection(const ApiRequest& req, const Params& p) c
     if (!stored.ok() && stored.status().code() == StatusCode::kNotFound) continue;
     if (!stored.ok()) return WriterError(stored.status(), r.key.name);
     if (!p.dry_run) {
-      api::ManifestWriteRequest w;
-      w.op = api::WriteOp::kDelete;
-      w.key = r.key;
-      w.verb = p.verb;
-      w.user = p.user;
-      w.path_hint = stored->path;
-      w.expected_yaml = stored->yaml;
-      auto written = writer_->Write(w);
+      auto written = writer_->Write(DeleteRequest(p, r.key, *stored));
       if (!written.ok()) return WriterError(written.status(), r.key.name);
     }
     items.push_back(RecordToObject(r));

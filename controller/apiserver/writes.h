@@ -62,6 +62,9 @@ class WriteApi {
   // Update and patch (not apply): server fields restored from `old`, and
   // the write recorded as an Update entry of managedFields when the object
   // has them.
+  // The writer's request removing `stored`, the document of `key`.
+  static api::ManifestWriteRequest DeleteRequest(const Params& p, const ObjectKey& key,
+                                                 const api::StoredDocument& stored);
   void TrackNonApplyWrite(const Params& p, const nlohmann::json& old, nlohmann::json& doc) const;
   ApiResponse Commit(const Params& p, nlohmann::json doc, api::WriteOp op,
                      const std::optional<api::StoredDocument>& stored, int ok_code) const;
