@@ -235,18 +235,25 @@ std::optional<unsigned> ParseMode(std::string_view text) {
   return mode;
 }
 
+// The optional array of strings `key` of a document, appended to `out`;
+// errors name the key or the element ("args[2]").
+Status StringArrayFromDocument(const Json& doc, const std::string& key,
+                               std::vector<std::string>& out) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return OkStatus();
+  if (!it->is_array()) return TypeError("\"" + key + "\"", "an array of strings", *it);
+  out.reserve(out.size() + it->size());
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const Json& item = (*it)[i];
+    if (!item.is_string()) return TypeError(key + "[" + std::to_string(i) + "]", "a string", item);
+    out.push_back(item.get_ref<const std::string&>());
+  }
+  return OkStatus();
+}
+
 // The version 2 fields (env_from, files) of a document.
 Status V2FieldsFromDocument(const Json& doc, LaunchSpec& spec) {
-  if (auto from = doc.find("env_from"); from != doc.end() && !from->is_null()) {
-    if (!from->is_array()) return TypeError("\"env_from\"", "an array of strings", *from);
-    for (std::size_t i = 0; i < from->size(); ++i) {
-      const Json& name = (*from)[i];
-      if (!name.is_string()) {
-        return TypeError("env_from[" + std::to_string(i) + "]", "a string", name);
-      }
-      spec.env_from.push_back(name.get_ref<const std::string&>());
-    }
-  }
+  if (Status s = StringArrayFromDocument(doc, "env_from", spec.env_from); !s.ok()) return s;
   if (auto files = doc.find("files"); files != doc.end() && !files->is_null()) {
     if (!files->is_array()) return TypeError("\"files\"", "an array of objects", *files);
     for (std::size_t i = 0; i < files->size(); ++i) {
@@ -301,17 +308,7 @@ Result<LaunchSpec> SpecFromDocument(const Json& doc, int version) {
   if (!exe->is_string()) return TypeError("\"executable\"", "a string", *exe);
   spec.executable = exe->get_ref<const std::string&>();
 
-  if (auto args = doc.find("args"); args != doc.end() && !args->is_null()) {
-    if (!args->is_array()) return TypeError("\"args\"", "an array of strings", *args);
-    spec.args.reserve(args->size());
-    for (std::size_t i = 0; i < args->size(); ++i) {
-      const Json& arg = (*args)[i];
-      if (!arg.is_string()) {
-        return TypeError("args[" + std::to_string(i) + "]", "a string", arg);
-      }
-      spec.args.push_back(arg.get_ref<const std::string&>());
-    }
-  }
+  if (Status s = StringArrayFromDocument(doc, "args", spec.args); !s.ok()) return s;
   if (auto env = doc.find("env"); env != doc.end() && !env->is_null()) {
     if (!env->is_object()) return TypeError("\"env\"", "an object of strings", *env);
     spec.env.reserve(env->size());
