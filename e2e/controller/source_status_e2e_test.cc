@@ -53,10 +53,10 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
   std::string rev1 = repo.Commit("a");
   Emulator emulator(tmp, {"--pending-duration", "200ms", "--run-duration", "60s"});
   ASSERT_GT(emulator.port(), 0) << ReadFile(tmp / "emulator.log");
-  ControllerProcess controller(tmp, repo.path() + "/jobs", tmp / "state", emulator,
-                               {"--poll-interval", "200ms", "--source-poll-interval", "1s",
-                                "--workers", "2", "--shutdown-grace", "5s", "--log-level",
-                                "debug"});
+  ControllerProcess controller(
+      tmp, repo.path() + "/jobs", tmp / "state", emulator,
+      {"--poll-interval", "200ms", "--source-poll-interval", "1s", "--workers", "2",
+       "--shutdown-grace", "5s", "--log-level", "debug"});
   ASSERT_TRUE(controller.WaitReady()) << ReadFile(tmp / "controller.log");
   const std::string source_path = "/apis/mlspace.io/v1alpha1/mlspacesources/default";
   ASSERT_TRUE(WaitFor(

@@ -167,14 +167,15 @@ TEST_F(EmulatorE2eTest, SecretFilesAreReadWithTheControllersRule) {
   ASSERT_NE(port, 0);
   const std::string list = "/public/v2/jobs?region=SR004";
   EXPECT_EQ(Call(port, "GET", list, "", kAuth).status, 200);
-  EXPECT_EQ(Call(port, "GET", list, "", {{"x-api-key", "k-e2e-other"}, {"x-workspace-id", "ws"}})
-                .status,
-            401);
+  EXPECT_EQ(
+      Call(port, "GET", list, "", {{"x-api-key", "k-e2e-other"}, {"x-workspace-id", "ws"}}).status,
+      401);
   EXPECT_EQ(p.Terminate(milliseconds(5000)), 0);
 
   const std::string missing = (dir_ / "absent").string();
   const std::string cmd = std::string(MLSPACE_EMULATOR_PATH) +
-                          " --execute=none --listen 127.0.0.1:0 --api-key-file " + missing + " 2>&1";
+                          " --execute=none --listen 127.0.0.1:0 --api-key-file " + missing +
+                          " 2>&1";
   FILE* f = ::popen(cmd.c_str(), "r");
   ASSERT_NE(f, nullptr);
   std::string out;
