@@ -19,6 +19,7 @@
 #include "controller/core/build_info.h"
 #include "controller/core/flags.h"
 #include "controller/core/log.h"
+#include "controller/core/secret_file.h"
 #include "controller/core/time_util.h"
 #include "controller/gateway/local/emulator_server.h"
 #include "controller/gateway/local/local_gateway.h"
@@ -149,14 +150,6 @@ int Fail(const std::string& message, int code = 1) {
   return code;
 }
 
-std::string ReadSecretFile(const std::string& path, bool& ok) {
-  std::ifstream in(path);
-  ok = static_cast<bool>(in);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 std::string DefaultLauncher() {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -200,14 +193,17 @@ int main(int argc, char** argv) {
   opts.max_threads = cfg.threads;
   opts.rate_limit_per_minute = cfg.rate_limit;
   opts.token_ttl = cfg.token_ttl;
-  bool ok = true;
+  // The controller's rule for secret files (core ReadSecretFile: edge
+  // whitespace trimmed), so one key file serves both sides.
   if (!cfg.client_secret_file.empty()) {
-    opts.client_secret = ReadSecretFile(cfg.client_secret_file, ok);
-    if (!ok) return Fail("--client-secret-file " + cfg.client_secret_file + ": cannot read");
+    auto v = ReadSecretFile(cfg.client_secret_file);
+    if (!v.ok()) return Fail("--client-secret-file: " + v.status().message());
+    opts.client_secret = *v;
   }
   if (!cfg.api_key_file.empty()) {
-    opts.api_key = ReadSecretFile(cfg.api_key_file, ok);
-    if (!ok) return Fail("--api-key-file " + cfg.api_key_file + ": cannot read");
+    auto v = ReadSecretFile(cfg.api_key_file);
+    if (!v.ok()) return Fail("--api-key-file: " + v.status().message());
+    opts.api_key = *v;
   }
 
   std::unique_ptr<gw::JobGateway> backend;

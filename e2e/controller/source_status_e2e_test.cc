@@ -3,7 +3,8 @@
 // and a values file beside valid manifests. Each broken file gets one WARN
 // line with file:line:col, gitops_manifests counts it, the MLSpaceSource
 // status lists it (read through the API and through the real kubectl), and
-// the valid manifests are still processed.
+// the valid manifests are still processed. The documents of other kinds are
+// logged once at debug, and --log-level debug shows the reconcile decisions.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -52,9 +53,10 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
   std::string rev1 = repo.Commit("a");
   Emulator emulator(tmp, {"--pending-duration", "200ms", "--run-duration", "60s"});
   ASSERT_GT(emulator.port(), 0) << ReadFile(tmp / "emulator.log");
-  ControllerProcess controller(tmp, repo.path() + "/jobs", tmp / "state", emulator,
-                               {"--poll-interval", "200ms", "--source-poll-interval", "1s",
-                                "--workers", "2", "--shutdown-grace", "5s"});
+  ControllerProcess controller(
+      tmp, repo.path() + "/jobs", tmp / "state", emulator,
+      {"--poll-interval", "200ms", "--source-poll-interval", "1s", "--workers", "2",
+       "--shutdown-grace", "5s", "--log-level", "debug"});
   ASSERT_TRUE(controller.WaitReady()) << ReadFile(tmp / "controller.log");
   const std::string source_path = "/apis/mlspace.io/v1alpha1/mlspacesources/default";
   ASSERT_TRUE(WaitFor(
@@ -115,6 +117,23 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
   EXPECT_EQ(CountLines(log, std::regex("WARN invalid manifest: bomb\\.yaml:[0-9]+:[0-9]+: ")), 1)
       << log;
   EXPECT_EQ(CountLines(log, std::regex("WARN.*kustomization")), 0) << log;
+  // The other kinds: once each, at debug, saying why nothing was done.
+  EXPECT_EQ(CountLines(log, std::regex(" DEBUG kustomization\\.yaml:.*ignoring "
+                                       "kustomize\\.config\\.k8s\\.io/v1beta1 Kustomization")),
+            1)
+      << log;
+  EXPECT_EQ(CountLines(log, std::regex(" DEBUG values\\.yaml:.*ignoring a document without")), 1)
+      << log;
+  // --log-level debug shows the reconcile decisions: what was compared and
+  // the request sent (tests/reconciler/gateway_health_test.cc has the rest).
+  EXPECT_GE(CountLines(log, std::regex(" DEBUG desired vs recorded object=default/b "
+                                       "specHash=[0-9a-f]+ recordedSpecHash=")),
+            1)
+      << log;
+  EXPECT_EQ(CountLines(log, std::regex(" DEBUG sending submit object=default/b attempt=1 "
+                                       "marker=mlsj:[a-z0-9-]+:default/b/")),
+            1)
+      << log;
 
   // Metrics from the real counts.
   HttpReply m = HttpCall("GET", controller.metrics_port(), "/metrics", "");

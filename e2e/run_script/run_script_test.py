@@ -7,8 +7,16 @@
 3. Restarted on the state directory now holding a Removed record and the
    stuck Pending job: settles again, exit 0 (this used to time out and
    exit 1 after 3 minutes).
-4. In a terminal (a pty), without MLSPACE_RUN_EXIT: Ctrl-C once it runs
-   stops the controller and exits 0.
+4. `make run` itself in a terminal (a pty), without MLSPACE_RUN_EXIT: the
+   build is one progress line, and Ctrl-C once it runs stops the controller
+   and make exits 0.
+Before those, a build that fails: one progress line, the log's tail, exit 1.
+
+The build steps run a stand-in `cmake` (first on PATH) that prints what
+cmake and make print for a build of this tree (a configure, ~180 "Entering
+directory" and "[ NN%] Building ..." lines): the real build of the tree
+this test runs from is not redone inside its own test. The controller is
+the real one (MLSPACE_CONTROLLER), so the demo runs as `make run` runs it.
 
 Env: MLSPACE_SOURCE_DIR (the checkout), MLSPACE_CONTROLLER (the binary).
 Ports are 0 (any free port); everything lives in a temporary directory.
@@ -38,8 +46,42 @@ def check(cond, what, detail=""):
         print("ok: " + what)
 
 
+FAKE_CMAKE = r"""#!/bin/bash
+# Stand-in for cmake (see the test's docstring): prints a build's output.
+if [ "$1" = "--preset" ]; then
+  echo "Preset CMake variables:"; echo "-- Configuring done"; echo "-- Generating done"
+  echo "-- Build files have been written to: /tmp/fake-build"
+  exit 0
+fi
+for i in $(seq 0 59); do
+  echo "gmake[2]: Entering directory '/tmp/fake-build'"
+  printf '[%3d%%] Building CXX object controller/f%d.cc.o\n' $((i * 100 / 60)) "$i"
+  echo "gmake[2]: Leaving directory '/tmp/fake-build'"
+done
+if [ -n "${FAKE_CMAKE_FAIL:-}" ]; then
+  echo "controller/f60.cc:1:1: error: expected unqualified-id"
+  echo "gmake: *** [Makefile:146: all] Error 2"
+  exit 2
+fi
+echo "[100%] Built target mlspace-controller"
+"""
+
+
+def fake_cmake_dir(tmp):
+    d = os.path.join(tmp, "fake-bin")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "cmake")
+    with open(path, "w") as f:
+        f.write(FAKE_CMAKE)
+    os.chmod(path, 0o755)
+    return d
+
+
 def env_for(demo):
     env = dict(os.environ)
+    # As in a user's terminal: not a sub-make of whatever runs this test.
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(k, None)
     env.update({"MLSPACE_DEMO_DIR": demo, "API_PORT": "0", "METRICS_PORT": "0",
                 "MLSPACE_RUN_SETTLE_SECONDS": "150", "MLSPACE_RUN_EXIT": "1"})
     env.pop("MLSPACE_RUN_BUILD", None)
@@ -61,6 +103,24 @@ def run_exit(demo, label):
           label + ": says the metrics URL with its bound port")
     check(os.path.join(demo, "controller.log") in p.stdout, label + ": names the log file")
     return p.stdout
+
+
+def build_fails(demo, fake_bin):
+    env = env_for(demo)
+    env.update({"MLSPACE_RUN_BUILD": "1", "FAKE_CMAKE_FAIL": "1",
+                "PATH": fake_bin + os.pathsep + env["PATH"]})
+    # Bytes, not text=True: universal newlines would turn the \r into lines.
+    p = subprocess.run(["bash", RUN], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode(errors="replace")
+    print("--- a failing build ---\n" + out.replace("\r", "\n"))
+    check(p.returncode == 1, "failing build: exit 1", "exit %d" % p.returncode)
+    lines = out.split("\n")
+    check(lines[0].startswith("\r== building (default):") and "Entering directory" not in lines[0],
+          "failing build: one progress line first", repr(lines[:2]))
+    check("error: expected unqualified-id" in out and "the build failed" in out,
+          "failing build: says so, with the log's tail")
+    check("== starting" not in out, "failing build: nothing started")
 
 
 def phases(out):
@@ -94,12 +154,15 @@ spec:
 """
 
 
-def ctrl_c_in_a_terminal(demo):
+def ctrl_c_in_a_terminal(demo, fake_bin):
+    """`make run` in a terminal: make, then scripts/run.sh, in a pty."""
     env = env_for(demo)
     del env["MLSPACE_RUN_EXIT"]
+    env["PATH"] = fake_bin + os.pathsep + env["PATH"]
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvpe("bash", ["bash", RUN], env)
+        os.chdir(SRC)
+        os.execvpe("make", ["make", "run"], env)
     out = b""
     deadline = time.time() + 200
     sent = False
@@ -118,11 +181,19 @@ def ctrl_c_in_a_terminal(demo):
             os.write(fd, b"\x03")  # the terminal's interrupt character
             sent = True
     _, status = os.waitpid(pid, 0)
-    text = out.decode(errors="replace")
-    print("--- Ctrl-C in a terminal ---\n" + text)
+    text = out.decode(errors="replace").replace("\r\n", "\n")
+    print("--- make run in a terminal, then Ctrl-C ---\n" + text)
+    # The build is one line (progress rewritten with \r), then the run.
+    build = text[:text.find("== starting")].split("\n")
+    built = [l for l in build if "== built (default)" in l]
+    check(len(built) == 1 and "\r== building (default): " in built[0]
+          and built[0].rstrip().endswith("build.log"),
+          "make run: the build is one progress line", repr(build))
+    check("Entering directory" not in text and "Building CXX" not in text,
+          "make run: no build chatter on the terminal")
     check(sent, "terminal run reached 'Ctrl-C stops it'")
     check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
-          "Ctrl-C: exit 0", "status %r" % status)
+          "Ctrl-C: make run exits 0", "status %r" % status)
     check("stopping mlspace-controller" in text, "Ctrl-C: stops the controller")
     log = open(os.path.join(demo, "controller.log")).read()
     check(log.rstrip().endswith("stopped") or "INFO stopped" in log.splitlines()[-1],
@@ -132,7 +203,9 @@ def ctrl_c_in_a_terminal(demo):
 def main():
     tmp = tempfile.mkdtemp(prefix="mlspace-run-script-")
     demo = os.path.join(tmp, "demo")
+    fake_bin = fake_cmake_dir(tmp)
     try:
+        build_fails(os.path.join(tmp, "failing-build"), fake_bin)
         out = run_exit(demo, "run 1 (fresh)")
         rows = phases(out)
         check(rows.get("samples/env-secret", ("",))[0] == "Succeeded", "run 1: env-secret Succeeded",
@@ -161,7 +234,7 @@ def main():
               repr(rows))
         check(rows.get("samples/stuck", ("",))[0] == "Pending", "run 3: stuck still Pending")
 
-        ctrl_c_in_a_terminal(demo)
+        ctrl_c_in_a_terminal(demo, fake_bin)
     finally:
         if not os.environ.get("MLSPACE_E2E_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)

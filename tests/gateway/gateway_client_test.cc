@@ -153,6 +153,10 @@ TEST_F(GatewayClientTest, SubmitErrorStatuses) {
        "submit nlp/llama-sft: 400 from gateway: Bad request error reason"},
       {401, R"({"error_code":21,"error_message":"invalid access_token"})", ErrorKind::kUnauthorized,
        "submit nlp/llama-sft: 401 from gateway: invalid access_token (code 21)"},
+      // 403 is the credentials' state too (a controller-wide pause, issue 10),
+      // never a terminal 4xx for the object.
+      {403, R"({"error_code":403,"error_message":"workspace access denied"})",
+       ErrorKind::kUnauthorized, "submit nlp/llama-sft: 403 from gateway: workspace access denied"},
       {404, R"({"detail":"Not Found"})", ErrorKind::kNotFound,
        "submit nlp/llama-sft: 404 from gateway: Not Found"},
       {409, R"({"error_code":409,"error_message":"The image='x' does not exist."})",

@@ -154,6 +154,39 @@ TEST_F(EmulatorE2eTest, BinaryRejectsBadFlagsWithOneLine) {
   }
 }
 
+// --api-key-file and --client-secret-file follow the controller's secret
+// file rule (core ReadSecretFile): edge whitespace and CRLF trimmed, so the
+// key file that the controller reads as " k-e2e\r\n" is "k-e2e" here too;
+// an unreadable file is one line naming the flag, the file and why.
+TEST_F(EmulatorE2eTest, SecretFilesAreReadWithTheControllersRule) {
+  const fs::path key = dir_ / "api-key";
+  std::ofstream(key) << " \tk-e2e \r\n";  // the old reader kept " \tk-e2e "
+  EmulatorProcess p({"--execute=none", "--listen", "127.0.0.1:0", "--api-key-file", key.string(),
+                     "--log-level", "warn"});
+  const uint16_t port = PortFromLine(p.ReadLine());
+  ASSERT_NE(port, 0);
+  const std::string list = "/public/v2/jobs?region=SR004";
+  EXPECT_EQ(Call(port, "GET", list, "", kAuth).status, 200);
+  EXPECT_EQ(
+      Call(port, "GET", list, "", {{"x-api-key", "k-e2e-other"}, {"x-workspace-id", "ws"}}).status,
+      401);
+  EXPECT_EQ(p.Terminate(milliseconds(5000)), 0);
+
+  const std::string missing = (dir_ / "absent").string();
+  const std::string cmd = std::string(MLSPACE_EMULATOR_PATH) +
+                          " --execute=none --listen 127.0.0.1:0 --api-key-file " + missing +
+                          " 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, f) != nullptr) out += buf;
+  const int status = ::pclose(f);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_EQ(out, "mlspace-gateway-emulator: --api-key-file: cannot read " + missing +
+                     ": No such file or directory\n");
+}
+
 TEST_F(EmulatorE2eTest, BinaryRunsLocalJobsThroughTheLauncher) {
   EmulatorProcess p({"--execute=local", "--state-dir", (dir_ / "state").string(), "--api-key",
                      "k-e2e", "--log-level", "warn"});
