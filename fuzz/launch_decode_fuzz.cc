@@ -31,14 +31,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     args.push_back(input.substr(begin, end - begin));
     begin = end + 1;
   }
-  // Also try the input as the JSON document behind one valid base64 part, so
-  // the JSON and spec layers get deep coverage.
-  for (int mode = 0; mode < 2; ++mode) {
+  // Also try the input as the JSON document behind one valid base64 part, as
+  // version 1 and as the newest version (files and their "write"), so the
+  // JSON and spec layers get deep coverage.
+  for (int mode = 0; mode < 3; ++mode) {
     std::vector<std::string> argv = args;
-    if (mode == 1) {
+    if (mode > 0) {
       const std::string b64 = ls::Base64Encode(input);
-      argv = {"--spec-version=1", "--spec-num-parts=1", "--spec-part-0=" + b64,
-              "--spec-sha256=" + ls::Sha256Hex(b64)};
+      const int version = mode == 1 ? 1 : ls::kSpecVersion;
+      argv = {"--spec-version=" + std::to_string(version), "--spec-num-parts=1",
+              "--spec-part-0=" + b64, "--spec-sha256=" + ls::Sha256Hex(b64)};
     }
     auto decoded = ls::DecodeArgv(argv);
     if (!decoded.ok()) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,7 +47,7 @@ constexpr char kHelp[] =
     "/bin/sh -c EXECUTABLE ARGS...). SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and\n"
     "SIGUSR2 are forwarded to the command; orphaned processes are reaped (the\n"
     "launcher is a child subreaper, or PID 1). Flags are accepted as --k=v or\n"
-    "--k v, in any order, versions 0, 1 and 2, and the spelling --spec-num-chunks,\n"
+    "--k v, in any order, versions 0 to 3, and the spelling --spec-num-chunks,\n"
     "--spec-chunk-N, --spec-sha256sum. Version 2 adds \"env_from\" (names of\n"
     "variables, secrets, that must be in the launcher's environment) and\n"
     "\"files\" (written before the command starts, under the working directory\n"
@@ -209,6 +210,89 @@ Status WriteAllTo(int fd, std::string_view data) {
   return OkStatus();
 }
 
+// An "append" target larger than this is refused rather than read whole
+// (an authorized_keys file is a few KiB).
+constexpr std::size_t kMaxAppendTarget = 4 << 20;
+
+// A file's text, refusing symlinks and anything over `limit` bytes.
+Result<std::string> ReadSmallFile(const std::string& path, std::size_t limit) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return InternalError("cannot read it: " + ErrnoText(errno));
+  std::string text;
+  char buffer[8192];
+  while (true) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return InternalError("cannot read it: " + ErrnoText(err));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > limit) {
+      close(fd);
+      return InternalError("it is over " + std::to_string(limit) +
+                           " bytes, too large to append to");
+    }
+  }
+  close(fd);
+  return text;
+}
+
+// `old` followed by each non-empty line of `add` that `old` does not hold
+// as a whole line (compared without the line ending).
+std::string AppendMissingLines(const std::string& old, std::string_view add) {
+  std::unordered_set<std::string_view> present;
+  for (std::string_view rest = old; !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    present.insert(line);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+  }
+  std::string out = old;
+  for (std::string_view rest = add; !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (line.empty() || present.contains(line)) continue;
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out.append(line).append("\n");
+    present.insert(line);
+  }
+  return out;
+}
+
+// flock(2) on a directory for the rest of a scope; best effort (a file
+// system without locks still gets its file written).
+class DirLock {
+ public:
+  DirLock() = default;
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  ~DirLock() {
+    if (fd_ >= 0) close(fd_);  // releases the lock
+  }
+  void Lock(const std::string& dir) {
+    fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ >= 0) {
+      while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A line on stderr about something the launcher chose not to do.
+void Note(std::string_view message) {
+  std::string line(kProgram);
+  line.append(": ").append(message).append("\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 }  // namespace
 
 Status WriteSpecFiles(const std::vector<ls::FileSpec>& files, const std::vector<std::string>& env,
@@ -304,11 +388,34 @@ Status WriteSpecFiles(const std::vector<ls::FileSpec>& files, const std::vector<
       return fail("its directory leads outside the working directory and the home directory");
     }
     const std::string final_path = dir_real + "/" + name;
+    unsigned mode = f.mode;
+    // "keep" and "append" read what is there and decide; the directory lock
+    // serializes that with another launcher on the same (shared) home, so
+    // two jobs appending at once both keep their line.
+    DirLock lock;
+    if (f.write != ls::FileWrite::kReplace) {
+      lock.Lock(dir_real);
+      struct stat existing;
+      if (lstat(final_path.c_str(), &existing) == 0) {
+        if (f.write == ls::FileWrite::kKeepExisting) {
+          Note("kept the existing " + ls::Quote(f.path, 200) + " (files[" + std::to_string(i) +
+               "] writes only a missing file)");
+          continue;
+        }
+        if (!S_ISREG(existing.st_mode)) return fail("exists and is not a regular file");
+        auto old_text = ReadSmallFile(final_path, kMaxAppendTarget);
+        if (!old_text.ok()) return fail(old_text.status().message());
+        const std::string merged = AppendMissingLines(*old_text, content);
+        if (merged.size() == old_text->size()) continue;  // every line is there
+        content = merged;
+        mode = existing.st_mode & 0777;
+      }
+    }
     const std::string tmp = dir_real + "/." + name + ".mlspace-launch-" + std::to_string(getpid());
     const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return fail("cannot create " + ls::Quote(tmp, 200) + ": " + ErrnoText(errno));
     Status st = WriteAllTo(fd, content);
-    if (st.ok() && fchmod(fd, static_cast<mode_t>(f.mode)) != 0) {
+    if (st.ok() && fchmod(fd, static_cast<mode_t>(mode)) != 0) {
       st = InternalError(ErrnoText(errno));
     }
     if (close(fd) != 0 && st.ok()) st = InternalError(ErrnoText(errno));
@@ -418,7 +525,7 @@ int Main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::printf("%s; launch spec versions 0, 1 and 2\n", VersionLine(kProgram).c_str());
+      std::printf("%s; launch spec versions 0 to 3\n", VersionLine(kProgram).c_str());
       return 0;
     }
     if (arg == "--print-spec") {

@@ -52,7 +52,10 @@ const char* FindEnv(const std::vector<std::string>& env, std::string_view name);
 // a write elsewhere. The file is written to a temporary name in its
 // directory, given `mode` exactly (umask ignored) and renamed into place (a
 // symlink in the file's own place is replaced, never followed). A secret
-// content is base64 in `env` under the file's content_env. Errors are one line
+// content is base64 in `env` under the file's content_env. A version 3
+// `write` of keep leaves an existing file alone (one note on stderr); append
+// adds the content's missing lines to it (keeping its mode), both under a
+// flock of the directory. Errors are one line
 // naming the file (index and path), never its content; files before the
 // failing one stay written.
 Status WriteSpecFiles(const std::vector<launchspec::FileSpec>& files,

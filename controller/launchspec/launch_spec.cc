@@ -144,9 +144,9 @@ Result<RawFlags> ScanFlags(std::span<const std::string_view> args) {
   }
   // An unknown version explains every other oddity: report it first.
   if (scanner.flags.version && *scanner.flags.version != "0" && *scanner.flags.version != "1" &&
-      *scanner.flags.version != "2") {
+      *scanner.flags.version != "2" && *scanner.flags.version != "3") {
     return KindError(ErrorKind::kVersion,
-                     Quote(*scanner.flags.version, 24) + " (supported: 0, 1 and 2)");
+                     Quote(*scanner.flags.version, 24) + " (supported: 0 to 3)");
   }
   if (!scanner.first_error.ok()) return scanner.first_error;
   if (!scanner.flags.version) return KindError(ErrorKind::kFlags, "missing --spec-version");
@@ -251,8 +251,28 @@ Status StringArrayFromDocument(const Json& doc, const std::string& key,
   return OkStatus();
 }
 
-// The version 2 fields (env_from, files) of a document.
-Status V2FieldsFromDocument(const Json& doc, LaunchSpec& spec) {
+std::string_view FileWriteText(FileWrite write) {
+  switch (write) {
+    case FileWrite::kAppendLines:
+      return "append";
+    case FileWrite::kKeepExisting:
+      return "keep";
+    case FileWrite::kReplace:
+      break;
+  }
+  return "replace";
+}
+
+std::optional<FileWrite> ParseFileWrite(std::string_view text) {
+  for (FileWrite w : {FileWrite::kReplace, FileWrite::kAppendLines, FileWrite::kKeepExisting}) {
+    if (text == FileWriteText(w)) return w;
+  }
+  return std::nullopt;
+}
+
+// The version 2 fields (env_from, files) of a document, and version 3's
+// "write" of each file.
+Status V2FieldsFromDocument(const Json& doc, int version, LaunchSpec& spec) {
   if (Status s = StringArrayFromDocument(doc, "env_from", spec.env_from); !s.ok()) return s;
   if (auto files = doc.find("files"); files != doc.end() && !files->is_null()) {
     if (!files->is_array()) return TypeError("\"files\"", "an array of objects", *files);
@@ -294,6 +314,16 @@ Status V2FieldsFromDocument(const Json& doc, LaunchSpec& spec) {
         }
         file.mode = *parsed;
       }
+      if (auto write = f.find("write"); version >= 3 && write != f.end() && !write->is_null()) {
+        if (!write->is_string()) return TypeError(where + ".write", "a string", *write);
+        auto parsed = ParseFileWrite(write->get_ref<const std::string&>());
+        if (!parsed) {
+          return KindError(ErrorKind::kSpec,
+                           where + ".write must be \"replace\", \"append\" or \"keep\", got " +
+                               Quote(write->get_ref<const std::string&>(), 16));
+        }
+        file.write = *parsed;
+      }
       spec.files.push_back(std::move(file));
     }
   }
@@ -327,7 +357,7 @@ Result<LaunchSpec> SpecFromDocument(const Json& doc, int version) {
     if (!shell->is_boolean()) return TypeError("\"shell\"", "a boolean or null", *shell);
     spec.shell = shell->get<bool>();
   }
-  if (version >= 2) MLSPACE_RETURN_IF_ERROR(V2FieldsFromDocument(doc, spec));
+  if (version >= 2) MLSPACE_RETURN_IF_ERROR(V2FieldsFromDocument(doc, version, spec));
   // Other keys (the seed client's "image", future additions) are ignored.
   return spec;
 }
@@ -498,6 +528,7 @@ std::string ToJsonThroughDocument(const LaunchSpec& spec) {
         file["content_env"] = f.content_env;
       }
       file["mode"] = ModeText(f.mode);
+      if (f.write != FileWrite::kReplace) file["write"] = FileWriteText(f.write);
       files.push_back(std::move(file));
     }
     doc["files"] = std::move(files);
@@ -565,6 +596,7 @@ std::string ToMaskedJson(const LaunchSpec& spec) {
         file["content"] = "***";
       }
       file["mode"] = ModeText(f.mode);
+      if (f.write != FileWrite::kReplace) file["write"] = FileWriteText(f.write);
       files.push_back(std::move(file));
     }
     doc["files"] = std::move(files);
@@ -573,6 +605,9 @@ std::string ToMaskedJson(const LaunchSpec& spec) {
 }
 
 int SpecVersionFor(const LaunchSpec& spec) {
+  for (const FileSpec& f : spec.files) {
+    if (f.write != FileWrite::kReplace) return 3;
+  }
   return spec.env_from.empty() && spec.files.empty() ? 1 : 2;
 }
 
@@ -704,7 +739,8 @@ Result<LaunchSpec> DecodeArgs(std::span<const std::string_view> args) {
     return KindError(ErrorKind::kBase64, problem->reason + where);
   }
   MLSPACE_ASSIGN_OR_RETURN(std::string json, DecodeCheckedBase64Parts(parts));
-  const int version = *flags.version == "2" ? 2 : 1;  // 0 reads like 1
+  // 0 reads like 1.
+  const int version = *flags.version == "3" ? 3 : *flags.version == "2" ? 2 : 1;
   std::optional<Result<LaunchSpec>> fast = FastFromJson(json, version);
   if (!fast) {
     // The fast reader consumed the buffer; decode again for nlohmann (rare:

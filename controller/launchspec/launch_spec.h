@@ -33,6 +33,18 @@
 
 namespace mlspace::launchspec {
 
+// How mlspace-launch treats a file that already exists (version 3; a
+// version 2 spec always replaces).
+enum class FileWrite {
+  kReplace,  // write the content, replacing what is there ("replace")
+  // Add each line of the content the file does not already hold, after its
+  // own lines ("append"): a line another job or the user put there stays.
+  kAppendLines,
+  // Write only when nothing is at the path ("keep"): a user's own file is
+  // never replaced.
+  kKeepExisting,
+};
+
 // A file mlspace-launch writes before it starts the command (version 2).
 struct FileSpec {
   // Relative: under the working directory. "~/..." or absolute: under the
@@ -43,7 +55,8 @@ struct FileSpec {
   // variable is removed from the command's environment).
   std::string content;
   std::string content_env;
-  unsigned mode = 0644;  // permission bits, <= 0777; written as "0644"
+  unsigned mode = 0644;                   // permission bits, <= 0777; written as "0644"
+  FileWrite write = FileWrite::kReplace;  // "write", version 3
 
   friend bool operator==(const FileSpec&, const FileSpec&) = default;
 };
@@ -84,11 +97,14 @@ inline constexpr std::size_t kMaxPartChars = 65535;
 // Upper bound on spec-num-parts accepted by the decoder (4 GiB of base64).
 inline constexpr std::size_t kMaxParts = 65536;
 // The newest version; EncodeFlags writes it only for specs that need it
-// (SpecVersionFor), DecodeArgv accepts 0, 1 and 2. Versions 0 and 1 ignore
-// "env_from" and "files" like any other unknown key.
-inline constexpr int kSpecVersion = 2;
+// (SpecVersionFor), DecodeArgv accepts 0 to 3. Versions 0 and 1 ignore
+// "env_from" and "files" like any other unknown key; version 2 ignores a
+// file's "write" (an older launcher given a version 3 spec refuses it as an
+// unknown version instead of replacing a file it was asked to keep).
+inline constexpr int kSpecVersion = 3;
 
-// 2 when the spec has env_from or files, else 1.
+// 3 when a file is not plainly replaced, 2 when the spec has env_from or
+// files, else 1.
 int SpecVersionFor(const LaunchSpec& spec);
 
 // What went wrong while decoding, so a caller (the launcher) can map it to an

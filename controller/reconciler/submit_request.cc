@@ -106,21 +106,30 @@ Result<launchspec::LaunchSpec> BuildLaunchSpec(
 
 namespace {
 
-// The files that install an attempt's key pair in ~/.ssh on every worker,
-// after the job's own files (so they win over a spec.files entry of the same
-// path). The private key's content rides in env_variables.
-Status AddSshKeyFiles(launchspec::LaunchSpec& ls, std::string& private_key,
-                      const std::string& comment) {
-  MLSPACE_ASSIGN_OR_RETURN(SshKeyPair pair, GenerateSshKeyPair(comment));
+// The files that install an attempt's key pair on every worker, after the
+// job's own files (so they win over a spec.files entry of the same path).
+// The private key's content rides in env_variables. A home shared with the
+// user (Slurm, LocalGateway) must not lose the user's own files: the pair
+// and the config go to the usual places only where nothing is there
+// ("keep"), the public key is added to authorized_keys beside the lines
+// already in it ("append"), and the pair is always also at the job's own
+// `~/.ssh/mlspace/<namespace>.<name>/` (replaced per attempt).
+Status AddSshKeyFiles(launchspec::LaunchSpec& ls, std::string& private_key, const ObjectKey& key) {
+  MLSPACE_ASSIGN_OR_RETURN(SshKeyPair pair, GenerateSshKeyPair("mlspace-job-" + key.ToString()));
   private_key = std::move(pair.private_key);
-  launchspec::FileSpec key;
-  key.path = "~/.ssh/id_ed25519";
-  key.content_env = SecretFileEnvName(ls.files.size());
-  key.mode = 0600;
-  ls.files.push_back(std::move(key));
-  ls.files.push_back({"~/.ssh/id_ed25519.pub", pair.public_line, "", 0644});
-  ls.files.push_back({"~/.ssh/authorized_keys", pair.public_line, "", 0600});
-  ls.files.push_back({"~/.ssh/config", std::string(kSshConfig), "", 0600});
+  using launchspec::FileSpec;
+  using launchspec::FileWrite;
+  const std::string carrier = SecretFileEnvName(ls.files.size());
+  const std::string own_dir = std::string(kSshJobDir) + key.namespace_name + "." + key.name + "/";
+  ls.files.push_back({own_dir + "id_ed25519", "", carrier, 0600, FileWrite::kReplace});
+  ls.files.push_back({own_dir + "id_ed25519.pub", pair.public_line, "", 0644, FileWrite::kReplace});
+  // No id_ed25519.pub there: ssh needs only the private key, and a public
+  // key written beside a user's own private key would not match it.
+  ls.files.push_back({"~/.ssh/id_ed25519", "", carrier, 0600, FileWrite::kKeepExisting});
+  ls.files.push_back(
+      {"~/.ssh/authorized_keys", pair.public_line, "", 0600, FileWrite::kAppendLines});
+  ls.files.push_back(
+      {"~/.ssh/config", std::string(kSshConfig), "", 0600, FileWrite::kKeepExisting});
   return OkStatus();
 }
 
@@ -155,7 +164,7 @@ Result<gateway::SubmitRequest> BuildSubmitRequest(const MLSpaceJob& job,
   // request and gets a new pair; the durable intent never holds one.
   std::string ssh_private;
   if (s.ssh_ephemeral_keys && s.workers > 1) {
-    MLSPACE_RETURN_IF_ERROR(AddSshKeyFiles(ls, ssh_private, "mlspace-job-" + job.key().ToString()));
+    MLSPACE_RETURN_IF_ERROR(AddSshKeyFiles(ls, ssh_private, job.key()));
   }
   for (const auto& e : s.env) {
     if (e.secret_key_ref) r.env_variables[e.name] = options.secret_values.at(e.name);

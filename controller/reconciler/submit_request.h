@@ -35,6 +35,10 @@ inline constexpr char kSshConfig[] =
     "  StrictHostKeyChecking accept-new\n"
     "  IdentityFile ~/.ssh/id_ed25519\n";
 
+// Where every job with spec.ssh.ephemeralKeys also finds its own pair:
+// <this><namespace>.<name>/id_ed25519 on each worker.
+inline constexpr char kSshJobDir[] = "~/.ssh/mlspace/";
+
 // The request's env_variables name carrying the content of spec.files[index]
 // when it is a secret: "MLSPACE_SECRET_FILE_<index>".
 std::string SecretFileEnvName(size_t index);

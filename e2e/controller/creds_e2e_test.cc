@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "e2e/controller/controller_e2e_util.h"
@@ -88,6 +89,23 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
                  home2 +
                  "}\n"
                  "  ssh: {ephemeralKeys: true}\n");
+  // The same on a home the user already keeps keys in (a Slurm cluster's
+  // shared home, LocalGateway's own user): nothing of theirs is replaced.
+  const fs::path home3 = root / "home3";
+  fs::create_directories(home3 / ".ssh");
+  const std::string user_line = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@laptop\n";
+  std::ofstream(home3 / ".ssh/authorized_keys") << user_line;
+  std::ofstream(home3 / ".ssh/id_ed25519") << "the user's own private key\n";
+  std::ofstream(home3 / ".ssh/config") << "Host bastion\n  User me\n";
+  repo.Write("jobs/ssh-shared.yaml",
+             "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  name: ssh-shared\n"
+             "spec:\n  region: SR006\n  image: cr.ai.cloud.ru/base/py3.11:1\n"
+             "  instanceType: cpu.2C.8G\n  workers: 2\n"
+             "  command: [/bin/true]\n"
+             "  env:\n    - {name: HOME, value: " +
+                 home3.string() +
+                 "}\n"
+                 "  ssh: {ephemeralKeys: true}\n");
   repo.Commit("files");
 
   Emulator emulator(tmp, {"--execute=local", "--state-dir", tmp / "emu-state", "--local-launcher",
@@ -121,6 +139,25 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
   ASSERT_EQ(::stat((ssh_dir / "id_ed25519").c_str(), &key_st), 0);
   EXPECT_EQ(key_st.st_mode & 0777, 0600u);
   EXPECT_NE(Slurp(ssh_dir / "config").find("StrictHostKeyChecking accept-new"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return controller.Phase("ssh-shared") == "Succeeded"; }, 40s))
+      << controller.Object("ssh-shared").dump();
+  EXPECT_EQ(Slurp(home3 / ".ssh/id_ed25519"), "the user's own private key\n");
+  EXPECT_EQ(Slurp(home3 / ".ssh/config"), "Host bastion\n  User me\n");
+  // No public key beside the user's private one: the pair there stays theirs.
+  EXPECT_FALSE(fs::exists(home3 / ".ssh/id_ed25519.pub"));
+  const std::string shared_authorized = Slurp(home3 / ".ssh/authorized_keys");
+  ASSERT_TRUE(shared_authorized.starts_with(user_line)) << shared_authorized;
+  const std::string job_line = shared_authorized.substr(user_line.size());
+  ASSERT_TRUE(job_line.starts_with("ssh-ed25519 ")) << shared_authorized;
+  // The job's pair is in its own directory, and it is the authorized one.
+  const fs::path own_key = home3 / ".ssh/mlspace/default.ssh-shared/id_ed25519";
+  const std::string own_derived = (root / "own-derived.pub").string();
+  ASSERT_EQ(
+      std::system(("ssh-keygen -y -f '" + own_key.string() + "' > '" + own_derived + "'").c_str()),
+      0);
+  const std::string own_pub = Slurp(own_derived);
+  EXPECT_EQ(job_line.substr(0, job_line.rfind(' ')), own_pub.substr(0, own_pub.rfind(' ')));
+  EXPECT_EQ(Slurp(home3 / ".ssh/mlspace/default.ssh-shared/id_ed25519.pub"), job_line);
   const std::string private_key = Slurp(ssh_dir / "id_ed25519");
   const std::string key_line = private_key.substr(private_key.find('\n') + 1, 70);
 
@@ -145,7 +182,9 @@ TEST(CredsE2eTest, FilesAndSecretsReachTheJobAndNothingElse) {
     if (r.value("op", "") != "submit") continue;
     saw_submit = true;
     const json& body = r["body"];
-    EXPECT_EQ(body["flags"].value("spec-version", ""), "2");
+    // Version 3 for the SSH jobs (their files are kept or appended to).
+    const bool ssh_job = body.value("job_desc", "").find(":default/ssh") != std::string::npos;
+    EXPECT_EQ(body["flags"].value("spec-version", ""), ssh_job ? "3" : "2") << body.dump();
     for (const auto& [name, value] : body["env_variables"].items()) {
       EXPECT_EQ(value, "<redacted>") << name;
     }

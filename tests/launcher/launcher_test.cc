@@ -486,9 +486,9 @@ std::vector<BadRun> BadRuns() {
        204,
        "bad JSON: "},
       {"UnknownVersion",
-       {ok[0], ok[1], ok[2], "--spec-version=3"},
+       {ok[0], ok[1], ok[2], "--spec-version=4"},
        205,
-       "unknown spec version: \"3\""},
+       "unknown spec version: \"4\""},
       {"InvalidEnvName", SpecArgs(bad_env), 206, "invalid env name \"9LIVES\""},
       {"ExecutableMissing", SpecArgs(missing), 207,
        "executable \"/no/such/program\": No such file or directory"},
@@ -655,6 +655,100 @@ TEST(LauncherV2Test, SymlinkInTheFilesPlaceIsReplacedNotFollowed) {
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(o.out, "new");
   EXPECT_EQ(ReadFile(victim), "keep");
+}
+
+launchspec::FileSpec WithWrite(launchspec::FileSpec f, launchspec::FileWrite write) {
+  f.write = write;
+  return f;
+}
+
+TEST(LauncherV3Test, KeepWritesOnlyAMissingFileAndSaysWhatItKept) {
+  TempDir home;
+  std::filesystem::create_directories(home.path() + "/.ssh");
+  std::ofstream(home.path() + "/.ssh/id_ed25519") << "the user's own key\n";
+  LaunchSpec spec = Sh("cat ~/.ssh/id_ed25519 ~/.ssh/config");
+  spec.work_dir = home.path();
+  spec.files = {
+      WithWrite(File("~/.ssh/id_ed25519", "ephemeral\n", 0600),
+                launchspec::FileWrite::kKeepExisting),
+      WithWrite(File("~/.ssh/config", "Host *\n", 0600), launchspec::FileWrite::kKeepExisting)};
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  const Strings args = SpecArgs(spec);
+  EXPECT_THAT(args, testing::Contains("--spec-version=3"));
+  Outcome o = RunLauncher(args, env);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "the user's own key\nHost *\n");
+  EXPECT_THAT(o.err, HasSubstr("kept the existing \"~/.ssh/id_ed25519\""));
+  EXPECT_EQ(ModeOf(home.path() + "/.ssh/config"), 0600u);
+}
+
+TEST(LauncherV3Test, AppendAddsOnlyMissingLinesAndKeepsTheFilesMode) {
+  TempDir home;
+  std::filesystem::create_directories(home.path() + "/.ssh");
+  const std::string keys = home.path() + "/.ssh/authorized_keys";
+  std::ofstream(keys) << "ssh-rsa AAAA user@laptop";  // no final newline
+  ASSERT_EQ(chmod(keys.c_str(), 0640), 0);
+  LaunchSpec spec = Sh("true");
+  spec.work_dir = home.path();
+  spec.files = {WithWrite(File("~/.ssh/authorized_keys", "ssh-ed25519 BBBB job\n", 0600),
+                          launchspec::FileWrite::kAppendLines)};
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  for (int run = 0; run < 2; ++run) {
+    Outcome o = RunLauncher(SpecArgs(spec), env);
+    ASSERT_EQ(o.exit_code, 0) << o.err;
+  }
+  // Twice run, once added; the user's line stays first.
+  EXPECT_EQ(ReadFile(keys), "ssh-rsa AAAA user@laptop\nssh-ed25519 BBBB job\n");
+  EXPECT_EQ(ModeOf(keys), 0640u);
+  // A missing file is created with the spec's mode.
+  TempDir fresh;
+  env.back() = "HOME=" + fresh.path();
+  spec.work_dir = fresh.path();
+  Outcome o = RunLauncher(SpecArgs(spec), env);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(ReadFile(fresh.path() + "/.ssh/authorized_keys"), "ssh-ed25519 BBBB job\n");
+  EXPECT_EQ(ModeOf(fresh.path() + "/.ssh/authorized_keys"), 0600u);
+}
+
+TEST(LauncherV3Test, ConcurrentAppendsToOneFileKeepEveryLine) {
+  TempDir home;
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  constexpr int kJobs = 8;
+  std::vector<std::thread> jobs;
+  std::vector<int> codes(kJobs, -1);
+  for (int i = 0; i < kJobs; ++i) {
+    jobs.emplace_back([&, i] {
+      LaunchSpec spec = Sh("true");
+      spec.work_dir = home.path();
+      spec.files = {WithWrite(File("~/.ssh/authorized_keys", "key-" + std::to_string(i) + "\n"),
+                              launchspec::FileWrite::kAppendLines)};
+      codes[static_cast<std::size_t>(i)] = RunLauncher(SpecArgs(spec), env).exit_code;
+    });
+  }
+  for (auto& t : jobs) t.join();
+  const std::string text = ReadFile(home.path() + "/.ssh/authorized_keys");
+  for (int i = 0; i < kJobs; ++i) {
+    EXPECT_EQ(codes[static_cast<std::size_t>(i)], 0);
+    EXPECT_THAT(text, HasSubstr("key-" + std::to_string(i) + "\n"));
+  }
+}
+
+TEST(LauncherV3Test, AppendRefusesADirectoryInTheFilesPlace) {
+  TempDir home;
+  std::filesystem::create_directories(home.path() + "/.ssh/authorized_keys");
+  LaunchSpec spec = Sh("echo ran");
+  spec.work_dir = home.path();
+  spec.files = {
+      WithWrite(File("~/.ssh/authorized_keys", "k\n"), launchspec::FileWrite::kAppendLines)};
+  Strings env = BaseEnv();
+  env.push_back("HOME=" + home.path());
+  Outcome o = RunLauncher(SpecArgs(spec), env);
+  EXPECT_EQ(o.exit_code, 210) << o.err;
+  EXPECT_THAT(o.err, HasSubstr("exists and is not a regular file"));
+  EXPECT_EQ(o.out, "");
 }
 
 TEST(LauncherV2Test, PrintSpecMasksSecretFilesAndShowsEnvFromNames) {

@@ -400,9 +400,9 @@ std::vector<BadCase> BadCases() {
        ErrorKind::kChecksum,
        "expected sha256 000000000000..., got " + sha.substr(14, 12)},
       {"UnknownVersion",
-       {good[0], part0, sha, "--spec-version=3"},
+       {good[0], part0, sha, "--spec-version=4"},
        ErrorKind::kVersion,
-       "\"3\" (supported: 0, 1 and 2)"},
+       "\"4\" (supported: 0 to 3)"},
       {"EmptyVersion", {good[0], part0, sha, "--spec-version="}, ErrorKind::kVersion, "\"\""},
       {"UnknownVersionWinsOverUnknownFlag",
        {"--spec-shiny=1", "--spec-version=7"},
@@ -831,6 +831,42 @@ TEST(LaunchSpecV2Test, Version2FieldErrorsNameTheField) {
     ASSERT_FALSE(decoded.ok()) << doc;
     EXPECT_EQ(KindOf(decoded.status()), ErrorKind::kSpec) << doc;
     EXPECT_THAT(decoded.status().message(), HasSubstr(want)) << doc;
+  }
+}
+
+TEST(LaunchSpecV3Test, KeepOrAppendMakesVersion3AndRoundTrips) {
+  LaunchSpec spec = V2Spec();
+  spec.files[1].write = FileWrite::kKeepExisting;
+  spec.files[2].write = FileWrite::kAppendLines;
+  const Flags flags = EncodeFlags(spec);
+  EXPECT_EQ(flags.at("spec-version"), "3");
+  auto decoded = DecodeArgv(FlagsToArgv(flags));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(*decoded == spec);
+  EXPECT_EQ(ToJson(spec), ReferenceToJson(spec));
+  EXPECT_THAT(ToJson(spec), HasSubstr(R"("write":"keep")"));
+  EXPECT_THAT(ToMaskedJson(spec), HasSubstr(R"("write": "append")"));
+  // Replace is the default and is never written: version 2 stays version 2.
+  EXPECT_THAT(ToJson(V2Spec()), Not(HasSubstr("write")));
+}
+
+TEST(LaunchSpecV3Test, Version2IgnoresWriteAndVersion3ChecksIt) {
+  const std::string doc = R"({"executable":"x","files":[{"path":"f","write":"append"}]})";
+  auto v2 = DecodeArgv(ArgsFor("2", doc));
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(v2->files.at(0).write, FileWrite::kReplace);
+  auto v3 = DecodeArgv(ArgsFor("3", doc));
+  ASSERT_TRUE(v3.ok()) << v3.status().ToString();
+  EXPECT_EQ(v3->files.at(0).write, FileWrite::kAppendLines);
+  for (const auto& [bad, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"executable":"x","files":[{"path":"f","write":"merge"}]})",
+            R"(files[0].write must be "replace", "append" or "keep", got "merge")"},
+           {R"({"executable":"x","files":[{"path":"f","write":1}]})",
+            "files[0].write must be a string"}}) {
+    auto decoded = DecodeArgv(ArgsFor("3", bad));
+    ASSERT_FALSE(decoded.ok()) << bad;
+    EXPECT_EQ(KindOf(decoded.status()), ErrorKind::kSpec) << bad;
+    EXPECT_THAT(decoded.status().message(), HasSubstr(want)) << bad;
   }
 }
 

@@ -369,16 +369,31 @@ TEST(SshKeys, MultiWorkerJobsGetAFreshPairPerRequestInstalledThroughFiles) {
   }
   auto spec = launchspec::DecodeArgv(launchspec::FlagsToArgv(first->flags));
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-  ASSERT_EQ(spec->files.size(), 4u);
-  EXPECT_EQ(spec->files[0].path, "~/.ssh/id_ed25519");
+  using launchspec::FileWrite;
+  ASSERT_EQ(spec->files.size(), 5u);
+  // The job's own copy, replaced per attempt (FullJob is nlp/llama-sft).
+  const std::string own = std::string(kSshJobDir) + j.key().namespace_name + "." + j.key().name;
+  EXPECT_EQ(spec->files[0].path, own + "/id_ed25519");
   EXPECT_EQ(spec->files[0].content_env, "MLSPACE_SECRET_FILE_0");
   EXPECT_EQ(spec->files[0].mode, 0600u);
-  EXPECT_EQ(spec->files[1].path, "~/.ssh/id_ed25519.pub");
-  EXPECT_EQ(spec->files[2].path, "~/.ssh/authorized_keys");
-  EXPECT_EQ(spec->files[2].content, spec->files[1].content);
-  EXPECT_THAT(spec->files[2].content, testing::StartsWith("ssh-ed25519 "));
-  EXPECT_EQ(spec->files[3].path, "~/.ssh/config");
-  EXPECT_THAT(spec->files[3].content, HasSubstr("StrictHostKeyChecking accept-new"));
+  EXPECT_EQ(spec->files[0].write, FileWrite::kReplace);
+  EXPECT_EQ(spec->files[1].path, own + "/id_ed25519.pub");
+  EXPECT_EQ(spec->files[1].write, FileWrite::kReplace);
+  // The usual places: a user's own key and config are kept, the public key
+  // joins the lines already authorized.
+  EXPECT_EQ(spec->files[2].path, "~/.ssh/id_ed25519");
+  EXPECT_EQ(spec->files[2].content_env, "MLSPACE_SECRET_FILE_0");
+  EXPECT_EQ(spec->files[2].write, FileWrite::kKeepExisting);
+  EXPECT_EQ(spec->files[3].path, "~/.ssh/authorized_keys");
+  EXPECT_EQ(spec->files[3].write, FileWrite::kAppendLines);
+  EXPECT_EQ(spec->files[3].content, spec->files[1].content);
+  EXPECT_THAT(spec->files[3].content, testing::StartsWith("ssh-ed25519 "));
+  EXPECT_EQ(spec->files[4].path, "~/.ssh/config");
+  EXPECT_EQ(spec->files[4].write, FileWrite::kKeepExisting);
+  EXPECT_THAT(spec->files[4].content, HasSubstr("StrictHostKeyChecking accept-new"));
+  // Keep and append need a version 3 launcher; an older one refuses the spec
+  // instead of replacing the user's files.
+  EXPECT_EQ(first->flags.at("spec-version"), "3");
   EXPECT_THAT(launchspec::ToMaskedJson(*spec), Not(HasSubstr("PRIVATE KEY")));
   // One worker: nothing to reach, no keys.
   j.spec.workers = 1;
