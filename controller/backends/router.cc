@@ -77,6 +77,17 @@ std::string Catalog::Locate(const api::JobSpec& spec) const {
   return BackendOf(spec).name + "/" + spec.region;
 }
 
+std::string Catalog::BackendName(const std::string& location) const {
+  if (config_.qualified) {
+    if (size_t slash = location.find('/'); slash != std::string::npos) {
+      if (const BackendConfig* b = config_.Find(std::string_view(location).substr(0, slash))) {
+        return b->name;
+      }
+    }
+  }
+  return config_.backends[default_index_].name;
+}
+
 Result<Catalog::Target> Catalog::Resolve(const std::string& location) const {
   Target t;
   std::string region = location;

@@ -40,6 +40,11 @@ class Catalog {
     size_t index = 0;           // into config().backends
     std::string remote_region;  // the backend's own region name
   };
+  // The name of the backend a location belongs to: the one it names when
+  // configured, else (a plain location, or a backend no longer configured)
+  // the default's. Never fails: what GatewayHealth is asked about a call.
+  std::string BackendName(const std::string& location) const;
+
   // The backend (and its region) a location names. NotFound for a backend
   // no longer configured, InvalidArgument for a region it does not map.
   Result<Target> Resolve(const std::string& location) const;

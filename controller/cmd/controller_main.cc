@@ -630,7 +630,7 @@ int Run(int argc, char** argv) {
     ctx.state_dir = cfg.state_dir;
     ctx.secrets_dir = cfg.secrets_dir;
     ctx.local_launcher = FindLocalLauncher(cfg.local_launcher);
-    ctx.http_observer = [&bridge](const std::string&) { return bridge.GatewayObserver(); };
+    ctx.http_observer = [&bridge](const std::string& name) { return bridge.GatewayObserver(name); };
     std::vector<std::unique_ptr<gateway::JobGateway>> gateways;
     for (const backends::BackendConfig& b : catalog->config().backends) {
       auto g = types.Find(b.type)->make(b, ctx);
@@ -657,7 +657,7 @@ int Run(int argc, char** argv) {
     o.total_timeout = cfg.gateway_timeout;
     o.request_timeout = std::min(o.request_timeout, cfg.gateway_timeout);
     o.clock = &clock;
-    o.observer = bridge.GatewayObserver();
+    o.observer = bridge.GatewayObserver("default");
     auto client = gateway::http::MakeGatewayClient(o);
     if (!client.ok()) {
       return Fail(InContext("--gateway-url", client.status().message()));
@@ -695,6 +695,12 @@ int Run(int argc, char** argv) {
     gateway = std::make_unique<backends::BackendRouter>(catalog, std::move(single));
   }
 
+  // Each configured backend's gateway series exist from the start (up 1,
+  // counters 0), labelled with its name.
+  for (const backends::BackendConfig& b : catalog->config().backends) {
+    metrics.RegisterBackend(b.name);
+  }
+
   // Both paths above made `gateway` a BackendRouter.
   static_cast<backends::BackendRouter&>(*gateway).SetObserver(
       [&metrics](const std::string& backend, std::string_view op, std::string_view result) {
@@ -704,6 +710,15 @@ int Run(int argc, char** argv) {
   reconciler::ControllerOptions copts;
   copts.check_job = [catalog](const api::JobSpec& spec) { return catalog->CheckJob(spec); };
   copts.reconciler.locate = [catalog](const api::JobSpec& spec) { return catalog->Locate(spec); };
+  // One GatewayHealth per backend: a 401 or Retry-After of one never pauses
+  // another's requests.
+  copts.backends.push_back(catalog->config().default_name);
+  for (const std::string& name : catalog->config().Names()) {
+    if (name != catalog->config().default_name) copts.backends.push_back(name);
+  }
+  copts.backend_of = [catalog](const std::string& location) {
+    return catalog->BackendName(location);
+  };
   copts.workers = cfg.workers;
   copts.reconciler.poll_interval = cfg.poll_interval;
   copts.resync_interval = cfg.resync_interval;
@@ -786,9 +801,17 @@ int Run(int argc, char** argv) {
     return controller->Ready(&why) ? OkStatus() : UnavailableError(why);
   });
   probes.AddReadyCheck("store", tracked_store.AsCheck());
-  // Failing while the gateway answers 401/403 (wrong or expired credentials).
-  probes.AddReadyCheck("gateway",
-                       [&controller]() -> Status { return controller->gateway_health().Check(); });
+  // Failing while a backend's gateway answers 401/403 (wrong or expired
+  // credentials): "gateway" from flags (one backend), one "gateway:<name>"
+  // per backend with --backends, so /readyz?verbose names the failing one.
+  for (size_t i = 0; i < controller->gateway_health().All().size(); ++i) {
+    const std::string& name = controller->gateway_health().All()[i]->name();
+    probes.AddReadyCheck(catalog->config().qualified ? "gateway:" + name : "gateway",
+                         [&controller, i]() -> Status {
+                           if (!controller) return UnavailableError("shutting down");
+                           return controller->gateway_health().All()[i]->Check();
+                         });
+  }
 
   metrics::HttpServerOptions mo;
   mo.bind_address = cfg.metrics_bind.ToString();
@@ -822,7 +845,7 @@ int Run(int argc, char** argv) {
       [&] {
         apiserver::HandlerOptions ho{
             "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log};
-        ho.writer = writer;  // --api-write; null = read-only
+        ho.writer = writer;              // --api-write; null = read-only
         ho.job_check = copts.check_job;  // refused as a committed manifest would be
         ho.on_write = [&metrics](std::string_view verb, int code) {
           metrics.IncApiWrite(verb, code);

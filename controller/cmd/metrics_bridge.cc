@@ -89,9 +89,13 @@ void MetricsBridge::OnSubmission(const ObjectKey&, std::string_view result) {
 
 void MetricsBridge::OnRetry(const ObjectKey&) { metrics_.IncJobRetries(); }
 
-void MetricsBridge::OnGatewayUp(bool up) { metrics_.SetGatewayUp(up); }
+void MetricsBridge::OnGatewayUp(const std::string& backend, bool up) {
+  metrics_.SetGatewayUp(backend, up);
+}
 
-void MetricsBridge::OnGatewayAuthFailure() { metrics_.IncGatewayAuthFailures(); }
+void MetricsBridge::OnGatewayAuthFailure(const std::string& backend) {
+  metrics_.IncGatewayAuthFailures(backend);
+}
 
 void MetricsBridge::OnCancellation(const ObjectKey&, std::string_view reason) {
   metrics_.IncCancellation(std::string(reason));
@@ -164,15 +168,15 @@ void MetricsBridge::OnListVisibilityLag(const std::string& region, Duration wors
   metrics_.SetListVisibilityLag(region, Seconds(worst));
 }
 
-gateway::http::RequestObserver MetricsBridge::GatewayObserver() {
-  return [this](const gateway::http::RequestRecord& rec) {
+gateway::http::RequestObserver MetricsBridge::GatewayObserver(const std::string& backend) {
+  return [this, backend](const gateway::http::RequestRecord& rec) {
     std::string code = rec.code == 0 ? "<error>" : std::to_string(rec.code);
-    metrics_.IncGatewayRequest(EndpointLabel(rec.endpoint), code);
-    metrics_.ObserveRestRequest(rec.method, rec.host, code, Seconds(rec.duration));
+    metrics_.IncGatewayRequest(backend, EndpointLabel(rec.endpoint), code);
+    metrics_.ObserveRestRequest(backend, rec.method, rec.host, code, Seconds(rec.duration));
     // mlspace_gateway_throttled_total counts 429 answers only; the client
     // also treats 503 + Retry-After as throttling, which stays visible as
     // code="503" in the request counters.
-    if (rec.code == 429) metrics_.IncGatewayThrottled();
+    if (rec.code == 429) metrics_.IncGatewayThrottled(backend);
   };
 }
 

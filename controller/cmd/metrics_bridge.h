@@ -78,14 +78,17 @@ class MetricsBridge final : public reconciler::ReconcilerObserver,
   // gateway families, endpoint="jobs_list".)
   void OnSourceStatus(const api::SourceStatus& status, bool fetch_failed) override;
 
-  // GatewayHealthObserver: mlspace_gateway_up, mlspace_gateway_auth_failures_total.
-  void OnGatewayUp(bool up) override;
-  void OnGatewayAuthFailure() override;
+  // GatewayHealthObserver: mlspace_gateway_up{backend},
+  // mlspace_gateway_auth_failures_total{backend}.
+  void OnGatewayUp(const std::string& backend, bool up) override;
+  void OnGatewayAuthFailure(const std::string& backend) override;
   // PollObserver: mlspace_gateway_list_visibility_lag_seconds{region}.
   void OnListVisibilityLag(const std::string& region, Duration worst) override;
 
-  // The Gateway v2 client's per-request hook.
-  gateway::http::RequestObserver GatewayObserver();
+  // The Gateway v2 client's per-request hook for the configured backend
+  // `backend` (the `backend` label of mlspace_gateway_requests_total,
+  // mlspace_gateway_throttled_total and the rest_client_* families).
+  gateway::http::RequestObserver GatewayObserver(const std::string& backend);
 
  private:
   void ExportObject(const ObjectKey& key, const reconciler::RecordSummary& record);

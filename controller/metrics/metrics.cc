@@ -141,8 +141,10 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"workqueue_retries_total", MetricType::Counter, {"name"}},
         {"workqueue_unfinished_work_seconds", MetricType::Gauge, {"name"}},
         {"workqueue_longest_running_processor_seconds", MetricType::Gauge, {"name"}},
-        {"rest_client_requests_total", MetricType::Counter, {"code", "method", "host"}},
-        {"rest_client_request_duration_seconds", MetricType::Histogram, {"verb", "host"}},
+        {"rest_client_requests_total", MetricType::Counter, {"code", "method", "host", "backend"}},
+        {"rest_client_request_duration_seconds",
+         MetricType::Histogram,
+         {"verb", "host", "backend"}},
         {"build_info", MetricType::Gauge, {"version", "revision", "cppversion"}},
         {"mlspacejob_info", MetricType::Gauge, {"namespace", "name", "region", "remote_job"}},
         {"mlspacejob_status_phase", MetricType::Gauge, {"namespace", "name", "phase"}},
@@ -151,11 +153,11 @@ const std::vector<FamilyDesc>& Metrics::Families() {
         {"mlspacejob_cancellations_total", MetricType::Counter, {"reason"}},
         {"mlspacejob_run_duration_seconds", MetricType::Histogram, {}},
         {"mlspacejob_pending_duration_seconds", MetricType::Histogram, {}},
-        {"mlspace_gateway_requests_total", MetricType::Counter, {"endpoint", "code"}},
-        {"mlspace_gateway_throttled_total", MetricType::Counter, {}},
+        {"mlspace_gateway_requests_total", MetricType::Counter, {"endpoint", "code", "backend"}},
+        {"mlspace_gateway_throttled_total", MetricType::Counter, {"backend"}},
         {"mlspace_api_writes_total", MetricType::Counter, {"verb", "code"}},
-        {"mlspace_gateway_up", MetricType::Gauge, {}},
-        {"mlspace_gateway_auth_failures_total", MetricType::Counter, {}},
+        {"mlspace_gateway_up", MetricType::Gauge, {"backend"}},
+        {"mlspace_gateway_auth_failures_total", MetricType::Counter, {"backend"}},
         {"mlspace_backend_requests_total", MetricType::Counter, {"backend", "operation", "result"}},
         {"mlspace_gateway_list_visibility_lag_seconds", MetricType::Gauge, {"region"}},
         {"gitops_source_revision_info", MetricType::Gauge, {"revision"}},
@@ -208,10 +210,11 @@ Metrics::Metrics(BuildInfo build)
           "How many seconds has the longest running processor for workqueue been running.")),
       rest_requests_(
           CounterFamily(*registry_, "rest_client_requests_total",
-                        "Number of HTTP requests, partitioned by status code, method, and host.")),
+                        "Number of HTTP requests, partitioned by status code, method, host and "
+                        "backend.")),
       rest_duration_(HistogramFamily(*registry_, "rest_client_request_duration_seconds",
-                                     "Request latency in seconds. Broken down by verb, and "
-                                     "host.")),
+                                     "Request latency in seconds. Broken down by verb, host "
+                                     "and backend.")),
       build_info_(GaugeFamily(*registry_, "build_info",
                               "A metric with a constant '1' value labeled by version, revision "
                               "and the C++ compiler the controller was built with.")),
@@ -226,19 +229,20 @@ Metrics::Metrics(BuildInfo build)
       pending_duration_(HistogramFamily(*registry_, "mlspacejob_pending_duration_seconds",
                                         "Time from a job's submission to its start.")),
       gateway_requests_(CounterFamily(*registry_, "mlspace_gateway_requests_total",
-                                      "Requests to the MLSpace gateway by endpoint and HTTP "
-                                      "status code.")),
+                                      "Requests to the MLSpace gateway by backend, endpoint and "
+                                      "HTTP status code.")),
       gateway_throttled_(CounterFamily(*registry_, "mlspace_gateway_throttled_total",
-                                       "Gateway answers with HTTP 429 Too Many Requests.")),
+                                       "Gateway answers with HTTP 429 Too Many Requests, by "
+                                       "backend.")),
       api_writes_(CounterFamily(*registry_, "mlspace_api_writes_total",
                                 "Write requests through the Kubernetes-compatible API by verb "
                                 "and HTTP status code.")),
       gateway_up_(GaugeFamily(*registry_, "mlspace_gateway_up",
-                              "1 while the gateway accepts the controller's credentials, 0 while "
-                              "it answers 401/403 (requests paused but for one probe per "
-                              "backoff).")),
+                              "1 while the backend's gateway accepts the controller's "
+                              "credentials, 0 while it answers 401/403 (its requests paused but "
+                              "for one probe per backoff).")),
       gateway_auth_failures_(CounterFamily(*registry_, "mlspace_gateway_auth_failures_total",
-                                           "Gateway answers with HTTP 401 or 403.")),
+                                           "Gateway answers with HTTP 401 or 403, by backend.")),
       backend_requests_(CounterFamily(*registry_, "mlspace_backend_requests_total",
                                       "Calls to each configured backend (--backends) by "
                                       "operation and result (ok or the error kind).")),
@@ -282,16 +286,13 @@ Metrics::Metrics(BuildInfo build)
   }
   // Each verb's success code from the start (dashboards and rate() see 0
   // before the first write); refusals appear with their code when they happen.
-  for (const auto& [verb, code] : {std::pair{"create", "201"}, std::pair{"update", "200"},
-                                   std::pair{"patch", "200"}, std::pair{"apply", "200"},
-                                   std::pair{"delete", "200"},
-                                   std::pair{"deletecollection", "200"}}) {
+  for (const auto& [verb, code] :
+       {std::pair{"create", "201"}, std::pair{"update", "200"}, std::pair{"patch", "200"},
+        std::pair{"apply", "200"}, std::pair{"delete", "200"},
+        std::pair{"deletecollection", "200"}}) {
     api_writes_.Add({{"verb", verb}, {"code", code}});
   }
   retries_.Add({});
-  gateway_throttled_.Add({});
-  gateway_up_.Add({}).Set(1);
-  gateway_auth_failures_.Add({});
   run_duration_.Add({}, JobRunDurationBuckets());
   pending_duration_.Add({}, JobPendingDurationBuckets());
   for (const char* s : {"valid", "invalid", "ignored"}) manifests_.Add({{"state", s}});
@@ -421,28 +422,43 @@ void Metrics::SetWorkqueueLongestRunningProcessorSeconds(const std::string& name
   wq_longest_.Add({{"name", name}}).Set(seconds);
 }
 
-void Metrics::ObserveRestRequest(const std::string& method, const std::string& host,
-                                 const std::string& code, double seconds) {
-  rest_requests_.Add({{"code", code}, {"method", method}, {"host", host}}).Increment();
-  rest_duration_.Add({{"verb", method}, {"host", host}}, RestClientBuckets()).Observe(seconds);
+void Metrics::ObserveRestRequest(const std::string& backend, const std::string& method,
+                                 const std::string& host, const std::string& code, double seconds) {
+  rest_requests_.Add({{"code", code}, {"method", method}, {"host", host}, {"backend", backend}})
+      .Increment();
+  rest_duration_.Add({{"verb", method}, {"host", host}, {"backend", backend}}, RestClientBuckets())
+      .Observe(seconds);
 }
 
 void Metrics::IncApiWrite(std::string_view verb, int code) {
   api_writes_.Add({{"verb", std::string(verb)}, {"code", std::to_string(code)}}).Increment();
 }
 
-void Metrics::IncGatewayRequest(const std::string& endpoint, const std::string& code) {
-  gateway_requests_.Add({{"endpoint", endpoint}, {"code", code}}).Increment();
+void Metrics::RegisterBackend(const std::string& backend) {
+  gateway_up_.Add({{"backend", backend}}).Set(1);
+  gateway_auth_failures_.Add({{"backend", backend}});
+  gateway_throttled_.Add({{"backend", backend}});
 }
-void Metrics::IncGatewayThrottled() { gateway_throttled_.Add({}).Increment(); }
+
+void Metrics::IncGatewayRequest(const std::string& backend, const std::string& endpoint,
+                                const std::string& code) {
+  gateway_requests_.Add({{"endpoint", endpoint}, {"code", code}, {"backend", backend}}).Increment();
+}
+void Metrics::IncGatewayThrottled(const std::string& backend) {
+  gateway_throttled_.Add({{"backend", backend}}).Increment();
+}
 void Metrics::IncBackendRequest(const std::string& backend, const std::string& operation,
                                 const std::string& result) {
   backend_requests_.Add({{"backend", backend}, {"operation", operation}, {"result", result}})
       .Increment();
 }
 
-void Metrics::SetGatewayUp(bool up) { gateway_up_.Add({}).Set(up ? 1 : 0); }
-void Metrics::IncGatewayAuthFailures() { gateway_auth_failures_.Add({}).Increment(); }
+void Metrics::SetGatewayUp(const std::string& backend, bool up) {
+  gateway_up_.Add({{"backend", backend}}).Set(up ? 1 : 0);
+}
+void Metrics::IncGatewayAuthFailures(const std::string& backend) {
+  gateway_auth_failures_.Add({{"backend", backend}}).Increment();
+}
 
 void Metrics::SetObjectInfo(const std::string& ns, const std::string& name,
                             const std::string& region, const std::string& remote_job) {

@@ -92,28 +92,37 @@ class Metrics {
   void SetWorkqueueLongestRunningProcessorSeconds(const std::string& name, double seconds);
 
   // --- rest client (client-go names) --------------------------------------
-  // `code` is the HTTP status ("200") or "<error>" when no answer arrived;
-  // `method` the HTTP method; `host` the gateway's host:port.
-  void ObserveRestRequest(const std::string& method, const std::string& host,
-                          const std::string& code, double seconds);
+  // `backend` is the configured backend's name (bounded by the --backends
+  // file; "default" from flags); `code` is the HTTP status ("200") or
+  // "<error>" when no answer arrived; `method` the HTTP method; `host` the
+  // gateway's host:port.
+  void ObserveRestRequest(const std::string& backend, const std::string& method,
+                          const std::string& host, const std::string& code, double seconds);
 
   // --- MLSpace gateway ----------------------------------------------------
+  // Every gateway family below carries `backend` (a configured name, as
+  // above). RegisterBackend creates a backend's series at their start values
+  // (up 1, counters 0), so gauges and rates exist before the first request;
+  // call it once per configured backend.
+  void RegisterBackend(const std::string& backend);
   // `endpoint` is a bounded operation name (e.g. "jobs_create", "jobs_list",
   // "service_auth"), never a URL with job names in it.
-  void IncGatewayRequest(const std::string& endpoint, const std::string& code);
+  void IncGatewayRequest(const std::string& backend, const std::string& endpoint,
+                         const std::string& code);
   // --- API writes -----------------------------------------------------------
   // mlspace_api_writes_total: one write request through the API (`verb`:
   // create, update, patch, apply, delete, deletecollection; `code` the HTTP
   // status of the answer). Both label sets are bounded.
   void IncApiWrite(std::string_view verb, int code);
 
-  // One HTTP 429 answer from the gateway.
-  void IncGatewayThrottled();
-  // mlspace_gateway_up: 1 while the gateway accepts the credentials, 0 while
-  // it answers 401/403 (requests paused but for one probe per backoff).
-  void SetGatewayUp(bool up);
-  // mlspace_gateway_auth_failures_total: one 401/403 answer.
-  void IncGatewayAuthFailures();
+  // One HTTP 429 answer from `backend`'s gateway.
+  void IncGatewayThrottled(const std::string& backend);
+  // mlspace_gateway_up{backend}: 1 while the backend's gateway accepts the
+  // credentials, 0 while it answers 401/403 (its requests paused but for one
+  // probe per backoff).
+  void SetGatewayUp(const std::string& backend, bool up);
+  // mlspace_gateway_auth_failures_total{backend}: one 401/403 answer.
+  void IncGatewayAuthFailures(const std::string& backend);
   // mlspace_backend_requests_total{backend, operation, result}: one call
   // through the backend router. `backend` is a configured name (bounded by
   // the --backends file), `operation` submit|get|list|cancel|restart|logs,

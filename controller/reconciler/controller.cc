@@ -63,8 +63,9 @@ class Controller::RecordingStore final : public store::StateStoreWrapper {
 Controller::Controller(ControllerDeps deps, ControllerOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
-      health_(std::make_unique<GatewayHealth>(*deps_.clock, options_.gateway_health,
-                                              deps_.gateway_health_observer)),
+      health_(std::make_unique<GatewayHealthSet>(*deps_.clock, options_.gateway_health,
+                                                 deps_.gateway_health_observer, options_.backends,
+                                                 options_.backend_of)),
       gateway_(std::make_unique<HealthCheckedGateway>(*deps_.gateway, *health_)),
       store_(std::make_unique<RecordingStore>(*deps_.store, live_)),
       builder_(options_.prune_max_fraction) {
@@ -106,7 +107,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions options)
   }
   rd.observer = deps_.reconciler_observer;
   reconciler_ = std::make_unique<JobReconciler>(std::move(rd), ro);
-  health_->SetOnRecovered([this] { OnGatewayRecovered(); });
+  health_->SetOnRecovered([this](const std::string&) { OnGatewayRecovered(); });
   queue_ = std::make_unique<runtime::WorkQueue>(kName, *deps_.clock,
                                                 runtime::DefaultControllerRateLimiter(*deps_.clock),
                                                 deps_.queue_observer);

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "controller/api/manifest.h"
 #include "controller/api/source_status.h"
@@ -69,6 +70,12 @@ struct ControllerOptions {
   ReconcilerOptions reconciler;
   // 401/403 handling: one probe per backoff while the credentials are refused.
   GatewayHealthOptions gateway_health;
+  // The backends, each with its own GatewayHealth (a 401 or Retry-After of
+  // one never pauses another): their names, the default first (empty: one,
+  // "default"), and which backend a location belongs to (cmd/: the
+  // backends::Catalog; empty: all the default's).
+  std::vector<std::string> backends;
+  GatewayHealthSet::BackendOf backend_of;
   // Checks valid jobs against the backend catalog (DesiredStateBuilder::
   // SetJobCheck); empty = none. reconciler.locate keys their remote jobs.
   DesiredStateBuilder::JobCheck check_job;
@@ -145,8 +152,9 @@ class Controller {
   JobReconciler& reconciler() { return *reconciler_; }
   runtime::WorkQueue& queue() { return *queue_; }
   const ObservedCache& observed() const { return observed_; }
-  // Whether the gateway accepts the credentials (/readyz "gateway" check).
-  const GatewayHealth& gateway_health() const { return *health_; }
+  // Whether each backend's gateway accepts the credentials (/readyz
+  // "gateway" checks, one per backend).
+  const GatewayHealthSet& gateway_health() const { return *health_; }
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
   // The worker busy longest with one object (nullopt before Start or while
   // all are idle): the liveness probe's "stuck worker" check.
@@ -172,8 +180,9 @@ class Controller {
   ControllerDeps deps_;
   ControllerOptions options_;
   // Every gateway call of the reconciler and the poller goes through gateway_,
-  // which asks health_ first (a 401/403 pauses requests controller-wide).
-  std::unique_ptr<GatewayHealth> health_;
+  // which asks the call's backend's health first (a 401/403 pauses that
+  // backend's requests).
+  std::unique_ptr<GatewayHealthSet> health_;
   std::unique_ptr<HealthCheckedGateway> gateway_;
   DesiredStateHolder desired_;
   api::SourceStatusHolder source_status_;

@@ -26,9 +26,9 @@ bool ProvesAuthorized(const gateway::Error& e) {
 }  // namespace
 
 GatewayHealth::GatewayHealth(const Clock& clock, GatewayHealthOptions options,
-                             GatewayHealthObserver* observer)
-    : clock_(clock), options_(options), observer_(observer) {
-  if (observer_) observer_->OnGatewayUp(true);
+                             GatewayHealthObserver* observer, std::string name)
+    : clock_(clock), options_(options), observer_(observer), name_(std::move(name)) {
+  if (observer_) observer_->OnGatewayUp(name_, true);
 }
 
 void GatewayHealth::SetOnRecovered(std::function<void()> fn) {
@@ -63,7 +63,7 @@ GatewayHealth::Ticket GatewayHealth::Admit() {
   probe_out_ = true;
   t.probe = true;
   LogDebug("gateway unauthorized: sending one probe request",
-           {{"failedProbes", std::to_string(failed_probes_)}});
+           {{"backend", name_}, {"failedProbes", std::to_string(failed_probes_)}});
   return t;
 }
 
@@ -119,23 +119,28 @@ void GatewayHealth::Report(const Ticket& ticket, const gateway::Error* error) {
   if (went_down) {
     LogWarn(
         "gateway rejects the credentials; pausing gateway requests (one probe per backoff) until "
-        "they work; check MLSPACE_* or the files under --secrets-dir",
-        {{"error", message}, {"nextProbeIn", Secs(next)}});
+        "they work; check MLSPACE_* or the files under --secrets-dir (or the backend's "
+        "secretsDir)",
+        {{"backend", name_}, {"error", message}, {"nextProbeIn", Secs(next)}});
   } else if (auth_failure) {
     LogDebug("gateway still rejects the credentials",
-             {{"error", message}, {"nextProbeIn", Secs(next)}});
+             {{"backend", name_}, {"error", message}, {"nextProbeIn", Secs(next)}});
   }
-  if (went_up) LogInfo("gateway accepts the credentials again; resuming gateway requests");
+  if (went_up) {
+    LogInfo("gateway accepts the credentials again; resuming gateway requests",
+            {{"backend", name_}});
+  }
   if (throttle_started) {
     LogWarn("gateway asked the controller to wait (Retry-After); no requests to it until then",
-            {{"error", message}, {"retryAfter", Secs(throttle)}});
+            {{"backend", name_}, {"error", message}, {"retryAfter", Secs(throttle)}});
   } else if (throttle > Duration::zero()) {
-    LogDebug("gateway extended its Retry-After", {{"retryAfter", Secs(throttle)}});
+    LogDebug("gateway extended its Retry-After",
+             {{"backend", name_}, {"retryAfter", Secs(throttle)}});
   }
   if (observer_) {
-    if (auth_failure) observer_->OnGatewayAuthFailure();
-    if (went_down) observer_->OnGatewayUp(false);
-    if (went_up) observer_->OnGatewayUp(true);
+    if (auth_failure) observer_->OnGatewayAuthFailure(name_);
+    if (went_down) observer_->OnGatewayUp(name_, false);
+    if (went_up) observer_->OnGatewayUp(name_, true);
   }
   if (recovered) recovered();
 }
@@ -173,64 +178,107 @@ Status GatewayHealth::Check() const {
   return UnavailableError("gateway rejects the credentials (" + last_error_ + "); " + when);
 }
 
+GatewayHealthSet::GatewayHealthSet(const Clock& clock, GatewayHealthOptions options,
+                                   GatewayHealthObserver* observer,
+                                   std::vector<std::string> backends, BackendOf backend_of)
+    : backend_of_(std::move(backend_of)) {
+  if (backends.empty()) backends.push_back("default");
+  for (auto& name : backends) {
+    owned_.push_back(std::make_unique<GatewayHealth>(clock, options, observer, std::move(name)));
+    all_.push_back(owned_.back().get());
+  }
+}
+
+GatewayHealthSet::GatewayHealthSet(GatewayHealth& single) : all_{&single} {}
+
+GatewayHealth* GatewayHealthSet::Find(const std::string& backend) const {
+  for (GatewayHealth* h : all_) {
+    if (h->name() == backend) return h;
+  }
+  return nullptr;
+}
+
+GatewayHealth& GatewayHealthSet::For(const std::string& location) const {
+  if (all_.size() == 1 || !backend_of_) return Default();
+  GatewayHealth* h = Find(backend_of_(location));
+  return h ? *h : Default();
+}
+
+void GatewayHealthSet::SetOnRecovered(std::function<void(const std::string& backend)> fn) {
+  for (GatewayHealth* h : all_) {
+    h->SetOnRecovered([fn, name = h->name()] {
+      if (fn) fn(name);
+    });
+  }
+}
+
 template <typename T, typename F>
-gateway::Outcome<T> HealthCheckedGateway::Call(const std::string& op, F&& f) {
-  GatewayHealth::Ticket t = health_.Admit();
+gateway::Outcome<T> HealthCheckedGateway::Call(GatewayHealth& health, const std::string& op,
+                                               F&& f) {
+  GatewayHealth::Ticket t = health.Admit();
+  // With several backends the refusal names the one refusing.
+  const std::string who = health_.All().size() > 1 ? "backend " + health.name() : "the gateway";
   if (!t.allowed && t.throttled) {
     gateway::Error e;
     e.kind = gateway::ErrorKind::kThrottled;
     e.message =
-        op + ": not sent, the gateway asked to wait (Retry-After); next attempt in " + Secs(t.wait);
+        op + ": not sent, " + who + " asked to wait (Retry-After); next attempt in " + Secs(t.wait);
     e.retry_after = t.wait;
     return e;
   }
   if (!t.allowed) {
     gateway::Error e;
     e.kind = gateway::ErrorKind::kUnauthorized;
-    e.message = op + ": not sent, the gateway rejects the credentials (" + health_.last_error() +
+    e.message = op + ": not sent, " + who + " rejects the credentials (" + health.last_error() +
                 "); next attempt in " + Secs(t.wait);
     e.retry_after = t.wait;
     return e;
   }
   gateway::Outcome<T> out = f();
-  health_.Report(t, out.ok() ? nullptr : &out.error());
+  health.Report(t, out.ok() ? nullptr : &out.error());
   return out;
 }
 
 gateway::Outcome<std::string> HealthCheckedGateway::Submit(const gateway::SubmitRequest& req) {
-  return Call<std::string>("submit " + (req.label.empty() ? req.script : req.label),
+  // The reconciler puts the intent's location in the request's region when
+  // locations name backends; otherwise every call is the default's.
+  return Call<std::string>(health_.For(req.region.value_or("")),
+                           "submit " + (req.label.empty() ? req.script : req.label),
                            [&] { return inner_.Submit(req); });
 }
 
 gateway::Outcome<gateway::RemoteJob> HealthCheckedGateway::Get(const std::string& job_name) {
-  return Call<gateway::RemoteJob>("get " + job_name, [&] { return inner_.Get(job_name); });
+  return Call<gateway::RemoteJob>(health_.Default(), "get " + job_name,
+                                  [&] { return inner_.Get(job_name); });
 }
 
 gateway::Outcome<gateway::RemoteJob> HealthCheckedGateway::GetIn(const std::string& job_name,
                                                                  const std::string& region) {
-  return Call<gateway::RemoteJob>("get " + job_name,
+  return Call<gateway::RemoteJob>(health_.For(region), "get " + job_name,
                                   [&] { return inner_.GetIn(job_name, region); });
 }
 
 gateway::Outcome<std::vector<gateway::RemoteJob>> HealthCheckedGateway::List(
     const gateway::ListOptions& opts) {
-  return Call<std::vector<gateway::RemoteJob>>("list " + opts.region,
+  return Call<std::vector<gateway::RemoteJob>>(health_.For(opts.region), "list " + opts.region,
                                                [&] { return inner_.List(opts); });
 }
 
 gateway::Outcome<gateway::CancelResult> HealthCheckedGateway::Cancel(const std::string& job_name,
                                                                      const std::string& region) {
-  return Call<gateway::CancelResult>("cancel " + job_name,
+  return Call<gateway::CancelResult>(health_.For(region), "cancel " + job_name,
                                      [&] { return inner_.Cancel(job_name, region); });
 }
 
 gateway::Outcome<std::string> HealthCheckedGateway::Restart(const std::string& job_name) {
-  return Call<std::string>("restart " + job_name, [&] { return inner_.Restart(job_name); });
+  return Call<std::string>(health_.Default(), "restart " + job_name,
+                           [&] { return inner_.Restart(job_name); });
 }
 
 gateway::Outcome<std::string> HealthCheckedGateway::Logs(const std::string& job_name,
                                                          const std::string& region, int tail) {
-  return Call<std::string>("logs " + job_name, [&] { return inner_.Logs(job_name, region, tail); });
+  return Call<std::string>(health_.For(region), "logs " + job_name,
+                           [&] { return inner_.Logs(job_name, region, tail); });
 }
 
 }  // namespace mlspace::reconciler

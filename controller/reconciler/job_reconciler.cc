@@ -307,8 +307,8 @@ ReconcileResult JobReconciler::ReconcileOnce(const ObjectKey& key) {
       st.Cond(api::kCondSubmitted, kFalse, "AwaitingFirstList",
               "the state store was new or empty at start: waiting for a first list of region " +
                   Location(job) + " to adopt this controller's jobs before any submit");
-      if (deps_.health && !deps_.health->authorized()) {
-        MarkUnauthorized(st, deps_.health->last_error());
+      if (GatewayHealth* h = HealthOf(Location(job)); h && !h->authorized()) {
+        MarkUnauthorized(st, h);
       }
       return Finish(st, *adopted);
     }
@@ -444,9 +444,9 @@ ReconcileResult JobReconciler::HandleIntent(Step& st, store::SubmitIntent intent
                                               {"waited", Secs(waited)}});
   }
   if (wanted) {
-    if (deps_.health) {
-      if (Duration wait = deps_.health->Blocked(); wait > Duration::zero()) {
-        MarkUnauthorized(st, deps_.health->last_error());
+    if (GatewayHealth* h = HealthOf(intent.region)) {
+      if (Duration wait = h->Blocked(); wait > Duration::zero()) {
+        MarkUnauthorized(st, h);
         return After(wait);
       }
     }
@@ -834,17 +834,19 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
                                           store::SubmitIntent intent) {
   auto& s = st.rec.status;
   ObjectKey key = st.key;
-  if (deps_.health) {
-    // While the credentials are refused, no intent and no request: one
-    // probe per backoff (whoever's turn it is) decides for everybody.
-    if (Duration wait = deps_.health->Blocked(); wait > Duration::zero()) {
+  GatewayHealth* health = HealthOf(intent.region);
+  if (health) {
+    // While the backend refuses the credentials, no intent and no request:
+    // one probe per backoff (whoever's turn it is) decides for all of its
+    // objects. Other backends' objects are not held back.
+    if (Duration wait = health->Blocked(); wait > Duration::zero()) {
       if (DebugOn()) {
         LogDebug("submit not sent: the gateway rejects the credentials",
                  {{"object", st.key.ToString()},
                   {"attempt", std::to_string(intent.attempt)},
                   {"retryIn", Secs(wait)}});
       }
-      MarkUnauthorized(st, deps_.health->last_error());
+      MarkUnauthorized(st, health);
       return After(wait);
     }
   }
@@ -932,11 +934,9 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
       intent.state = store::IntentState::kAbandoned;
       st.batch.intents.push_back(intent);
       s.last_error = msg;
-      MarkUnauthorized(st, deps_.health ? deps_.health->last_error() : msg);
+      MarkUnauthorized(st, health, msg);
       st.notes.push_back([key](ReconcilerObserver& o) { o.OnSubmission(key, "unauthorized"); });
-      if (deps_.health) {
-        return After(std::max(deps_.health->Blocked(), options_.gateway_retry_base));
-      }
+      if (health) return After(std::max(health->Blocked(), options_.gateway_retry_base));
       return Fail(e.ToStatus(), GatewayBackoff(key, e.retry_after));
     case gateway::ErrorKind::kInvalid:
       intent.state = store::IntentState::kAbandoned;
@@ -972,11 +972,22 @@ ReconcileResult JobReconciler::SendSubmit(Step& st, const api::MLSpaceJob& job,
   }
 }
 
-void JobReconciler::MarkUnauthorized(Step& st, const std::string& message) {
+GatewayHealth* JobReconciler::HealthOf(const std::string& location) const {
+  return deps_.health ? &deps_.health->For(location) : nullptr;
+}
+
+void JobReconciler::MarkUnauthorized(Step& st, const GatewayHealth* health,
+                                     const std::string& message) {
   // A condition, not an event per object: the controller logs one WARN per
-  // change of the gateway's state, and /readyz shows it.
+  // change of the gateway's state, and /readyz shows it. With several
+  // backends it names the one refusing.
+  std::string who = "the gateway";
+  if (health && deps_.health && deps_.health->All().size() > 1) {
+    who = "backend " + health->name();
+  }
+  const std::string why = health && !health->last_error().empty() ? health->last_error() : message;
   st.Cond(api::kCondStalled, kTrue, kReasonGatewayUnauthorized,
-          "the gateway rejects the controller's credentials (" + message +
+          who + " rejects the controller's credentials (" + why +
               "); waiting for them to work, phase kept");
 }
 
@@ -994,9 +1005,10 @@ Duration JobReconciler::GatewayBackoff(const ObjectKey& key, Duration retry_afte
 }
 
 ReconcileResult JobReconciler::GatewayFailed(Step& st, const gateway::Error& e) {
-  if (e.kind == gateway::ErrorKind::kUnauthorized && deps_.health) {
-    MarkUnauthorized(st, deps_.health->last_error());
-    Duration wait = std::max(deps_.health->Blocked(), options_.gateway_retry_base);
+  GatewayHealth* health = HealthOf(st.rec.region);
+  if (e.kind == gateway::ErrorKind::kUnauthorized && health) {
+    MarkUnauthorized(st, health);
+    Duration wait = std::max(health->Blocked(), options_.gateway_retry_base);
     if (DebugOn()) {
       LogDebug("gateway call refused (credentials); waiting for the gateway",
                {{"object", st.key.ToString()}, {"retryIn", Secs(wait)}});
@@ -1114,8 +1126,8 @@ ReconcileResult JobReconciler::HandleMissing(Step& st, const DesiredState& desir
 }
 
 ReconcileResult JobReconciler::Finish(Step& st, ReconcileResult r) {
-  if (deps_.health && st.CondIs(api::kCondStalled, kTrue, kReasonGatewayUnauthorized) &&
-      deps_.health->authorized()) {
+  if (st.CondIs(api::kCondStalled, kTrue, kReasonGatewayUnauthorized) && HealthOf(st.rec.region) &&
+      HealthOf(st.rec.region)->authorized()) {
     st.Cond(api::kCondStalled, kFalse, "GatewayAuthorized",
             "the gateway accepts the controller's credentials again");
   }

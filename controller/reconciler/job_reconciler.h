@@ -89,10 +89,11 @@ class JobReconciler {
     SubmitRequestBuilder build_request;
     SpecEncoder encode_spec;                 // may be empty
     ReconcilerObserver* observer = nullptr;  // may be null
-    // Controller-wide 401/403 state (may be null: every 401 is then an
-    // ordinary per-object error). `gateway` should be the
-    // HealthCheckedGateway over the same GatewayHealth.
-    GatewayHealth* health = nullptr;
+    // Each backend's 401/403 and Retry-After state, found by an object's
+    // location (may be null: every 401 is then an ordinary per-object
+    // error). `gateway` should be the HealthCheckedGateway over the same
+    // GatewayHealthSet.
+    GatewayHealthSet* health = nullptr;
     // Keys removed by the controller's own API deletes: cancelled even when
     // the revision's prune verdict refuses (may be null: none exempt).
     const ApiRemovals* api_removals = nullptr;
@@ -167,12 +168,16 @@ class JobReconciler {
   void SetPhase(Step& st, api::Phase phase);
   void AddEvent(Step& st, std::string type, std::string reason, const std::string& message);
   runtime::ReconcileResult Finish(Step& st, runtime::ReconcileResult r);
-  // A failed gateway call: 401/403 → the object keeps its phase, gets
-  // Stalled=True GatewayUnauthorized and waits for GatewayHealth; anything
+  // A failed gateway call (about st.rec.region's job): 401/403 → the object
+  // keeps its phase, gets Stalled=True GatewayUnauthorized and waits for its
+  // backend's GatewayHealth; anything
   // else → an error requeued after the per-object gateway backoff (≥ 1 s,
   // ≥ Retry-After).
   runtime::ReconcileResult GatewayFailed(Step& st, const gateway::Error& e);
-  void MarkUnauthorized(Step& st, const std::string& message);
+  // `health` (may be null: then `message`) says whose credentials and why.
+  void MarkUnauthorized(Step& st, const GatewayHealth* health, const std::string& message = "");
+  // The health of `location`'s backend; null without deps_.health.
+  GatewayHealth* HealthOf(const std::string& location) const;
   Duration GatewayBackoff(const ObjectKey& key, Duration retry_after);
   Duration RetryBackoff(int failures) const;
 

@@ -140,7 +140,7 @@ int RegionPoller::PollOnce() {
       std::vector<LogField> fields{{"region", region},
                                    {"error", out.error().message},
                                    {"consecutiveFailures", std::to_string(n)}};
-      // 401/403 is the controller-wide state GatewayHealth warns about once
+      // 401/403 is the backend-wide state its GatewayHealth warns about once
       // per change; a WARN per poll would repeat it every interval.
       // Likewise a list refused locally during a Retry-After pause
       // (http_status 0): GatewayHealth logged the pause once.

@@ -3,6 +3,11 @@
 // the emulator, one naming `lab` runs as a local process, one naming an
 // unknown backend is Invalid naming spec.backend; --check-config validates
 // the file with file:line errors.
+//
+// Health per backend: two `mlspace` backends on one emulator, one with a
+// wrong key. The other's job runs; /readyz?verbose names the failing
+// backend; mlspace_gateway_up{backend} is 0 for it and 1 for the other;
+// fixing its key file recovers it alone.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -156,6 +161,158 @@ TEST(BackendsE2eTest, OneJobOnEachBackendAndAnUnknownBackendIsInvalid) {
   // Still exactly one job each after a few more polls and resyncs.
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(emulator.JobsOf("on-emu").size(), 1u);
+  controller.Signal(SIGTERM);
+  EXPECT_EQ(controller.Wait(20s), std::optional<int>(0));
+}
+
+// The value of one exposed series (name{labels} exactly as served), or -1.
+double SeriesValue(const std::string& text, const std::string& series) {
+  size_t pos = 0;
+  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
+    pos += series.size();
+  }
+  return -1;
+}
+
+// The sum of the series whose exposed line starts with `prefix`.
+double SumOf(const std::string& text, const std::string& prefix) {
+  double sum = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    pos = end + 1;
+  }
+  return sum;
+}
+
+bool HasCondition(const json& object, const std::string& reason) {
+  if (!object.is_object() || !object["status"].is_object()) return false;
+  for (const auto& c : object["status"].value("conditions", json::array())) {
+    if (c.value("reason", "") == reason && c.value("status", "") == "True") return true;
+  }
+  return false;
+}
+
+TEST(BackendsE2eTest, WrongKeyOnOneBackendPausesItAloneAndFixingItRecoversIt) {
+  namespace fs = std::filesystem;
+  TempDir tmp;
+  GitRepo repo(tmp / "repo");
+  repo.Write("jobs/on-good.yaml", Manifest("on-good", "SR006", "good", "echo good"));
+  repo.Write("jobs/on-bad.yaml", Manifest("on-bad", "SR006", "bad", "echo bad"));
+  repo.Commit("one job per backend");
+
+  // Each backend reads its own credentials directory (secretsDir).
+  auto write_secret = [&](const std::string& backend, const std::string& name,
+                          const std::string& value) {
+    fs::create_directories(tmp / (backend + "-secrets/mlspace"));
+    const std::string path = tmp / (backend + "-secrets/mlspace/" + name);
+    WriteFile(path + ".tmp", value + "\n");
+    fs::rename(path + ".tmp", path);
+  };
+  for (const char* b : {"good", "bad"}) write_secret(b, "workspace-id", kWorkspace);
+  write_secret("good", "api-key", kApiKey);
+  write_secret("bad", "api-key", "wrong-key-backends-e2e");
+
+  Emulator emulator(tmp, {"--pending-duration", "200ms", "--run-duration", "1s"});
+  ASSERT_GT(emulator.port(), 0) << ReadFile(tmp / "emulator.log");
+  const std::string backends = tmp / "backends.yaml";
+  std::string yaml = "default: good\nbackends:\n";
+  for (const char* b : {"good", "bad"}) {
+    yaml += std::string("  - name: ") + b + "\n    type: mlspace\n    url: " + emulator.url() +
+            "\n    secretsDir: " + std::string(tmp / (std::string(b) + "-secrets")) +
+            "\n    regions: [SR006]\n";
+  }
+  WriteFile(backends, yaml);
+
+  const std::string log = tmp / "controller.log";
+  const std::string ports = tmp / "ports.json";
+  // No MLSPACE_* in the environment: each key comes from its backend's files.
+  Process controller(ControllerArgs(tmp, repo.path(), backends, ports), log);
+  int api_port = 0, metrics_port = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = json::parse(ReadFile(ports), nullptr, false);
+        if (j.is_discarded() || !j.contains("api")) return false;
+        api_port = j["api"].get<int>();
+        metrics_port = j["metrics"].get<int>();
+        return true;
+      },
+      30s))
+      << ReadFile(log);
+  auto object = [&](const std::string& name) {
+    return GetJson(api_port, "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/" + name);
+  };
+  auto phase = [&](const std::string& name) -> std::string {
+    json o = object(name);
+    if (!o.is_object() || !o["status"].is_object()) return "";
+    return o["status"].value("phase", "");
+  };
+
+  // The good backend's job runs to completion while the bad one refuses.
+  ASSERT_TRUE(WaitFor([&] { return phase("on-good") == "Succeeded"; }, 60s))
+      << "on-good " << phase("on-good") << "\n"
+      << ReadFile(log);
+  EXPECT_EQ(emulator.JobsOf("on-good").size(), 1u);
+  EXPECT_EQ(emulator.JobsOf("on-bad").size(), 0u);
+  json bad;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        bad = object("on-bad");
+        return HasCondition(bad, "GatewayUnauthorized");
+      },
+      15s))
+      << bad.dump();
+  EXPECT_EQ(bad["status"].value("phase", ""), "Pending") << bad.dump();
+  EXPECT_NE(bad.dump().find("backend bad rejects the controller's credentials"), std::string::npos)
+      << bad.dump();
+  EXPECT_FALSE(HasCondition(object("on-good"), "GatewayUnauthorized"));
+
+  // /readyz?verbose names the failing backend (API port and metrics port).
+  HttpReply ready = HttpCall("GET", api_port, "/readyz?verbose");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("[-]gateway:bad failed: gateway rejects the credentials"),
+            std::string::npos)
+      << ready.body;
+  EXPECT_NE(ready.body.find("Invalid api-key"), std::string::npos) << ready.body;
+  EXPECT_NE(ready.body.find("[+]gateway:good ok"), std::string::npos) << ready.body;
+  EXPECT_EQ(ready.body.find("[-]gateway:good"), std::string::npos) << ready.body;
+  HttpReply probe = HttpCall("GET", metrics_port, "/readyz?verbose");
+  EXPECT_EQ(probe.status, 500);
+  EXPECT_NE(probe.body.find("[-]gateway:bad failed"), std::string::npos) << probe.body;
+
+  // Per-backend series: up 0 vs 1, 401s counted on bad only, good's 2xx.
+  std::string metrics = HttpCall("GET", metrics_port, "/metrics").body;
+  EXPECT_EQ(SeriesValue(metrics, "mlspace_gateway_up{backend=\"bad\"}"), 0) << metrics;
+  EXPECT_EQ(SeriesValue(metrics, "mlspace_gateway_up{backend=\"good\"}"), 1) << metrics;
+  EXPECT_GE(SeriesValue(metrics, "mlspace_gateway_auth_failures_total{backend=\"bad\"}"), 1);
+  EXPECT_EQ(SeriesValue(metrics, "mlspace_gateway_auth_failures_total{backend=\"good\"}"), 0);
+  EXPECT_GE(SumOf(metrics, "mlspace_gateway_requests_total{backend=\"bad\",code=\"401\""), 1)
+      << metrics;
+  EXPECT_EQ(SumOf(metrics, "mlspace_gateway_requests_total{backend=\"good\",code=\"401\""), 0);
+  EXPECT_GE(SumOf(metrics, "mlspace_gateway_requests_total{backend=\"good\",code=\"2"), 2);
+  EXPECT_GE(SumOf(metrics, "rest_client_requests_total{backend=\"bad\",code=\"401\""), 1);
+  EXPECT_GE(SumOf(metrics, "rest_client_request_duration_seconds_count{backend=\"good\""), 2);
+  // While paused, bad sends one probe per backoff, not a request per poll.
+  EXPECT_LE(SeriesValue(metrics, "mlspace_gateway_auth_failures_total{backend=\"bad\"}"), 3);
+  std::string text = ReadFile(log);
+  EXPECT_EQ(text.find("wrong-key-backends-e2e"), std::string::npos) << "a secret reached the log";
+
+  // Fix bad's key file: its next probe (30 s after the first 401) recovers
+  // it, and its job is submitted exactly once.
+  write_secret("bad", "api-key", kApiKey);
+  ASSERT_TRUE(WaitFor([&] { return phase("on-bad") == "Succeeded"; }, 90s))
+      << "on-bad " << phase("on-bad") << "\n"
+      << ReadFile(log);
+  EXPECT_EQ(emulator.JobsOf("on-bad").size(), 1u);
+  EXPECT_EQ(emulator.JobsOf("on-good").size(), 1u);
+  EXPECT_FALSE(HasCondition(object("on-bad"), "GatewayUnauthorized"));
+  EXPECT_TRUE(WaitFor([&] { return HttpCall("GET", api_port, "/readyz").status == 200; }, 10s));
+  metrics = HttpCall("GET", metrics_port, "/metrics").body;
+  EXPECT_EQ(SeriesValue(metrics, "mlspace_gateway_up{backend=\"bad\"}"), 1) << metrics;
   controller.Signal(SIGTERM);
   EXPECT_EQ(controller.Wait(20s), std::optional<int>(0));
 }

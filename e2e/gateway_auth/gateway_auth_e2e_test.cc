@@ -37,7 +37,8 @@ int Stat401(const Emulator& emulator) {
   return s["by_status"].value("401", 0);
 }
 
-// The value of an unlabelled series in a /metrics text, or -1.
+// The value of one series (name plus its labels, as exposed) in a /metrics
+// text, or -1.
 double MetricValue(const std::string& text, const std::string& name) {
   size_t pos = 0;
   while ((pos = text.find(name + " ", pos)) != std::string::npos) {
@@ -145,8 +146,10 @@ TEST(GatewayAuthE2eTest, WrongKeyPausesOnceAndFixedFileRecovers) {
   EXPECT_EQ(stats.value("jobs_created", -1), 0) << stats.dump();
 
   std::string metrics = HttpCall("GET", metrics_port, "/metrics").body;
-  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_up"), 0) << metrics;
-  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_auth_failures_total"), refused);
+  // From flags the one backend is "default" (docs/backends.md).
+  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_up{backend=\"default\"}"), 0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_auth_failures_total{backend=\"default\"}"),
+            refused);
 
   std::string text = ReadFile(log);
   EXPECT_EQ(CountLines(text, " WARN "), 1) << text;
@@ -169,7 +172,7 @@ TEST(GatewayAuthE2eTest, WrongKeyPausesOnceAndFixedFileRecovers) {
   EXPECT_EQ(emulator.JobsOf("train").size(), 1u) << "submitted exactly once";
   EXPECT_TRUE(WaitFor([&] { return HttpCall("GET", api_port, "/readyz").status == 200; }, 10s));
   metrics = HttpCall("GET", metrics_port, "/metrics").body;
-  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_up"), 1);
+  EXPECT_EQ(MetricValue(metrics, "mlspace_gateway_up{backend=\"default\"}"), 1) << metrics;
   text = ReadFile(log);
   EXPECT_EQ(CountLines(text, "accepts the credentials again"), 1) << text;
   EXPECT_EQ(CountLines(text, "credential files changed; using the new credentials"), 1) << text;

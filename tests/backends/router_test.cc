@@ -13,6 +13,7 @@
 
 #include "controller/api/codec.h"
 #include "controller/backends/registry.h"
+#include "controller/reconciler/gateway_health.h"
 #include "tests/reconciler/harness.h"
 
 namespace mlspace::backends {
@@ -105,6 +106,13 @@ TEST(CatalogTest, LocationsAreQualifiedAndPlainOnesBelongToTheDefault) {
   EXPECT_EQ(plain->remote_region, "SR006");
   EXPECT_EQ(catalog->Resolve("gone/SR006").status().message(),
             "location gone/SR006: backend \"gone\" is not configured (--backends)");
+  // Whose GatewayHealth a call asks: the named backend, else the default.
+  EXPECT_EQ(catalog->BackendName("beta/west"), "beta");
+  EXPECT_EQ(catalog->BackendName("beta/east"), "beta") << "an unmapped region is still beta's";
+  EXPECT_EQ(catalog->BackendName("alpha/SR006"), "alpha");
+  EXPECT_EQ(catalog->BackendName("SR006"), "alpha");
+  EXPECT_EQ(catalog->BackendName("gone/SR006"), "alpha");
+  EXPECT_EQ(catalog->BackendName(""), "alpha");
   // From flags: one backend, plain regions, only its own name accepted.
   Catalog flags(SingleBackend("default", "mlspace"));
   spec = MakeJob("a", "h").spec;
@@ -113,6 +121,8 @@ TEST(CatalogTest, LocationsAreQualifiedAndPlainOnesBelongToTheDefault) {
   EXPECT_TRUE(flags.CheckJob(spec).ok());
   spec.backend = "beta";
   EXPECT_THAT(flags.CheckJob(spec).message(), HasSubstr("spec.backend: unknown backend"));
+  EXPECT_EQ(flags.BackendName("SR006"), "default");
+  EXPECT_EQ(flags.BackendName("beta/west"), "default") << "plain locations from flags";
 }
 
 TEST(BackendRouterTest, RoutesEveryCallByLocationAndMapsNames) {
@@ -314,6 +324,56 @@ TEST_F(RoutedReconcilerTest, AmbiguousSubmitIsSettledOnlyByItsOwnBackendsLists) 
   EXPECT_EQ(alpha_->JobsWithMarker(MarkerOf(a, 1)).size(), 1u);
   EXPECT_NE(Record("a").status.remote_job_name, "beta-stray");
   EXPECT_TRUE(beta_->cancelled().empty());
+}
+
+// Issue 15, as cmd/ wires it: the router behind a HealthCheckedGateway
+// whose GatewayHealthSet places locations with Catalog::BackendName. A wrong
+// key on beta pauses beta alone; alpha keeps submitting and listing.
+class RoutedHealthTest : public RoutedReconcilerTest {
+ protected:
+  RoutedHealthTest()
+      : health_(clock_, {}, nullptr, {"alpha", "beta"},
+                [c = catalog_](const std::string& loc) { return c->BackendName(loc); }),
+        gated_(*router_, health_) {
+    Restart(gated_);
+    reconciler::JobReconciler::Deps d;
+    d.store = &store_;
+    d.gateway = &gated_;
+    d.clock = &clock_;
+    d.desired = &desired_;
+    d.observed = &proc_->observed;
+    d.build_request = reconciler::testing::SimpleBuild;
+    d.observer = &observer_;
+    d.health = &health_;
+    proc_->reconciler = std::make_unique<reconciler::JobReconciler>(std::move(d), opts_);
+  }
+  reconciler::GatewayHealthSet health_;
+  reconciler::HealthCheckedGateway gated_;
+};
+
+TEST_F(RoutedHealthTest, WrongKeyOnOneBackendLeavesTheOtherSubmitting) {
+  beta_->SetUnauthorized(true);
+  auto a = MakeJob("a", "aaaaaaaa11111111");
+  auto b = On(MakeJob("b", "bbbbbbbb22222222"), "beta");
+  auto c = On(MakeJob("c", "cccccccc33333333", "west"), "beta");
+  auto d = MakeJob("d", "dddddddd44444444");
+  SetDesired({a, b, c, d});
+  for (const char* n : {"b", "c", "a", "d"}) EXPECT_TRUE(Reconcile(n).error.ok()) << n;
+  EXPECT_EQ(beta_->CountCalls("Submit"), 1) << "one 401, then beta is paused";
+  EXPECT_EQ(alpha_->CountCalls("Submit"), 2);
+  EXPECT_EQ(PhaseOf("a"), api::Phase::kSubmitted);
+  EXPECT_EQ(PhaseOf("d"), api::Phase::kSubmitted);
+  EXPECT_EQ(PhaseOf("b"), api::Phase::kPending);
+  EXPECT_EQ(PhaseOf("c"), api::Phase::kPending);
+  EXPECT_EQ(Cond(Record("c"), api::kCondStalled)->reason, reconciler::kReasonGatewayUnauthorized);
+  EXPECT_THAT(Cond(Record("c"), api::kCondStalled)->message, HasSubstr("backend beta rejects"));
+  EXPECT_EQ(Cond(Record("a"), api::kCondStalled), nullptr);
+  EXPECT_FALSE(health_.Find("beta")->authorized());
+  EXPECT_TRUE(health_.Find("alpha")->authorized());
+  // Polls list alpha's region, none of beta's.
+  Poll(5s);
+  EXPECT_EQ(alpha_->CountCalls("List"), 1);
+  EXPECT_EQ(beta_->CountCalls("List"), 0);
 }
 
 TEST(BackendValidationTest, UnknownBackendMakesTheManifestInvalidNamingTheField) {

@@ -72,7 +72,7 @@ TEST_F(MetricsBridgeTest, SubmissionResultsMapToTheDocumentedLabels) {
 }
 
 TEST_F(MetricsBridgeTest, GatewayRoutesBecomeOperationNamesAndOnly429IsThrottled) {
-  auto observe = bridge_.GatewayObserver();
+  auto observe = bridge_.GatewayObserver("emu");
   auto rec = [](const std::string& route, const std::string& method, int code, bool throttled) {
     gateway::http::RequestRecord r;
     r.endpoint = route;
@@ -91,17 +91,50 @@ TEST_F(MetricsBridgeTest, GatewayRoutesBecomeOperationNamesAndOnly429IsThrottled
   observe(rec("GET /jobs/{name}/logs", "GET", 200, false));
   std::string t = metrics_.Serialize();
   for (const char* line :
-       {"mlspace_gateway_requests_total{code=\"200\",endpoint=\"service_auth\"} 1",
-        "mlspace_gateway_requests_total{code=\"429\",endpoint=\"jobs_create\"} 1",
-        "mlspace_gateway_requests_total{code=\"200\",endpoint=\"jobs_list\"} 1",
-        "mlspace_gateway_requests_total{code=\"503\",endpoint=\"jobs_get\"} 1",
-        "mlspace_gateway_requests_total{code=\"<error>\",endpoint=\"jobs_delete\"} 1",
-        "mlspace_gateway_requests_total{code=\"200\",endpoint=\"jobs_restart\"} 1",
-        "mlspace_gateway_requests_total{code=\"200\",endpoint=\"jobs_logs\"} 1",
-        "mlspace_gateway_throttled_total 1"}) {
+       {"mlspace_gateway_requests_total{backend=\"emu\",code=\"200\",endpoint=\"service_auth\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"429\",endpoint=\"jobs_create\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"200\",endpoint=\"jobs_list\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"503\",endpoint=\"jobs_get\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"<error>\",endpoint=\"jobs_"
+        "delete\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"200\",endpoint=\"jobs_restart\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"200\",endpoint=\"jobs_logs\"} 1",
+        "mlspace_gateway_throttled_total{backend=\"emu\"} 1",
+        "rest_client_requests_total{backend=\"emu\",code=\"429\",host=\"127.0.0.1:9\","
+        "method=\"POST\"} 1"}) {
     EXPECT_TRUE(Has(t, line)) << line << "\n" << t;
   }
   EXPECT_EQ(t.find("/jobs"), std::string::npos) << "a route leaked into a label";
+}
+
+// Issue 15: each backend's client and GatewayHealth report under its own
+// name; one backend's 401s and 429s never show on another's series.
+TEST_F(MetricsBridgeTest, GatewayEventsCarryTheirBackend) {
+  metrics_.RegisterBackend("emu");
+  metrics_.RegisterBackend("lab");
+  gateway::http::RequestRecord r;
+  r.endpoint = "GET /jobs";
+  r.method = "GET";
+  r.host = "127.0.0.1:9";
+  r.code = 401;
+  bridge_.GatewayObserver("lab")(r);
+  r.code = 429;
+  bridge_.GatewayObserver("emu")(r);
+  bridge_.OnGatewayAuthFailure("lab");
+  bridge_.OnGatewayUp("lab", false);
+  std::string t = metrics_.Serialize();
+  for (const char* line :
+       {"mlspace_gateway_up{backend=\"lab\"} 0", "mlspace_gateway_up{backend=\"emu\"} 1",
+        "mlspace_gateway_auth_failures_total{backend=\"lab\"} 1",
+        "mlspace_gateway_auth_failures_total{backend=\"emu\"} 0",
+        "mlspace_gateway_throttled_total{backend=\"emu\"} 1",
+        "mlspace_gateway_throttled_total{backend=\"lab\"} 0",
+        "mlspace_gateway_requests_total{backend=\"lab\",code=\"401\",endpoint=\"jobs_list\"} 1",
+        "mlspace_gateway_requests_total{backend=\"emu\",code=\"429\",endpoint=\"jobs_list\"} 1"}) {
+    EXPECT_TRUE(Has(t, line)) << line << "\n" << t;
+  }
+  bridge_.OnGatewayUp("lab", true);
+  EXPECT_TRUE(Has(metrics_.Serialize(), "mlspace_gateway_up{backend=\"lab\"} 1"));
 }
 
 TEST_F(MetricsBridgeTest, StoredRecordsAreExportedAtStartUp) {

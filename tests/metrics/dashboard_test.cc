@@ -1,8 +1,10 @@
 // Structural checks of charts/mlspace-operator/dashboards/mlspace-operator.json.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -199,6 +201,53 @@ TEST(DashboardTest, QueriesOnlyUseRegisteredMetricsAndCoverEveryFamily) {
     bool seen = used.count(f.name) || used.count(f.name + "_bucket");
     EXPECT_TRUE(seen) << "family not on the dashboard: " << f.name;
   }
+}
+
+// Issue 15: the gateway families carry `backend`; every panel query of them
+// filters by the $backend variable and keeps the label in its grouping (or
+// lists it), so two backends never add up into one line.
+TEST(DashboardTest, GatewayQueriesFilterAndGroupByBackend) {
+  json d = LoadDashboard();
+  std::map<std::string, json> vars;
+  for (const auto& v : d["templating"]["list"]) vars[v.value("name", "")] = v;
+  ASSERT_TRUE(vars.count("backend"));
+  EXPECT_EQ(vars["backend"]["type"], "query");
+  EXPECT_EQ(vars["backend"]["definition"], "label_values(mlspace_gateway_up, backend)");
+  EXPECT_EQ(vars["backend"]["includeAll"], true);
+  EXPECT_EQ(vars["backend"]["multi"], true);
+
+  std::set<std::string> with_backend;
+  for (const FamilyDesc& f : Metrics::Families()) {
+    if (std::find(f.labels.begin(), f.labels.end(), "backend") != f.labels.end()) {
+      with_backend.insert(f.name);
+      if (f.type == prometheus::MetricType::Histogram) with_backend.insert(f.name + "_bucket");
+    }
+  }
+  for (const char* f : {"mlspace_gateway_up", "mlspace_gateway_requests_total",
+                        "mlspace_gateway_throttled_total", "mlspace_gateway_auth_failures_total",
+                        "rest_client_requests_total", "rest_client_request_duration_seconds"}) {
+    EXPECT_TRUE(with_backend.count(f)) << f << " has no backend label";
+  }
+  static const std::regex kBy(R"(\bby\s*\(([^)]*)\))");
+  int checked = 0;
+  for (const auto& p : AllPanels(d)) {
+    for (const auto& t : p.value("targets", json::array())) {
+      std::string expr = t.value("expr", "");
+      bool gateway = false;
+      for (const std::string& name : MetricNamesIn(expr)) gateway |= with_backend.count(name) > 0;
+      if (!gateway) continue;
+      ++checked;
+      std::string title = p.value("title", "");
+      EXPECT_NE(expr.find("backend=~\"$backend\""), std::string::npos) << title << ": " << expr;
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), kBy);
+           it != std::sregex_iterator(); ++it) {
+        EXPECT_NE((*it)[1].str().find("backend"), std::string::npos)
+            << title << ": aggregates backends together: " << expr;
+      }
+      EXPECT_NE(t.value("legendFormat", "").find("{{backend}}"), std::string::npos) << title;
+    }
+  }
+  EXPECT_GE(checked, 9);
 }
 
 }  // namespace

@@ -159,8 +159,9 @@ TEST(HttpServerTest, PromtoolCheckMetricsFindsNothingInALiveScrape) {
   m.ObserveReconcile("mlspacejob", ReconcileResult::kSuccess, 0.01);
   m.RegisterWorkqueue("mlspacejob");
   m.ObserveWorkqueueWorkDuration("mlspacejob", 0.01);
-  m.ObserveRestRequest("POST", "127.0.0.1:9000", "201", 0.1);
-  m.IncGatewayRequest("jobs_create", "201");
+  m.RegisterBackend("default");
+  m.ObserveRestRequest("default", "POST", "127.0.0.1:9000", "201", 0.1);
+  m.IncGatewayRequest("default", "jobs_create", "201");
   m.SetObjectInfo("ns", "a", "SR006", "lm-mpi-job-1");
   m.SetObjectPhase("ns", "a", "Running");
   m.ObserveJobRunDuration(100);

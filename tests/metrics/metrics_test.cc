@@ -71,11 +71,14 @@ void ExerciseEverything(Metrics& m) {
   m.IncWorkqueueRetries("mlspacejob");
   m.SetWorkqueueUnfinishedWorkSeconds("mlspacejob", 1.5);
   m.SetWorkqueueLongestRunningProcessorSeconds("mlspacejob", 0.7);
-  m.ObserveRestRequest("POST", "127.0.0.1:9000", "200", 0.12);
-  m.ObserveRestRequest("GET", "127.0.0.1:9000", "<error>", 1.2);
-  m.IncGatewayRequest("jobs_create", "200");
-  m.IncGatewayRequest("jobs_list", "429");
-  m.IncGatewayThrottled();
+  m.RegisterBackend("default");
+  m.ObserveRestRequest("default", "POST", "127.0.0.1:9000", "200", 0.12);
+  m.ObserveRestRequest("default", "GET", "127.0.0.1:9000", "<error>", 1.2);
+  m.IncGatewayRequest("default", "jobs_create", "200");
+  m.IncGatewayRequest("default", "jobs_list", "429");
+  m.IncGatewayThrottled("default");
+  m.SetGatewayUp("default", false);
+  m.IncGatewayAuthFailures("default");
   m.IncApiWrite("patch", 409);
   m.IncBackendRequest("lab", "submit", "ok");
   m.SetObjectInfo("team-a", "bert", "SR006", "lm-mpi-job-1");
@@ -227,6 +230,74 @@ TEST(MetricsTest, ManifestCountsAndBoundedCountersStartAtZero) {
   EXPECT_EQ(Series(fams, "gitops_manifests", {{"state", "invalid"}})[0].gauge.value, 1);
   EXPECT_EQ(Series(fams, "mlspacejob_submissions_total", {{"result", "error"}})[0].counter.value,
             1);
+}
+
+// Issue 15: every gateway family carries the configured backend's name, so
+// a 401 or a 429 of one backend is told apart from another's.
+TEST(MetricsTest, GatewayFamiliesCarryTheBackendLabel) {
+  Metrics m;
+  auto fams = ByName(m.Collect());
+  // No backend registered: no unlabelled series that would never move.
+  EXPECT_TRUE(Series(fams, "mlspace_gateway_up").empty());
+  m.RegisterBackend("emu");
+  m.RegisterBackend("lab");
+  fams = ByName(m.Collect());
+  for (const char* b : {"emu", "lab"}) {
+    auto up = Series(fams, "mlspace_gateway_up", {{"backend", b}});
+    ASSERT_EQ(up.size(), 1u) << b;
+    EXPECT_EQ(up[0].gauge.value, 1) << b;
+    auto auth = Series(fams, "mlspace_gateway_auth_failures_total", {{"backend", b}});
+    ASSERT_EQ(auth.size(), 1u) << b;
+    EXPECT_EQ(auth[0].counter.value, 0) << b;
+    auto throttled = Series(fams, "mlspace_gateway_throttled_total", {{"backend", b}});
+    ASSERT_EQ(throttled.size(), 1u) << b;
+    EXPECT_EQ(throttled[0].counter.value, 0) << b;
+  }
+  m.SetGatewayUp("lab", false);
+  m.IncGatewayAuthFailures("lab");
+  m.IncGatewayAuthFailures("lab");
+  m.IncGatewayThrottled("emu");
+  m.IncGatewayRequest("lab", "jobs_list", "401");
+  m.IncGatewayRequest("emu", "jobs_list", "200");
+  m.IncGatewayRequest("emu", "jobs_list", "200");
+  m.ObserveRestRequest("lab", "GET", "127.0.0.1:9", "401", 0.01);
+  m.ObserveRestRequest("emu", "GET", "127.0.0.1:9", "200", 0.02);
+  fams = ByName(m.Collect());
+  EXPECT_EQ(Series(fams, "mlspace_gateway_up", {{"backend", "lab"}})[0].gauge.value, 0);
+  EXPECT_EQ(Series(fams, "mlspace_gateway_up", {{"backend", "emu"}})[0].gauge.value, 1);
+  EXPECT_EQ(
+      Series(fams, "mlspace_gateway_auth_failures_total", {{"backend", "lab"}})[0].counter.value,
+      2);
+  EXPECT_EQ(
+      Series(fams, "mlspace_gateway_auth_failures_total", {{"backend", "emu"}})[0].counter.value,
+      0);
+  EXPECT_EQ(Series(fams, "mlspace_gateway_throttled_total", {{"backend", "emu"}})[0].counter.value,
+            1);
+  EXPECT_EQ(Series(fams, "mlspace_gateway_throttled_total", {{"backend", "lab"}})[0].counter.value,
+            0);
+  auto emu_lists = Series(fams, "mlspace_gateway_requests_total",
+                          {{"backend", "emu"}, {"endpoint", "jobs_list"}, {"code", "200"}});
+  ASSERT_EQ(emu_lists.size(), 1u);
+  EXPECT_EQ(emu_lists[0].counter.value, 2);
+  EXPECT_TRUE(Series(fams, "mlspace_gateway_requests_total", {{"backend", "emu"}, {"code", "401"}})
+                  .empty());
+  EXPECT_EQ(
+      Series(fams, "rest_client_requests_total", {{"backend", "lab"}, {"code", "401"}}).size(), 1u);
+  auto lat = Series(fams, "rest_client_request_duration_seconds", {{"backend", "emu"}});
+  ASSERT_EQ(lat.size(), 1u);
+  EXPECT_EQ(lat[0].histogram.sample_count, 1u);
+  // Every series of these families names its backend.
+  for (const char* f : {"mlspace_gateway_up", "mlspace_gateway_auth_failures_total",
+                        "mlspace_gateway_throttled_total", "mlspace_gateway_requests_total",
+                        "rest_client_requests_total", "rest_client_request_duration_seconds"}) {
+    for (const auto& series : Series(fams, f)) {
+      EXPECT_FALSE(LabelsOf(series)["backend"].empty()) << f;
+    }
+  }
+  // The exposition text shows the label too.
+  std::string text = m.Serialize();
+  EXPECT_NE(text.find("mlspace_gateway_up{backend=\"lab\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("mlspace_gateway_up{backend=\"emu\"} 1"), std::string::npos) << text;
 }
 
 TEST(MetricsTest, ApiWritesCountByVerbAndCode) {

@@ -59,14 +59,20 @@ void FeedEveryFamily(Metrics& m) {
   m.ObserveWorkqueueQueueDuration("mlspacejob", 0.002);
   m.ObserveWorkqueueWorkDuration("mlspacejob", 0.02);
   m.IncWorkqueueRetries("mlspacejob");
-  m.ObserveRestRequest("POST", "127.0.0.1:9", "201", 0.05);
-  m.ObserveRestRequest("GET", "127.0.0.1:9", "429", 0.01);
-  m.IncGatewayRequest("jobs_create", "201");
-  m.IncGatewayRequest("jobs_list", "429");
-  m.IncBackendRequest("default", "submit", "ok");
-  m.IncGatewayThrottled();
-  m.SetGatewayUp(true);
-  m.IncGatewayAuthFailures();
+  // Two backends, as a --backends file names them: every gateway panel
+  // groups or filters by `backend`.
+  for (const char* b : {"emu", "lab"}) m.RegisterBackend(b);
+  m.ObserveRestRequest("emu", "POST", "127.0.0.1:9", "201", 0.05);
+  m.ObserveRestRequest("emu", "GET", "127.0.0.1:9", "429", 0.01);
+  m.ObserveRestRequest("lab", "GET", "127.0.0.1:8", "401", 0.01);
+  m.IncGatewayRequest("emu", "jobs_create", "201");
+  m.IncGatewayRequest("emu", "jobs_list", "429");
+  m.IncGatewayRequest("lab", "jobs_list", "401");
+  m.IncBackendRequest("emu", "submit", "ok");
+  m.IncBackendRequest("lab", "list", "unauthorized");
+  m.IncGatewayThrottled("emu");
+  m.SetGatewayUp("lab", false);
+  m.IncGatewayAuthFailures("lab");
   m.SetListVisibilityLag("SR006", 2.5);
   const char* phases[] = {"Pending", "Running", "Succeeded", "Failed"};
   for (int i = 0; i < 8; ++i) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -51,10 +53,23 @@ class LogCapture {
 
 class RecordingHealthObserver : public GatewayHealthObserver {
  public:
-  void OnGatewayUp(bool up) override { ups.push_back(up); }
-  void OnGatewayAuthFailure() override { ++auth_failures; }
+  void OnGatewayUp(const std::string& backend, bool up) override {
+    std::lock_guard lock(mu_);
+    ups.push_back(up);
+    by_backend.push_back(backend + (up ? ":up" : ":down"));
+  }
+  void OnGatewayAuthFailure(const std::string& backend) override {
+    std::lock_guard lock(mu_);
+    ++auth_failures;
+    ++auth_failures_of[backend];
+  }
   std::vector<bool> ups;
+  std::vector<std::string> by_backend;
   int auth_failures = 0;
+  std::map<std::string, int> auth_failures_of;
+
+ private:
+  std::mutex mu_;
 };
 
 gateway::Error AuthError() {
@@ -252,7 +267,7 @@ TEST(GatewayHealthTest, RegionPollerDoesNotListDuringRetryAfterAndSaysWhyOnce) {
 // GatewayHealth over the fake gateway.
 class ClassifiedFailuresTest : public ReconcilerTest {
  protected:
-  ClassifiedFailuresTest() : health_(clock_), gated_(gateway_, health_) {
+  ClassifiedFailuresTest() : health_(clock_), set_(health_), gated_(gateway_, set_) {
     health_.SetOnRecovered([this] { ++recovered_; });
     RestartGated();
   }
@@ -267,10 +282,11 @@ class ClassifiedFailuresTest : public ReconcilerTest {
     d.observed = &proc_->observed;
     d.build_request = SimpleBuild;
     d.observer = &observer_;
-    d.health = &health_;
+    d.health = &set_;
     proc_->reconciler = std::make_unique<JobReconciler>(std::move(d), opts_);
   }
   GatewayHealth health_;
+  GatewayHealthSet set_;
   HealthCheckedGateway gated_;
   int recovered_ = 0;
 };
@@ -457,6 +473,236 @@ TEST_F(ClassifiedFailuresTest, DebugLinesExplainEachDecision) {
   Reconcile("c");
   Reconcile("d");
   EXPECT_EQ(logs.Matching("submit not sent: the gateway rejects the credentials").size(), 1u);
+}
+
+// --- Issue 15: one GatewayHealth per backend ---------------------------------
+
+// Two backends behind one JobGateway, as backends::BackendRouter routes them
+// (the reconciler cannot link it): a location "<backend>/<region>" goes to
+// that backend's fake, unchanged, so its lists and jobs keep the location.
+class TwoBackendGateway final : public gateway::JobGateway {
+ public:
+  TwoBackendGateway(FakeJobGateway& a, FakeJobGateway& b) : a_(a), b_(b) {}
+  gateway::Outcome<std::string> Submit(const gateway::SubmitRequest& req) override {
+    return Of(req.region.value_or("")).Submit(req);
+  }
+  gateway::Outcome<gateway::RemoteJob> Get(const std::string& job_name) override {
+    return a_.Get(job_name);
+  }
+  gateway::Outcome<gateway::RemoteJob> GetIn(const std::string& job_name,
+                                             const std::string& location) override {
+    return Of(location).Get(job_name);
+  }
+  gateway::Outcome<std::vector<gateway::RemoteJob>> List(
+      const gateway::ListOptions& opts) override {
+    return Of(opts.region).List(opts);
+  }
+  gateway::Outcome<gateway::CancelResult> Cancel(const std::string& job_name,
+                                                 const std::string& location) override {
+    return Of(location).Cancel(job_name, location);
+  }
+  gateway::Outcome<std::string> Restart(const std::string& job_name) override {
+    return a_.Restart(job_name);
+  }
+  gateway::Outcome<std::string> Logs(const std::string& job_name, const std::string& location,
+                                     int tail) override {
+    return Of(location).Logs(job_name, location, tail);
+  }
+
+ private:
+  FakeJobGateway& Of(const std::string& location) { return location.rfind("b/", 0) == 0 ? b_ : a_; }
+  FakeJobGateway& a_;
+  FakeJobGateway& b_;
+};
+
+std::string BackendOf(const std::string& location) {
+  size_t slash = location.find('/');
+  return slash == std::string::npos ? "" : location.substr(0, slash);
+}
+
+// The Controller's wiring with two backends "a" (the default) and "b": one
+// GatewayHealthSet, the HealthCheckedGateway over the router, locations
+// "<spec.backend>/<region>".
+class PerBackendHealthTest : public ReconcilerTest {
+ protected:
+  PerBackendHealthTest()
+      : gw_b_(&clock_),
+        router_(gateway_, gw_b_),
+        set_(clock_, {}, &health_obs_, {"a", "b"}, BackendOf),
+        gated_(router_, set_) {
+    set_.SetOnRecovered([this](const std::string& backend) { recovered_.push_back(backend); });
+    opts_.locate = [](const api::JobSpec& spec) {
+      return (spec.backend.empty() ? std::string("a") : spec.backend) + "/" + spec.region;
+    };
+    proc_ = std::make_unique<Process>(store_, gated_, clock_, desired_, opts_, &observer_);
+    JobReconciler::Deps d;
+    d.store = &store_;
+    d.gateway = &gated_;
+    d.clock = &clock_;
+    d.desired = &desired_;
+    d.observed = &proc_->observed;
+    d.build_request = SimpleBuild;
+    d.observer = &observer_;
+    d.health = &set_;
+    proc_->reconciler = std::make_unique<JobReconciler>(std::move(d), opts_);
+  }
+  static api::MLSpaceJob On(const std::string& backend, const std::string& name) {
+    api::MLSpaceJob j = MakeJob(name, name + "hash0001");
+    j.spec.backend = backend;
+    return j;
+  }
+  bool Unauthorized(const std::string& name) {
+    return Cond(Record(name), api::kCondStalled) &&
+           Cond(Record(name), api::kCondStalled)->reason == kReasonGatewayUnauthorized &&
+           Cond(Record(name), api::kCondStalled)->status == "True";
+  }
+
+  FakeJobGateway gw_b_;  // gateway_ (the fixture's) is backend a
+  TwoBackendGateway router_;
+  RecordingHealthObserver health_obs_;
+  GatewayHealthSet set_;
+  HealthCheckedGateway gated_;
+  std::vector<std::string> recovered_;
+};
+
+TEST_F(PerBackendHealthTest, WrongCredentialsOnOneBackendNeverPauseAnother) {
+  LogCapture logs(LogLevel::kInfo);
+  gateway_.SetUnauthorized(true);  // backend a's key is wrong
+  SetDesired({On("a", "a1"), On("a", "a2"), On("b", "b1"), On("b", "b2")});
+
+  // a1 meets the 401; a2 sends nothing; both of b's objects submit at once.
+  for (const char* n : {"a1", "a2", "b1", "b2"}) {
+    auto r = Reconcile(n);
+    EXPECT_TRUE(r.error.ok()) << n << ": " << r.error.ToString();
+  }
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 1);
+  EXPECT_EQ(gw_b_.CountCalls("Submit"), 2);
+  EXPECT_EQ(PhaseOf("a1"), api::Phase::kPending);
+  EXPECT_EQ(PhaseOf("a2"), api::Phase::kPending);
+  EXPECT_EQ(PhaseOf("b1"), api::Phase::kSubmitted);
+  EXPECT_EQ(PhaseOf("b2"), api::Phase::kSubmitted);
+  // Objects on the failing backend get the condition, naming it; b's not.
+  EXPECT_TRUE(Unauthorized("a1"));
+  EXPECT_TRUE(Unauthorized("a2"));
+  EXPECT_NE(Cond(Record("a2"), api::kCondStalled)->message.find("backend a rejects"),
+            std::string::npos)
+      << Cond(Record("a2"), api::kCondStalled)->message;
+  for (const char* n : {"b1", "b2"}) {
+    const api::Condition* c = Cond(Record(n), api::kCondStalled);
+    EXPECT_TRUE(c == nullptr || c->status != "True") << n;
+  }
+
+  // Each backend's state, check and metrics hooks are its own.
+  EXPECT_FALSE(set_.Find("a")->authorized());
+  EXPECT_TRUE(set_.Find("b")->authorized());
+  EXPECT_FALSE(set_.Find("a")->Check().ok());
+  EXPECT_TRUE(set_.Find("b")->Check().ok());
+  EXPECT_EQ(health_obs_.by_backend, (std::vector<std::string>{"a:up", "b:up", "a:down"}));
+  EXPECT_EQ(health_obs_.auth_failures_of["a"], 1);
+  EXPECT_EQ(health_obs_.auth_failures_of.count("b"), 0u);
+  // Polls list b (its jobs run on) and send nothing to a while it waits.
+  gw_b_.SetStatus(Record("b1").status.remote_job_name, gateway::RemoteStatus::kRunning);
+  Poll(std::chrono::seconds(5));
+  EXPECT_EQ(gateway_.CountCalls("List"), 0);
+  EXPECT_GE(gw_b_.CountCalls("List"), 1);
+  Reconcile("b1");
+  EXPECT_EQ(PhaseOf("b1"), api::Phase::kRunning);
+  // A new object on b submits at once, whatever a's backoff.
+  SetDesired({On("a", "a1"), On("a", "a2"), On("b", "b1"), On("b", "b2"), On("b", "b3")});
+  EXPECT_TRUE(Reconcile("b3").error.ok());
+  EXPECT_EQ(PhaseOf("b3"), api::Phase::kSubmitted);
+  EXPECT_EQ(gw_b_.CountCalls("Submit"), 3);
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 1);
+  EXPECT_EQ(logs.Matching(" WARN ").size(), 1u) << "one WARN, for backend a";
+  EXPECT_EQ(logs.Matching("backend=a").size(), 1u);
+
+  // a's key fixed: its probe after 30 s recovers a alone; its objects submit.
+  gateway_.SetUnauthorized(false);
+  clock_.Advance(std::chrono::seconds(30));
+  for (const char* n : {"a1", "a2"}) {
+    EXPECT_TRUE(Reconcile(n).error.ok());
+    EXPECT_EQ(PhaseOf(n), api::Phase::kSubmitted) << n;
+    EXPECT_FALSE(Unauthorized(n)) << n;
+  }
+  EXPECT_EQ(recovered_, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 3);  // the refused one + one each
+  EXPECT_EQ(gw_b_.CountCalls("Submit"), 3);
+  EXPECT_EQ(health_obs_.by_backend, (std::vector<std::string>{"a:up", "b:up", "a:down", "a:up"}));
+}
+
+TEST_F(PerBackendHealthTest, RetryAfterOfOneBackendDoesNotPauseAnother) {
+  SetDesired({On("a", "a1"), On("b", "b1")});
+  // a's first submit is answered 429 with a Retry-After of an hour.
+  gateway_.ScriptSubmit(Fault::kThrottled, std::chrono::hours(1));
+  auto r = Reconcile("a1");
+  EXPECT_FALSE(r.error.ok());
+  ASSERT_TRUE(r.requeue_after.has_value());
+  EXPECT_GE(*r.requeue_after, Duration(std::chrono::hours(1)));
+  EXPECT_EQ(set_.Find("a")->ThrottledFor(), Duration(std::chrono::hours(1)));
+  EXPECT_EQ(set_.Find("b")->ThrottledFor(), Duration::zero());
+
+  // b submits and is listed; a gets no request of any kind meanwhile.
+  EXPECT_TRUE(Reconcile("b1").error.ok());
+  EXPECT_EQ(PhaseOf("b1"), api::Phase::kSubmitted);
+  for (int i = 0; i < 10; ++i) Poll(std::chrono::seconds(30));
+  EXPECT_EQ(gw_b_.CountCalls("List"), 10);
+  EXPECT_EQ(gateway_.CountCalls("List"), 0);
+  clock_.Advance(std::chrono::minutes(10));
+  auto again = Reconcile("a1");
+  EXPECT_FALSE(again.error.ok());
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 1) << "sent during a's Retry-After";
+  EXPECT_EQ(PhaseOf("a1"), api::Phase::kPending);
+  // Both stay authorized: a 429 says nothing about credentials.
+  EXPECT_TRUE(set_.Find("a")->authorized());
+  EXPECT_TRUE(set_.Find("a")->Check().ok());
+
+  // After the pause a's submit goes out.
+  clock_.Advance(std::chrono::minutes(50));
+  EXPECT_TRUE(Reconcile("a1").error.ok());
+  EXPECT_EQ(PhaseOf("a1"), api::Phase::kSubmitted);
+  EXPECT_EQ(gateway_.CountCalls("Submit"), 2);
+}
+
+TEST(GatewayHealthSetTest, LocationsPickTheirBackendAndUnknownOnesTheDefault) {
+  FakeClock clock;
+  RecordingHealthObserver obs;
+  GatewayHealthSet set(clock, {}, &obs, {"emu", "lab"}, BackendOf);
+  EXPECT_EQ(set.All().size(), 2u);
+  EXPECT_EQ(set.Default().name(), "emu");
+  EXPECT_EQ(set.For("lab/workstation").name(), "lab");
+  EXPECT_EQ(set.For("emu/SR006").name(), "emu");
+  EXPECT_EQ(set.For("SR006").name(), "emu") << "a plain location is the default's";
+  EXPECT_EQ(set.For("gone/SR006").name(), "emu") << "a backend no longer configured";
+  EXPECT_EQ(set.Find("nope"), nullptr);
+  EXPECT_EQ(obs.by_backend, (std::vector<std::string>{"emu:up", "lab:up"}));
+
+  // Through HealthCheckedGateway, a refusal names the backend when there are
+  // several; Get (no location) is the default's.
+  FakeJobGateway a(&clock), b(&clock);
+  TwoBackendGateway router(a, b);
+  GatewayHealthSet two(clock, {}, nullptr, {"a", "b"}, BackendOf);
+  HealthCheckedGateway gw(router, two);
+  b.SetUnauthorized(true);
+  gateway::ListOptions lo;
+  lo.region = "b/SR006";
+  EXPECT_TRUE(gw.List(lo).Is(gateway::ErrorKind::kUnauthorized));
+  auto refused = gw.List(lo);
+  ASSERT_TRUE(refused.Is(gateway::ErrorKind::kUnauthorized));
+  EXPECT_NE(refused.error().message.find("not sent, backend b rejects the credentials"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(b.CountCalls("List"), 1);
+  lo.region = "a/SR006";
+  EXPECT_TRUE(gw.List(lo).ok());
+  EXPECT_TRUE(gw.Get("x").Is(gateway::ErrorKind::kNotFound)) << "a's, and a is fine";
+  EXPECT_EQ(a.CountCalls("Get"), 1);
+  // A set of one keeps the single-gateway wording.
+  GatewayHealth single(clock);
+  HealthCheckedGateway one(b, single);
+  lo.region = "SR006";
+  EXPECT_TRUE(one.List(lo).Is(gateway::ErrorKind::kUnauthorized));
+  auto msg = one.List(lo).error().message;
+  EXPECT_NE(msg.find("not sent, the gateway rejects"), std::string::npos) << msg;
 }
 
 }  // namespace
