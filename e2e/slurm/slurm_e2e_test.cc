@@ -554,13 +554,19 @@ TEST_F(SlurmRestdE2eTest, FailingJobAndSlurmRefusalsReachTheStatus) {
   EXPECT_NE(o.dump().find("restd job failing: quota"), std::string::npos) << o.dump();
   EXPECT_EQ(SlurmState(RemoteJob("rbad")), "FAILED");
   ASSERT_TRUE(WaitPhase("rhuge", "Failed")) << Describe("rhuge");
-  EXPECT_NE(Describe("rhuge").find("Memory specification can not be satisfied"), std::string::npos)
+  // slurmctld's words (sbatch adds its own client-side line before them).
+  EXPECT_NE(
+      Describe("rhuge").find("refused by Slurm: Requested node configuration is not available"),
+      std::string::npos)
       << Describe("rhuge");
 }
 
 TEST_F(SlurmRestdE2eTest, RemovalCancelsThroughSlurmrestd) {
   repo_.Write("jobs/rr.yaml", Manifest("rr", "sleep 300"));
-  repo_.Commit("rr");
+  // A second manifest: removing the only one is an empty revision, which
+  // the prune guard refuses.
+  repo_.Write("jobs/rkeep.yaml", Manifest("rkeep", "echo kept"));
+  repo_.Commit("rr, rkeep");
   StartController();
   ASSERT_TRUE(WaitPhase("rr", "Running")) << Describe("rr");
   const std::string id = RemoteJob("rr");
