@@ -38,6 +38,15 @@ stop_pidfile() {
 }
 
 if [ "$cmd" = stop ]; then
+  # Jobs still running (a failed test's sleeper) would outlive slurmd in
+  # their slurmstepd: cancelled first, while slurmctld can still do it.
+  if [ -s "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    SLURM_CONF="$dir/slurm.conf" timeout 10 scancel --quiet --user=root 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      [ -z "$(SLURM_CONF="$dir/slurm.conf" timeout 5 squeue -h -t running,completing -o %i 2>/dev/null)" ] && break
+      sleep 0.2
+    done
+  fi
   stop_pidfile "$dir/slurmrestd.pid"
   if [ -s "$dir/restd.path" ]; then
     case $(cat "$dir/restd.path") in
