@@ -15,6 +15,7 @@ PACKAGES=(
   prometheus                                          # real Prometheus + promtool (e2e)
   unzip curl procps
   slurmctld slurmd slurm-client munge               # real single-node Slurm (e2e/slurm)
+  slurmrestd slurm-wlm-jwt-plugin                   # its REST API with JWT auth (e2e/slurm)
 )
 
 missing=()

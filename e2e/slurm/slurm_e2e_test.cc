@@ -2,7 +2,10 @@
 // (e2e/slurm/slurm_cluster.sh): run to completion, a failing job's exit
 // code and output in status, suspend and removal cancel, two workers as two
 // tasks, logs through the API, and SIGKILLs during a burst of submits
-// leaving exactly one Slurm job per manifest generation.
+// leaving exactly one Slurm job per manifest generation; spec.files and
+// spec.ssh.ephemeralKeys written by the launcher on the nodes (HOME a temp
+// dir of the test, never the real ~/.ssh); and the same controller over
+// slurmrestd (restd mode, the Slurm tools replaced by /bin/false).
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +57,29 @@ class SlurmCluster {
     }
     return nullptr;
   }
+  // slurmrestd on 127.0.0.1 (started on first use): its URL and the token
+  // file; empty URL and `error` on failure.
+  struct Restd {
+    std::string url, socket, token_file, error;
+  };
+  const Restd& StartRestd() {
+    if (!restd_.url.empty() || !restd_.error.empty()) return restd_;
+    std::string out;
+    const int rc =
+        Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " restd " + dir_path_ + " 2>&1", &out);
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("RESTD_URL=")) restd_.url = line.substr(10);
+      if (line.starts_with("RESTD_TOKEN_FILE=")) restd_.token_file = line.substr(17);
+      if (line.starts_with("RESTD_SOCKET=")) restd_.socket = line.substr(13);
+    }
+    if (rc != 0 || restd_.url.empty()) {
+      restd_.url.clear();
+      restd_.error = "slurm_cluster.sh restd failed:\n" + out;
+    }
+    return restd_;
+  }
+  std::string RestdLog() const { return ReadFile(dir_path_ + "/log/slurmrestd.log"); }
   void Stop() {
     if (started_) Sh(SourcePath("e2e/slurm/slurm_cluster.sh") + " stop " + dir_path_);
     started_ = false;
@@ -77,6 +104,7 @@ class SlurmCluster {
   bool ok_ = false;
   std::string conf_;
   std::string error_;
+  Restd restd_;
 };
 
 class ClusterEnvironment : public ::testing::Environment {
@@ -103,19 +131,21 @@ class SlurmE2eTest : public ::testing::Test {
         << "the Slurm cluster did not start (needs root and scripts/deps.sh):\n"
         << SlurmCluster::Get().error();
     out_dir_ = tmp_ / "slurm-out";
-    WriteFile(tmp_ / "slurm.yaml", "partitions: {" + std::string(kRegion) +
-                                       ": debug}\n"
-                                       "defaultRegion: " +
-                                       kRegion +
-                                       "\n"
-                                       "instanceTypes:\n  cpu.small: {cpusPerTask: 1}\n"
-                                       "  mem.huge: {mem: 900000000M}\n"
-                                       "workerLayout: task\n"
-                                       "outputDir: " +
-                                       out_dir_ +
-                                       "\nlauncherPath: " + BinaryPath("launcher/mlspace-launch") +
-                                       "\nslurmConf: " + SlurmCluster::Get().conf() + "\n");
+    WriteFile(tmp_ / "slurm.yaml",
+              "partitions: {" + std::string(kRegion) +
+                  ": debug}\n"
+                  "defaultRegion: " +
+                  kRegion +
+                  "\n"
+                  "instanceTypes:\n  cpu.small: {cpusPerTask: 1}\n"
+                  "  mem.huge: {mem: 900000000M}\n"
+                  "workerLayout: task\n"
+                  "outputDir: " +
+                  out_dir_ + "\nlauncherPath: " + BinaryPath("launcher/mlspace-launch") +
+                  "\nslurmConf: " + SlurmCluster::Get().conf() + "\n" + ExtraConfig());
   }
+  // Appended to slurm.yaml.
+  virtual std::string ExtraConfig() { return ""; }
   void TearDown() override {
     if (proc_ && HasFailure()) {
       std::fprintf(stderr, "---- controller.log ----\n%s\n",
@@ -124,7 +154,7 @@ class SlurmE2eTest : public ::testing::Test {
     StopController();
   }
 
-  void StartController() {
+  void StartController(std::map<std::string, std::string> env = {}) {
     ports_file_ = tmp_ / ("ports-" + std::to_string(++starts_) + ".json");
     api_port_ = 0;
     std::vector<std::string> argv = {BinaryPath("controller/cmd/mlspace-controller"),
@@ -153,7 +183,7 @@ class SlurmE2eTest : public ::testing::Test {
                                      "4",
                                      "--shutdown-grace",
                                      "5s"};
-    proc_ = std::make_unique<Process>(argv, tmp_ / "controller.log");
+    proc_ = std::make_unique<Process>(argv, tmp_ / "controller.log", std::move(env));
     ASSERT_TRUE(WaitFor(
         [&] {
           if (!proc_->Running()) return true;
@@ -369,6 +399,184 @@ TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
   }
   EXPECT_EQ(static_cast<int>(per_marker.size()), kJobs);
   EXPECT_EQ(total, kJobs);
+}
+
+// A job's HOME for the launcher's "~": a directory of this test, set both in
+// the manifest's env (what the launcher resolves "~" with) and in the
+// controller's environment (what sbatch exports to the job), so nothing is
+// ever written to the real ~/.ssh of the root user running the suite.
+std::string FilesManifest(const std::string& name, const std::string& home,
+                          const std::string& work_dir, const std::string& cmd, int workers,
+                          const std::string& extra) {
+  return "apiVersion: mlspace.io/v1alpha1\nkind: MLSpaceJob\nmetadata:\n  name: " + name +
+         "\nspec:\n  region: " + kRegion +
+         "\n  image: cr.ai.cloud.ru/base/py3.11:1\n  instanceType: cpu.small\n  workers: " +
+         std::to_string(workers) + "\n  workingDir: " + work_dir +
+         "\n  env:\n  - {name: HOME, value: '" + home + "'}\n  command: [/bin/sh, -c, '" + cmd +
+         "']\n  runPolicy:\n    backoffLimit: 0\n" + extra;
+}
+
+TEST_F(SlurmE2eTest, SpecFilesAreWrittenBeforeTheCommand) {
+  const std::string home = tmp_ / "home";
+  const std::string work = tmp_ / "work";
+  ASSERT_EQ(Sh("mkdir -p " + home + " " + work), 0);
+  // The job checks the files itself: content, mode, location; a mismatch
+  // fails it (exit 7/8/9).
+  const std::string cmd =
+      "test \"$(cat ~/cfg/run.json)\" = \"{\\\"lr\\\": 0.5}\" || exit 7; "
+      "test \"$(stat -c %a ~/cfg/run.json)\" = 640 || exit 8; "
+      "test \"$(cat data/input.txt)\" = payload-42 || exit 9; "
+      "echo files ok in $(pwd) home $HOME";
+  repo_.Write("jobs/f.yaml",
+              FilesManifest("f", home, work, cmd, 1,
+                            "  files:\n"
+                            "  - {path: '~/cfg/run.json', content: '{\"lr\": 0.5}', mode: '0640'}\n"
+                            "  - {path: data/input.txt, content: payload-42}\n"));
+  repo_.Commit("files");
+  StartController({{"HOME", home}});
+  ASSERT_TRUE(WaitPhase("f", "Succeeded"))
+      << Describe("f") << "\n"
+      << ReadFile(out_dir_ + "/slurm-" + RemoteJob("f") + ".out");
+  const std::string out = ReadFile(out_dir_ + "/slurm-" + RemoteJob("f") + ".out");
+  EXPECT_NE(out.find("files ok in " + work + " home " + home), std::string::npos) << out;
+  EXPECT_EQ(ReadFile(home + "/cfg/run.json"), "{\"lr\": 0.5}");
+  EXPECT_EQ(ReadFile(work + "/data/input.txt"), "payload-42");
+}
+
+// Two workers (two tasks on the one node, each its own mlspace-launch) both
+// find the attempt's key pair in ~/.ssh: the public key each reads and the
+// one ssh-keygen derives from the private key each reads are the same, and
+// the private key is in neither the controller's log nor the object.
+TEST_F(SlurmE2eTest, EphemeralSshKeysReachBothWorkers) {
+  const std::string home = tmp_ / "home";
+  const std::string work = tmp_ / "work";
+  ASSERT_EQ(Sh("mkdir -p " + home + " " + work), 0);
+  const std::string cmd =
+      "echo worker $SLURM_PROCID pub $(cut -d\" \" -f2 ~/.ssh/id_ed25519.pub) "
+      "derived $(ssh-keygen -y -f ~/.ssh/id_ed25519 | cut -d\" \" -f2) "
+      "authorized $(cut -d\" \" -f2 ~/.ssh/authorized_keys)";
+  repo_.Write("jobs/k.yaml",
+              FilesManifest("k", home, work, cmd, 2, "  ssh: {ephemeralKeys: true}\n"));
+  repo_.Commit("keys");
+  StartController({{"HOME", home}});
+  ASSERT_TRUE(WaitPhase("k", "Succeeded")) << Describe("k");
+  const std::string out = ReadFile(out_dir_ + "/slurm-" + RemoteJob("k") + ".out");
+  const std::string pub_line = ReadFile(home + "/.ssh/id_ed25519.pub");
+  std::istringstream pl(pub_line);
+  std::string type, pub;
+  pl >> type >> pub;
+  ASSERT_EQ(type, "ssh-ed25519") << pub_line;
+  ASSERT_FALSE(pub.empty());
+  for (const char* w : {"0", "1"}) {
+    const std::string want =
+        std::string("worker ") + w + " pub " + pub + " derived " + pub + " authorized " + pub;
+    EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
+  }
+  const std::string priv = ReadFile(home + "/.ssh/id_ed25519");
+  ASSERT_NE(priv.find("PRIVATE KEY"), std::string::npos);
+  std::string body = priv.substr(priv.find('\n') + 1, 40);  // a piece of the key material
+  EXPECT_EQ(ReadFile(tmp_ / "controller.log").find(body), std::string::npos);
+  EXPECT_EQ(Describe("k").find(body), std::string::npos);
+  // Not installed anywhere else: the real ~/.ssh never got this key.
+  std::string real;
+  Sh("cat /root/.ssh/authorized_keys /root/.ssh/id_ed25519.pub 2>/dev/null", &real);
+  EXPECT_EQ(real.find(pub), std::string::npos);
+}
+
+// The same controller with slurmrestd configured: the Slurm tools are
+// replaced by /bin/false, so anything that works went through slurmrestd
+// (its log shows the requests).
+class SlurmRestdE2eTest : public SlurmE2eTest {
+ protected:
+  void SetUp() override {
+    const auto& restd = SlurmCluster::Get().StartRestd();
+    ASSERT_FALSE(restd.url.empty()) << restd.error;
+    url_ = unix_socket_ ? "unix:" + restd.socket : restd.url;
+    token_file_ = restd.token_file;
+    SlurmE2eTest::SetUp();
+  }
+  std::string ExtraConfig() override {
+    return "sbatch: /bin/false\nsqueue: /bin/false\nscancel: /bin/false\nsacct: /bin/false\n"
+           "restd:\n  url: " +
+           url_ + "\n  apiVersion: v0.0.38\n  tokenFile: " + token_file_ + "\n  userName: root\n";
+  }
+  std::string url_, token_file_;
+  bool unix_socket_ = false;
+};
+
+// slurmrestd's unix socket (the same JWT auth): the transport's AF_UNIX path.
+class SlurmRestdUnixE2eTest : public SlurmRestdE2eTest {
+ protected:
+  SlurmRestdUnixE2eTest() { unix_socket_ = true; }
+};
+
+TEST_F(SlurmRestdUnixE2eTest, RunsToCompletionOverTheUnixSocket) {
+  repo_.Write("jobs/rux.yaml", Manifest("rux", "echo hello via the restd socket; exit 2", 1,
+                                        "    backoffLimit: 0\n"));
+  repo_.Commit("rux");
+  StartController();
+  ASSERT_TRUE(WaitPhase("rux", "Failed")) << Describe("rux");
+  EXPECT_EQ(Object("rux")["status"].value("exitCode", -1), 2) << Describe("rux");
+  EXPECT_NE(Describe("rux").find("hello via the restd socket"), std::string::npos);
+  EXPECT_EQ(SlurmState(RemoteJob("rux")), "FAILED");
+}
+
+TEST_F(SlurmRestdE2eTest, RunsToCompletionThroughSlurmrestd) {
+  repo_.Write("jobs/rok.yaml", Manifest("rok", "echo hello via restd"));
+  repo_.Commit("rok");
+  StartController();
+  ASSERT_TRUE(WaitPhase("rok", "Succeeded")) << Describe("rok");
+  const std::string id = RemoteJob("rok");
+  json sj = SlurmCluster::Get().Job(id);
+  ASSERT_TRUE(sj.is_object()) << "job " << id << " not in squeue";
+  EXPECT_EQ(sj.value("job_state", ""), "COMPLETED");
+  EXPECT_NE(sj.value("comment", "").find("mlsj:slurm-e2e:default/rok/"), std::string::npos);
+  EXPECT_EQ(sj.value("name", "").rfind("mlsj:slurm-e2e:default/rok/", 0), 0u) << sj.dump();
+  HttpReply logs = HttpCall("GET", api_port_,
+                            "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/rok/log");
+  EXPECT_NE(logs.body.find("hello via restd\n"), std::string::npos) << logs.body;
+  const std::string log = SlurmCluster::Get().RestdLog();
+  EXPECT_NE(log.find("POST /slurm/v0.0.38/job/submit"), std::string::npos);
+  EXPECT_NE(log.find("GET /slurm/v0.0.38/jobs"), std::string::npos);
+}
+
+TEST_F(SlurmRestdE2eTest, FailingJobAndSlurmRefusalsReachTheStatus) {
+  repo_.Write("jobs/rbad.yaml", Manifest("rbad", "echo restd job failing: quota; exit 4", 1,
+                                         "    backoffLimit: 0\n"));
+  std::string huge = Manifest("rhuge", "echo never", 1, "    backoffLimit: 0\n");
+  huge.replace(huge.find("cpu.small"), 9, "mem.huge");
+  repo_.Write("jobs/rhuge.yaml", huge);
+  repo_.Commit("rbad, rhuge");
+  StartController();
+  ASSERT_TRUE(WaitPhase("rbad", "Failed")) << Describe("rbad");
+  json o = Object("rbad");
+  EXPECT_EQ(o["status"].value("exitCode", -1), 4) << o.dump();
+  EXPECT_NE(o.dump().find("restd job failing: quota"), std::string::npos) << o.dump();
+  EXPECT_EQ(SlurmState(RemoteJob("rbad")), "FAILED");
+  ASSERT_TRUE(WaitPhase("rhuge", "Failed")) << Describe("rhuge");
+  // slurmctld's words (sbatch adds its own client-side line before them).
+  EXPECT_NE(
+      Describe("rhuge").find("refused by Slurm: Requested node configuration is not available"),
+      std::string::npos)
+      << Describe("rhuge");
+}
+
+TEST_F(SlurmRestdE2eTest, RemovalCancelsThroughSlurmrestd) {
+  repo_.Write("jobs/rr.yaml", Manifest("rr", "sleep 300"));
+  // A second manifest: removing the only one is an empty revision, which
+  // the prune guard refuses.
+  repo_.Write("jobs/rkeep.yaml", Manifest("rkeep", "echo kept"));
+  repo_.Commit("rr, rkeep");
+  StartController();
+  ASSERT_TRUE(WaitPhase("rr", "Running")) << Describe("rr");
+  const std::string id = RemoteJob("rr");
+  EXPECT_EQ(SlurmState(id), "RUNNING");
+  repo_.Remove("jobs/rr.yaml");
+  repo_.Commit("remove rr");
+  ASSERT_TRUE(WaitPhase("rr", "Removed")) << Describe("rr");
+  EXPECT_TRUE(WaitFor([&] { return SlurmState(id) == "CANCELLED"; }, 20s)) << SlurmState(id);
+  EXPECT_NE(SlurmCluster::Get().RestdLog().find("DELETE /slurm/v0.0.38/job/" + id),
+            std::string::npos);
 }
 
 }  // namespace

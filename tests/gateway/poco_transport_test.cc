@@ -10,6 +10,8 @@
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -133,6 +135,44 @@ TEST(PocoTransportRefusedTest, ConnectionRefusedIsNotSent) {
   auto ex = t->Send({"POST", "/public/v2/jobs", {}, "{}"});
   EXPECT_EQ(ex.kind, ExchangeKind::kNotSent) << ex.error;
   EXPECT_NE(ex.error.find("127.0.0.1"), std::string::npos) << ex.error;
+}
+
+// slurmrestd's unix:/path URLs: the same exchanges over an AF_UNIX socket
+// (a Poco HTTPServer listening on one), connections reused; a missing
+// socket is "not sent".
+TEST(PocoTransportUnixTest, ExchangesOverAUnixSocket) {
+  const std::string path = "/tmp/mlspace-transport-test-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  Poco::Net::ServerSocket socket(
+      Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path));
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setKeepAlive(true);
+  Poco::Net::HTTPServer server(new Factory, socket, params);
+  server.start();
+  PocoTransportOptions o;
+  o.base_url = "http://localhost";
+  o.unix_socket = path;
+  auto t = PocoHttpTransport::Create(o);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  for (int i = 0; i < 3; ++i) {
+    auto ex = (*t)->Send(HttpRequest{"DELETE", "/slurm/v0.0.38/job/" + std::to_string(i), {}, ""});
+    ASSERT_EQ(ex.kind, ExchangeKind::kResponse) << ex.error;
+    EXPECT_EQ(ex.response.body, R"({"method":"DELETE","uri":"/slurm/v0.0.38/job/)" +
+                                    std::to_string(i) + R"(","ws":"","len":0})");
+  }
+  EXPECT_EQ((*t)->connections_opened(), 1);
+  server.stopAll(true);
+  ::unlink(path.c_str());
+
+  o.unix_socket = path + ".absent";
+  auto absent = PocoHttpTransport::Create(o);
+  ASSERT_TRUE(absent.ok());
+  auto ex = (*absent)->Send(HttpRequest{"GET", "/slurm/v0.0.38/jobs", {}, ""});
+  EXPECT_EQ(ex.kind, ExchangeKind::kNotSent);
+  EXPECT_NE(ex.error.find("unix:" + path + ".absent"), std::string::npos) << ex.error;
+
+  o.base_url = "https://localhost";
+  EXPECT_FALSE(PocoHttpTransport::Create(o).ok());  // TLS over a unix socket: refused
 }
 
 TEST_F(PocoTransportTest, ClientEndToEndOverLoopback) {

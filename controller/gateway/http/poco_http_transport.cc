@@ -8,6 +8,8 @@
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
@@ -69,6 +71,43 @@ class ConnectionOf final : public Base, public Connection {
 
  private:
   std::atomic<int>* opened_;
+};
+
+// An HTTP session over an AF_UNIX stream socket: the same request and
+// answer handling, a different address to connect to (HTTPSession::connect
+// would also set TCP_NODELAY, which a unix socket refuses).
+class UnixConnection final : public Poco::Net::HTTPClientSession, public Connection {
+ public:
+  UnixConnection(std::atomic<int>* opened, std::string path, Poco::Timespan connect_timeout,
+                 Poco::Timespan io_timeout)
+      : Poco::Net::HTTPClientSession("localhost", 80),
+        opened_(opened),
+        path_(std::move(path)),
+        connect_timeout_(connect_timeout),
+        io_timeout_(io_timeout) {}
+
+  void Connect() override {
+    if (connected() && !mustReconnect()) return;
+    if (connected()) close();
+    reconnect();  // -> connect() below
+    opened_->fetch_add(1);
+  }
+  Poco::Net::HTTPClientSession& session() override { return *this; }
+
+ protected:
+  void connect(const Poco::Net::SocketAddress&) override {
+    Poco::Net::StreamSocket s;
+    s.connect(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path_),
+              connect_timeout_);
+    s.setReceiveTimeout(io_timeout_);
+    s.setSendTimeout(io_timeout_);
+    attachSocket(s);
+  }
+
+ private:
+  std::atomic<int>* opened_;
+  std::string path_;
+  Poco::Timespan connect_timeout_, io_timeout_;
 };
 
 std::once_flag ssl_once;
@@ -306,7 +345,11 @@ PocoHttpTransport::~PocoHttpTransport() = default;
 Result<std::unique_ptr<PocoHttpTransport>> PocoHttpTransport::Create(
     const PocoTransportOptions& options) {
   MLSPACE_ASSIGN_OR_RETURN(ParsedUrl url, ParseBaseUrl(options.base_url));
-  if (url.scheme == "http" && !IsLoopbackHost(url.host) && !options.allow_insecure) {
+  if (!options.unix_socket.empty() && url.scheme != "http") {
+    return InvalidArgumentError("unix socket " + options.unix_socket + ": only plain http over it");
+  }
+  if (url.scheme == "http" && options.unix_socket.empty() && !IsLoopbackHost(url.host) &&
+      !options.allow_insecure) {
     return InvalidArgumentError("gateway URL \"" + options.base_url +
                                 "\": plain http is only allowed for loopback hosts "
                                 "(use https, or allow insecure explicitly)");
@@ -348,7 +391,12 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
   try {
     if (!conn) {
       auto port = static_cast<Poco::UInt16>(url_.port);
-      if (pool_->tls) {
+      if (!options_.unix_socket.empty()) {
+        conn = std::make_unique<UnixConnection>(
+            &pool_->opened, options_.unix_socket,
+            ToTimespan(std::min(options_.connect_timeout, options_.total_timeout)),
+            ToTimespan(options_.request_timeout));
+      } else if (pool_->tls) {
         conn = std::make_unique<ConnectionOf<Poco::Net::HTTPSClientSession>>(
             &pool_->opened, url_.host, port, pool_->tls);
       } else {
@@ -370,8 +418,10 @@ HttpExchange PocoHttpTransport::Send(const HttpRequest& request) {
     conn->Connect();
   } catch (const Poco::Exception& e) {
     out.kind = ExchangeKind::kNotSent;
-    out.error = Redact("connect to " + url_.host + ":" + std::to_string(url_.port) + ": " +
-                       e.displayText());
+    out.error = Redact("connect to " +
+                       (options_.unix_socket.empty() ? url_.host + ":" + std::to_string(url_.port)
+                                                     : "unix:" + options_.unix_socket) +
+                       ": " + e.displayText());
     return out;
   } catch (const std::exception& e) {
     out.kind = ExchangeKind::kNotSent;

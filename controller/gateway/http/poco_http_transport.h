@@ -61,6 +61,10 @@ struct PocoTransportOptions {
   // request is not written into a socket the server already closed.
   Duration keep_alive_idle = std::chrono::seconds(4);
   std::optional<ProxyConfig> proxy;  // see ProxyFromEnvironment
+  // When set, every connection goes to this AF_UNIX socket path (e.g.
+  // slurmrestd's unix:/run/slurmrestd.socket) instead of base_url's host and
+  // port, which then only name the Host header; base_url must be http.
+  std::string unix_socket;
 };
 
 // HttpTransport over Poco::Net with keep-alive connection reuse. HTTPS uses

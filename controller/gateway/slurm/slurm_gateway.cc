@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/gateway/http/poco_http_transport.h"
 #include "controller/gateway/launch_args.h"
+#include "controller/gateway/slurm/restd_client.h"
 
 namespace mlspace::gateway::slurm {
 
@@ -150,7 +152,7 @@ std::string TailLines(const std::string& text, int tail) {
 
 }  // namespace
 
-Outcome<SbatchCommand> BuildSbatch(const SlurmOptions& opts, const SubmitRequest& req) {
+Outcome<SlurmJobSpec> BuildJobSpec(const SlurmOptions& opts, const SubmitRequest& req) {
   auto invalid = [&](const std::string& field, const std::string& msg) {
     Error e =
         MakeError(ErrorKind::kInvalid, "submit " + (req.label.empty() ? req.script : req.label) +
@@ -185,32 +187,22 @@ Outcome<SbatchCommand> BuildSbatch(const SlurmOptions& opts, const SubmitRequest
                                      std::string(ContainerRuntimeName(opts.container_runtime)));
   }
 
-  SbatchCommand cmd;
-  std::string name = desc.substr(0, desc.find_first_of(" \t"));
-  if (name.empty()) name = "mlspace-job";
-  std::string comment = desc;
-  if (!comment.empty()) comment += ' ';
-  comment.append(kRegionTag).append(region).append(" ").append(kTypeTag).append(req.instance_type);
-  auto& a = cmd.argv;
-  a = {opts.sbatch,
-       "--parsable",
-       "--job-name=" + name,
-       "--comment=" + comment,
-       "--partition=" + part->second,
-       "--output=" + opts.output_dir + "/slurm-%j.out"};
-  if (opts.worker_layout == WorkerLayout::kNode) {
-    a.push_back("--nodes=" + std::to_string(workers));
-    a.push_back("--ntasks-per-node=1");
-  } else {
-    a.push_back("--ntasks=" + std::to_string(workers));
-  }
-  const SlurmResources& res = type->second;
-  if (res.cpus_per_task) a.push_back("--cpus-per-task=" + std::to_string(*res.cpus_per_task));
-  if (!res.mem.empty()) a.push_back("--mem=" + res.mem);
-  if (!res.gres.empty()) a.push_back("--gres=" + res.gres);
-  for (const auto& extra : opts.extra_sbatch_args) a.push_back(extra);
+  SlurmJobSpec spec;
+  spec.name = desc.substr(0, desc.find_first_of(" \t"));
+  if (spec.name.empty()) spec.name = "mlspace-job";
+  spec.comment = desc;
+  if (!spec.comment.empty()) spec.comment += ' ';
+  spec.comment.append(kRegionTag)
+      .append(region)
+      .append(" ")
+      .append(kTypeTag)
+      .append(req.instance_type);
+  spec.partition = part->second;
+  spec.output = opts.output_dir + "/slurm-%j.out";
+  spec.workers = workers;
+  spec.resources = type->second;
 
-  std::string& s = cmd.script;
+  std::string& s = spec.script;
   s = "#!/bin/sh\n# Written by mlspace-operator's Slurm gateway (docs/slurm.md).\n";
   s += "export MLSPACE_JOB_NAME=\"$SLURM_JOB_ID\"\n";
   for (const auto& [k, v] : req.env_variables) {
@@ -239,7 +231,73 @@ Outcome<SbatchCommand> BuildSbatch(const SlurmOptions& opts, const SubmitRequest
   s += "printf 'exit %d\\n' \"$rc\" > " + exit_base + "'.exit.tmp' && mv -f " + exit_base +
        "'.exit.tmp' " + exit_base + "'.exit'\n";
   s += "exit \"$rc\"\n";
+  return spec;
+}
+
+SbatchCommand ToSbatch(const SlurmOptions& opts, const SlurmJobSpec& spec) {
+  SbatchCommand cmd;
+  auto& a = cmd.argv;
+  a = {opts.sbatch,
+       "--parsable",
+       "--job-name=" + spec.name,
+       "--comment=" + spec.comment,
+       "--partition=" + spec.partition,
+       "--output=" + spec.output};
+  if (opts.worker_layout == WorkerLayout::kNode) {
+    a.push_back("--nodes=" + std::to_string(spec.workers));
+    a.push_back("--ntasks-per-node=1");
+  } else {
+    a.push_back("--ntasks=" + std::to_string(spec.workers));
+  }
+  const SlurmResources& res = spec.resources;
+  if (res.cpus_per_task) a.push_back("--cpus-per-task=" + std::to_string(*res.cpus_per_task));
+  if (!res.mem.empty()) a.push_back("--mem=" + res.mem);
+  if (!res.gres.empty()) a.push_back("--gres=" + res.gres);
+  for (const auto& extra : opts.extra_sbatch_args) a.push_back(extra);
+  cmd.script = spec.script;
   return cmd;
+}
+
+Outcome<SbatchCommand> BuildSbatch(const SlurmOptions& opts, const SubmitRequest& req) {
+  auto spec = BuildJobSpec(opts, req);
+  if (!spec.ok()) return spec.error();
+  return ToSbatch(opts, *spec);
+}
+
+std::string ToRestdSubmitBody(const SlurmOptions& opts, const SlurmJobSpec& spec,
+                              const std::map<std::string, std::string>& environment) {
+  nlohmann::json job = {
+      {"name", spec.name},
+      {"comment", spec.comment},
+      {"partition", spec.partition},
+      {"standard_output", spec.output},
+      {"current_working_directory", opts.output_dir},
+      {"environment", nlohmann::json::object()},
+  };
+  for (const auto& [k, v] : environment) job["environment"][k] = v;
+  if (opts.worker_layout == WorkerLayout::kNode) {
+    job["nodes"] = {spec.workers, spec.workers};
+    job["tasks"] = spec.workers;
+    job["tasks_per_node"] = 1;
+  } else {
+    job["tasks"] = spec.workers;
+  }
+  const SlurmResources& res = spec.resources;
+  if (res.cpus_per_task) job["cpus_per_task"] = *res.cpus_per_task;
+  if (!res.mem.empty()) {
+    // Checked when the options were parsed (restd mode).
+    if (auto mb = MemToMegabytes(res.mem)) job["memory_per_node"] = *mb;
+  }
+  if (!res.gres.empty()) job["gres"] = res.gres;
+  for (const auto& extra : opts.extra_sbatch_args) {
+    const auto eq = extra.find('=');
+    const std::string opt = extra.substr(0, eq), value = extra.substr(eq + 1);
+    if (opt == "--account") job["account"] = value;
+    if (opt == "--qos") job["qos"] = value;
+    if (opt == "--reservation") job["reservation"] = value;
+    if (opt == "--constraint") job["constraints"] = value;
+  }
+  return nlohmann::json{{"script", spec.script}, {"job", job}}.dump();
 }
 
 RemoteStatus MapJobState(std::string_view state) {
@@ -267,10 +325,11 @@ int DecodeWaitStatus(int raw) {
   return (raw >> 8) & 0xff;
 }
 
-Outcome<std::vector<SlurmJob>> ParseSqueueJson(std::string_view text) {
+Outcome<std::vector<SlurmJob>> ParseSqueueJson(std::string_view text, std::string_view source) {
+  const std::string src(source);
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return MakeError(ErrorKind::kInternal, "squeue --json: answer is not a JSON object");
+    return MakeError(ErrorKind::kInternal, src + ": answer is not a JSON object");
   }
   if (auto e = doc.find("errors"); e != doc.end() && e->is_array() && !e->empty()) {
     std::string msg;
@@ -279,20 +338,19 @@ Outcome<std::vector<SlurmJob>> ParseSqueueJson(std::string_view text) {
       if (one.empty()) one = x.dump();
       msg += (msg.empty() ? "" : "; ") + one;
     }
-    return MakeError(ErrorKind::kUnavailable, "squeue --json: " + msg);
+    return MakeError(ErrorKind::kUnavailable, src + ": " + msg);
   }
   auto jobs = doc.find("jobs");
   if (jobs == doc.end() || !jobs->is_array()) {
-    return MakeError(ErrorKind::kInternal, "squeue --json: no \"jobs\" array in the answer");
+    return MakeError(ErrorKind::kInternal, src + ": no \"jobs\" array in the answer");
   }
   std::vector<SlurmJob> out;
   out.reserve(jobs->size());
   for (const auto& j : *jobs) {
-    if (!j.is_object())
-      return MakeError(ErrorKind::kInternal, "squeue --json: a job is not an object");
+    if (!j.is_object()) return MakeError(ErrorKind::kInternal, src + ": a job is not an object");
     SlurmJob sj;
     auto id = j.contains("job_id") ? Number(j["job_id"]) : std::nullopt;
-    if (!id) return MakeError(ErrorKind::kInternal, "squeue --json: a job without job_id");
+    if (!id) return MakeError(ErrorKind::kInternal, src + ": a job without job_id");
     sj.id = std::to_string(*id);
     sj.name = StringOr(j, "name");
     sj.comment = StringOr(j, "comment");
@@ -384,18 +442,31 @@ Error MapSbatchFailure(const CommandResult& r, std::string_view what) {
   return e;
 }
 
-SlurmGateway::SlurmGateway(SlurmOptions opts, std::unique_ptr<Runner> runner)
-    : opts_(std::move(opts)), runner_(std::move(runner)) {}
+SlurmGateway::SlurmGateway(SlurmOptions opts, std::unique_ptr<Runner> runner,
+                           std::unique_ptr<http::HttpTransport> restd)
+    : opts_(std::move(opts)),
+      runner_(std::move(runner)),
+      restd_(opts_.restd && restd
+                 ? std::make_unique<RestdClient>(*opts_.restd, opts_.slurm_conf, std::move(restd))
+                 : nullptr) {}
+
+SlurmGateway::~SlurmGateway() = default;
 
 CommandResult SlurmGateway::Run(const std::vector<std::string>& argv, const std::string& input) {
   return runner_->Run(argv, input, opts_.command_timeout);
 }
 
 Outcome<std::string> SlurmGateway::Submit(const SubmitRequest& req) {
-  auto cmd = BuildSbatch(opts_, req);
-  if (!cmd.ok()) return cmd.error();
-  const std::string what = "sbatch " + (req.label.empty() ? req.script : req.label);
-  CommandResult r = Run(cmd->argv, cmd->script);
+  auto spec = BuildJobSpec(opts_, req);
+  if (!spec.ok()) return spec.error();
+  const std::string label = req.label.empty() ? req.script : req.label;
+  if (restd_) {
+    return restd_->Submit(ToRestdSubmitBody(opts_, *spec, restd_->job_environment()),
+                          "slurmrestd submit " + label);
+  }
+  const SbatchCommand cmd = ToSbatch(opts_, *spec);
+  const std::string what = "sbatch " + label;
+  CommandResult r = Run(cmd.argv, cmd.script);
   if (!r.started || r.timed_out || r.exit_code != 0) return MapSbatchFailure(r, what);
   // --parsable: "<id>" or "<id>;<cluster>".
   std::string id = Trim(r.out);
@@ -409,6 +480,7 @@ Outcome<std::string> SlurmGateway::Submit(const SubmitRequest& req) {
 }
 
 Outcome<std::vector<SlurmJob>> SlurmGateway::Squeue() {
+  if (restd_) return restd_->Jobs();
   CommandResult r = Run({opts_.squeue, "--json"});
   if (!r.started || r.timed_out || r.exit_code != 0) {
     std::string why = !r.started    ? r.err
@@ -439,6 +511,7 @@ Outcome<std::vector<RemoteJob>> SlurmGateway::List(const ListOptions& lo) {
 
 Outcome<std::optional<RemoteJob>> SlurmGateway::FromSacct(const std::string& id) {
   if (opts_.accounting == Accounting::kOff) return std::optional<RemoteJob>();
+  if (restd_) return restd_->AccountingJob(id, opts_.accounting);
   CommandResult r = Run({opts_.sacct, "--noheader", "--parsable2", "--allocations", "--jobs=" + id,
                          "--format=JobIDRaw,State,ExitCode,Comment"});
   const bool disabled = r.err.find("accounting storage is disabled") != std::string::npos;
@@ -537,6 +610,7 @@ Outcome<RemoteJob> SlurmGateway::Get(const std::string& job_name) {
 
 Outcome<CancelResult> SlurmGateway::Cancel(const std::string& job_name, const std::string&) {
   if (!IsJobId(job_name)) return CancelResult::kNotFound;
+  if (restd_) return restd_->Cancel(job_name);
   CommandResult r = Run({opts_.scancel, job_name});
   if (r.started && !r.timed_out && r.err.find("Invalid job id") != std::string::npos) {
     return CancelResult::kNotFound;
@@ -587,8 +661,28 @@ Result<std::unique_ptr<JobGateway>> MakeSlurmGateway(SlurmOptions opts,
     if (!opts.slurm_conf.empty()) env["SLURM_CONF"] = opts.slurm_conf;
     runner = std::make_unique<ProcessRunner>(std::move(env));
   }
+  std::unique_ptr<http::HttpTransport> restd;
+  if (opts.restd) {
+    http::PocoTransportOptions t;
+    const std::string& url = opts.restd->url;
+    if (url.starts_with("unix:")) {
+      t.base_url = "http://localhost";
+      t.unix_socket = url.substr(5);
+    } else {
+      t.base_url = url;
+    }
+    // One exchange ends within the command timeout, like one Slurm tool.
+    t.connect_timeout = std::min<Duration>(opts.command_timeout, std::chrono::seconds(10));
+    t.request_timeout = opts.command_timeout;
+    t.total_timeout = opts.command_timeout;
+    auto made = http::PocoHttpTransport::Create(t);
+    if (!made.ok()) {
+      return InvalidArgumentError("slurm restd.url: " + made.status().message());
+    }
+    restd = std::move(*made);
+  }
   return std::unique_ptr<JobGateway>(
-      std::make_unique<SlurmGateway>(std::move(opts), std::move(runner)));
+      std::make_unique<SlurmGateway>(std::move(opts), std::move(runner), std::move(restd)));
 }
 
 }  // namespace mlspace::gateway::slurm

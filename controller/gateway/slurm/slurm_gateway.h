@@ -1,7 +1,9 @@
 #pragma once
 
 // SlurmGateway: the JobGateway over a Slurm cluster's command-line tools
-// (sbatch, squeue --json, scancel, sacct), see docs/slurm.md.
+// (sbatch, squeue --json, scancel, sacct), or over slurmrestd when the
+// options name one (RestdClient, same job description, same job record
+// parser), see docs/slurm.md.
 //
 // A job's name (what Submit returns) is its Slurm job id. Its --job-name and
 // --comment carry the request's job_desc (the submit marker); the comment
@@ -13,6 +15,7 @@
 // ends, so a job Slurm has forgotten (MinJobAge passed while the controller
 // was away, no accounting) still has a truthful outcome.
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -21,23 +24,48 @@
 #include <vector>
 
 #include "controller/core/result.h"
+#include "controller/gateway/http/http_transport.h"
 #include "controller/gateway/job_gateway.h"
 #include "controller/gateway/slurm/runner.h"
 #include "controller/gateway/slurm/slurm_options.h"
 
 namespace mlspace::gateway::slurm {
 
+class RestdClient;
+
+// What one job asks of Slurm, before it is spelt as sbatch's argv or as
+// slurmrestd's job description.
+struct SlurmJobSpec {
+  std::string name;       // --job-name: the marker's first word
+  std::string comment;    // --comment: the marker + region/type tags
+  std::string partition;  // from the region
+  std::string output;     // <outputDir>/slurm-%j.out
+  int workers = 1;        // nodes (layout node) or tasks (layout task)
+  SlurmResources resources;
+  std::string script;  // the batch script: srun of one launcher per worker
+};
+
+// The job for `req`: region -> partition and instance type -> resources
+// through `opts`, n_workers -> nodes (or tasks), one launcher per worker
+// through srun, wrapped by the container runtime. kInvalid naming the field
+// when the region or instance type is not configured.
+Outcome<SlurmJobSpec> BuildJobSpec(const SlurmOptions& opts, const SubmitRequest& req);
+
 // What sbatch is run with: argv (no shell) and the batch script on stdin.
 struct SbatchCommand {
   std::vector<std::string> argv;
   std::string script;
 };
-
-// The sbatch command for `req`: region -> partition and instance type ->
-// resources through `opts`, n_workers -> nodes (or tasks), one launcher per
-// worker through srun, wrapped by the container runtime. kInvalid naming the
-// field when the region or instance type is not configured.
+SbatchCommand ToSbatch(const SlurmOptions& opts, const SlurmJobSpec& spec);
+// BuildJobSpec, then ToSbatch.
 Outcome<SbatchCommand> BuildSbatch(const SlurmOptions& opts, const SubmitRequest& req);
+
+// The body of slurmrestd's POST /slurm/<v>/job/submit (openapi v0.0.38):
+// {"script": ..., "job": {name, comment, partition, standard_output, ...}},
+// the same job as ToSbatch; `environment` is the batch script's whole
+// environment (slurmrestd passes none of its own).
+std::string ToRestdSubmitBody(const SlurmOptions& opts, const SlurmJobSpec& spec,
+                              const std::map<std::string, std::string>& environment);
 
 // A job as squeue --json (or sacct) reports it.
 struct SlurmJob {
@@ -55,7 +83,11 @@ struct SlurmJob {
 // v0.0.38; later versions' {"number": N, "set": true} numbers are accepted
 // too). kInternal naming what was wrong when it is not that document;
 // the answer's own "errors" array is reported as kUnavailable.
-Outcome<std::vector<SlurmJob>> ParseSqueueJson(std::string_view text);
+// slurmrestd's GET /slurm/v0.0.38/jobs answers the same document (squeue
+// --json is that openapi plugin's dump): `source` names where it came from
+// in messages.
+Outcome<std::vector<SlurmJob>> ParseSqueueJson(std::string_view text,
+                                               std::string_view source = "squeue --json");
 
 // Slurm's job state names -> the gateway's statuses.
 RemoteStatus MapJobState(std::string_view state);
@@ -78,10 +110,13 @@ Error MapSbatchFailure(const CommandResult& r, std::string_view what);
 class SlurmGateway final : public JobGateway {
  public:
   // `runner` runs the Slurm tools (a ProcessRunner with SLURM_CONF when
-  // null). Thread-safe; the runner must be too.
-  SlurmGateway(SlurmOptions opts, std::unique_ptr<Runner> runner);
+  // null). Thread-safe; the runner must be too. With opts.restd, `restd`
+  // is the transport to slurmrestd and the tools are not run at all.
+  SlurmGateway(SlurmOptions opts, std::unique_ptr<Runner> runner,
+               std::unique_ptr<http::HttpTransport> restd = nullptr);
+  ~SlurmGateway() override;
 
-  // One sbatch.
+  // One sbatch (or POST job/submit).
   Outcome<std::string> Submit(const SubmitRequest& req) override;
   // squeue; when Slurm no longer knows the job: sacct (when accounting is
   // on), else the exit file, else status kTerminated with "outcome
@@ -106,12 +141,14 @@ class SlurmGateway final : public JobGateway {
 
   const SlurmOptions opts_;
   const std::unique_ptr<Runner> runner_;
+  const std::unique_ptr<RestdClient> restd_;  // null: the command-line tools
   mutable std::mutex mu_;
   std::set<std::string> unknown_outcome_;  // ids reported as outcome unknown
 };
 
 // Creates opts.output_dir when missing, then the gateway (ProcessRunner
-// with SLURM_CONF = opts.slurm_conf when set, unless `runner` is given).
+// with SLURM_CONF = opts.slurm_conf when set, unless `runner` is given; a
+// PocoHttpTransport to opts.restd->url when restd is configured).
 Result<std::unique_ptr<JobGateway>> MakeSlurmGateway(SlurmOptions opts,
                                                      std::unique_ptr<Runner> runner = nullptr);
 

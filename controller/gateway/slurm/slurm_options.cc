@@ -1,5 +1,6 @@
 #include "controller/gateway/slurm/slurm_options.h"
 
+#include <cctype>
 #include <set>
 
 namespace mlspace::gateway::slurm {
@@ -61,6 +62,34 @@ std::string_view ContainerRuntimeName(ContainerRuntime r) {
   return "none";
 }
 
+std::optional<int64_t> MemToMegabytes(std::string_view mem) {
+  if (mem.empty()) return std::nullopt;
+  std::string_view digits = mem;
+  char unit = 'M';  // Slurm's default unit
+  if (!std::isdigit(static_cast<unsigned char>(mem.back()))) {
+    unit = static_cast<char>(std::toupper(static_cast<unsigned char>(mem.back())));
+    digits.remove_suffix(1);
+  }
+  if (digits.empty() || digits.size() > 12) return std::nullopt;
+  int64_t n = 0;
+  for (char c : digits) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  switch (unit) {
+    case 'K':
+      return (n + 1023) / 1024;  // rounded up
+    case 'M':
+      return n;
+    case 'G':
+      return n * 1024;
+    case 'T':
+      return n * 1024 * 1024;
+    default:
+      return std::nullopt;
+  }
+}
+
 Result<SlurmOptions> ParseSlurmOptions(const YAML::Node& node, std::string_view where) {
   Parser p(where);
   SlurmOptions o;
@@ -70,7 +99,7 @@ Result<SlurmOptions> ParseSlurmOptions(const YAML::Node& node, std::string_view 
                           {"partitions", "defaultRegion", "instanceTypes", "containerRuntime",
                            "imagePrefix", "workerLayout", "outputDir", "launcherPath", "sbatch",
                            "squeue", "scancel", "sacct", "srun", "apptainer", "slurmConf",
-                           "accounting", "sbatchArgs", "commandTimeoutSeconds"});
+                           "accounting", "sbatchArgs", "commandTimeoutSeconds", "restd"});
         !s.ok()) {
       return s;
     }
@@ -180,6 +209,88 @@ Result<SlurmOptions> ParseSlurmOptions(const YAML::Node& node, std::string_view 
     if (const YAML::Node n = node["commandTimeoutSeconds"]) {
       MLSPACE_ASSIGN_OR_RETURN(int secs, p.PositiveInt(n, "commandTimeoutSeconds"));
       o.command_timeout = std::chrono::seconds(secs);
+    }
+    if (const YAML::Node r = node["restd"]) {
+      if (!r.IsMap()) return p.Fail("restd", "expected a mapping (url, apiVersion, auth, ...)");
+      if (Status s = p.Keys(r, "restd",
+                            {"url", "apiVersion", "auth", "tokenFile", "userName", "environment"});
+          !s.ok()) {
+        return s;
+      }
+      RestdOptions ro;
+      if (!r["url"]) return p.Fail("restd.url", "required (http://HOST:PORT or unix:/PATH)");
+      MLSPACE_ASSIGN_OR_RETURN(ro.url, p.Str(r["url"], "restd.url"));
+      const bool unix_socket = ro.url.starts_with("unix:");
+      if (unix_socket) {
+        if (ro.url.size() < 7 || ro.url[5] != '/') {
+          return p.Fail("restd.url", "\"" + ro.url + "\": expected unix:/absolute/path");
+        }
+      } else if (!ro.url.starts_with("http://") && !ro.url.starts_with("https://")) {
+        return p.Fail("restd.url",
+                      "\"" + ro.url + "\": expected http://HOST:PORT, https://... or unix:/PATH");
+      }
+      if (const YAML::Node n = r["apiVersion"]) {
+        MLSPACE_ASSIGN_OR_RETURN(ro.api_version, p.Str(n, "restd.apiVersion"));
+        const std::string& v = ro.api_version;
+        if (!v.starts_with("v0.0.") || v.size() > 10 ||
+            v.find_first_not_of("0123456789", 5) != std::string::npos || v.size() == 5) {
+          return p.Fail("restd.apiVersion", "\"" + v + "\": expected v0.0.N, e.g. v0.0.38");
+        }
+      }
+      std::string auth = unix_socket && !r["tokenFile"] ? "local" : "jwt";
+      if (const YAML::Node n = r["auth"]) {
+        MLSPACE_ASSIGN_OR_RETURN(auth, p.Str(n, "restd.auth"));
+      }
+      if (auth == "jwt") {
+        ro.auth = RestdOptions::Auth::kJwt;
+        if (!r["tokenFile"]) return p.Fail("restd.tokenFile", "required with auth: jwt");
+        if (!r["userName"]) return p.Fail("restd.userName", "required with auth: jwt");
+        MLSPACE_ASSIGN_OR_RETURN(ro.token_file, p.Str(r["tokenFile"], "restd.tokenFile"));
+        MLSPACE_ASSIGN_OR_RETURN(ro.user_name, p.Str(r["userName"], "restd.userName"));
+      } else if (auth == "local") {
+        ro.auth = RestdOptions::Auth::kLocal;
+        if (!unix_socket) {
+          return p.Fail("restd.auth", "local works over a unix: socket only (use jwt over http)");
+        }
+        if (r["tokenFile"] || r["userName"]) {
+          return p.Fail(r["tokenFile"] ? "restd.tokenFile" : "restd.userName",
+                        "only used with auth: jwt");
+        }
+      } else {
+        return p.Fail("restd.auth", "\"" + auth + "\": expected \"jwt\" or \"local\"");
+      }
+      if (const YAML::Node env = r["environment"]) {
+        if (!env.IsMap()) return p.Fail("restd.environment", "expected a mapping NAME: value");
+        for (const auto& kv : env) {
+          const std::string name = kv.first.as<std::string>("");
+          if (name.empty() || name.find('=') != std::string::npos) {
+            return p.Fail("restd.environment." + name, "not a valid variable name");
+          }
+          if (!kv.second.IsScalar()) {
+            return p.Fail("restd.environment." + name, "expected a string");
+          }
+          ro.environment[name] = kv.second.Scalar();
+        }
+      }
+      for (size_t i = 0; i < o.extra_sbatch_args.size(); ++i) {
+        const std::string& a = o.extra_sbatch_args[i];
+        const std::string opt = a.substr(0, a.find('='));
+        if (a.find('=') == std::string::npos ||
+            !(opt == "--account" || opt == "--qos" || opt == "--reservation" ||
+              opt == "--constraint")) {
+          return p.Fail("sbatchArgs[" + std::to_string(i) + "]",
+                        "\"" + a +
+                            "\": with restd only --account=, --qos=, --reservation= and "
+                            "--constraint= are supported");
+        }
+      }
+      for (const auto& [type, res] : o.instance_types) {
+        if (!res.mem.empty() && !MemToMegabytes(res.mem)) {
+          return p.Fail("instanceTypes." + type + ".mem",
+                        "\"" + res.mem + "\": with restd expected N, NK, NM, NG or NT");
+        }
+      }
+      o.restd = std::move(ro);
     }
   } catch (const YAML::Exception& e) {
     return p.Fail("", e.what());

@@ -43,6 +43,29 @@ enum class Accounting {
   kOff,   // never run sacct
 };
 
+// slurmrestd instead of the command-line tools (docs/slurm.md, "restd mode").
+struct RestdOptions {
+  enum class Auth {
+    kJwt,    // X-SLURM-USER-TOKEN (read from token_file) + X-SLURM-USER-NAME
+    kLocal,  // rest_auth/local: the unix socket's peer credentials, no headers
+  };
+  // "http://127.0.0.1:6820" (loopback, or any host with https) or
+  // "unix:/run/slurmrestd/slurmrestd.socket".
+  std::string url;
+  // The openapi plugin: "v0.0.38" is Slurm 22.05's (slurmrestd -s list);
+  // paths are /slurm/<v>/... and, for accounting, /slurmdb/<v>/....
+  std::string api_version = "v0.0.38";
+  Auth auth = Auth::kJwt;
+  // kJwt: a file holding the token (e.g. `scontrol token` output, with or
+  // without its "SLURM_JWT=" prefix); re-read on every request so a rotated
+  // token is picked up. Never logged.
+  std::string token_file;
+  std::string user_name;
+  // The batch script's environment (slurmrestd passes none of its own):
+  // PATH from the controller's, SLURM_CONF when slurmConf is set, then these.
+  std::map<std::string, std::string> environment;
+};
+
 struct SlurmOptions {
   // Region -> partition. A region not listed is refused at submit.
   std::map<std::string, std::string> partitions;
@@ -72,7 +95,13 @@ struct SlurmOptions {
   std::vector<std::string> extra_sbatch_args;
   // Per Slurm command; a submit that times out is ambiguous.
   Duration command_timeout = std::chrono::seconds(30);
+  // When set, every Slurm call goes to slurmrestd instead of the tools.
+  std::optional<RestdOptions> restd;
 };
+
+// Slurm's --mem spelling ("64G", "512M", "1T", "2048" = MB) in megabytes,
+// as slurmrestd's memory_per_node wants it; nullopt when not such a size.
+std::optional<int64_t> MemToMegabytes(std::string_view mem);
 
 // Parses the mapping (YAML or JSON):
 //   partitions: {REGION: PARTITION, ...}            required, non-empty
@@ -82,6 +111,10 @@ struct SlurmOptions {
 //   imagePrefix, workerLayout: node | task, outputDir (required),
 //   launcherPath, sbatch, squeue, scancel, sacct, srun, apptainer, slurmConf,
 //   accounting: auto | on | off, sbatchArgs: [..], commandTimeoutSeconds: N
+//   restd: {url, apiVersion, auth: jwt | local, tokenFile, userName,
+//           environment: {NAME: value}}             optional (RestdOptions)
+// With restd, sbatchArgs may only hold --account=, --qos=, --reservation=
+// and --constraint= (the job description fields they map to).
 // Unknown keys are refused. Errors are one line naming `where` and the
 // field, e.g. "backends.yaml: slurm.instanceTypes.a100.cpusPerTask: expected
 // a positive integer".
