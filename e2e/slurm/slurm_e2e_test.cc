@@ -444,15 +444,18 @@ TEST_F(SlurmE2eTest, SpecFilesAreWrittenBeforeTheCommand) {
 }
 
 // Two workers (two tasks on the one node, each its own mlspace-launch) both
-// find the attempt's key pair in ~/.ssh: the public key each reads and the
-// one ssh-keygen derives from the private key each reads are the same, and
-// the private key is in neither the controller's log nor the object.
+// find the attempt's key pair: the public key each reads in the job's own
+// ~/.ssh/mlspace/default.k/ and the one ssh-keygen derives from the private
+// key each reads at ~/.ssh/id_ed25519 (a fresh home: nothing of the user's
+// there) are the same, authorized_keys holds it once although both workers
+// append it, and the private key is in neither the controller's log nor the
+// object.
 TEST_F(SlurmE2eTest, EphemeralSshKeysReachBothWorkers) {
   const std::string home = tmp_ / "home";
   const std::string work = tmp_ / "work";
   ASSERT_EQ(Sh("mkdir -p " + home + " " + work), 0);
   const std::string cmd =
-      "echo worker $SLURM_PROCID pub $(cut -d\" \" -f2 ~/.ssh/id_ed25519.pub) "
+      "echo worker $SLURM_PROCID pub $(cut -d\" \" -f2 ~/.ssh/mlspace/default.k/id_ed25519.pub) "
       "derived $(ssh-keygen -y -f ~/.ssh/id_ed25519 | cut -d\" \" -f2) "
       "authorized $(cut -d\" \" -f2 ~/.ssh/authorized_keys)";
   repo_.Write("jobs/k.yaml",
@@ -461,7 +464,8 @@ TEST_F(SlurmE2eTest, EphemeralSshKeysReachBothWorkers) {
   StartController({{"HOME", home}});
   ASSERT_TRUE(WaitPhase("k", "Succeeded")) << Describe("k");
   const std::string out = ReadFile(out_dir_ + "/slurm-" + RemoteJob("k") + ".out");
-  const std::string pub_line = ReadFile(home + "/.ssh/id_ed25519.pub");
+  const std::string pub_line = ReadFile(home + "/.ssh/mlspace/default.k/id_ed25519.pub");
+  EXPECT_EQ(ReadFile(home + "/.ssh/authorized_keys"), pub_line);
   std::istringstream pl(pub_line);
   std::string type, pub;
   pl >> type >> pub;
