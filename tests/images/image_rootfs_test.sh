@@ -48,8 +48,8 @@ if [ "${1:-}" = --inner ]; then
   done
   check "/home/user /home/jovyan /tmp/.jupyter /tmp/.jupyter_data /run/sshd owned by 1000:1000"
   others=$(find "$jb/etc/mlspace/ssh" "$jb/run/sshd" ! -user 1000 -printf '%P ' 2>&1)
-  [ -z "$others" ] && [ -s "$jb/etc/mlspace/ssh/sshd_config" ] ||
-    fail "sshd files not owned by the user: $others"
+  [ -s "$jb/etc/mlspace/ssh/sshd_config" ] || fail "no /etc/mlspace/ssh/sshd_config"
+  [ -z "$others" ] || fail "sshd files not owned by the user: $others"
   check "sshd's config, host keys and pid directory owned by the user"
   [ -x "$jb/opt/mlspace/bin/mlspace-launch" ] || fail "no /opt/mlspace/bin/mlspace-launch"
 
