@@ -40,6 +40,8 @@ if [ ! -f "$old/.complete" ]; then
   (
     cd "$old/src"
     export CCACHE_BASEDIR=$PWD
+    # A fixed artefact: its warnings are not this version's to fix.
+    unset MLSPACE_WARNINGS_AS_ERRORS
     cmake --preset default -DMLSPACE_BENCH=OFF >"$old/build.log" 2>&1 &&
       cmake --build build/default -j "${JOBS:-2}" \
         --target mlspace-controller mlspace-gateway-emulator mlspace-launch >>"$old/build.log" 2>&1
