@@ -64,4 +64,8 @@ bash "$src/e2e/controller/fixtures/legacy-v2/make_fixture.sh" "$old_build" "$wor
 # The gtest report (scripts/test.sh's skip check) under this test's own name.
 case ${GTEST_OUTPUT:-} in xml:*/) export GTEST_OUTPUT=${GTEST_OUTPUT}upgrade_e2e_test.xml ;; esac
 MLSPACE_LEGACY_FIXTURE=$work/fixture "$bin/e2e/controller_instance_e2e_test" \
-  --gtest_filter=ControllerInstanceE2eTest.LegacyFixtureIsAdoptedWithoutDuplicates
+  --gtest_filter=ControllerInstanceE2eTest.LegacyFixtureIsAdoptedWithoutDuplicates |
+  tee "$work/gtest.log"
+# A filter matching nothing passes in gtest: insist that the one test ran.
+grep -q '^\[  PASSED  \] 1 test\.' "$work/gtest.log" ||
+  fail "LegacyFixtureIsAdoptedWithoutDuplicates did not run and pass"
