@@ -46,15 +46,21 @@ if [ ! -f "$old/.complete" ]; then
       cmake --build build/default -j "${JOBS:-2}" \
         --target mlspace-controller mlspace-gateway-emulator mlspace-launch >>"$old/build.log" 2>&1
   ) || fail "building version N failed: $(tail -n 20 "$old/build.log")"
+  # Keep the three binaries in make_fixture.sh's build-tree layout, not the tree.
+  b=$old/src/build/default
+  install -D "$b/controller/cmd/mlspace-controller" "$old/build/controller/cmd/mlspace-controller"
+  install -D "$b/controller/cmd/mlspace-gateway-emulator" \
+    "$old/build/controller/cmd/mlspace-gateway-emulator"
+  install -D "$b/launcher/mlspace-launch" "$old/build/launcher/mlspace-launch"
+  rm -rf "$old/src"
   touch "$old/.complete"
 fi
 flock -u 9
-old_build=$old/src/build/default
-old_version=$("$old_build/controller/cmd/mlspace-controller" --version 2>&1 || true)
-new_version=$("$bin/controller/cmd/mlspace-controller" --version)
-echo "version N:   $old_version"
-echo "version N+1: $new_version"
-[ "$old_version" != "$new_version" ] || fail "version N and N+1 are the same build"
+old_build=$old/build
+echo "version N:   commit $short, $old_build"
+echo "version N+1: $("$bin/controller/cmd/mlspace-controller" --version)"
+cmp -s "$old_build/controller/cmd/mlspace-controller" "$bin/controller/cmd/mlspace-controller" &&
+  fail "version N and N+1 are the same binary"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mlspace-upgrade-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
