@@ -10,7 +10,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev libpoco-dev libyaml-cpp-dev nlohmann-json3-dev rapidjson-dev
   prometheus-cpp-dev libgit2-dev libsqlite3-dev
   python3 python3-jsonschema                          # independent schema check
-  python3-yaml                                        # chart tests (tests/charts)
+  python3-yaml openssl                                # chart tests (tests/charts; openssl makes TLS pairs)
   debootstrap openssh-client                          # image tests (tests/images)
   prometheus                                          # real Prometheus + promtool (e2e)
   unzip curl procps

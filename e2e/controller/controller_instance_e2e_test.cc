@@ -4,15 +4,17 @@
 //    manifests) share one emulator: each submits its own jobs, neither
 //    adopts, cancels or reports the other's.
 //  * An upgrade: a state directory and emulator records written by the
-//    previous version (fixtures/legacy-v2, legacy markers) are taken over by
-//    this version: no duplicate POST, no lost job; a --instance that
-//    contradicts the recorded identity is refused.
+//    previous version (fixtures/legacy-v2, legacy markers; or, run by
+//    upgrade_e2e_test.sh, written moments ago by that version's binaries)
+//    are taken over by this version: no duplicate POST, no lost job; a
+//    --instance that contradicts the recorded identity is refused.
 
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -153,8 +155,14 @@ std::map<std::string, std::string> FixtureJobs(const std::string& dir) {
   return out;
 }
 
+// The committed fixture, or (MLSPACE_LEGACY_FIXTURE) one that
+// e2e/controller/upgrade_e2e_test.sh has just produced with the previous
+// version's binaries: the same checks either way.
 TEST(ControllerInstanceE2eTest, LegacyFixtureIsAdoptedWithoutDuplicates) {
-  const std::string fixture = SourcePath("e2e/controller/fixtures/legacy-v2");
+  const char* produced = std::getenv("MLSPACE_LEGACY_FIXTURE");
+  const std::string fixture = produced != nullptr && *produced != '\0'
+                                  ? std::string(produced)
+                                  : SourcePath("e2e/controller/fixtures/legacy-v2");
   TempDir tmp;
   ASSERT_EQ(
       Sh("cp -r '" + fixture + "/state' '" + (tmp / "state") + "' && mkdir -p '" + (tmp / "emu") +

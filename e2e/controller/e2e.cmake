@@ -71,3 +71,14 @@ mlspace_test(creds_e2e_test
   LABELS e2e
   TIMEOUT 120)
 add_dependencies(creds_e2e_test ${_bins} mlspace-launch)
+
+# Upgrade (issue 14): version N's binaries (built once from this repository's
+# history and cached under MLSPACE_TOOLS_DIR/upgrade; the first run costs a
+# build) write a state directory, then this version takes it over. Labels
+# e2e;upgrade: `ctest -L upgrade` runs it alone.
+if(TARGET controller_instance_e2e_test)
+  add_test(NAME upgrade_e2e_test COMMAND ${_dir}/upgrade_e2e_test.sh)
+  set_tests_properties(upgrade_e2e_test PROPERTIES LABELS "e2e;upgrade" TIMEOUT 3600
+    RUN_SERIAL TRUE
+    ENVIRONMENT "MLSPACE_SOURCE_DIR=${PROJECT_SOURCE_DIR};MLSPACE_BINARY_DIR=${PROJECT_BINARY_DIR}")
+endif()

@@ -308,6 +308,24 @@ TEST_F(MetricsControllerE2eTest, EveryDashboardPanelHasDataFromARealScenario) {
     EXPECT_NE(health_verbose.body.find("[+]workers ok"), std::string::npos) << health_verbose.body;
   }
 
+  // --- build_info is what `mlspace-controller --version` prints (issue 14) ----------
+  {
+    std::string line;
+    ASSERT_EQ(e2e::Sh(e2e::BinaryPath("controller/cmd/mlspace-controller") + " --version", &line),
+              0);
+    std::smatch v;
+    ASSERT_TRUE(std::regex_search(
+        line, v, std::regex(R"(^mlspace-controller (\S+) \(commit (\S+), built \S+\))")))
+        << line;
+    std::string text = Metrics();
+    std::smatch b;
+    ASSERT_TRUE(std::regex_search(text, b, std::regex(R"((^|\n)build_info\{([^}]*)\} 1\n)")))
+        << text;
+    const std::string labels = "," + b[2].str() + ",";
+    EXPECT_NE(labels.find(",version=\"" + v[1].str() + "\","), std::string::npos) << labels;
+    EXPECT_NE(labels.find(",revision=\"" + v[2].str() + "\","), std::string::npos) << labels;
+  }
+
   // --- commit A, once Prometheus scrapes the controller, so it sees the
   // submits in flight --------------------------------------------------------------
   ASSERT_TRUE(e2e::WaitFor(

@@ -78,6 +78,28 @@ class ChartStaticTest(unittest.TestCase):
                 with self.assertRaises(jsonschema.ValidationError):
                     jsonschema.validate(b, schema)
 
+    def test_schema_refuses_unknown_keys_at_every_level(self):
+        # Every object of the chart's own values is closed; open only where
+        # the value is passed to Kubernetes as is (validated after rendering
+        # against the Kubernetes schemas, tests/charts/chart_tools_test.py).
+        passthrough = {"global", "affinity", "controller.extraEnv[]", "tolerations[]",
+                       "networkPolicy.allowedFrom[]"}
+        schema = json.loads(read(os.path.join(CHART, "values.schema.json")))
+        open_objects = []
+
+        def walk(node, path):
+            if node.get("type") == "object" or "properties" in node:
+                if node.get("additionalProperties", True) is True and path not in passthrough:
+                    open_objects.append(path or "(root)")
+                for key, sub in node.get("properties", {}).items():
+                    walk(sub, f"{path}.{key}" if path else key)
+            if node.get("type") == "array" and isinstance(node.get("items"), dict):
+                walk(node["items"], path + "[]")
+
+        walk(schema, "")
+        self.assertEqual(open_objects, [], "values.schema.json: objects without "
+                         "additionalProperties (false, or a schema for map values)")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -189,6 +189,136 @@ class ChartToolsTest(unittest.TestCase):
                 crds = by_kind(objs, "CustomResourceDefinition")
                 self.assertEqual([c["metadata"]["name"] for c in crds], ["mlspacejobs.mlspace.io"])
 
+    def test_values_become_the_controller_flags(self):
+        # Each value lands in its flag (check-config proves they parse; this,
+        # that they are the values asked for).
+        values = {
+            "controller": {"instance": "team-a", "workers": 7, "pollInterval": "45s",
+                           "resyncInterval": "20m", "sourcePollInterval": "40s",
+                           "shutdownGrace": "2m", "logFormat": "text", "logLevel": "debug"},
+            "prune": {"enabled": False, "maxFraction": 0.3},
+            "gateway": {"url": "https://gw.example.com", "rate": 3, "burst": 9,
+                        "launcherPath": "/nfs/launch"},
+            "source": {"git": {"url": "https://git.example.com/x.git", "ref": "release",
+                               "interval": "5m", "existingSecret": "mlspace-git"}},
+            "metricsPort": 9090,
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "values.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(values, f)
+            [dep] = by_kind(render(path), "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        ctl = pod["containers"][0]
+        want = ["--instance=team-a", "--workers=7", "--poll-interval=45s", "--resync-interval=20m",
+                "--source-poll-interval=40s", "--shutdown-grace=2m", "--log-format=text",
+                "--log-level=debug", "--prune=false", "--prune-max-fraction=0.3",
+                "--gateway-url=https://gw.example.com", "--gateway-rate=3", "--gateway-burst=9",
+                "--launcher-path=/nfs/launch", "--git-url=https://git.example.com/x.git",
+                "--git-ref=release", "--git-interval=5m", "--metrics-bind-address=:9090",
+                "--secrets-dir=/etc/mlspace/secrets", "--state-dir=/var/lib/mlspace"]
+        for flag in want:
+            self.assertIn(flag, ctl["args"])
+        self.assertEqual(pod["terminationGracePeriodSeconds"], 120 + 15)
+        self.assertEqual(ctl["ports"][0], {"name": "metrics", "containerPort": 9090,
+                                           "protocol": "TCP"})
+        mounts = {m["mountPath"]: m["name"] for m in ctl["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        self.assertEqual(volumes[mounts["/etc/mlspace/secrets/git"]]["secret"]["secretName"],
+                         "mlspace-git")
+        self.assertEqual(
+            volumes[mounts["/etc/mlspace/secrets/mlspace"]]["secret"]["secretName"],
+            "mlspace-credentials")
+        self.assertEqual(volumes[mounts["/var/lib/mlspace"]]["persistentVolumeClaim"]["claimName"],
+                         f"{RELEASE}-mlspace-operator-state")
+
+    def test_service_account_resources_and_pvc(self):
+        objs = render(None)
+        [sa] = by_kind(objs, "ServiceAccount")
+        [dep] = by_kind(objs, "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        self.assertEqual(pod["serviceAccountName"], sa["metadata"]["name"])
+        self.assertFalse(pod["automountServiceAccountToken"])
+        with open(os.path.join(CHART, "values.yaml")) as f:
+            defaults = yaml.safe_load(f)
+        self.assertEqual(pod["containers"][0]["resources"], defaults["resources"])
+        [pvc] = by_kind(objs, "PersistentVolumeClaim")
+        self.assertEqual(pvc["spec"]["resources"]["requests"]["storage"],
+                         defaults["persistence"]["size"])
+        # An existing claim and an existing ServiceAccount: neither is created.
+        objs = render(os.path.join(VALUES_DIR, "git-ssh-existing-secrets.yaml"))
+        self.assertFalse(by_kind(objs, "ServiceAccount"))
+        self.assertFalse(by_kind(objs, "PersistentVolumeClaim"))
+        [dep] = by_kind(objs, "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        self.assertEqual(pod["serviceAccountName"], "mlspace")
+        [state] = [v for v in pod["volumes"] if v["name"] == "state"]
+        self.assertEqual(state["persistentVolumeClaim"]["claimName"], "mlspace-state")
+
+    def test_helm_test_pod_checks_readyz_through_the_service(self):
+        for vf in values_files():
+            with self.subTest(values=os.path.basename(vf or "defaults")):
+                objs = render(vf)
+                [pod] = by_kind(objs, "Pod")
+                [svc] = by_kind(objs, "Service")
+                self.assertEqual(pod["metadata"]["annotations"]["helm.sh/hook"], "test")
+                self.assertEqual(pod["spec"]["restartPolicy"], "Never")
+                [c] = pod["spec"]["containers"]
+                url = c["command"][-1]
+                metrics = [p["port"] for p in svc["spec"]["ports"] if p["name"] == "metrics"]
+                self.assertEqual(url, f"http://{svc['metadata']['name']}.{NAMESPACE}.svc:"
+                                      f"{metrics[0]}/readyz")
+                self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+                self.assertEqual(c["securityContext"]["capabilities"]["drop"], ["ALL"])
+
+    def test_notes_say_how_to_reach_metrics_and_the_api(self):
+        """NOTES.txt, rendered by helm itself (a copy of the chart renders it
+        through tpl: `helm template` skips NOTES and `helm install
+        --dry-run` needs a cluster). Every port-forward it gives must reach a
+        port the rendered Service or container declares."""
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, "mlspace-operator")
+            shutil.copytree(CHART, copy)
+            os.makedirs(os.path.join(copy, "notes-src"))
+            shutil.copy(os.path.join(CHART, "templates", "NOTES.txt"),
+                        os.path.join(copy, "notes-src", "NOTES.txt"))
+            with open(os.path.join(copy, "templates", "zz-notes.yaml"), "w") as f:
+                f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rendered-notes\n'
+                        'data:\n  NOTES.txt: {{ tpl (.Files.Get "notes-src/NOTES.txt") . '
+                        '| toJson }}\n')
+            for vf, api in ((None, False), (os.path.join(VALUES_DIR, "git-https.yaml"), True)):
+                with self.subTest(values=os.path.basename(vf or "defaults")):
+                    args = ["template", RELEASE, copy, "-n", NAMESPACE]
+                    if vf:
+                        args += ["-f", vf]
+                    objs = [d for d in yaml.safe_load_all(helm(*args).stdout) if d]
+                    [notes] = [o["data"]["NOTES.txt"] for o in by_kind(objs, "ConfigMap")
+                               if o["metadata"]["name"] == "rendered-notes"]
+                    [svc] = by_kind(objs, "Service")
+                    [dep] = by_kind(objs, "Deployment")
+                    svc_ports = {p["port"] for p in svc["spec"]["ports"]}
+                    ctl_ports = {p["containerPort"]
+                                 for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]}
+                    forwards = re.findall(r"port-forward (svc|deploy)/(\S+) (\d+)", notes)
+                    self.assertTrue(forwards, notes)
+                    for kind, name, port in forwards:
+                        if kind == "svc":
+                            self.assertEqual(name, svc["metadata"]["name"])
+                            self.assertIn(int(port), svc_ports, notes)
+                        else:
+                            self.assertEqual(name, dep["metadata"]["name"])
+                            self.assertIn(int(port), ctl_ports, notes)
+                    self.assertIn("curl -s http://127.0.0.1:8080/metrics", notes)
+                    self.assertIn(f"helm test {RELEASE} -n {NAMESPACE}", notes)
+                    if api:
+                        self.assertIn("port-forward svc/%s 8081" % svc["metadata"]["name"], notes)
+                        self.assertIn("--server https://127.0.0.1:8081", notes)
+                        self.assertIn("get secret mlspace-api-token", notes)
+                        self.assertIn("get secret mlspace-api-tls", notes)
+                    else:
+                        self.assertNotIn("8081", [p for _, _, p in forwards])
+                        self.assertIn("API is off", notes)
+
     def test_instance_identity_is_a_bounded_label(self):
         label = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
         seen = set()

@@ -40,7 +40,8 @@ class DockerfileStaticTest(unittest.TestCase):
         self.assertIn("USER 65532:65532", runtime)
         self.assertIn('ENTRYPOINT ["/usr/local/bin/mlspace-controller"]', runtime)
         self.assertNotIn("-dev", runtime)  # runtime libraries only
-        for binary in ("mlspace-controller", "mlspace-gateway-emulator", "mlspace-launch"):
+        for binary in ("mlspace-controller", "mlspace-gateway-emulator", "mlspace-launch",
+                       "mlspacectl"):
             self.assertIn(f"/out/usr/local/bin/{binary}", df)
 
     def test_job_base_uses_the_shared_script_and_its_environment(self):

@@ -8,8 +8,9 @@
 #               key login on a loopback port; mlspace-launch runs an encoded
 #               spec as that user.
 #   controller: the runtime stage (runtime-packages.txt only) starts
-#               mlspace-controller and mlspace-gateway-emulator (--help) and
-#               passes --check-config, as the non-root user 65532.
+#               mlspace-controller, mlspace-gateway-emulator and mlspacectl
+#               (--help; all four binaries answer --version) and passes
+#               --check-config, as the non-root user 65532.
 # HPC-X itself is not checked (NVIDIA's tarball is not fetched here); its
 # install step is, with stand-in tarballs.
 # Needs root (debootstrap, chroot, mount). Exit 77 (ctest SKIP) when not root
@@ -46,6 +47,10 @@ if [ "${1:-}" = --inner ]; then
     [ "$(stat -c %u:%g "$jb$d")" = 1000:1000 ] || fail "$d is owned by $(stat -c %u:%g "$jb$d")"
   done
   check "/home/user /home/jovyan /tmp/.jupyter /tmp/.jupyter_data /run/sshd owned by 1000:1000"
+  others=$(find "$jb/etc/mlspace/ssh" "$jb/run/sshd" ! -user 1000 -printf '%P ' 2>&1)
+  [ -s "$jb/etc/mlspace/ssh/sshd_config" ] || fail "no /etc/mlspace/ssh/sshd_config"
+  [ -z "$others" ] || fail "sshd files not owned by the user: $others"
+  check "sshd's config, host keys and pid directory owned by the user"
   [ -x "$jb/opt/mlspace/bin/mlspace-launch" ] || fail "no /opt/mlspace/bin/mlspace-launch"
 
   ssh-keygen -q -t rsa -b 3072 -N '' -f "$work/id_rsa"
@@ -109,12 +114,17 @@ PY
   cp "$src/images/controller/setup-runtime.sh" "$src/images/controller/runtime-packages.txt" "$ctl/tmp/"
   chroot "$ctl" sh /tmp/setup-runtime.sh /tmp/runtime-packages.txt
   install -m 0755 "$bin/controller/cmd/mlspace-controller" "$bin/controller/cmd/mlspace-gateway-emulator" \
-    "$bin/launcher/mlspace-launch" "$ctl/usr/local/bin/"
-  for b in mlspace-controller mlspace-gateway-emulator; do
+    "$bin/launcher/mlspace-launch" "$bin/controller/cli/mlspacectl" "$ctl/usr/local/bin/"
+  for b in mlspace-controller mlspace-gateway-emulator mlspacectl; do
     chroot --userspec=65532:65532 "$ctl" "/usr/local/bin/$b" --help >/dev/null ||
       fail "$b --help exited $? in the runtime stage"
   done
-  check "mlspace-controller and mlspace-gateway-emulator start (--help) with runtime-packages.txt"
+  for b in mlspace-controller mlspace-gateway-emulator mlspacectl mlspace-launch; do
+    out=$(chroot --userspec=65532:65532 "$ctl" "/usr/local/bin/$b" --version 2>&1) ||
+      fail "$b --version exited $? in the runtime stage: $out"
+    case $out in "$b "[0-9]*) ;; *) fail "$b --version said: $out" ;; esac
+  done
+  check "mlspace-controller, mlspace-gateway-emulator and mlspacectl start (--help), all four answer --version, with runtime-packages.txt"
   install -d -o 65532 -g 65532 "$ctl/etc/mlspace/secrets/mlspace"
   printf ws-1 >"$ctl/etc/mlspace/secrets/mlspace/workspace-id"
   printf key-1 >"$ctl/etc/mlspace/secrets/mlspace/api-key"
@@ -133,7 +143,7 @@ fi
 [ "$(id -u)" = 0 ] || { echo "needs root (debootstrap, chroot): skipping"; exit 77; }
 command -v debootstrap >/dev/null || { echo "debootstrap not installed: skipping"; exit 77; }
 for f in "$bin/launcher/mlspace-launch" "$bin/controller/cmd/mlspace-controller" \
-         "$bin/controller/cmd/mlspace-gateway-emulator"; do
+         "$bin/controller/cmd/mlspace-gateway-emulator" "$bin/controller/cli/mlspacectl"; do
   [ -x "$f" ] || fail "$f not built"
 done
 
