@@ -20,13 +20,20 @@ set -euo pipefail
 
 src=${MLSPACE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${MLSPACE_BINARY_DIR:-$src/build/default}
-from=${MLSPACE_UPGRADE_FROM:-bd95ba9}
+from=${MLSPACE_UPGRADE_FROM:-bd95ba99d28c81c676808b18b0df7f46c479d25c}
 tools=${MLSPACE_TOOLS_DIR:-$src/.tools}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-commit=$(git -C "$src" rev-parse --verify -q "$from^{commit}") ||
-  fail "commit $from (version N) is not in $src's history: the upgrade test needs a full clone (git fetch --unshallow)"
+commit=$(git -C "$src" rev-parse --verify -q "$from^{commit}") || {
+  # A shallow or single-branch clone: fetch version N from where the clone
+  # came from (a full SHA-1 is asked for by name, which GitHub allows).
+  echo "commit $from is not in this clone; fetching it from origin"
+  git -C "$src" fetch -q --depth=1 origin "$from" 2>/dev/null ||
+    git -C "$src" fetch -q --unshallow origin 2>/dev/null || true
+  commit=$(git -C "$src" rev-parse --verify -q "$from^{commit}") ||
+    fail "commit $from (version N) is not in $src's history and could not be fetched from origin: the upgrade test needs it (git fetch --unshallow)"
+}
 short=${commit:0:12}
 old=$tools/upgrade/$short
 mkdir -p "$tools/upgrade"
