@@ -518,7 +518,10 @@ TEST_F(WatchTest, DiscoveryListsWatchAndTheCrdsCategories) {
   auto legacy = json::parse(ApiResourceList());
   EXPECT_EQ(legacy["resources"][0]["categories"], (*crd)["spec"]["names"]["categories"]);
   auto core = json::parse(handler_.Handle(Req("/api/v1")).body);
+  ASSERT_EQ(core["resources"].size(), 1u) << core.dump();  // events only
   EXPECT_EQ(core["resources"][0]["name"], "events");
+  EXPECT_EQ(handler_.Handle(Req("/api/v1/namespaces/nlp/pods")).status, 404);
+  EXPECT_EQ(handler_.Handle(Req("/api/v1/pods")).status, 404);
   EXPECT_EQ(core["resources"][0]["verbs"], json::array({"get", "list", "watch"}));
   auto core_agg = json::parse(
       handler_
