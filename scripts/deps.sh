@@ -13,7 +13,7 @@ PACKAGES=(
   python3-yaml openssl                                # chart tests (tests/charts; openssl makes TLS pairs)
   debootstrap openssh-client                          # image tests (tests/images)
   prometheus                                          # real Prometheus + promtool (e2e)
-  unzip curl openssl procps                           # curl, openssl CLIs: e2e/api_security
+  unzip curl procps
   slurmctld slurmd slurm-client munge               # real single-node Slurm (e2e/slurm)
   slurmrestd slurm-wlm-jwt-plugin                   # its REST API with JWT auth (e2e/slurm)
 )

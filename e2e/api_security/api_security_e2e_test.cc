@@ -1,9 +1,11 @@
 // The real controller serving its API over https with bearer tokens (a CA
 // and certificate made by the openssl CLI, a kubeconfig holding the CA and
-// a token, the real kubectl 1.32 from KubectlPath()), against the real emulator running jobs
-// through the real mlspace-launch. A job whose executable does not exist fails; the test reads why
-// with the real kubectl and curl: the log subresource shows the launcher's message, status holds
-// the exit code. Without a token: 401. A non-loopback bind without TLS is refused at start.
+// a token), against the real emulator running jobs through the real
+// mlspace-launch, with the real kubectl 1.32 (e2e::KubectlPath()). A job
+// whose executable does not exist fails; the test reads why with kubectl
+// and curl: the log subresource shows the launcher's message, status holds
+// the exit code. Without a token: 401. A non-loopback bind without TLS is
+// refused at start.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
