@@ -48,15 +48,6 @@ json RecordToObject(const store::ObjectRecord& r) {
               {"status", std::move(status)}};
 }
 
-json RecordsToList(const std::vector<store::ObjectRecord>& records, int64_t resource_version) {
-  json items = json::array();
-  for (const auto& r : records) items.push_back(RecordToObject(r));
-  return json{{"apiVersion", api::kApiVersion},
-              {"kind", std::string(api::kKind) + "List"},
-              {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
-              {"items", std::move(items)}};
-}
-
 std::string FormatAge(Duration d) {
   using std::chrono::duration_cast;
   int64_t s = duration_cast<std::chrono::seconds>(d).count();
@@ -71,40 +62,6 @@ std::string FormatAge(Duration d) {
   int64_t days = h / 24;
   if (days < 8) return std::to_string(days) + "d" + (h % 24 ? std::to_string(h % 24) + "h" : "");
   return std::to_string(days) + "d";
-}
-
-json RecordsToTable(const std::vector<store::ObjectRecord>& records, int64_t resource_version,
-                    TimePoint now) {
-  json columns = json::array({
-      {{"name", "Name"}, {"type", "string"}, {"format", "name"}},
-      {{"name", "Region"}, {"type", "string"}},
-      {{"name", "Phase"}, {"type", "string"}},
-      {{"name", "Remote Job"}, {"type", "string"}},
-      {{"name", "Attempt"}, {"type", "integer"}, {"priority", 1}},
-      {{"name", "Age"}, {"type", "date"}},
-  });
-  json rows = json::array();
-  for (const auto& r : records) {
-    json meta{{"name", r.key.name},
-              {"namespace", r.key.namespace_name},
-              {"uid", ObjectUid(r)},
-              {"resourceVersion", std::to_string(r.resource_version)},
-              {"creationTimestamp", FormatRfc3339(r.created_at)}};
-    if (!r.labels.empty()) meta["labels"] = r.labels;
-    json remote = r.status.remote_job_name.empty() ? json(nullptr) : json(r.status.remote_job_name);
-    rows.push_back(
-        {{"cells", json::array({r.key.name, r.region, std::string(api::PhaseName(r.status.phase)),
-                                remote, r.status.attempt, FormatAge(now - r.created_at)})},
-         {"object",
-          {{"kind", "PartialObjectMetadata"},
-           {"apiVersion", "meta.k8s.io/v1"},
-           {"metadata", std::move(meta)}}}});
-  }
-  return json{{"kind", "Table"},
-              {"apiVersion", "meta.k8s.io/v1"},
-              {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
-              {"columnDefinitions", std::move(columns)},
-              {"rows", std::move(rows)}};
 }
 
 json StatusFailure(int code, std::string_view reason, std::string_view message) {

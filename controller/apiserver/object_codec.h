@@ -1,7 +1,7 @@
 #pragma once
 
-// Kubernetes-shaped JSON for what the store records: objects, lists,
-// meta.k8s.io Tables and metav1.Status errors. Pure functions (no I/O), so
+// Kubernetes-shaped JSON for what the store records: objects, ages and
+// metav1.Status errors (lists and Tables: handler.cc, table.h). Pure functions (no I/O), so
 // the HTTP layer stays thin and these stay unit-testable.
 
 #include <nlohmann/json.hpp>
@@ -23,15 +23,6 @@ std::string ObjectUid(const store::ObjectRecord& r);
 // uid, resourceVersion, generation, creationTimestamp, labels,
 // annotations), spec (from the record's canonical spec JSON) and status.
 nlohmann::json RecordToObject(const store::ObjectRecord& r);
-
-// MLSpaceJobList with metadata.resourceVersion = `resource_version`.
-nlohmann::json RecordsToList(const std::vector<store::ObjectRecord>& records,
-                             int64_t resource_version);
-
-// meta.k8s.io/v1 Table with the CRD's printer columns (Name, Region, Phase,
-// Remote Job, Attempt, Age); Age cells are printed durations ("5m").
-nlohmann::json RecordsToTable(const std::vector<store::ObjectRecord>& records,
-                              int64_t resource_version, TimePoint now);
 
 // kubectl's age format: "42s", "5m", "3h12m", "2d4h", "400d".
 std::string FormatAge(Duration d);

@@ -1,10 +1,11 @@
 // The real controller serving its API over https with bearer tokens (a CA
 // and certificate made by the openssl CLI, a kubeconfig holding the CA and
 // a token), against the real emulator running jobs through the real
-// mlspace-launch. A job whose executable does not exist fails; the test
-// reads why with the real kubectl and curl: the log subresource shows the
-// launcher's message, status holds the exit code. Without a token: 401.
-// A non-loopback bind without TLS is refused at start.
+// mlspace-launch, with the real kubectl 1.32 (e2e::KubectlPath()). A job
+// whose executable does not exist fails; the test reads why with kubectl
+// and curl: the log subresource shows the launcher's message, status holds
+// the exit code. Without a token: 401. A non-loopback bind without TLS is
+// refused at start.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -31,10 +32,10 @@ std::string Q(const std::string& s) { return "'" + s + "'"; }
 class ApiSecurityE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Sh("kubectl version --client >/dev/null && openssl version >/dev/null && curl -V "
-           ">/dev/null") != 0) {
-      GTEST_SKIP() << "kubectl, openssl or curl missing";
-    }
+    ASSERT_EQ(Sh(Q(KubectlPath()) + " version --client >/dev/null"), 0)
+        << "no kubectl at " << KubectlPath() << " (scripts/tools.sh; set MLSPACE_KUBECTL)";
+    ASSERT_EQ(Sh("openssl version >/dev/null && curl -V >/dev/null"), 0)
+        << "the openssl and curl CLIs are needed (scripts/deps.sh installs them)";
   }
   void TearDown() override {
     if (HasFailure()) {
@@ -101,8 +102,9 @@ class ApiSecurityE2eTest : public ::testing::Test {
 
   // kubectl with the generated kubeconfig; returns the exit code.
   int Kubectl(const std::string& args, std::string* out, const std::string& kubeconfig = "") {
-    return Sh("kubectl --kubeconfig " + Q(kubeconfig.empty() ? tmp_ / "kubeconfig" : kubeconfig) +
-                  " --cache-dir " + Q(tmp_ / "kube-cache") + " --request-timeout 20s " + args,
+    return Sh(Q(KubectlPath()) + " --kubeconfig " +
+                  Q(kubeconfig.empty() ? tmp_ / "kubeconfig" : kubeconfig) + " --cache-dir " +
+                  Q(tmp_ / "kube-cache") + " --request-timeout 20s " + args,
               out);
   }
   void WriteKubeconfig(const std::string& path, const std::string& token) {

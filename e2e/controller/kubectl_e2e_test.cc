@@ -1,6 +1,7 @@
-// The real kubectl (1.2x-1.3x, /usr/bin/kubectl or $MLSPACE_KUBECTL)
-// against the real controller and emulator: the read side as a user meets
-// it. Every command must succeed without a single stderr line.
+// The real kubectl (1.2x-1.3x: $MLSPACE_KUBECTL, /usr/bin/kubectl or the
+// pinned 1.32 scripts/tools.sh fetches) against the real controller and
+// emulator: the read side as a user meets it. Every command must succeed
+// without a single stderr line.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,17 +17,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string Kubectl() {
-  if (const char* k = std::getenv("MLSPACE_KUBECTL"); k && *k) return k;
-  return "/usr/bin/kubectl";
-}
+const std::string& Kubectl() { return KubectlPath(); }
 
 class KubectlE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(Kubectl())) {
-      GTEST_SKIP() << "no kubectl at " << Kubectl() << " (set MLSPACE_KUBECTL)";
-    }
+    ASSERT_TRUE(std::filesystem::exists(Kubectl()))
+        << "no kubectl at " << Kubectl() << " (scripts/tools.sh; set MLSPACE_KUBECTL)";
     std::string version;
     Sh(Kubectl() + " version --client", &version);
     if (version.find("v1.2") == std::string::npos && version.find("v1.3") == std::string::npos) {
@@ -106,7 +103,10 @@ TEST_F(KubectlE2eTest, GetDescribeExplainEventsWaitAndWatch) {
   }
   EXPECT_NE(table.find("train"), std::string::npos);
   std::string wide = Ok("get msj -o wide");
-  EXPECT_NE(wide.find("IMAGE"), std::string::npos) << wide;
+  for (const char* col : {"REMOTE JOB", "IMAGE", "MESSAGE"}) {
+    EXPECT_NE(wide.find(col), std::string::npos) << col << "\n" << wide;
+    EXPECT_EQ(table.find(col), std::string::npos) << col << " only with -o wide\n" << table;
+  }
   EXPECT_NE(wide.find("cr.ai.cloud.ru/base/py3.11:1"), std::string::npos) << wide;
   // `all` is a category: MLSpaceJobs are in it (the only kind, so kubectl
   // prints bare names).
@@ -123,6 +123,7 @@ TEST_F(KubectlE2eTest, GetDescribeExplainEventsWaitAndWatch) {
   std::string cols = Ok("get msj -o custom-columns=NAME:.metadata.name,IMAGE:.spec.image");
   EXPECT_NE(cols.find("cr.ai.cloud.ru/base/py3.11:1"), std::string::npos) << cols;
   EXPECT_EQ(Ok("get msj bad -o jsonpath={.spec.region}"), "SR006");
+  EXPECT_EQ(Ok("get msj bad -o jsonpath={.spec.image}"), "cr.ai.cloud.ru/base/py3.11:1");
   EXPECT_NE(Ok("get msj bad -o jsonpath={.status.conditions}").find("workers"), std::string::npos);
 
   // explain from /openapi/v3, nested fields included.
@@ -144,6 +145,9 @@ TEST_F(KubectlE2eTest, GetDescribeExplainEventsWaitAndWatch) {
   std::string describe = Ok("describe msj train");
   EXPECT_NE(describe.find("Events:"), std::string::npos) << describe;
   EXPECT_NE(describe.find("Submitted"), std::string::npos) << describe;
+  // describe shows the spec too (it was `Spec: {}` before).
+  EXPECT_NE(describe.find("cr.ai.cloud.ru/base/py3.11:1"), std::string::npos) << describe;
+  EXPECT_NE(describe.find("cpu.2C.8G"), std::string::npos) << describe;
   EXPECT_NE(Ok("events --for mlspacejob/train").find("Submitted"), std::string::npos);
   EXPECT_NE(Ok("get events --field-selector type=Warning").find("Invalid"), std::string::npos);
 

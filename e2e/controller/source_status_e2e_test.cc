@@ -147,8 +147,8 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
 
   // The real kubectl: discovery finds the cluster-scoped resource by its
   // plural and short name, and the Table has the documented columns.
-  if (access("/usr/bin/kubectl", X_OK) == 0) {
-    const std::string kubectl = "/usr/bin/kubectl --cache-dir " + (tmp / "kube-cache") +
+  if (access(KubectlPath().c_str(), X_OK) == 0) {
+    const std::string kubectl = KubectlPath() + " --cache-dir " + (tmp / "kube-cache") +
                                 " --kubeconfig /dev/null --server http://127.0.0.1:" +
                                 std::to_string(controller.api_port());
     std::string out;
@@ -164,7 +164,8 @@ TEST(SourceStatusE2eTest, BrokenNewFilesAreWarnedCountedAndListed) {
         << out;
     EXPECT_EQ(out, "bomb.yaml broken.yaml");
   } else {
-    ADD_FAILURE() << "/usr/bin/kubectl is missing: the kubectl part of this test did not run";
+    ADD_FAILURE() << "no kubectl at " << KubectlPath()
+                  << " (scripts/tools.sh; set MLSPACE_KUBECTL): the kubectl part did not run";
   }
 
   controller.process().Signal(SIGTERM);

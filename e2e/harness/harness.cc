@@ -208,4 +208,24 @@ std::string SourcePath(const std::string& rel) {
   return std::string(dir ? dir : ".") + "/" + rel;
 }
 
+namespace {
+
+std::string FindKubectl() {
+  if (const char* k = std::getenv("MLSPACE_KUBECTL"); k && *k) return k;
+  if (fs::exists("/usr/bin/kubectl")) return "/usr/bin/kubectl";
+  std::string out;
+  Sh("'" + SourcePath("scripts/tools.sh") + "' 2>&1", &out);
+  size_t at = out.find("KUBECTL=");
+  if (at == std::string::npos) return "/usr/bin/kubectl";
+  size_t end = out.find('\n', at);
+  return out.substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
+}
+
+}  // namespace
+
+const std::string& KubectlPath() {
+  static const std::string path = FindKubectl();
+  return path;
+}
+
 }  // namespace mlspace::e2e

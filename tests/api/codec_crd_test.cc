@@ -191,6 +191,8 @@ TEST(Codec, ToJsonKubernetesShape) {
   EXPECT_EQ(j["status"]["remoteJobName"], "lm-mpi-job-123");
   EXPECT_EQ(j["status"]["attempt"], 2);
   EXPECT_EQ(j["status"]["startTime"], "2026-01-02T03:04:05Z");
+  EXPECT_EQ(j["status"]["observedGeneration"], 7);
+  EXPECT_EQ(j["status"]["syncedRevision"], "0123abcd");
   EXPECT_FALSE(j["status"].contains("completionTime"));
   EXPECT_EQ(j["status"]["conditions"][0],
             json::parse(R"({"type":"Running","status":"True","reason":"RemoteRunning",
@@ -208,6 +210,9 @@ TEST(Codec, StatusRoundTrips) {
   st.attempt = 4;
   st.last_error = "BackoffLimitExceeded";
   st.exit_code = 207;
+  st.observed_generation = 3;
+  st.synced_revision = "0123abcd";
+  st.start_time = *ParseRfc3339("2026-03-04T05:00:00Z");
   st.completion_time = *ParseRfc3339("2026-03-04T05:06:07Z");
   st.conditions.push_back(Condition{kCondFailed, "True", "BackoffLimitExceeded", "m",
                                     *ParseRfc3339("2026-03-04T05:06:07Z")});

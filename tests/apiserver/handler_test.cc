@@ -113,6 +113,11 @@ TEST_F(HandlerTest, ListsPerNamespaceAndAcrossWithSelectors) {
                                  .body);
   ASSERT_EQ(by_name["items"].size(), 1u);
   EXPECT_EQ(by_name["items"][0]["metadata"]["name"], "bert");
+  auto in_cv = json::parse(
+      Get("/apis/mlspace.io/v1alpha1/mlspacejobs", {{"fieldSelector", "metadata.namespace=cv"}})
+          .body);
+  ASSERT_EQ(in_cv["items"].size(), 1u);
+  EXPECT_EQ(in_cv["items"][0]["metadata"]["name"], "yolo");
   auto bad = Get("/apis/mlspace.io/v1alpha1/mlspacejobs", {{"fieldSelector", "spec.x=1"}});
   EXPECT_EQ(bad.status, 400);
 }
@@ -126,6 +131,11 @@ TEST_F(HandlerTest, TableHasPrinterColumnsAndPrintedAge) {
   for (const auto& c : j["columnDefinitions"]) names.push_back(c["name"]);
   EXPECT_EQ(names, (std::vector<std::string>{"Name", "Region", "Phase", "Reason", "Attempts", "Age",
                                              "Remote Job", "Image", "Message"}));
+  // REMOTE JOB, IMAGE and MESSAGE only with -o wide (priority > 0).
+  for (const auto& c : j["columnDefinitions"]) {
+    bool wide = c["name"] == "Remote Job" || c["name"] == "Image" || c["name"] == "Message";
+    EXPECT_EQ(c.value("priority", 0), wide ? 1 : 0) << c.dump();
+  }
   ASSERT_EQ(j["rows"].size(), 2u);
   const auto& cells = j["rows"][1]["cells"];  // llama sorts after bert
   EXPECT_EQ(cells[0], "llama");
@@ -249,6 +259,23 @@ TEST(LabelSelectorTest, Forms) {
   EXPECT_FALSE(s->Matches({{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", ""}}));
   EXPECT_FALSE(s->Matches({{"a", "1"}, {"b", "2"}}));
   EXPECT_FALSE(LabelSelector::Parse("env in (a,b)").ok());
+}
+
+// The uid comes from what the store keeps (key and creation time): the
+// same after a restart, new for an object removed and created again.
+TEST(ObjectCodecTest, UidIsStableAcrossReadsAndNewForARecreatedObject) {
+  auto r = Record("nlp", "llama", api::Phase::kRunning);
+  std::string uid = ObjectUid(r);
+  auto later = r;
+  later.status.phase = api::Phase::kSucceeded;
+  later.resource_version = 99;
+  later.generation = 3;
+  EXPECT_EQ(ObjectUid(later), uid);
+  EXPECT_EQ(RecordToObject(later)["metadata"]["uid"], uid);
+  auto recreated = r;
+  recreated.created_at += std::chrono::seconds(1);
+  EXPECT_NE(ObjectUid(recreated), uid);
+  EXPECT_NE(ObjectUid(Record("cv", "llama", api::Phase::kRunning)), uid);
 }
 
 TEST(ObjectCodecTest, AgeFormatLikeKubectl) {

@@ -13,9 +13,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "controller/apiserver/server.h"
+#include "controller/core/log.h"
+#include "controller/core/redact.h"
 #include "tests/apiserver/test_tls.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_state_store.h"
@@ -80,6 +84,52 @@ TEST_F(SecureServerTest, AnswersCarryTheirTrueReasonPhrase) {
                       "HTTP/1.1\r\nHost: x\r\n" +
                           auth + "Connection: close\r\n\r\n"),
               StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+}
+
+// Each request is logged with the caller's user name from the token file
+// (debug level); a refused one is a WARN line. Tokens never reach a line.
+TEST_F(SecureServerTest, TheCallersUserNameIsLoggedNeverTheToken) {
+  std::ofstream(dir_ + "/tokens.csv") << "s3cret-token-1,alice,uid-1,\"ops,ml\"\n";
+  auto tokens = TokenAuthenticator::Load(dir_ + "/tokens.csv");
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  HandlerOptions ho;
+  ho.tokens = std::make_shared<const TokenAuthenticator>(std::move(tokens).value());
+  ApiHandler handler(store_, clock_, ControllerHooks{}, ho);
+  auto server = ApiServer::Start(handler, ServerOptions{HostPort{"127.0.0.1", 0}, 2, "tokens", {}});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  std::mutex mu;
+  std::vector<std::string> lines;
+  Logger::Get().SetLevel(LogLevel::kDebug);
+  Logger::Get().SetSink([&](std::string_view line) {
+    std::lock_guard lock(mu);
+    lines.emplace_back(line);
+  });
+  const std::string get =
+      "GET /apis/mlspace.io/v1alpha1/mlspacejobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  EXPECT_THAT(RawHttp((*server)->port(), get + "Authorization: Bearer s3cret-token-1\r\n\r\n"),
+              StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(RawHttp((*server)->port(), get + "Authorization: Bearer s3cret-token-2\r\n\r\n"),
+              StartsWith("HTTP/1.1 401 Unauthorized\r\n"));
+  (*server)->Stop();
+  Logger::Get().ResetSink();
+  Logger::Get().SetLevel(LogLevel::kInfo);
+  int served = 0, refused = 0;
+  for (const auto& l : lines) {
+    EXPECT_THAT(l, ::testing::Not(HasSubstr("s3cret-token"))) << l;
+    if (l.find("DEBUG API request ") != std::string::npos &&
+        l.find("path=/apis/mlspace.io/v1alpha1/mlspacejobs") != std::string::npos) {
+      ++served;
+      EXPECT_THAT(l, HasSubstr("code=200"));
+      EXPECT_THAT(l, HasSubstr("user=alice"));
+    }
+    if (l.find("WARN API request refused: no valid bearer token") != std::string::npos) {
+      ++refused;
+      EXPECT_THAT(l, HasSubstr("client=127.0.0.1"));
+    }
+  }
+  EXPECT_EQ(served, 1);
+  EXPECT_EQ(refused, 1);
+  SecretRegistry::Get().ClearForTesting();
 }
 
 TEST_F(SecureServerTest, NonLoopbackBindNeedsTlsAndAToken) {

@@ -1,11 +1,14 @@
 // Watches over a real loopback socket: chunked events as commits happen,
-// many concurrent watchers, the watch cap, and Stop() ending streams.
+// many concurrent watchers, the watch cap, Stop() ending streams, and a
+// watcher that stops reading being dropped instead of buffered.
 
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/StreamSocket.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -141,6 +144,80 @@ TEST_F(ServerWatchTest, AClientThatHangsUpFreesItsWatchSlot) {
     status = again.response.getStatus();
   }
   EXPECT_EQ(status, 200);
+}
+
+// A watcher that stops reading costs no queue: its events go straight to
+// its socket, a write that stalls for the send timeout (body_timeout) drops
+// it (it reconnects and relists, as informers do), and meanwhile commits
+// and the other watchers go on at their own pace.
+TEST_F(ServerWatchTest, AWatcherThatStopsReadingIsDroppedAndHoldsNobodyBack) {
+  ASSERT_TRUE(observed_.Write(Upsert("a", api::Phase::kPending)).ok());
+  ServerLimits limits;
+  limits.body_timeout = 1s;
+  Start(2, limits);
+  const std::string from = "watch=true&resourceVersion=" + std::to_string(log_.CurrentVersion());
+
+  // The stuck watcher: a small receive window, read up to its 200, then never.
+  Poco::Net::StreamSocket stuck(Poco::Net::SocketAddress::IPv4);
+  stuck.setReceiveBufferSize(4096);
+  stuck.connect(Poco::Net::SocketAddress("127.0.0.1", server_->port()));
+  const std::string head = "GET /apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs?" + from +
+                           " HTTP/1.1\r\nHost: x\r\n\r\n";
+  stuck.sendBytes(head.data(), static_cast<int>(head.size()));
+  std::string got;
+  char buf[512];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    int n = stuck.receiveBytes(buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+
+  // A reading watcher, counting the changes as they come.
+  Watcher reader(server_->port(), from);
+  ASSERT_EQ(reader.response.getStatus(), 200);
+  std::atomic<int> seen{0};
+  std::thread read([&] {
+    for (auto e = reader.Next(); e.is_object(); e = reader.Next()) {
+      if (e["type"] == "MODIFIED") ++seen;
+    }
+  });
+
+  // Changes of ~128 KiB each until the stuck watcher is dropped (socket
+  // buffers take some MB first, then a write to it makes no progress for
+  // the send timeout): a third watch is refused while it holds its slot.
+  const std::string pad(128 * 1024, 'x');
+  int writes = 0;
+  Duration slowest{};
+  bool dropped = false;
+  for (; writes < 300 && !dropped; ++writes) {
+    auto b = Upsert("a", writes % 2 ? api::Phase::kRunning : api::Phase::kPending);
+    b.upserts[0].spec_json =
+        R"({"region":"SR006","image":")" + pad + std::to_string(writes) + "\"}";
+    auto t0 = std::chrono::steady_clock::now();
+    if (!observed_.Write(b).ok()) {
+      ADD_FAILURE() << "store write " << writes << " failed";
+      break;
+    }
+    slowest = std::max<Duration>(slowest, std::chrono::steady_clock::now() - t0);
+    if (writes % 8 == 7) {
+      Watcher probe(server_->port(), from);
+      dropped = probe.response.getStatus() == 200;
+      if (!dropped) {
+        EXPECT_EQ(probe.response.getStatus(), 429);
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  EXPECT_TRUE(dropped) << "after " << writes << " changes of 128 KiB";
+  // Commits never waited for the stuck socket (each stalled write to it
+  // takes the 1 s send timeout to give up).
+  EXPECT_LT(slowest, 1s);
+  // The reading watcher saw every change.
+  for (int i = 0; i < 200 && seen.load() < writes; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(seen.load(), writes);
+  server_->Stop();
+  read.join();
 }
 
 }  // namespace

@@ -260,6 +260,34 @@ TEST_F(WatchTest, FromAVersionSendsOnlyLaterChangesMatchingTheSelectors) {
   EXPECT_EQ(w->stream->WaitFor(1).size(), 1u);
 }
 
+// Every list path watches with label and field selectors: across
+// namespaces, a label selector and metadata.namespace narrow the stream.
+TEST_F(WatchTest, AllNamespacesWatchHonoursLabelAndNamespaceSelectors) {
+  auto labelled = [](std::string ns, std::string name, api::Phase phase, std::string team) {
+    auto r = Record(std::move(ns), std::move(name), phase);
+    r.labels = {{"team", std::move(team)}};
+    return r;
+  };
+  int64_t rv = log_.CurrentVersion();
+  auto w = StartWatch(
+      Req("/apis/mlspace.io/v1alpha1/mlspacejobs", {{"watch", "true"},
+                                                    {"resourceVersion", std::to_string(rv)},
+                                                    {"labelSelector", "team=nlp"},
+                                                    {"fieldSelector", "metadata.namespace!=cv"}}));
+  ASSERT_TRUE(observed_.Write(Upsert(labelled("cv", "yolo", api::Phase::kRunning, "nlp"))).ok());
+  ASSERT_TRUE(observed_.Write(Upsert(labelled("nlp", "bert", api::Phase::kRunning, "cv"))).ok());
+  ASSERT_TRUE(observed_.Write(Upsert(labelled("ml", "t5", api::Phase::kPending, "nlp"))).ok());
+  ASSERT_TRUE(observed_.Write(Upsert(labelled("ml", "t5", api::Phase::kRunning, "nlp"))).ok());
+  auto got = w->stream->WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["type"], "ADDED");
+  EXPECT_EQ(got[0]["object"]["metadata"]["namespace"], "ml");
+  EXPECT_EQ(got[1]["type"], "MODIFIED");
+  EXPECT_EQ(got[1]["object"]["status"]["phase"], "Running");
+  // Neither cv/yolo (namespace) nor nlp/bert (label) arrives later.
+  EXPECT_EQ(w->stream->WaitFor(3, 200ms).size(), 2u);
+}
+
 TEST_F(WatchTest, TooOldOrUnknownVersionIsAnExpiredErrorEvent) {
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(
@@ -418,6 +446,11 @@ TEST(FieldSelectorTest, FormsAndErrors) {
   r.status.phase = api::Phase::kFailed;
   EXPECT_FALSE(fs->Matches(lookup));
   EXPECT_FALSE(FieldSelector::Parse("metadata.name", JobSelectorFields()).ok());
+  auto by_ns = FieldSelector::Parse("metadata.namespace=ns", JobSelectorFields());
+  ASSERT_TRUE(by_ns.ok());
+  EXPECT_TRUE(by_ns->Matches(lookup));
+  r.key.namespace_name = "other";
+  EXPECT_FALSE(by_ns->Matches(lookup));
   auto bad = FieldSelector::Parse("spec.region=SR006", JobSelectorFields());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("spec.region"), std::string::npos);
@@ -485,7 +518,10 @@ TEST_F(WatchTest, DiscoveryListsWatchAndTheCrdsCategories) {
   auto legacy = json::parse(ApiResourceList());
   EXPECT_EQ(legacy["resources"][0]["categories"], (*crd)["spec"]["names"]["categories"]);
   auto core = json::parse(handler_.Handle(Req("/api/v1")).body);
+  ASSERT_EQ(core["resources"].size(), 1u) << core.dump();  // events only
   EXPECT_EQ(core["resources"][0]["name"], "events");
+  EXPECT_EQ(handler_.Handle(Req("/api/v1/namespaces/nlp/pods")).status, 404);
+  EXPECT_EQ(handler_.Handle(Req("/api/v1/pods")).status, 404);
   EXPECT_EQ(core["resources"][0]["verbs"], json::array({"get", "list", "watch"}));
   auto core_agg = json::parse(
       handler_

@@ -664,6 +664,21 @@ TEST_F(ControllerTest, RecordsCarryTheSpecAndInvalidObjectsTheirReadableFields) 
   EXPECT_EQ(readable["region"], "SR006");
   EXPECT_EQ(readable["image"], "cr.ai.cloud.ru/base/py3.11:1");
   EXPECT_EQ(readable["workers"], 0);
+
+  // Once valid, an object made Invalid keeps serving the spec it last ran
+  // with, not the broken revision's fields.
+  std::string broken = Manifest("a", "echo hi", "  workers: 0\n");
+  broken.replace(broken.find("cr.ai.cloud.ru/base/py3.11:1"), 28, "cr.ai.cloud.ru/other/img:2");
+  source_.SetFiles(
+      "rev2", {{"a.yaml", broken}, {"bad.yaml", Manifest("bad", "echo hi", "  workers: 0\n")}});
+  ASSERT_TRUE(c->SyncOnce().ok());
+  c->reconciler().Reconcile(ObjectKey{"default", "a"});
+  a = Rec("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->status.phase, api::Phase::kInvalid);
+  spec = nlohmann::json::parse(a->spec_json);
+  EXPECT_EQ(spec["image"], "cr.ai.cloud.ru/base/py3.11:1");
+  EXPECT_EQ(spec["workers"], 1);
 }
 
 }  // namespace
