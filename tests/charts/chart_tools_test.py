@@ -138,6 +138,27 @@ class ChartToolsTest(unittest.TestCase):
             [dep] = by_kind(render(path), "Deployment")
         args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
         self.assertIn("--git-url=https://gitlab.example.com/ml/jobs.git", args)
+        # Its "Several backends" example on top: lint, and the real
+        # controller accepts the rendered arguments with the mounted file.
+        m = re.search(r"cat > backends-values.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S)
+        self.assertIsNotNone(m, "README.md: no backends-values.yaml example")
+        with tempfile.TemporaryDirectory() as tmp:
+            mine, extra = os.path.join(tmp, "my-values.yaml"), os.path.join(tmp, "b.yaml")
+            with open(mine, "w") as f:
+                f.write(re.search(r"cat > my-values.yaml <<'YAML'\n(.*?)\nYAML\n", readme,
+                                  re.S).group(1))
+            with open(extra, "w") as f:
+                f.write(m.group(1))
+            r = helm("lint", "--strict", CHART, "-f", mine, "-f", extra, check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            args = ["template", RELEASE, CHART, "-n", NAMESPACE, "-f", mine, "-f", extra]
+            objs = [d for d in yaml.load_all(helm(*args).stdout, Loader=StrictLoader) if d]
+            root = os.path.join(tmp, "root")
+            args = self._stub_pod(objs, root)
+            self.assertIn(f"--backends={root}/etc/mlspace/backends/backends.yaml", args)
+            r = subprocess.run([CONTROLLER, *args, "--check-config"], capture_output=True,
+                               text=True, env={"PATH": os.environ["PATH"]})
+            self.assertEqual(r.returncode, 0, f"args {args}\n{r.stderr}")
 
     def test_rendered_objects_match_kubernetes_and_prometheus_operator_schemas(self):
         validator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "validate_objects.mjs")
