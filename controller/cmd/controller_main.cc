@@ -290,6 +290,43 @@ Result<source::ApiWriteMode> ResolveApiWrite(const Config& cfg) {
   return mode;
 }
 
+// The credentials a --backends entry reads when it is made, present and
+// readable (never sent anywhere): an mlspace backend's gateway credentials
+// (its secretsDir alone, or the environment and --secrets-dir, as MakeMlspace
+// reads them) and a slurm backend's restd.tokenFile with auth: jwt.
+std::vector<std::string> CheckBackendCredentials(const backends::BackendConfig& b,
+                                                 const std::string& secrets_dir) {
+  std::vector<std::string> problems;
+  const std::string field = b.where + ": backends[" + b.name + "]";
+  if (b.type == "mlspace") {
+    gateway::http::EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+      const char* v = std::getenv(name.c_str());
+      if (!v) return std::nullopt;
+      return std::string(v);
+    };
+    std::string dir = secrets_dir;
+    if (const YAML::Node d = b.node["secretsDir"]; d && d.IsScalar()) {
+      dir = d.Scalar();
+      env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+    }
+    if (auto creds = gateway::http::LoadCredentials(env, dir); !creds.ok()) {
+      problems.push_back(field + ": " + creds.status().message());
+    }
+  } else if (b.type == "slurm") {
+    auto o = gateway::slurm::ParseSlurmOptions(b.node["slurm"], b.where);
+    if (o.ok() && o->restd && o->restd->auth == gateway::slurm::RestdOptions::Auth::kJwt) {
+      auto token = ReadSecretFile(o->restd->token_file);
+      if (!token.ok()) {
+        problems.push_back(field + ".slurm.restd.tokenFile: " + token.status().message());
+      } else if (token->empty()) {
+        problems.push_back(field + ".slurm.restd.tokenFile: \"" + o->restd->token_file +
+                           "\" is empty");
+      }
+    }
+  }
+  return problems;
+}
+
 std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::string>& extra) {
   std::vector<std::string> problems;
   auto problem = [&problems](std::string line) { problems.push_back(std::move(line)); };
@@ -360,6 +397,10 @@ std::vector<std::string> CheckConfig(const Config& cfg, const std::vector<std::s
     if (auto b = backends::LoadBackendsFile(cfg.backends_file, types); !b.ok()) {
       std::istringstream lines(b.status().message());
       for (std::string line; std::getline(lines, line);) problem(line);
+    } else {
+      for (const auto& backend : b->backends) {
+        for (std::string& p : CheckBackendCredentials(backend, cfg.secrets_dir)) problem(p);
+      }
     }
   } else if (!cfg.gateway_url.empty()) {
     if (!cfg.gateway_url.starts_with("https://") && !cfg.gateway_url.starts_with("http://")) {

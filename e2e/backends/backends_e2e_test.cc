@@ -97,7 +97,17 @@ TEST(BackendsE2eTest, OneJobOnEachBackendAndAnUnknownBackendIsInvalid) {
   std::vector<std::string> args = ControllerArgs(tmp, repo.path(), backends, tmp / "p0.json");
   std::string cmd;
   for (const auto& a : args) cmd += "'" + a + "' ";
-  EXPECT_EQ(Sh(cmd + "--check-config 2>&1", &out), 0) << out;
+  // The default backend reads its credentials from the environment, as the
+  // controller below does; without them --check-config names the backend.
+  const std::string creds =
+      std::string("MLSPACE_API_KEY=") + kApiKey + " MLSPACE_WORKSPACE_ID=" + kWorkspace + " ";
+  EXPECT_EQ(Sh(creds + cmd + "--check-config 2>&1", &out), 0) << out;
+  EXPECT_EQ(
+      Sh("env -u MLSPACE_API_KEY -u MLSPACE_WORKSPACE_ID " + cmd + "--check-config 2>&1", &out), 2)
+      << out;
+  EXPECT_NE(out.find(backends + ":3: backends[emu]: gateway credentials: MLSPACE_WORKSPACE_ID"),
+            std::string::npos)
+      << out;
   const std::string broken = tmp / "broken.yaml";
   WriteFile(broken, "backends:\n  - name: emu\n    type: mlspace\n    url: ftp://x\n");
   args = ControllerArgs(tmp, repo.path(), broken, tmp / "p0.json");

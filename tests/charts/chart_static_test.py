@@ -72,6 +72,8 @@ class ChartStaticTest(unittest.TestCase):
             {**values, "controller": {**values["controller"], "workers": "4"}},
             {**values, "controller": {**values["controller"], "logFormat": "xml"}},
             {**values, "persistence": {**values["persistence"], "size": "lots"}},
+            {**values, "backends": {"backends": [{"name": "Bad_Name", "type": "local"}]}},
+            {**values, "backends": {"backends": []}},
         ]
         for b in bad:
             with self.subTest(value=b):
@@ -81,9 +83,14 @@ class ChartStaticTest(unittest.TestCase):
     def test_schema_refuses_unknown_keys_at_every_level(self):
         # Every object of the chart's own values is closed; open only where
         # the value is passed to Kubernetes as is (validated after rendering
-        # against the Kubernetes schemas, tests/charts/chart_tools_test.py).
+        # against the Kubernetes schemas, tests/charts/chart_tools_test.py),
+        # and the entries of the --backends file, whose keys depend on the
+        # backend type and are checked by the controller's own rules
+        # (`--check-config` on the rendered file, chart_tools_test.py).
         passthrough = {"global", "affinity", "controller.extraEnv[]", "tolerations[]",
-                       "networkPolicy.allowedFrom[]"}
+                       "networkPolicy.allowedFrom[]", "controller.extraVolumes[]",
+                       "controller.extraVolumeMounts[]", "backends.backends[]",
+                       "backends.backends[].slurm"}
         schema = json.loads(read(os.path.join(CHART, "values.schema.json")))
         open_objects = []
 

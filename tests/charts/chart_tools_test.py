@@ -42,6 +42,11 @@ SECRETS = {
     "mlspace-api-token": {"token": "api-token-1"},
     "wandb": {"api-key": "w"},
     "hf-token": {"token": "h"},
+    # credentials.backendSecrets of values/backends.yaml: a second workspace
+    # (the flat key names an mlspace backend's secretsDir accepts) and a
+    # slurmrestd JWT.
+    "mlspace-team-b": {"mlspace_workspace_id": "ws-b", "mlspace_api_key": "key-b"},
+    "slurm-jwt": {"token": "SLURM_JWT=eyJhbGciOiJIUzI1NiJ9.e30.sig"},
 }
 
 
@@ -133,6 +138,27 @@ class ChartToolsTest(unittest.TestCase):
             [dep] = by_kind(render(path), "Deployment")
         args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
         self.assertIn("--git-url=https://gitlab.example.com/ml/jobs.git", args)
+        # Its "Several backends" example on top: lint, and the real
+        # controller accepts the rendered arguments with the mounted file.
+        m = re.search(r"cat > backends-values.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S)
+        self.assertIsNotNone(m, "README.md: no backends-values.yaml example")
+        with tempfile.TemporaryDirectory() as tmp:
+            mine, extra = os.path.join(tmp, "my-values.yaml"), os.path.join(tmp, "b.yaml")
+            with open(mine, "w") as f:
+                f.write(re.search(r"cat > my-values.yaml <<'YAML'\n(.*?)\nYAML\n", readme,
+                                  re.S).group(1))
+            with open(extra, "w") as f:
+                f.write(m.group(1))
+            r = helm("lint", "--strict", CHART, "-f", mine, "-f", extra, check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            args = ["template", RELEASE, CHART, "-n", NAMESPACE, "-f", mine, "-f", extra]
+            objs = [d for d in yaml.load_all(helm(*args).stdout, Loader=StrictLoader) if d]
+            root = os.path.join(tmp, "root")
+            args = self._stub_pod(objs, root)
+            self.assertIn(f"--backends={root}/etc/mlspace/backends/backends.yaml", args)
+            r = subprocess.run([CONTROLLER, *args, "--check-config"], capture_output=True,
+                               text=True, env={"PATH": os.environ["PATH"]})
+            self.assertEqual(r.returncode, 0, f"args {args}\n{r.stderr}")
 
     def test_rendered_objects_match_kubernetes_and_prometheus_operator_schemas(self):
         validator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "validate_objects.mjs")
@@ -232,6 +258,67 @@ class ChartToolsTest(unittest.TestCase):
         self.assertEqual(volumes[mounts["/var/lib/mlspace"]]["persistentVolumeClaim"]["claimName"],
                          f"{RELEASE}-mlspace-operator-state")
 
+    def test_backends_value_becomes_a_mounted_file_and_the_flag(self):
+        vf = os.path.join(VALUES_DIR, "backends.yaml")
+        with open(vf) as f:
+            values = yaml.safe_load(f)
+        objs = render(vf)
+        [cm] = [c for c in by_kind(objs, "ConfigMap")
+                if c["metadata"]["name"] == f"{RELEASE}-mlspace-operator-backends"]
+        # The file is the value, unchanged.
+        self.assertEqual(list(cm["data"]), ["backends.yaml"])
+        self.assertEqual(yaml.safe_load(cm["data"]["backends.yaml"]), values["backends"])
+        [dep] = by_kind(objs, "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        ctl = pod["containers"][0]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        [flag] = [a for a in ctl["args"] if a.startswith("--backends=")]
+        path = flag.split("=", 1)[1]
+        [mount] = [m for m in ctl["volumeMounts"] if m["mountPath"] == os.path.dirname(path)]
+        self.assertTrue(mount["readOnly"])
+        self.assertEqual(volumes[mount["name"]]["configMap"]["name"], cm["metadata"]["name"])
+        # The gateway flags are replaced (the controller refuses both).
+        self.assertFalse([a for a in ctl["args"] if a.startswith("--gateway")], ctl["args"])
+        # Backend credentials: read-only, outside --secrets-dir (no
+        # secretKeyRef reaches them), at the paths the values' file names.
+        for name in values["credentials"]["backendSecrets"]:
+            [m] = [m for m in ctl["volumeMounts"]
+                   if m["mountPath"] == f"/etc/mlspace/backend-secrets/{name}"]
+            self.assertTrue(m["readOnly"])
+            self.assertEqual(volumes[m["name"]]["secret"]["secretName"], name)
+        secrets_dir = [a for a in ctl["args"] if a.startswith("--secrets-dir=")][0].split("=")[1]
+        self.assertFalse([m for m in ctl["volumeMounts"]
+                          if m["mountPath"].startswith(secrets_dir + "/")
+                          and m["name"].startswith("backend-secret-")])
+        # The extra volume for the Slurm output directory.
+        self.assertIn({"name": "slurm-out", "mountPath": "/shared/mlspace-slurm"},
+                      ctl["volumeMounts"])
+        self.assertIn("nfs", volumes["slurm-out"])
+        # A change of the file rolls the pod; the same file does not.
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        checksum = annotations["checksum/backends"]
+        self.assertRegex(checksum, "^[0-9a-f]{64}$")
+        with tempfile.TemporaryDirectory() as tmp:
+            changed = os.path.join(tmp, "changed.yaml")
+            values["backends"]["backends"][1]["rate"] = 7
+            with open(changed, "w") as f:
+                yaml.safe_dump(values, f)
+            [dep2] = by_kind(render(changed), "Deployment")
+        self.assertNotEqual(dep2["spec"]["template"]["metadata"]["annotations"]["checksum/backends"],
+                            checksum)
+        [dep3] = by_kind(render(vf), "Deployment")
+        self.assertEqual(dep3["spec"]["template"]["metadata"]["annotations"]["checksum/backends"],
+                         checksum)
+        # Default values: today's single backend from the gateway values.
+        objs = render(None)
+        [dep] = by_kind(objs, "Deployment")
+        ctl = dep["spec"]["template"]["spec"]["containers"][0]
+        self.assertIn("--gateway-url=https://api.ai.cloud.ru", ctl["args"])
+        self.assertFalse([a for a in ctl["args"] if a.startswith("--backends")])
+        self.assertNotIn("checksum/backends", dep["spec"]["template"]["metadata"]["annotations"])
+        self.assertFalse([c for c in by_kind(objs, "ConfigMap")
+                          if c["metadata"]["name"].endswith("-backends")])
+
     def test_service_account_resources_and_pvc(self):
         objs = render(None)
         [sa] = by_kind(objs, "ServiceAccount")
@@ -286,7 +373,8 @@ class ChartToolsTest(unittest.TestCase):
                 f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rendered-notes\n'
                         'data:\n  NOTES.txt: {{ tpl (.Files.Get "notes-src/NOTES.txt") . '
                         '| toJson }}\n')
-            for vf, api in ((None, False), (os.path.join(VALUES_DIR, "git-https.yaml"), True)):
+            for vf, api in ((None, False), (os.path.join(VALUES_DIR, "git-https.yaml"), True),
+                            (os.path.join(VALUES_DIR, "backends.yaml"), False)):
                 with self.subTest(values=os.path.basename(vf or "defaults")):
                     args = ["template", RELEASE, copy, "-n", NAMESPACE]
                     if vf:
@@ -310,6 +398,12 @@ class ChartToolsTest(unittest.TestCase):
                             self.assertIn(int(port), ctl_ports, notes)
                     self.assertIn("curl -s http://127.0.0.1:8080/metrics", notes)
                     self.assertIn(f"helm test {RELEASE} -n {NAMESPACE}", notes)
+                    if vf and vf.endswith("backends.yaml"):
+                        self.assertIn("\nBackends:  cloud (mlspace, default), team-b (mlspace), "
+                                      "hpc (slurm)\n", notes)
+                        self.assertNotIn("Gateway:", notes)
+                    else:
+                        self.assertRegex(notes, r"\nGateway:   \S")
                     if api:
                         self.assertIn("port-forward svc/%s 8081" % svc["metadata"]["name"], notes)
                         self.assertIn("--server https://127.0.0.1:8081", notes)
@@ -386,6 +480,18 @@ class ChartToolsTest(unittest.TestCase):
             ({"controller": {"instance": "Prod.Team"}}, "controller.instance: Does not match"),
             ({"credentials": {"jobSecrets": "wandb"}},
              "credentials.jobSecrets: Invalid type. Expected: array, given: string"),
+            ({"backends": "hpc"}, "backends: Invalid type. Expected: object, given: string"),
+            ({"backends": {"backends": {"hpc": {"type": "slurm"}}}},
+             "backends.backends: Invalid type. Expected: array, given: object"),
+            ({"backends": {"default": True, "backends": [{"name": "a", "type": "local"}]}},
+             "backends.default: Invalid type. Expected: string, given: boolean"),
+            ({"backends": {"backends": [{"name": "a", "type": "local", "maxWorkers": "8"}]}},
+             "backends.backends.0.maxWorkers: Invalid type. Expected: integer, given: string"),
+            ({"backends": {"backends": [{"name": "a"}]}}, "backends.backends.0: type is required"),
+            ({"backends": {"backends": [{"name": "a", "type": "slurm", "slurm": "x"}]}},
+             "backends.backends.0.slurm: Invalid type. Expected: object, given: string"),
+            ({"backends": {"defualt": "a", "backends": [{"name": "a", "type": "local"}]}},
+             "backends: Additional property defualt is not allowed"),
         ]
         with tempfile.TemporaryDirectory() as tmp:
             for values, needle in cases:
@@ -407,6 +513,7 @@ class ChartToolsTest(unittest.TestCase):
             (["--set", "credentials.existingSecret="], "credentials.existingSecret: required"),
             (["--set", "source.git.url=https://x/y.git", "--set", "source.configMap.name=cm"],
              "either source.git.url or source.configMap"),
+            (["--set", "backends.default=hpc"], "backends.backends: required"),
         ]
         for args, needle in cases:
             with self.subTest(args=args):
@@ -433,6 +540,22 @@ class ChartToolsTest(unittest.TestCase):
                                            env={"PATH": os.environ["PATH"]})
                         self.assertEqual(r.returncode, 2, r.stderr)
                         self.assertIn("MLSPACE_WORKSPACE_ID not found", r.stderr)
+                    # With --backends: each backend's credentials, where the
+                    # mounted file says they are, and only there.
+                    if any(a.startswith("--backends=") for a in args):
+                        self.assertFalse(any(a.startswith("--gateway") for a in args), args)
+                        secrets = os.path.join(root, "etc/mlspace/backend-secrets")
+                        for name in os.listdir(secrets):
+                            shutil.rmtree(os.path.join(secrets, name))
+                        r = subprocess.run([CONTROLLER, *args, "--check-config"],
+                                           capture_output=True, text=True,
+                                           env={"PATH": os.environ["PATH"]})
+                        self.assertEqual(r.returncode, 2, r.stderr)
+                        lines = r.stderr.splitlines()
+                        self.assertEqual(len(lines), 2, r.stderr)
+                        self.assertIn("backends[team-b]: gateway credentials: "
+                                      "MLSPACE_WORKSPACE_ID not found", lines[0])
+                        self.assertIn("backends[hpc].slurm.restd.tokenFile: ", lines[1])
 
     def _stub_pod(self, objs, root):
         """Creates what the pod's volumes would show under root; returns the
@@ -477,6 +600,19 @@ class ChartToolsTest(unittest.TestCase):
                                        capture_output=True, text=True, check=True).stdout.split()
             self.assertEqual(sorted(committed),
                              sorted("manifests/" + name for name in configmaps[cm_name]))
+        # The controller's ConfigMap volumes (the --backends file): their
+        # files at the mount path, with the paths they name under the
+        # container's mounts moved under root like the arguments below, so a
+        # file naming a path the pod does not mount is checked as missing.
+        for m in ctl["volumeMounts"]:
+            cm = volumes[m["name"]].get("configMap")
+            if not cm:
+                continue
+            data = configmaps[cm["name"]]
+            items = cm.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                with open(os.path.join(root + m["mountPath"], item["path"]), "w") as f:
+                    f.write(self._under_root(data[item["key"]], ctl["volumeMounts"], root))
         args = []
         for a in ctl["args"]:
             flag, eq, value = a.partition("=")
@@ -484,6 +620,17 @@ class ChartToolsTest(unittest.TestCase):
                 a = f"{flag}={root}{value}"
             args.append(a)
         return args
+
+    @staticmethod
+    def _under_root(text, mounts, root):
+        """text with every path at or below a mount path moved under root
+        (longest mount first, via placeholders: /tmp is a mount too)."""
+        paths = sorted({m["mountPath"] for m in mounts}, key=len, reverse=True)
+        for i, p in enumerate(paths):
+            text = re.sub(re.escape(p) + r"(?=/|\s|$|[\"'])", f"@MOUNT{i}@", text, flags=re.M)
+        for i, p in enumerate(paths):
+            text = text.replace(f"@MOUNT{i}@", root + p)
+        return text
 
 
 class ChartUpgradeTest(unittest.TestCase):

@@ -85,13 +85,29 @@ class CheckConfigTest(unittest.TestCase):
         manifests = git_work_tree(self.root)
         state = os.path.join(self.root, "state")
         good = os.path.join(self.root, "backends.yaml")
+        emu_secrets = os.path.join(self.root, "emu-secrets")
+        write(os.path.join(emu_secrets, "mlspace", "workspace-id"), "ws-1\n")
+        write(os.path.join(emu_secrets, "mlspace", "api-key"), "key-1\n")
         write(good, "default: lab\nbackends:\n  - name: lab\n    type: local\n"
                     "    stateDir: %s\n  - name: emu\n    type: mlspace\n"
-                    "    url: http://127.0.0.1:9\n    regions: [SR006]\n"
-                    % os.path.join(self.root, "lab"))
+                    "    url: http://127.0.0.1:9\n    regions: [SR006]\n    secretsDir: %s\n"
+                    % (os.path.join(self.root, "lab"), emu_secrets))
         r = run("--manifests", manifests, "--state-dir", state, "--backends", good)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.root, "lab")), "nothing created")
+        # Each backend's credentials must be present, as they are at start:
+        # a secretsDir without them is one line naming the backend.
+        os.remove(os.path.join(emu_secrets, "mlspace", "workspace-id"))
+        r = run("--manifests", manifests, "--state-dir", state, "--backends", good)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr.splitlines(), [
+            "mlspace-controller: %s:6: backends[emu]: gateway credentials: MLSPACE_WORKSPACE_ID "
+            "not found in the environment or %s" % (good, emu_secrets)])
+        # With a secretsDir the environment does not count (it belongs to the
+        # flag-described gateway, docs/backends.md).
+        env = dict(CLEAN_ENV, MLSPACE_WORKSPACE_ID="ws-env")
+        r = run("--manifests", manifests, "--state-dir", state, "--backends", good, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
         bad = os.path.join(self.root, "bad.yaml")
         write(bad, "backends:\n  - name: lab\n    type: lsf\n  - name: emu\n    type: mlspace\n"
                    "    url: ftp://x\n    colour: red\n")
@@ -106,6 +122,31 @@ class CheckConfigTest(unittest.TestCase):
             "type, url)" % bad,
             "mlspace-controller: %s:6: backends[emu].url: expected an http:// or https:// URL" % bad,
         ])
+
+    def test_slurm_backend_restd_token_file_must_be_readable(self):
+        manifests = git_work_tree(self.root)
+        token = os.path.join(self.root, "slurm", "jwt")
+        cfg = os.path.join(self.root, "backends.yaml")
+        write(cfg, "backends:\n  - name: hpc\n    type: slurm\n    slurm:\n"
+                   "      partitions: {debug: debug}\n      outputDir: /shared/out\n"
+                   "      restd:\n        url: http://127.0.0.1:6820\n"
+                   "        tokenFile: %s\n        userName: mlspace\n" % token)
+        args = ["--manifests", manifests, "--state-dir", os.path.join(self.root, "state"),
+                "--backends", cfg]
+        r = run(*args)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        [line] = r.stderr.splitlines()
+        self.assertTrue(line.startswith("mlspace-controller: %s:2: backends[hpc].slurm.restd."
+                                        "tokenFile: " % cfg), line)
+        self.assertIn(token, line)
+        write(token, "\n")
+        r = run(*args)
+        self.assertEqual(r.stderr.splitlines(), [
+            "mlspace-controller: %s:2: backends[hpc].slurm.restd.tokenFile: \"%s\" is empty"
+            % (cfg, token)])
+        write(token, "SLURM_JWT=eyJ.secret-token.x\n")
+        r = run(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_every_problem_is_reported_one_line_each(self):
         a_file = os.path.join(self.root, "a-file")

@@ -76,13 +76,25 @@ never share one.
 {{- default (printf "%s-manifests" (include "mlspace-operator.fullname" .)) .Values.source.configMap.name -}}
 {{- end -}}
 
+{{/* The --backends file's content: the `backends` value as YAML. */}}
+{{- define "mlspace-operator.backendsFile" -}}
+{{- toYaml .Values.backends -}}
+{{- end -}}
+
+{{- define "mlspace-operator.backendsConfigMap" -}}
+{{- printf "%s-backends" (include "mlspace-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "mlspace-operator.pvcName" -}}
 {{- default (printf "%s-state" (include "mlspace-operator.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
 
 {{/* Refuses value combinations the controller would refuse at start. */}}
 {{- define "mlspace-operator.validate" -}}
-{{- if and .Values.gateway.url (not .Values.credentials.existingSecret) -}}
+{{- if and .Values.backends (not .Values.backends.backends) -}}
+{{- fail "backends.backends: required when backends is set (a list of {name, type, ...}; docs/backends.md)" -}}
+{{- end -}}
+{{- if and (not .Values.backends) .Values.gateway.url (not .Values.credentials.existingSecret) -}}
 {{- fail "credentials.existingSecret: required when gateway.url is set (a Secret with workspace-id and api-key, client-id/client-secret or access-token)" -}}
 {{- end -}}
 {{- if and .Values.api.enabled (not .Values.api.tokenSecret) -}}
