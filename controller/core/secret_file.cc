@@ -61,6 +61,13 @@ Result<std::string> DirectorySecretResolver::Resolve(const std::string& name,
   if (!SafePathPart(name) || !SafePathPart(key)) {
     return InvalidArgumentError("invalid secret name or key");
   }
+  for (std::string_view own : kControllerSecretNames) {
+    if (name == own) {
+      return PermissionDeniedError("secret \"" + name +
+                                   "\" holds the controller's own credentials; a manifest "
+                                   "cannot use it (put the job's secret under another name)");
+    }
+  }
   if (dir_.empty()) return FailedPreconditionError("no --secrets-dir configured");
   return ReadSecretFile(dir_ + "/" + name + "/" + key);
 }

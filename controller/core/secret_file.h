@@ -40,10 +40,17 @@ class SecretResolver {
   virtual Result<std::string> Resolve(const std::string& name, const std::string& key) const = 0;
 };
 
+// The secrets under --secrets-dir that are the controller's own: the gateway
+// credentials (<dir>/mlspace/...) and the git credentials (<dir>/git/...).
+// A manifest's secretKeyRef may not name them: whoever can commit a manifest
+// would otherwise copy the controller's API key into a job's environment.
+inline constexpr std::string_view kControllerSecretNames[] = {"mlspace", "git"};
+
 // Reads <dir>/<name>/<key> with ReadSecretFile. An empty `dir` fails every
 // Resolve with kFailedPrecondition ("no --secrets-dir configured"); a name or
 // key that is not a plain path part ([-._a-zA-Z0-9]+, not "." or "..") fails
-// with kInvalidArgument before any file is touched.
+// with kInvalidArgument, one of kControllerSecretNames with
+// kPermissionDenied, before any file is touched.
 class DirectorySecretResolver final : public SecretResolver {
  public:
   explicit DirectorySecretResolver(std::string dir) : dir_(std::move(dir)) {}

@@ -116,5 +116,22 @@ TEST_F(SecretFileTest, DirectoryResolverRefusesTraversalAndNoDir) {
   EXPECT_EQ(none.status().message(), "no --secrets-dir configured");
 }
 
+TEST_F(SecretFileTest, DirectoryResolverRefusesTheControllersOwnCredentials) {
+  // The layout the controller reads its gateway and git credentials from.
+  Write("mlspace/api-key", "gw-key-value");
+  Write("git/token", "git-token-value");
+  DirectorySecretResolver r(dir_.string());
+  for (auto [name, key] : {std::pair{"mlspace", "api-key"}, std::pair{"git", "token"}}) {
+    auto v = r.Resolve(name, key);
+    ASSERT_FALSE(v.ok()) << name;
+    EXPECT_EQ(v.status().code(), StatusCode::kPermissionDenied) << name;
+    EXPECT_THAT(v.status().message(), HasSubstr("controller's own credentials"));
+    EXPECT_THAT(v.status().message(), Not(HasSubstr("value")));
+  }
+  // A job's own secret of a similar name is fine.
+  Write("mlspace-wandb/api-key", "wb");
+  EXPECT_TRUE(r.Resolve("mlspace-wandb", "api-key").ok());
+}
+
 }  // namespace
 }  // namespace mlspace
