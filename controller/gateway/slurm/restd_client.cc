@@ -168,90 +168,70 @@ Outcome<std::string> RestdClient::Submit(const std::string& body, const std::str
   return std::to_string(*id);
 }
 
-Outcome<std::vector<SlurmJob>> RestdClient::Jobs() {
-  const std::string path = "/slurm/" + opts_.api_version + "/jobs";
-  auto ex = Exchange("GET", path, "", kRestdJobsAnswerCap);
+Outcome<http::HttpResponse> RestdClient::Call(const std::string& method, const std::string& path,
+                                              size_t cap) {
+  const std::string what = "slurmrestd " + method + " " + path;
+  auto ex = Exchange(method, path, "", cap);
   if (!ex.ok()) return ex.error();
   if (ex->kind != http::ExchangeKind::kResponse) {
-    return MakeError(ErrorKind::kUnavailable, "slurmrestd GET " + path + ": " + ex->error);
+    // Reads and cancels are safe to repeat: a lost answer is only unavailable.
+    return MakeError(ErrorKind::kUnavailable, what + ": " + ex->error);
   }
   const http::HttpResponse& resp = ex->response;
   if (resp.status == 401 || resp.status == 403) {
-    return MakeError(
-        ErrorKind::kUnauthorized,
-        "slurmrestd GET " + path + ": " + std::to_string(resp.status) + " " + Excerpt(resp.body),
-        resp.status);
+    return MakeError(ErrorKind::kUnauthorized,
+                     what + ": " + std::to_string(resp.status) + " " + Excerpt(resp.body),
+                     resp.status);
   }
-  if (resp.status != 200) {
-    std::string why = AnswerErrors(resp.body);
-    if (why.empty()) why = Excerpt(resp.body);
-    for (char& c : why) {
-      if (c == '\n') c = ' ';
-    }
-    return MakeError(
-        ErrorKind::kUnavailable,
-        "slurmrestd GET " + path + ": " + std::to_string(resp.status) + " " + Trim(why),
-        resp.status);
-  }
-  return ParseSqueueJson(resp.body, "slurmrestd GET " + path);
+  return std::move(ex->response);
 }
 
-Outcome<CancelResult> RestdClient::Cancel(const std::string& id) {
-  const std::string path = "/slurm/" + opts_.api_version + "/job/" + id;
-  auto ex = Exchange("DELETE", path, "", 0);
-  if (!ex.ok()) return ex.error();
-  if (ex->kind != http::ExchangeKind::kResponse) {
-    return MakeError(ErrorKind::kUnavailable, "slurmrestd DELETE " + path + ": " + ex->error);
-  }
-  const http::HttpResponse& resp = ex->response;
-  if (resp.status == 401 || resp.status == 403) {
-    return MakeError(
-        ErrorKind::kUnauthorized,
-        "slurmrestd DELETE " + path + ": " + std::to_string(resp.status) + " " + Excerpt(resp.body),
-        resp.status);
-  }
-  const std::string errs = AnswerErrors(resp.body);
-  if (errs.find("Invalid job id") != std::string::npos) return CancelResult::kNotFound;
-  if (errs.find("already completing or completed") != std::string::npos) {
-    return CancelResult::kDeleted;
-  }
-  if (resp.status == 200 && errs.empty()) return CancelResult::kDeleted;
-  std::string why = errs.empty() ? Excerpt(resp.body) : errs;
+Error RestdClient::Failed(const std::string& method, const std::string& path,
+                          const http::HttpResponse& resp) {
+  std::string why = AnswerErrors(resp.body);
+  if (why.empty()) why = Excerpt(resp.body);
   for (char& c : why) {
     if (c == '\n') c = ' ';
   }
   return MakeError(
       ErrorKind::kUnavailable,
-      "slurmrestd DELETE " + path + ": " + std::to_string(resp.status) + " " + Trim(why),
+      "slurmrestd " + method + " " + path + ": " + std::to_string(resp.status) + " " + Trim(why),
       resp.status);
+}
+
+Outcome<std::vector<SlurmJob>> RestdClient::Jobs() {
+  const std::string path = "/slurm/" + opts_.api_version + "/jobs";
+  auto resp = Call("GET", path, kRestdJobsAnswerCap);
+  if (!resp.ok()) return resp.error();
+  if (resp->status != 200) return Failed("GET", path, *resp);
+  return ParseSqueueJson(resp->body, "slurmrestd GET " + path);
+}
+
+Outcome<CancelResult> RestdClient::Cancel(const std::string& id) {
+  const std::string path = "/slurm/" + opts_.api_version + "/job/" + id;
+  auto resp = Call("DELETE", path, 0);
+  if (!resp.ok()) return resp.error();
+  const std::string errs = AnswerErrors(resp->body);
+  if (errs.find("Invalid job id") != std::string::npos) return CancelResult::kNotFound;
+  if (errs.find("already completing or completed") != std::string::npos) {
+    return CancelResult::kDeleted;
+  }
+  if (resp->status == 200 && errs.empty()) return CancelResult::kDeleted;
+  return Failed("DELETE", path, *resp);
 }
 
 Outcome<std::optional<RemoteJob>> RestdClient::AccountingJob(const std::string& id,
                                                              Accounting accounting) {
   if (accounting == Accounting::kOff) return std::optional<RemoteJob>();
   const std::string path = "/slurmdb/" + opts_.api_version + "/job/" + id;
-  auto ex = Exchange("GET", path, "", 0);
-  if (!ex.ok()) return ex.error();
-  if (ex->kind != http::ExchangeKind::kResponse) {
-    return MakeError(ErrorKind::kUnavailable, "slurmrestd GET " + path + ": " + ex->error);
-  }
-  const http::HttpResponse& resp = ex->response;
-  if (resp.status == 404 && accounting == Accounting::kAuto && AnswerErrors(resp.body).empty()) {
+  auto resp = Call("GET", path, 0);
+  if (!resp.ok()) return resp.error();
+  if (resp->status == 404 && accounting == Accounting::kAuto && AnswerErrors(resp->body).empty()) {
     // No such path: slurmrestd runs without the slurmdb plugin (no slurmdbd).
     return std::optional<RemoteJob>();
   }
-  if (resp.status != 200) {
-    std::string why = AnswerErrors(resp.body);
-    if (why.empty()) why = Excerpt(resp.body);
-    for (char& c : why) {
-      if (c == '\n') c = ' ';
-    }
-    return MakeError(
-        ErrorKind::kUnavailable,
-        "slurmrestd GET " + path + ": " + std::to_string(resp.status) + " " + Trim(why),
-        resp.status);
-  }
-  return ParseSlurmdbJob(resp.body, id);
+  if (resp->status != 200) return Failed("GET", path, *resp);
+  return ParseSlurmdbJob(resp->body, id);
 }
 
 Outcome<std::optional<RemoteJob>> ParseSlurmdbJob(std::string_view text, const std::string& id) {

@@ -63,6 +63,13 @@ class RestdClient {
  private:
   Outcome<http::HttpExchange> Exchange(const std::string& method, const std::string& path,
                                        const std::string& body, size_t cap);
+  // A bodiless call that is safe to repeat: no answer -> kUnavailable,
+  // 401/403 -> kUnauthorized, any other answer returned as it is.
+  Outcome<http::HttpResponse> Call(const std::string& method, const std::string& path, size_t cap);
+  // An answer that is not what was hoped for, in Slurm's words when it gave
+  // "errors", as kUnavailable.
+  static Error Failed(const std::string& method, const std::string& path,
+                      const http::HttpResponse& resp);
 
   const RestdOptions opts_;
   const std::unique_ptr<http::HttpTransport> transport_;
