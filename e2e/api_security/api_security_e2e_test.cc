@@ -140,14 +140,9 @@ TEST_F(ApiSecurityE2eTest, FailedJobSaysWhyThroughKubectlOverTlsWithAToken) {
   argv.insert(argv.end(), {"--api-tls-cert-file", tmp_ / "tls.crt", "--api-tls-private-key-file",
                            tmp_ / "tls.key"});
   Process controller(argv, tmp_ / "controller.log", ControllerEnv());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = json::parse(ReadFile(tmp_ / "ports.json"), nullptr, false);
-        if (j.is_discarded() || !j.contains("api")) return !controller.Running();
-        api_port_ = j["api"].get<int>();
-        return true;
-      },
-      30s));
+  const auto bound =
+      WaitForControllerPorts(tmp_ / "ports.json", 30s, [&] { return !controller.Running(); });
+  if (bound) api_port_ = bound->api;
   ASSERT_GT(api_port_, 0) << ReadFile(tmp_ / "controller.log");
   WriteKubeconfig(tmp_ / "kubeconfig", kToken);
   WriteKubeconfig(tmp_ / "kubeconfig-wrong", "not-the-token");

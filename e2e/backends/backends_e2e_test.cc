@@ -122,16 +122,9 @@ TEST(BackendsE2eTest, OneJobOnEachBackendAndAnUnknownBackendIsInvalid) {
   const std::string ports = tmp / "ports.json";
   Process controller(ControllerArgs(tmp, repo.path(), backends, ports), log,
                      {{"MLSPACE_API_KEY", kApiKey}, {"MLSPACE_WORKSPACE_ID", kWorkspace}});
-  int api_port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = json::parse(ReadFile(ports), nullptr, false);
-        if (j.is_discarded() || !j.contains("api")) return false;
-        api_port = j["api"].get<int>();
-        return true;
-      },
-      30s))
-      << ReadFile(log);
+  const auto bound = WaitForControllerPorts(ports, 30s);
+  ASSERT_TRUE(bound) << ReadFile(log);
+  const int api_port = bound->api;
   auto object = [&](const std::string& name) {
     return GetJson(api_port, "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/" + name);
   };
@@ -242,17 +235,9 @@ TEST(BackendsE2eTest, WrongKeyOnOneBackendPausesItAloneAndFixingItRecoversIt) {
   const std::string ports = tmp / "ports.json";
   // No MLSPACE_* in the environment: each key comes from its backend's files.
   Process controller(ControllerArgs(tmp, repo.path(), backends, ports), log);
-  int api_port = 0, metrics_port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = json::parse(ReadFile(ports), nullptr, false);
-        if (j.is_discarded() || !j.contains("api")) return false;
-        api_port = j["api"].get<int>();
-        metrics_port = j["metrics"].get<int>();
-        return true;
-      },
-      30s))
-      << ReadFile(log);
+  const auto bound = WaitForControllerPorts(ports, 30s);
+  ASSERT_TRUE(bound) << ReadFile(log);
+  const int api_port = bound->api, metrics_port = bound->metrics;
   auto object = [&](const std::string& name) {
     return GetJson(api_port, "/apis/mlspace.io/v1alpha1/namespaces/default/mlspacejobs/" + name);
   };

@@ -174,17 +174,12 @@ class ControllerProcess {
   // Waits for the ports file (the controller is serving); false on timeout
   // or when the process exited first.
   bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    return WaitFor(
-               [&] {
-                 if (!proc_->Running()) return true;
-                 auto j = nlohmann::json::parse(ReadFile(ports_file_), nullptr, false);
-                 if (j.is_discarded() || !j.contains("api")) return false;
-                 api_port_ = j["api"].get<int>();
-                 metrics_port_ = j["metrics"].get<int>();
-                 return true;
-               },
-               timeout) &&
-           api_port_ > 0;
+    const auto bound =
+        WaitForControllerPorts(ports_file_, timeout, [&] { return !proc_->Running(); });
+    if (!bound) return false;
+    api_port_ = bound->api;
+    metrics_port_ = bound->metrics;
+    return api_port_ > 0;
   }
   Process& process() { return *proc_; }
   int api_port() const { return api_port_; }

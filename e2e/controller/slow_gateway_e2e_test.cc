@@ -135,14 +135,8 @@ void StartController(Started& s, const DripServer& gw, std::vector<std::string> 
       argv, s.tmp / "controller.log",
       std::map<std::string, std::string>{{"MLSPACE_API_KEY", kApiKey},
                                          {"MLSPACE_WORKSPACE_ID", kWorkspace}});
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = nlohmann::json::parse(ReadFile(ports), nullptr, false);
-        if (j.is_discarded() || !j.contains("api")) return !s.proc->Running();
-        s.api_port = j["api"].get<int>();
-        return true;
-      },
-      30s));
+  const auto bound = WaitForControllerPorts(ports, 30s, [&] { return !s.proc->Running(); });
+  if (bound) s.api_port = bound->api;
   ASSERT_GT(s.api_port, 0) << ReadFile(s.proc->log_path());
 }
 

@@ -92,17 +92,9 @@ TEST(GatewayAuthE2eTest, WrongKeyPausesOnceAndFixedFileRecovers) {
                       "--workers",
                       "2"},
                      log);
-  int api_port = 0, metrics_port = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto j = json::parse(ReadFile(ports), nullptr, false);
-        if (j.is_discarded() || !j.contains("api")) return false;
-        api_port = j["api"].get<int>();
-        metrics_port = j["metrics"].get<int>();
-        return true;
-      },
-      30s))
-      << ReadFile(log);
+  const auto bound = WaitForControllerPorts(ports, 30s);
+  ASSERT_TRUE(bound) << ReadFile(log);
+  const int api_port = bound->api, metrics_port = bound->metrics;
 
   // Not ready, and /readyz?verbose (API port and metrics port) says why.
   HttpReply ready;

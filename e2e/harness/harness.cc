@@ -198,6 +198,29 @@ std::optional<int> WaitForPortFile(const std::string& path, std::chrono::millise
   return port;
 }
 
+std::optional<ControllerPorts> WaitForControllerPorts(const std::string& path,
+                                                      std::chrono::milliseconds timeout,
+                                                      const std::function<bool()>& gave_up) {
+  std::optional<ControllerPorts> ports;
+  WaitFor(
+      [&] {
+        auto j = nlohmann::json::parse(ReadFile(path), nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("api") ||
+            !j["api"].is_number_integer()) {
+          return gave_up && gave_up();
+        }
+        ControllerPorts p;
+        p.api = j["api"].get<int>();
+        if (j.contains("metrics") && j["metrics"].is_number_integer()) {
+          p.metrics = j["metrics"].get<int>();
+        }
+        ports = p;
+        return true;
+      },
+      timeout);
+  return ports;
+}
+
 std::string BinaryPath(const std::string& rel) {
   const char* dir = std::getenv("MLSPACE_BINARY_DIR");
   return std::string(dir ? dir : ".") + "/" + rel;

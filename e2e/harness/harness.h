@@ -92,6 +92,19 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
 // port number (written by a --port-file flag).
 std::optional<int> WaitForPortFile(const std::string& path, std::chrono::milliseconds timeout);
 
+// The ports mlspace-controller bound, from its --port-file ({"api": N,
+// "metrics": N}, written once both listen).
+struct ControllerPorts {
+  int api = 0;
+  int metrics = 0;
+};
+
+// Waits until `path` holds the controller's ports. Empty on timeout, or as
+// soon as `gave_up` (when given; e.g. "the process has exited") is true.
+std::optional<ControllerPorts> WaitForControllerPorts(
+    const std::string& path, std::chrono::milliseconds timeout,
+    const std::function<bool()>& gave_up = nullptr);
+
 // Path of a built binary: $MLSPACE_BINARY_DIR/<rel>.
 std::string BinaryPath(const std::string& rel);
 std::string SourcePath(const std::string& rel);

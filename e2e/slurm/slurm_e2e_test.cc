@@ -184,15 +184,8 @@ class SlurmE2eTest : public ::testing::Test {
                                      "--shutdown-grace",
                                      "5s"};
     proc_ = std::make_unique<Process>(argv, tmp_ / "controller.log", std::move(env));
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          if (!proc_->Running()) return true;
-          auto j = json::parse(ReadFile(ports_file_), nullptr, false);
-          if (j.is_discarded() || !j.contains("api")) return false;
-          api_port_ = j["api"].get<int>();
-          return true;
-        },
-        30s));
+    const auto bound = WaitForControllerPorts(ports_file_, 30s, [&] { return !proc_->Running(); });
+    if (bound) api_port_ = bound->api;
     ASSERT_GT(api_port_, 0) << ReadFile(tmp_ / "controller.log");
   }
   void StopController() {
