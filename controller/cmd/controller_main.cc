@@ -875,14 +875,17 @@ int Run(int argc, char** argv) {
   std::atomic<bool> controller_started{false};
   apiserver::ApiHandler handler(
       **store, clock,
-      apiserver::ControllerHooks{[&controller] { return !controller->queue().ShuttingDown(); },
-                                 [&controller](std::string* why) { return controller->Ready(why); },
-                                 [&controller, &controller_started] {
-                                   if (controller_started.load()) controller->TriggerReconcile();
-                                 },
-                                 [&controller] { return controller->source_status(); },
-                                 [&gateway](const std::string& job, const std::string& region,
-                                            int tail) { return gateway->Logs(job, region, tail); }},
+      apiserver::ControllerHooks{
+          [&controller] { return !controller->queue().ShuttingDown(); },
+          [&controller](std::string* why) { return controller->Ready(why); },
+          [&controller, &controller_started] {
+            if (controller_started.load()) controller->TriggerReconcile();
+          },
+          [&controller] { return controller->source_status(); },
+          // Through the health check: a paused backend is not asked.
+          [&controller](const std::string& job, const std::string& region, int tail) {
+            return controller->checked_gateway().Logs(job, region, tail);
+          }},
       [&] {
         apiserver::HandlerOptions ho{
             "", "v" + metrics::DefaultBuildInfo().version, api_tokens, {}, &change_log};

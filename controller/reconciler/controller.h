@@ -155,6 +155,10 @@ class Controller {
   // Whether each backend's gateway accepts the credentials (/readyz
   // "gateway" checks, one per backend).
   const GatewayHealthSet& gateway_health() const { return *health_; }
+  // The gateway as the reconciler calls it: every call asks its backend's
+  // health first, so a caller beside the reconciler (the API's log reads)
+  // honours a Retry-After or a credentials pause too. Thread-safe.
+  gateway::JobGateway& checked_gateway() { return *gateway_; }
   int ActiveWorkers() const { return pool_ ? pool_->ActiveWorkers() : 0; }
   // The worker busy longest with one object (nullopt before Start or while
   // all are idle): the liveness probe's "stuck worker" check.

@@ -681,5 +681,22 @@ TEST_F(ControllerTest, RecordsCarryTheSpecAndInvalidObjectsTheirReadableFields) 
   EXPECT_EQ(spec["workers"], 1);
 }
 
+// The API's log reads go through the controller's checked gateway: while the
+// credentials are refused, a log read is answered locally, not sent.
+TEST_F(ControllerTest, CheckedGatewayPausesLogReadsWhileCredentialsAreRefused) {
+  auto c = Make();
+  gateway_.SetUnauthorized(true);
+  gateway::ListOptions lo;
+  lo.region = "SR006";
+  auto listed = c->checked_gateway().List(lo);
+  ASSERT_FALSE(listed.ok());
+  ASSERT_EQ(listed.error().kind, gateway::ErrorKind::kUnauthorized);
+  auto logs = c->checked_gateway().Logs("lj-1", "SR006", 10);
+  ASSERT_FALSE(logs.ok());
+  EXPECT_EQ(logs.error().kind, gateway::ErrorKind::kUnauthorized);
+  EXPECT_NE(logs.error().message.find("not sent"), std::string::npos) << logs.error().message;
+  for (const auto& call : gateway_.calls()) EXPECT_NE(call.method, "Logs");
+}
+
 }  // namespace
 }  // namespace mlspace::reconciler
