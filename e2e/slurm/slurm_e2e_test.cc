@@ -5,7 +5,8 @@
 // leaving exactly one Slurm job per manifest generation; spec.files and
 // spec.ssh.ephemeralKeys written by the launcher on the nodes (HOME a temp
 // dir of the test, never the real ~/.ssh); and the same controller over
-// slurmrestd (restd mode, the Slurm tools replaced by /bin/false).
+// slurmrestd (restd mode, the Slurm tools replaced by /bin/false), the
+// crash test included.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -228,6 +229,82 @@ class SlurmE2eTest : public ::testing::Test {
   }
   std::string Describe(const std::string& name) const { return Object(name).dump(); }
 
+  // SIGKILLs of the controller while a burst of manifests named
+  // `prefix`-0.. is being submitted (mid-burst: submits in flight, their
+  // answers lost, or answered but not yet in the store): afterwards every
+  // manifest generation has exactly one Slurm job, counted by marker
+  // through squeue run by the test itself.
+  void CrashDuringABurst(const std::string& prefix) {
+    constexpr int kJobs = 40;
+    // Markers of this test's jobs only ("/" ends the namespace, so one
+    // prefix never matches another's).
+    const std::string marker = "mlsj:slurm-e2e:default/" + prefix + "-";
+    for (int i = 0; i < kJobs; ++i) {
+      repo_.Write("jobs/" + prefix + "-" + std::to_string(i) + ".yaml",
+                  Manifest(prefix + "-" + std::to_string(i), "sleep 1"));
+    }
+    repo_.Commit(prefix);
+    // Each round: start, wait until this run has submitted at least one more
+    // job, SIGKILL at once (mid-burst: submits are in flight).
+    auto burst_jobs = [&] {
+      int n = 0;
+      json jobs = SlurmCluster::Get().Jobs();
+      if (!jobs.is_array()) return -1;
+      for (const auto& j : jobs) {
+        n += j.value("comment", "").find(marker) != std::string::npos;
+      }
+      return n;
+    };
+    int mid_burst_kills = 0;
+    for (int round = 0; round < 3; ++round) {
+      const int before = burst_jobs();
+      if (before >= kJobs) break;
+      StartController();
+      WaitFor([&] { return burst_jobs() > before; }, 30s);
+      proc_->Signal(SIGKILL);
+      proc_->Wait(10s);
+      proc_.reset();
+      const int after = burst_jobs();
+      if (after > before && after < kJobs) ++mid_burst_kills;
+    }
+    EXPECT_GE(mid_burst_kills, 1) << "no SIGKILL landed while submits were still due";
+    StartController();
+    for (int i = 0; i < kJobs; ++i) {
+      const std::string name = prefix + "-" + std::to_string(i);
+      ASSERT_TRUE(WaitPhase(name, "Succeeded", 120s)) << name << ": " << Describe(name);
+    }
+    // Submits the kills cut off (intent written, POST sent or about to be,
+    // its answer or the store write lost) show up as adoptions by marker.
+    int adopted = 0;
+    json ev = GetJson(api_port_, "/api/v1/namespaces/default/events");
+    if (ev.is_object() && ev["items"].is_array()) {
+      for (const auto& e : ev["items"]) {
+        adopted += e.value("reason", "") == "Adopted";
+      }
+    }
+    std::fprintf(stderr, "%s: %d mid-burst kills, %d submits adopted by marker\n", prefix.c_str(),
+                 mid_burst_kills, adopted);
+    EXPECT_GE(adopted, 1) << "no SIGKILL cut a submit off between its POST and the store write";
+    json jobs = SlurmCluster::Get().Jobs();
+    ASSERT_TRUE(jobs.is_array());
+    std::map<std::string, int> per_marker;
+    for (const auto& j : jobs) {
+      const std::string c = j.value("comment", "");
+      const auto p = c.find(marker);
+      if (p == std::string::npos) continue;
+      ++per_marker[c.substr(p, c.find(' ', p) - p)];
+    }
+    // Jobs of this test only: the state dir is fresh, markers are per
+    // generation; other tests in this suite use other prefixes.
+    int total = 0;
+    for (const auto& [m, n] : per_marker) {
+      EXPECT_EQ(n, 1) << m;
+      total += n;
+    }
+    EXPECT_EQ(static_cast<int>(per_marker.size()), kJobs);
+    EXPECT_EQ(total, kJobs);
+  }
+
   TempDir tmp_;
   GitRepo repo_{tmp_ / "repo"};
   std::string out_dir_;
@@ -339,59 +416,7 @@ TEST_F(SlurmE2eTest, TwoWorkersRunAsTwoTasks) {
 // SIGKILL of the controller while a burst of manifests is being submitted:
 // every manifest generation ends up with exactly one Slurm job.
 TEST_F(SlurmE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
-  constexpr int kJobs = 40;
-  for (int i = 0; i < kJobs; ++i) {
-    repo_.Write("jobs/burst-" + std::to_string(i) + ".yaml",
-                Manifest("burst-" + std::to_string(i), "sleep 1"));
-  }
-  repo_.Commit("burst");
-  // Each round: start, wait until this run has submitted at least one more
-  // job, SIGKILL at once (mid-burst: sbatch calls are in flight).
-  auto burst_jobs = [&] {
-    int n = 0;
-    json jobs = SlurmCluster::Get().Jobs();
-    if (!jobs.is_array()) return -1;
-    for (const auto& j : jobs) {
-      n += j.value("comment", "").find("mlsj:slurm-e2e:default/burst-") != std::string::npos;
-    }
-    return n;
-  };
-  int mid_burst_kills = 0;
-  for (int round = 0; round < 3; ++round) {
-    const int before = burst_jobs();
-    if (before >= kJobs) break;
-    StartController();
-    WaitFor([&] { return burst_jobs() > before; }, 30s);
-    proc_->Signal(SIGKILL);
-    proc_->Wait(10s);
-    proc_.reset();
-    const int after = burst_jobs();
-    if (after > before && after < kJobs) ++mid_burst_kills;
-  }
-  EXPECT_GE(mid_burst_kills, 1) << "no SIGKILL landed while submits were still due";
-  StartController();
-  for (int i = 0; i < kJobs; ++i) {
-    const std::string name = "burst-" + std::to_string(i);
-    ASSERT_TRUE(WaitPhase(name, "Succeeded", 120s)) << name << ": " << Describe(name);
-  }
-  json jobs = SlurmCluster::Get().Jobs();
-  ASSERT_TRUE(jobs.is_array());
-  std::map<std::string, int> per_marker;
-  for (const auto& j : jobs) {
-    const std::string c = j.value("comment", "");
-    const auto p = c.find("mlsj:slurm-e2e:default/burst-");
-    if (p == std::string::npos) continue;
-    ++per_marker[c.substr(p, c.find(' ', p) - p)];
-  }
-  // Jobs of this test only: the state dir is fresh, markers are per
-  // generation; other tests in this suite use other names.
-  int total = 0;
-  for (const auto& [marker, n] : per_marker) {
-    EXPECT_EQ(n, 1) << marker;
-    total += n;
-  }
-  EXPECT_EQ(static_cast<int>(per_marker.size()), kJobs);
-  EXPECT_EQ(total, kJobs);
+  CrashDuringABurst("burst");
 }
 
 // A job's HOME for the launcher's "~": a directory of this test, set both in
@@ -556,6 +581,25 @@ TEST_F(SlurmRestdE2eTest, FailingJobAndSlurmRefusalsReachTheStatus) {
       Describe("rhuge").find("refused by Slurm: Requested node configuration is not available"),
       std::string::npos)
       << Describe("rhuge");
+}
+
+// The crash test in restd mode: a SIGKILL lands between a POST
+// /job/submit and the store write, or while its HTTP answer is on the wire;
+// the restarted controller must adopt that job by marker (GET /jobs), never
+// POST it again. The submits went through slurmrestd (sbatch is /bin/false).
+TEST_F(SlurmRestdE2eTest, CrashDuringABurstLeavesOneSlurmJobPerGeneration) {
+  auto posts = [] {
+    const std::string log = SlurmCluster::Get().RestdLog();
+    int n = 0;
+    for (auto p = log.find("POST /slurm/v0.0.38/job/submit"); p != std::string::npos;
+         p = log.find("POST /slurm/v0.0.38/job/submit", p + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const int posts_before = posts();
+  CrashDuringABurst("rburst");
+  EXPECT_GE(posts() - posts_before, 40);
 }
 
 TEST_F(SlurmRestdE2eTest, RemovalCancelsThroughSlurmrestd) {
