@@ -272,18 +272,8 @@ class ClassifiedFailuresTest : public ReconcilerTest {
     RestartGated();
   }
   void RestartGated() {
-    proc_ = std::make_unique<Process>(store_, gated_, clock_, desired_, opts_, &observer_);
-    // Process wires the gateway only; the health is a separate dependency.
-    JobReconciler::Deps d;
-    d.store = &store_;
-    d.gateway = &gated_;
-    d.clock = &clock_;
-    d.desired = &desired_;
-    d.observed = &proc_->observed;
-    d.build_request = SimpleBuild;
-    d.observer = &observer_;
-    d.health = &set_;
-    proc_->reconciler = std::make_unique<JobReconciler>(std::move(d), opts_);
+    proc_ = std::make_unique<Process>(store_, gated_, clock_, desired_, opts_, &observer_,
+                                      SimpleBuild, &set_);
   }
   GatewayHealth health_;
   GatewayHealthSet set_;
@@ -534,17 +524,8 @@ class PerBackendHealthTest : public ReconcilerTest {
     opts_.locate = [](const api::JobSpec& spec) {
       return (spec.backend.empty() ? std::string("a") : spec.backend) + "/" + spec.region;
     };
-    proc_ = std::make_unique<Process>(store_, gated_, clock_, desired_, opts_, &observer_);
-    JobReconciler::Deps d;
-    d.store = &store_;
-    d.gateway = &gated_;
-    d.clock = &clock_;
-    d.desired = &desired_;
-    d.observed = &proc_->observed;
-    d.build_request = SimpleBuild;
-    d.observer = &observer_;
-    d.health = &set_;
-    proc_->reconciler = std::make_unique<JobReconciler>(std::move(d), opts_);
+    proc_ = std::make_unique<Process>(store_, gated_, clock_, desired_, opts_, &observer_,
+                                      SimpleBuild, &set_);
   }
   static api::MLSpaceJob On(const std::string& backend, const std::string& name) {
     api::MLSpaceJob j = MakeJob(name, name + "hash0001");

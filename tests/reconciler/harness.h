@@ -96,7 +96,7 @@ inline Result<gateway::SubmitRequest> SimpleBuild(const api::MLSpaceJob& job,
 struct Process {
   Process(FakeStateStore& store, gateway::JobGateway& gw, FakeClock& clock,
           DesiredStateHolder& desired, ReconcilerOptions opts, RecordingObserver* obs,
-          SubmitRequestBuilder build = SimpleBuild) {
+          SubmitRequestBuilder build = SimpleBuild, GatewayHealthSet* health = nullptr) {
     JobReconciler::Deps d;
     d.store = &store;
     d.gateway = &gw;
@@ -105,6 +105,7 @@ struct Process {
     d.observed = &observed;
     d.build_request = std::move(build);
     d.observer = obs;
+    d.health = health;  // as the Controller wires it; null: no health gate
     // As Controller::Start does: this instance's markers, and legacy ones
     // when the store predates instance-qualified markers.
     auto id = store.Identity();
